@@ -129,7 +129,6 @@ class SPSModel:
         dx = np.diff(lib.wave)
         self._trapz[:-1] += 0.5 * dx
         self._trapz[1:] += 0.5 * dx
-        self._mid_age_gyr = 0.5 * (lib.age_edges[1:] + lib.age_edges[:-1]) / 1e9
         self._calz = (dust.calzetti_k(lib.wave) / dust.RV_CALZETTI).astype(dt)
         self._lnx = np.log(lib.wave / 5500.0).astype(dt)
 
@@ -276,7 +275,7 @@ class SPSModel:
             "surviving_mass": np.einsum("nza,za->n", wz, lib.live_frac),
             "sfr_10myr": w[:, edges[1:] <= T_BC_YR].sum(axis=1) / T_BC_YR,
             "sfr_100myr": w[:, edges[1:] <= 1e8].sum(axis=1) / 1e8,
-            "mass_weighted_age": w @ self._mid_age_gyr,
+            "mass_weighted_age": sfh.mass_weighted_age(self.sfh, p),
             "l_dust": l_abs,
             "dust_mass": mdust,
         }

@@ -1,0 +1,185 @@
+"""Per-bin fit result ``results/{galaxy}/fits/bin_{bin}.h5`` (HDF5).
+
+Layout (see ``docs/products.md``)::
+
+    /                   attrs: bin_id, method ('rdsps'|'mcmc'), flag, chi2, fscale,
+                               sedmap_version, config_hash
+    /params/<name>      float64 (3,) = [p16, p50, p84]; group attr percentiles=[16, 50, 84]
+    /samples            float64 (n_samples, n_params)
+    /param_names        utf-8 strings (n_params,), the columns of /samples
+    /weights            float64 (n_samples,)             optional
+    /bestfit/wave       float64 (n_wave,), attr unit='Angstrom' (observed frame)
+    /bestfit/spectrum   float32 (n_wave,), attr unit=flux unit   } optional
+    /bestfit/photometry float64 (n_band,), attr unit=flux unit   }
+    /diagnostics        group; attrs acceptance_fraction, autocorr_time (optional)
+"""
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import InputError
+from .fits_utils import DEFAULT_FSCALE, flux_bunit, flux_scale, rescale
+from .h5_utils import (
+    create_dataset,
+    create_group,
+    open_h5,
+    read_strings,
+    require,
+    require_attr,
+    string_array,
+    write_h5,
+)
+from .provenance import provenance_attrs
+
+METHODS = ("rdsps", "mcmc")
+PERCENTILES = (16.0, 50.0, 84.0)
+
+
+@dataclass(eq=False)
+class FitResult:
+    """Posterior of one bin.
+
+    ``percentiles[name]`` is ``[p16, p50, p84]`` for every fitted parameter
+    and for derived quantities (which may be absent from ``samples``).
+    Best-fit fluxes are in units of ``fscale`` erg/s/cm2/Å; ``bestfit_wave``
+    in Å, observed frame. ``flag`` is a bitmask, 0 = good fit.
+    """
+
+    bin_id: int
+    method: str
+    param_names: list
+    samples: np.ndarray                         #: (n_samples, n_params)
+    percentiles: dict                           #: name -> (3,) [p16, p50, p84]
+    flag: int = 0
+    chi2: float = float("nan")
+    weights: np.ndarray | None = None           #: (n_samples,)
+    bestfit_wave: np.ndarray | None = None      #: (n_wave,) Å
+    bestfit_spectrum: np.ndarray | None = None  #: (n_wave,)
+    bestfit_photometry: np.ndarray | None = None  #: (n_band,)
+    fscale: float = DEFAULT_FSCALE
+    acceptance_fraction: float | np.ndarray | None = None
+    autocorr_time: np.ndarray | None = None     #: (n_params,)
+    config_hash: str = "none"
+    sedmap_version: str = ""  #: filled in by the reader
+
+
+def validate_fit_result(res, path):
+    """Check ``res``; InputError naming ``path`` on failure."""
+    fix = "rewrite the fit result with sedmap (see docs/products.md)."
+    if res.method not in METHODS:
+        raise InputError(f"method {res.method!r} is not one of {METHODS}.", path, fix)
+    if int(res.bin_id) < 1:
+        raise InputError(f"bin_id {res.bin_id} is not a bin id (1..N).", path, fix)
+    samples = np.asarray(res.samples)
+    if samples.ndim != 2 or samples.shape[1] != len(res.param_names):
+        raise InputError(f"samples have shape {samples.shape}, expected (n_samples, "
+                         f"{len(res.param_names)}) for {len(res.param_names)} param_names.",
+                         path, fix)
+    if not np.all(np.isfinite(samples)):
+        raise InputError(f"{np.count_nonzero(~np.isfinite(samples))} samples are NaN or "
+                         "infinite.", path, "drop non-finite samples before writing.")
+    if res.weights is not None:
+        w = np.asarray(res.weights)
+        if w.shape != samples.shape[:1] or not np.all(np.isfinite(w) & (w >= 0)):
+            raise InputError(f"weights must be {samples.shape[0]} finite non-negative values, "
+                             f"got shape {w.shape}.", path, fix)
+    for name, value in res.percentiles.items():
+        if not name or "/" in name:
+            raise InputError(f"parameter name {name!r} is empty or contains '/'.", path,
+                             "use plain parameter names such as 'log_mass'.")
+        value = np.asarray(value, dtype=float)
+        if value.shape != (3,):
+            raise InputError(f"params/{name} has shape {value.shape}, expected (3,) = "
+                             "[p16, p50, p84].", path, fix)
+        if np.all(np.isfinite(value)) and not (value[0] <= value[1] <= value[2]):
+            raise InputError(f"params/{name} = {value.tolist()} is not ordered p16 <= p50 <= "
+                             "p84.", path, fix)
+    if (res.bestfit_wave is None) != (res.bestfit_spectrum is None):
+        raise InputError("only one of bestfit/wave and bestfit/spectrum is present.", path,
+                         "give both or neither.")
+    if res.bestfit_wave is not None:
+        n_wave = np.shape(res.bestfit_wave)
+        if len(n_wave) != 1 or np.shape(res.bestfit_spectrum) != n_wave:
+            raise InputError(f"bestfit/spectrum has shape {np.shape(res.bestfit_spectrum)}, "
+                             f"bestfit/wave has shape {n_wave}; both must be (n_wave,).",
+                             path, fix)
+
+
+def write_fit_result(res, path):
+    """Write ``res`` (a :class:`FitResult`) to ``path`` atomically; return the path."""
+    validate_fit_result(res, path)
+    bunit = flux_bunit(res.fscale)
+    with write_h5(path) as f:
+        f.attrs["bin_id"] = int(res.bin_id)
+        f.attrs["method"] = str(res.method)
+        f.attrs["flag"] = int(res.flag)
+        f.attrs["chi2"] = float(res.chi2)
+        f.attrs["fscale"] = float(res.fscale)
+        provenance_attrs(f.attrs, res.config_hash)
+        params = create_group(f, "params")
+        params.attrs["percentiles"] = np.array(PERCENTILES)
+        for name, value in res.percentiles.items():
+            create_dataset(params, name, np.asarray(value, dtype=np.float64))
+        create_dataset(f, "samples", np.asarray(res.samples, dtype=np.float64))
+        create_dataset(f, "param_names", string_array(res.param_names))
+        if res.weights is not None:
+            create_dataset(f, "weights", np.asarray(res.weights, dtype=np.float64))
+        if res.bestfit_wave is not None or res.bestfit_photometry is not None:
+            best = create_group(f, "bestfit")
+            if res.bestfit_wave is not None:
+                create_dataset(best, "wave", np.asarray(res.bestfit_wave, dtype=np.float64)
+                               ).attrs["unit"] = "Angstrom"
+                create_dataset(best, "spectrum", np.asarray(res.bestfit_spectrum,
+                                                            dtype=np.float32)).attrs["unit"] = bunit
+            if res.bestfit_photometry is not None:
+                create_dataset(best, "photometry", np.asarray(res.bestfit_photometry,
+                                                              dtype=np.float64)).attrs["unit"] = bunit
+        diag = create_group(f, "diagnostics")
+        if res.acceptance_fraction is not None:
+            diag.attrs["acceptance_fraction"] = np.asarray(res.acceptance_fraction, dtype=float)
+        if res.autocorr_time is not None:
+            diag.attrs["autocorr_time"] = np.asarray(res.autocorr_time, dtype=float)
+    return Path(path)
+
+
+def _flux_dataset(best, name, path, fscale):
+    dset = require(best, name, path)
+    scale = flux_scale(dset.attrs.get("unit"), path, f"bestfit/{name}")
+    return rescale(dset[()], scale, fscale)
+
+
+def read_fit_result(path):
+    """Read and validate a per-bin fit result."""
+    with open_h5(path) as f:
+        attrs = {k: require_attr(f, k, path) for k in
+                 ("bin_id", "method", "flag", "chi2", "sedmap_version", "config_hash")}
+        fscale = float(f.attrs.get("fscale", DEFAULT_FSCALE))
+        params = require(f, "params", path)
+        percentiles = {name: np.array(params[name][()], dtype=float) for name in params}
+        kwargs = {}
+        if "weights" in f:
+            kwargs["weights"] = f["weights"][()]
+        if "bestfit" in f:
+            best = f["bestfit"]
+            if "wave" in best or "spectrum" in best:
+                kwargs["bestfit_wave"] = require(best, "wave", path)[()]
+                kwargs["bestfit_spectrum"] = _flux_dataset(best, "spectrum", path, fscale)
+            if "photometry" in best:
+                kwargs["bestfit_photometry"] = _flux_dataset(best, "photometry", path, fscale)
+        diag = f["diagnostics"].attrs if "diagnostics" in f else {}
+        for key in ("acceptance_fraction", "autocorr_time"):
+            if key in diag:
+                value = np.asarray(diag[key])
+                kwargs[key] = value.item() if value.ndim == 0 else value
+        res = FitResult(
+            bin_id=int(attrs["bin_id"]), method=str(attrs["method"]),
+            param_names=read_strings(require(f, "param_names", path)),
+            samples=require(f, "samples", path)[()],
+            percentiles=percentiles, flag=int(attrs["flag"]), chi2=float(attrs["chi2"]),
+            fscale=fscale, config_hash=str(attrs["config_hash"]),
+            sedmap_version=str(attrs["sedmap_version"]), **kwargs,
+        )
+    validate_fit_result(res, path)
+    return res
