@@ -1,0 +1,489 @@
+"""Configuration: defaults, galaxy files, validation and the model-grid key.
+
+A run's configuration is ``config/config.yaml`` (the defaults) deep-merged
+with one or more galaxy files (``config/galaxies/NAME.yaml``). It is checked
+against the JSON Schema ``config/schema.yaml``; a bad value raises
+:class:`sedmap.errors.InputError` with one plain line that names the key
+(``models.sfh``) and what is allowed there.
+
+Both YAML files live in the repository's ``config/`` folder, found from this
+file: the repository root is the parent of the ``sedmap/`` package.
+"""
+
+import copy
+import math
+from pathlib import Path
+
+import yaml
+
+from .errors import InputError
+from .io.provenance import config_hash
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+CONFIG_DIR = REPO_ROOT / "config"
+DEFAULTS_PATH = CONFIG_DIR / "config.yaml"
+SCHEMA_PATH = CONFIG_DIR / "schema.yaml"
+
+GRID_PREFIX = "grid_"
+
+__all__ = [
+    "DEFAULTS_PATH",
+    "SCHEMA_PATH",
+    "deep_merge",
+    "grid_key",
+    "load_config",
+    "load_schema",
+    "read_yaml",
+    "validate_config",
+]
+
+
+# ---------------------------------------------------------------- reading
+
+
+def read_yaml(path):
+    """Read a YAML file that holds a mapping; an empty file reads as ``{}``.
+
+    Raises
+    ------
+    InputError
+        The file is missing, is not YAML, or does not hold ``key: value`` lines.
+    """
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        raise InputError("file not found.", path=path, fix="check the path.") from None
+    except OSError as exc:
+        raise InputError(f"cannot read the file ({exc.strerror}).", path=path) from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark is not None else ""
+        raise InputError(
+            f"not valid YAML{where}.", path=path, fix="check indentation and colons."
+        ) from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise InputError(
+            f"expected 'key: value' settings, found {_kind(data)}.", path=path
+        )
+    return data
+
+
+def _schema_file():
+    if not SCHEMA_PATH.is_file():
+        raise InputError(
+            "the configuration schema is missing; sedmap reads it from the repository's "
+            "config/ folder.",
+            path=SCHEMA_PATH,
+            fix="run sedmap from a checkout installed with 'pip install -e .'.",
+        )
+    return SCHEMA_PATH
+
+
+def load_schema():
+    """The configuration JSON Schema (``config/schema.yaml``) as a dict."""
+    return read_yaml(_schema_file())
+
+
+def deep_merge(base, override):
+    """A new dict: ``base`` updated by ``override``, nested mappings merged key by key.
+
+    Lists and scalars in ``override`` replace those in ``base``; neither input
+    is changed.
+    """
+    out = copy.deepcopy(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = deep_merge(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def load_config(*paths, validate=True):
+    """Load the defaults and merge galaxy file(s) over them, in order.
+
+    Parameters
+    ----------
+    *paths : str or os.PathLike
+        Galaxy YAML files; later files win.
+    validate : bool
+        Validate the result and fill defaults (:func:`validate_config`).
+
+    Returns
+    -------
+    dict
+        The merged (and, by default, validated) configuration.
+    """
+    config = read_yaml(DEFAULTS_PATH) if DEFAULTS_PATH.is_file() else {}
+    for path in paths:
+        config = deep_merge(config, read_yaml(path))
+    if validate:
+        config = validate_config(config)
+    return config
+
+
+# ------------------------------------------------------------- validation
+
+
+def validate_config(config):
+    """Check ``config`` against the schema and fill defaults, in place.
+
+    Strings that spell a number or a boolean where the schema wants one are
+    converted first (``snakemake --config`` passes every value as text), and
+    whole numbers given for real-valued settings become floats, so that
+    ``R: 150`` and ``R: 150.0`` give the same grid key.
+
+    Returns
+    -------
+    dict
+        ``config`` itself, completed.
+
+    Raises
+    ------
+    InputError
+        One line naming the key path and the allowed values.
+    """
+    import jsonschema
+    from jsonschema.exceptions import relevance
+
+    if not isinstance(config, dict):
+        raise InputError(f"expected 'key: value' settings, found {_kind(config)}.",
+                         path="config")
+    schema = load_schema()
+    root = schema
+    _coerce_strings(config, schema, root)
+
+    validator = jsonschema.Draft202012Validator(schema)
+    errors = list(validator.iter_errors(config))
+    if errors:
+        raise _to_input_error(max(errors, key=relevance), root)
+
+    _fill_defaults(config)
+    _normalise_numbers(config, schema, root)
+    # The defaults themselves must be valid too.
+    errors = list(validator.iter_errors(config))
+    if errors:
+        raise _to_input_error(max(errors, key=relevance), root)
+    _check_finite(config, "")
+    _cross_checks(config)
+    return config
+
+
+def _fill_defaults(config):
+    """Fill schema defaults with snakemake's own validator (as the Snakefile would)."""
+    import jsonschema
+    from snakemake.exceptions import WorkflowError
+    from snakemake.utils import validate
+
+    try:
+        validate(config, str(_schema_file()), set_default=True)
+    except WorkflowError as exc:
+        for arg in exc.args:
+            if isinstance(arg, jsonschema.ValidationError):
+                raise _to_input_error(arg, load_schema()) from None
+        raise InputError(str(exc).replace("\n", " "), path="config") from None
+
+
+def grid_key(model_config):
+    """Name of the model grid made from ``model_config`` (a validated ``models`` section).
+
+    ``"grid_" + config_hash(model_config)``: equal sections (whatever their key
+    order) share a grid; any change to a setting gives a new key.
+    """
+    return GRID_PREFIX + config_hash(model_config)
+
+
+# ---------------------------------------------------------- schema walking
+
+
+def _resolve(schema, root):
+    """Follow a local ``$ref`` (``#/$defs/NAME``), keeping sibling keywords."""
+    ref = schema.get("$ref")
+    if not ref:
+        return schema
+    if not ref.startswith("#/"):
+        return schema
+    target = root
+    for part in ref[2:].split("/"):
+        target = target[part]
+    merged = dict(_resolve(target, root))
+    merged.update({k: v for k, v in schema.items() if k != "$ref"})
+    return merged
+
+
+def _types(schema, root):
+    """Set of JSON types a (sub)schema accepts, looking through anyOf/oneOf."""
+    schema = _resolve(schema, root)
+    found = set()
+    kind = schema.get("type")
+    if isinstance(kind, str):
+        found.add(kind)
+    elif isinstance(kind, list):
+        found.update(kind)
+    if "enum" in schema:
+        found.update(_json_type(v) for v in schema["enum"])
+    for key in ("anyOf", "oneOf"):
+        for sub in schema.get(key, []):
+            found |= _types(sub, root)
+    return found
+
+
+def _json_type(value):
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int):
+        return "integer"
+    if isinstance(value, float):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, list):
+        return "array"
+    if isinstance(value, dict):
+        return "object"
+    return "null"
+
+
+def _children(value, schema, root):
+    """Yield (container, key, child value, child schema) one level down."""
+    schema = _resolve(schema, root)
+    if isinstance(value, dict):
+        props = schema.get("properties", {})
+        extra = schema.get("additionalProperties")
+        for key, child in value.items():
+            sub = props.get(key, extra if isinstance(extra, dict) else None)
+            if sub is not None:
+                yield value, key, child, sub
+    elif isinstance(value, list):
+        alternatives = [schema] + [_resolve(s, root) for s in schema.get("anyOf", [])]
+        items = next((s["items"] for s in alternatives if isinstance(s.get("items"), dict)),
+                     None)
+        if items is not None:
+            for i, child in enumerate(value):
+                yield value, i, child, items
+
+
+def _parse_scalar(text, wanted):
+    """``text`` as a number or boolean when ``wanted`` allows it, else ``None``."""
+    s = text.strip()
+    if "integer" in wanted or "number" in wanted:
+        try:
+            return int(s)
+        except ValueError:
+            pass
+    if "number" in wanted:
+        try:
+            return float(s)
+        except ValueError:
+            pass
+    if "boolean" in wanted and s.lower() in ("true", "false", "yes", "no", "on", "off"):
+        return s.lower() in ("true", "yes", "on")
+    if "array" in wanted and s.startswith("["):
+        try:
+            parsed = yaml.safe_load(s)
+        except yaml.YAMLError:
+            return None
+        return parsed if isinstance(parsed, list) else None
+    return None
+
+
+def _coerce_strings(value, schema, root):
+    """Turn text into numbers/booleans where the schema wants those (in place)."""
+    for container, key, child, sub in list(_children(value, schema, root)):
+        wanted = _types(sub, root)
+        if isinstance(child, str) and "string" not in wanted:
+            parsed = _parse_scalar(child, wanted)
+            if parsed is not None:
+                container[key] = child = parsed
+        if isinstance(child, (dict, list)):
+            _coerce_strings(child, sub, root)
+
+
+def _normalise_numbers(value, schema, root):
+    """Whole numbers given for real-valued settings become floats (in place)."""
+    for container, key, child, sub in list(_children(value, schema, root)):
+        wanted = _types(sub, root)
+        if (isinstance(child, int) and not isinstance(child, bool)
+                and "number" in wanted and "integer" not in wanted):
+            container[key] = float(child)
+        elif isinstance(child, (dict, list)):
+            _normalise_numbers(child, sub, root)
+
+
+# ----------------------------------------------------------- explanations
+
+
+_TYPE_WORDS = {
+    "number": "a number",
+    "integer": "a whole number",
+    "boolean": "true or false",
+    "string": "text",
+    "object": "a block of 'key: value' settings",
+    "array": "a list",
+    "null": "nothing",
+}
+
+
+def _kind(value):
+    return _TYPE_WORDS.get(_json_type(value), type(value).__name__)
+
+
+def _show(value, limit=60):
+    """Short one-line rendering of a config value."""
+    if isinstance(value, bool):
+        text = "true" if value else "false"
+    elif isinstance(value, str):
+        text = repr(value)
+    elif isinstance(value, (list, dict)):
+        text = yaml.safe_dump(value, default_flow_style=True, width=10**6).strip()
+    elif value is None:
+        text = "null"
+    else:
+        text = repr(value)
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _num(x):
+    return f"{x:g}" if isinstance(x, float) else str(x)
+
+
+def _range_words(schema, name):
+    """'-90 <= dec <= 90', 'n_models >= 1' from the schema's bounds."""
+    lo = hi = None
+    if "minimum" in schema:
+        lo = ("<=", schema["minimum"])
+    elif "exclusiveMinimum" in schema:
+        lo = ("<", schema["exclusiveMinimum"])
+    if "maximum" in schema:
+        hi = ("<=", schema["maximum"])
+    elif "exclusiveMaximum" in schema:
+        hi = ("<", schema["exclusiveMaximum"])
+    if lo and hi:
+        return f"{_num(lo[1])} {lo[0]} {name} {hi[0]} {_num(hi[1])}"
+    if lo:
+        return f"{name} {lo[0].replace('<', '>')} {_num(lo[1])}"
+    if hi:
+        return f"{name} {hi[0]} {_num(hi[1])}"
+    return name
+
+
+def _dotted(parts):
+    return ".".join(str(p) for p in parts)
+
+
+def _to_input_error(error, root):
+    """One-line InputError from a jsonschema ValidationError."""
+    path = list(error.absolute_path)
+    where = _dotted(path) or "config"
+    name = str(path[-1]) if path else "value"
+    kind = error.validator
+    schema = error.schema if isinstance(error.schema, dict) else {}
+    inst = error.instance
+
+    if kind == "additionalProperties" and isinstance(inst, dict):
+        allowed = sorted(schema.get("properties", {}))
+        extra = [k for k in inst if k not in allowed]
+        bad = extra[0] if extra else "?"
+        where = _dotted(path + [bad])
+        others = f" (also unknown: {', '.join(map(str, extra[1:]))})" if extra[1:] else ""
+        parent = f"under {_dotted(path)}" if path else "at the top level"
+        problem = f"unknown key{others}; allowed keys {parent}: {', '.join(allowed)}."
+    elif "propertyNames" in error.schema_path:
+        allowed = schema.get("enum") or []
+        where = _dotted(path + [inst])
+        problem = f"unknown name; allowed names: {', '.join(map(str, allowed))}."
+    elif kind == "enum":
+        allowed = ", ".join(_show(v) if not isinstance(v, str) else v
+                            for v in error.validator_value)
+        problem = f"{_show(inst)} is not allowed; allowed values: {allowed}."
+    elif kind == "const":
+        problem = f"{_show(inst)} is not allowed; the only allowed value is " \
+                  f"{_show(error.validator_value)}."
+    elif kind in ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"):
+        problem = (f"{_show(inst)} is out of range; allowed range: "
+                   f"{_range_words(schema, name)}.")
+    elif kind == "type":
+        wanted = error.validator_value
+        wanted = [wanted] if isinstance(wanted, str) else list(wanted)
+        words = " or ".join(_TYPE_WORDS.get(w, w) for w in wanted)
+        problem = f"expected {words}, got {_show(inst)} ({_kind(inst)})."
+    elif kind in ("anyOf", "oneOf"):
+        what = schema.get("description") or "one of the allowed forms"
+        problem = f"{_show(inst)} is not allowed; expected {what}."
+    elif kind == "pattern":
+        what = schema.get("description") or f"text matching {error.validator_value}"
+        problem = f"{_show(inst)} is not allowed; allowed: {what}"
+    elif kind == "minLength" and error.validator_value == 1:
+        problem = "must not be empty."
+    else:
+        extra = f" ({schema['description']})" if schema.get("description") else ""
+        problem = " ".join(error.message.split()) + extra
+        if not problem.endswith("."):
+            problem += "."
+    return InputError(problem, path=where)
+
+
+# ------------------------------------------------------------ cross checks
+
+
+def _check_finite(value, where):
+    if isinstance(value, float) and not math.isfinite(value):
+        raise InputError(f"{_show(value)} is not allowed; expected a finite number.",
+                         path=where or "config")
+    if isinstance(value, dict):
+        for key, child in value.items():
+            _check_finite(child, f"{where}.{key}" if where else str(key))
+    elif isinstance(value, list):
+        for i, child in enumerate(value):
+            _check_finite(child, f"{where}.{i}")
+
+
+def _cross_checks(config):
+    """Checks that tie two settings together (the schema cannot say these)."""
+    models = config["models"]
+    if models["backend"] == "bc03" and models["imf"] != "chabrier":
+        raise InputError(
+            f"{_show(models['imf'])} is not allowed with models.backend bc03; "
+            "allowed values with bc03: chabrier (set models.backend: fsps for other IMFs).",
+            path="models.imf",
+        )
+    for name, value in models["params"].items():
+        if isinstance(value, list) and value[0] > value[1]:
+            raise InputError(
+                f"{_show(value)} is not allowed; expected [min, max] with min <= max.",
+                path=f"models.params.{name}",
+            )
+    wave = models["wavelength"]
+    pairs = [("min_aa", "max_aa")]
+    if wave["spec_R"] > 0:  # the spec_* segment is only used then
+        pairs.append(("spec_min_aa", "spec_max_aa"))
+    for lo, hi in pairs:
+        if wave[lo] >= wave[hi]:
+            raise InputError(
+                f"{_num(wave[lo])} is not allowed; must be below "
+                f"models.wavelength.{hi} ({_num(wave[hi])}).",
+                path=f"models.wavelength.{lo}",
+            )
+    for key, outside in (("spec_min_aa", wave["spec_min_aa"] < wave["min_aa"]),
+                         ("spec_max_aa", wave["spec_max_aa"] > wave["max_aa"])):
+        if outside and wave["spec_R"] > 0:
+            raise InputError(
+                f"{_num(wave[key])} is outside the stored spectra; allowed range: "
+                f"models.wavelength.min_aa to max_aa ({_num(wave['min_aa'])} to "
+                f"{_num(wave['max_aa'])}).",
+                path=f"models.wavelength.{key}",
+            )
+    z, zmax = config["galaxy"]["z"], models["redshift"]
+    if z > zmax:
+        raise InputError(
+            f"{_num(z)} is above models.redshift ({_num(zmax)}), the highest redshift "
+            f"the model grid is made for; allowed range: 0 <= z <= {_num(zmax)} "
+            f"(or raise models.redshift to at least {_num(z)}).",
+            path="galaxy.z",
+        )

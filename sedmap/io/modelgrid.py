@@ -1,0 +1,144 @@
+"""Model grid product (HDF5): spectra of a seeded draw of CSP models.
+
+Layout (see docs/products.md, section 7)::
+
+    /                 attrs: sedmap_version, config_hash, model_config (JSON), n_model
+    /wavelength       (n_wave,) float64, Angstrom, rest frame
+    /spectra          (n_model, n_wave) float32|float64, Lsun/AA per Msun formed, chunked
+    /params           (n_model, n_param) float64, attr names
+    /derived/<name>   (n_model,) float64 (see sedmap.sps.DERIVED for units)
+
+One 2-D dataset holds every spectrum (never one dataset per model), written
+chunk by chunk into a temporary file that is renamed into place at the end.
+"""
+
+import contextlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import InputError
+from .h5_utils import (create_dataset, create_group, open_h5, require, require_attr,
+                       string_array, write_h5)
+from .provenance import canonical_json, provenance_attrs
+
+DERIVED_UNITS = {
+    "surviving_mass": "Msun per Msun formed",
+    "sfr_10myr": "Msun/yr per Msun formed",
+    "sfr_100myr": "Msun/yr per Msun formed",
+    "mass_weighted_age": "Gyr (lookback, weighted by mass formed)",
+    "l_dust": "Lsun per Msun formed",
+    "dust_mass": "Msun per Msun formed (NaN without dust emission)",
+}
+
+
+@dataclass(eq=False)
+class ModelGrid:
+    """A model grid in memory.
+
+    Attributes
+    ----------
+    wave : ndarray (n_wave,)
+        Rest-frame wavelength, Angstrom.
+    spectra : ndarray (n_model, n_wave)
+        Lsun/AA per Msun formed.
+    params : ndarray (n_model, n_param)
+    param_names : list of str
+    derived : dict of ndarray (n_model,)
+    model_config : dict
+    config_hash : str
+    sedmap_version : str
+    """
+
+    wave: np.ndarray
+    spectra: np.ndarray
+    params: np.ndarray
+    param_names: list
+    derived: dict
+    model_config: dict
+    config_hash: str = "none"
+    sedmap_version: str = ""
+
+    @property
+    def n_model(self):
+        return self.params.shape[0]
+
+
+@contextlib.contextmanager
+def model_grid_writer(path, wave, param_names, derived_names, n_model, *, model_config,
+                      config_hash=None, dtype="float32", chunk_rows=2000):
+    """Open a model grid for chunked writing; it appears at ``path`` only on success.
+
+    Yields a function ``write(start, spectra, params, derived)`` that stores
+    rows ``start:start + len(params)``.
+    """
+    wave = np.asarray(wave, dtype=float)
+    with write_h5(path) as f:
+        provenance_attrs(f.attrs, config_hash)
+        f.attrs["model_config"] = canonical_json(model_config)
+        f.attrs["n_model"] = int(n_model)
+        create_dataset(f, "wavelength", wave).attrs["unit"] = "Angstrom"
+        spec = f.create_dataset("spectra", shape=(n_model, wave.size), dtype=np.dtype(dtype),
+                                chunks=(max(1, min(chunk_rows, n_model)), wave.size),
+                                track_times=False)
+        spec.attrs["unit"] = "Lsun/Angstrom per Msun formed"
+        par = f.create_dataset("params", shape=(n_model, len(param_names)), dtype=float,
+                               track_times=False)
+        par.attrs["names"] = string_array(param_names)
+        grp = create_group(f, "derived")
+        der = {}
+        for name in derived_names:
+            der[name] = grp.create_dataset(name, shape=(n_model,), dtype=float,
+                                           track_times=False)
+            der[name].attrs["unit"] = DERIVED_UNITS.get(name, "")
+
+        def write(start, spectra, params, derived):
+            stop = start + len(params)
+            spec[start:stop] = spectra
+            par[start:stop] = params
+            for name in derived_names:
+                der[name][start:stop] = derived[name]
+
+        yield write
+
+
+def read_model_grid(path, spectra=True):
+    """Read a model grid, validating its layout.
+
+    Parameters
+    ----------
+    path : str or Path
+    spectra : bool
+        Load the spectra (the largest part); otherwise ``ModelGrid.spectra`` is None.
+    """
+    path = Path(path)
+    with open_h5(path) as f:
+        wave = np.asarray(require(f, "wavelength", path)[()], dtype=float)
+        par = require(f, "params", path)
+        names = read_strings_attr(par, "names", path)
+        params = par[()]
+        spec = require(f, "spectra", path)
+        if spec.shape != (params.shape[0], wave.size) or params.shape[1] != len(names):
+            raise InputError(f"inconsistent shapes: spectra {spec.shape}, params "
+                             f"{params.shape}, wavelength {wave.shape}", path,
+                             "rebuild the grid (sedmap models)")
+        derived = {k: v[()] for k, v in require(f, "derived", path).items()}
+        try:
+            cfg = json.loads(require_attr(f, "model_config", path))
+        except json.JSONDecodeError as exc:
+            raise InputError(f"model_config attribute is not JSON ({exc})", path,
+                             "rebuild the grid (sedmap models)") from exc
+        return ModelGrid(wave=wave, spectra=spec[()] if spectra else None, params=params,
+                         param_names=names, derived=derived, model_config=cfg,
+                         config_hash=str(require_attr(f, "config_hash", path)),
+                         sedmap_version=str(require_attr(f, "sedmap_version", path)))
+
+
+def read_strings_attr(obj, name, path):
+    """A string-array attribute as a list of str."""
+    if name not in obj.attrs:
+        raise InputError(f"missing attribute {name!r} on {obj.name}", path,
+                         "rebuild the grid (sedmap models)")
+    return [s.decode() if isinstance(s, bytes) else str(s) for s in obj.attrs[name]]

@@ -1,0 +1,154 @@
+"""Model-grid stage: a seeded draw of CSP models -> one HDF5 grid.
+
+The grid is keyed by the ``models`` section of the config (not by galaxy),
+so galaxies with equal model settings share it. Spectra are rest frame;
+photometry at a galaxy's redshift is computed from them by the fit stage.
+
+Under ``mpiexec -n N sedmap models ...`` the ranks share out fixed-size
+chunks of the draws and rank 0 writes: the chunks have the same shapes as in
+a serial run, so the file is byte-identical to the serial one.
+"""
+
+import logging
+from pathlib import Path
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from .errors import InputError
+from .io.modelgrid import model_grid_writer
+from .io.provenance import config_hash as _hash
+from .sps import DERIVED, PARAM_INFO, SPSModel, make_wavelength_grid
+
+log = logging.getLogger(__name__)
+
+
+def model_from_config(mc):
+    """An ``SPSModel`` for a ``models`` config section (dict)."""
+    wl = mc.get("wavelength", {})
+    wave = make_wavelength_grid(
+        wl.get("min_aa", 900.0), wl.get("max_aa", 1.0e7), wl.get("R", 150.0),
+        wl.get("spec_min_aa"), wl.get("spec_max_aa"), wl.get("spec_R", 0.0))
+    return SPSModel(sfh=mc.get("sfh", "delayed_tau"), dust_law=mc.get("dust_law", "charlot_fall"),
+                    nebular=mc.get("nebular", True), dust_emission=mc.get("dust_emission", True),
+                    igm=mc.get("igm", "inoue14"), backend=mc.get("backend", "bc03"),
+                    imf=mc.get("imf", "chabrier"), wave=wave, cosmology=mc.get("cosmology"),
+                    dtype=mc.get("dtype", "float32"),
+                    free_gas_logz="gas_logz" in mc.get("params", {}))
+
+
+def parameter_ranges(mc, model):
+    """``{name: (lo, hi)}`` for the model's parameters, checked against the library.
+
+    A single number in the config fixes the parameter (lo == hi).
+    """
+    cfg = mc.get("params", {})
+    unknown = sorted(set(cfg) - set(PARAM_INFO))
+    if unknown:
+        raise InputError(f"unknown model parameter(s) {unknown}", path="models.params",
+                         fix=f"use names from: {', '.join(PARAM_INFO)}")
+    ranges = {}
+    for name in model.param_names:
+        if name not in cfg:
+            raise InputError(f"no range for parameter '{name}' (needed by sfh="
+                             f"{model.sfh}, dust_law={model.dust_law})",
+                             path=f"models.params.{name}", fix="give [min, max] or a value")
+        v = cfg[name]
+        lo, hi = (float(v), float(v)) if np.isscalar(v) else (float(v[0]), float(v[1]))
+        if lo > hi:
+            raise InputError(f"range [{lo}, {hi}] has min > max", path=f"models.params.{name}",
+                             fix="write [min, max]")
+        ranges[name] = (lo, hi)
+    ends = {k: np.array([lo, hi]) for k, (lo, hi) in ranges.items()}
+    model.check_params(ends, z=mc.get("redshift", 0.0))
+    return ranges
+
+
+def draw_parameters(mc, model):
+    """Seeded uniform draws, (n_models, n_param), columns in ``model.param_names`` order."""
+    ranges = parameter_ranges(mc, model)
+    n = int(mc.get("n_models", 100000))
+    if n < 1:
+        raise InputError(f"n_models = {n}", path="models.n_models", fix="use n_models >= 1")
+    rng = np.random.default_rng(int(mc.get("seed", 42)))
+    cols = [rng.uniform(lo, hi, n) if hi > lo else np.full(n, lo)
+            for lo, hi in ranges.values()]
+    return np.column_stack(cols)
+
+
+def _mpi_comm(comm):
+    if comm is not None:
+        return comm
+    try:
+        from mpi4py import MPI  # noqa: PLC0415
+    except ImportError:
+        return None
+    return MPI.COMM_WORLD if MPI.COMM_WORLD.Get_size() > 1 else None
+
+
+def build_grid(model_config, out_path, *, config_hash=None, progress=True, comm=None):
+    """Build the model grid described by ``model_config`` and write it to ``out_path``.
+
+    Parameters
+    ----------
+    model_config : dict
+        The ``models`` section of the config.
+    out_path : str or Path
+        Destination HDF5 file; written atomically by rank 0.
+    config_hash : str, optional
+        Provenance hash (defaults to the hash of ``model_config``).
+    progress : bool
+        Show a progress bar (rank 0).
+    comm : mpi4py communicator, optional
+        Defaults to COMM_WORLD when running under mpiexec with more than one rank.
+
+    Returns
+    -------
+    pathlib.Path
+    """
+    mc = dict(model_config)
+    comm = _mpi_comm(comm)
+    rank, size = (comm.Get_rank(), comm.Get_size()) if comm else (0, 1)
+    model = model_from_config(mc)
+    params = draw_parameters(mc, model)
+    n = params.shape[0]
+    chunk = int(mc.get("chunk_size", 2000))
+    starts = list(range(0, n, chunk))
+    confhash = config_hash or _hash(mc)
+    out_path = Path(out_path)
+    nd = len(DERIVED)
+
+    def compute(k):
+        sl = slice(starts[k], min(starts[k] + chunk, n))
+        spec, der = model.spectra(params[sl], chunk_size=chunk, return_derived=True)
+        return sl, spec, np.column_stack([der[d] for d in DERIVED])
+
+    if rank != 0:
+        for k in range(rank, len(starts), size):
+            sl, spec, der = compute(k)
+            comm.Send(np.ascontiguousarray(spec), dest=0, tag=2 * k)
+            comm.Send(np.ascontiguousarray(der), dest=0, tag=2 * k + 1)
+        comm.Barrier()
+        return out_path
+
+    log.info("model grid: %d models x %d wavelengths, %d chunk(s), %d rank(s) -> %s",
+             n, model.wave.size, len(starts), size, out_path)
+    with model_grid_writer(out_path, model.wave, model.param_names, DERIVED, n,
+                           model_config=mc, config_hash=confhash, dtype=model.dtype,
+                           chunk_rows=chunk) as write:
+        for k in tqdm(range(len(starts)), desc="model grid", unit="chunk",
+                      disable=not progress):
+            owner = k % size
+            if owner == 0:
+                sl, spec, der = compute(k)
+            else:
+                sl = slice(starts[k], min(starts[k] + chunk, n))
+                spec = np.empty((sl.stop - sl.start, model.wave.size), dtype=model.dtype)
+                der = np.empty((sl.stop - sl.start, nd))
+                comm.Recv(spec, source=owner, tag=2 * k)
+                comm.Recv(der, source=owner, tag=2 * k + 1)
+            write(sl.start, spec, params[sl], {d: der[:, i] for i, d in enumerate(DERIVED)})
+            log.info("chunk %d/%d done", k + 1, len(starts))
+    if comm:
+        comm.Barrier()
+    return out_path

@@ -1,0 +1,291 @@
+"""Configuration: defaults, merging, one-line validation errors, grid keys."""
+
+import copy
+import re
+
+import pytest
+import yaml
+
+from sedmap.config import (
+    DEFAULTS_PATH,
+    deep_merge,
+    grid_key,
+    load_config,
+    load_schema,
+    read_yaml,
+    validate_config,
+)
+from sedmap.errors import InputError
+from sedmap.io.provenance import config_hash
+
+SFH_CHOICES = ["tau", "delayed_tau", "log_normal", "gaussian", "double_power_law"]
+MODEL_KEYS = [
+    "backend", "imf", "sfh", "dust_law", "nebular", "dust_emission", "igm", "cosmology",
+    "redshift", "n_models", "seed", "chunk_size", "dtype", "wavelength", "params",
+]
+PARAM_NAMES = [
+    "logzsol", "log_age", "log_tau", "log_t0", "log_alpha", "log_beta", "dust1", "dust2",
+    "dust_index", "gas_logu", "gas_logz", "log_umin", "log_gamma", "log_qpah",
+]
+
+
+def error_of(config):
+    with pytest.raises(InputError) as info:
+        validate_config(config)
+    message = str(info.value)
+    assert "\n" not in message, f"error spans lines: {message!r}"
+    return message
+
+
+# ------------------------------------------------------------------ defaults
+
+
+def test_defaults_validate():
+    config = load_config()
+    assert config["galaxy"] == {"name": "demo", "ra": 150.0, "dec": 2.0, "z": 0.02,
+                                "ebv": 0.02}
+    assert config["results_dir"] == "results"
+    models = config["models"]
+    assert models["backend"] == "bc03"
+    assert models["sfh"] == "delayed_tau"
+    assert models["n_models"] == 100000
+    assert models["wavelength"]["max_aa"] == 1.0e7
+    assert models["params"]["log_age"] == [-1.0, 1.1]
+    assert "gas_logz" not in models["params"]
+
+
+def test_schema_defaults_equal_config_yaml():
+    """An empty config filled from the schema equals config/config.yaml."""
+    from_schema = validate_config({})
+    from_file = validate_config(read_yaml(DEFAULTS_PATH))
+    assert from_schema == from_file
+
+
+def test_partial_sections_are_completed():
+    config = validate_config({"models": {"cosmology": {"H0": 67.7}}})
+    assert config["models"]["cosmology"] == {"name": "flat_lcdm", "H0": 67.7, "Om0": 0.3}
+    assert config["models"]["sfh"] == "delayed_tau"
+    assert config["galaxy"]["name"] == "demo"
+
+
+def test_schema_rejects_unknown_keys_everywhere():
+    def walk(schema, where):
+        if schema.get("type") == "object":
+            assert schema.get("additionalProperties") is False, where
+        for name, sub in schema.get("properties", {}).items():
+            walk(sub, f"{where}.{name}")
+
+    walk(load_schema(), "config")
+
+
+def test_demo_merges_over_defaults():
+    config = load_config(DEFAULTS_PATH.parent / "galaxies" / "demo.yaml")
+    assert config["galaxy"]["name"] == "demo"
+    assert config["models"]["n_models"] == 20000
+    assert config["models"]["wavelength"]["R"] == 100
+    # keys the demo does not set keep their defaults
+    assert config["models"]["wavelength"]["min_aa"] == 900.0
+    assert config["models"]["params"]["dust2"] == [0.0, 3.0]
+
+
+def test_deep_merge_leaves_inputs_alone():
+    base = {"a": {"b": 1, "c": [1, 2]}, "d": 1}
+    over = {"a": {"c": [3]}, "e": 2}
+    kept = copy.deepcopy(base), copy.deepcopy(over)
+    assert deep_merge(base, over) == {"a": {"b": 1, "c": [3]}, "d": 1, "e": 2}
+    assert (base, over) == kept
+
+
+def test_later_galaxy_files_win(tmp_path):
+    one = tmp_path / "one.yaml"
+    two = tmp_path / "two.yaml"
+    one.write_text("galaxy: {name: first, z: 0.01}\n")
+    two.write_text("galaxy: {name: second}\n")
+    config = load_config(one, two)
+    assert config["galaxy"]["name"] == "second"
+    assert config["galaxy"]["z"] == 0.01
+
+
+# -------------------------------------------------------------- bad values
+
+
+def test_wrong_choice_names_key_and_allowed_values():
+    message = error_of({"models": {"sfh": "foo"}})
+    assert message.startswith("models.sfh:")
+    assert "'foo'" in message
+    for choice in SFH_CHOICES:
+        assert choice in message
+
+
+def test_unknown_key_names_allowed_keys():
+    message = error_of({"models": {"sfhh": "tau"}})
+    assert message.startswith("models.sfhh:")
+    assert "unknown" in message
+    for key in MODEL_KEYS:
+        assert key in message
+
+
+def test_unknown_top_level_key():
+    message = error_of({"galaxies": {}})
+    assert message.startswith("galaxies:")
+    for key in ("galaxy", "results_dir", "models"):
+        assert key in message
+
+
+def test_unknown_parameter_names_allowed_parameters():
+    message = error_of({"models": {"params": {"log_mass": [8, 12]}}})
+    assert message.startswith("models.params.log_mass:")
+    for name in PARAM_NAMES:
+        assert name in message
+
+
+@pytest.mark.parametrize(
+    "config, key, words",
+    [
+        ({"galaxy": {"dec": 95}}, "galaxy.dec", "-90 <= dec <= 90"),
+        ({"galaxy": {"ra": 360.0}}, "galaxy.ra", "0 <= ra < 360"),
+        ({"galaxy": {"z": -0.1}}, "galaxy.z", "0 <= z <= 10"),
+        ({"galaxy": {"ebv": -1}}, "galaxy.ebv", "ebv >= 0"),
+        ({"models": {"n_models": 0}}, "models.n_models", "n_models >= 1"),
+        ({"models": {"cosmology": {"Om0": 2}}}, "models.cosmology.Om0", "0 <= Om0 <= 1"),
+        ({"models": {"wavelength": {"R": 0}}}, "models.wavelength.R", "R > 0"),
+    ],
+)
+def test_out_of_range_names_the_range(config, key, words):
+    message = error_of(config)
+    assert message.startswith(f"{key}:")
+    assert "range" in message
+    assert words in message
+
+
+def test_wrong_type_says_what_is_expected():
+    message = error_of({"models": {"n_models": 1.5}})
+    assert message.startswith("models.n_models:")
+    assert "whole number" in message
+    message = error_of({"galaxy": {"z": "far"}})
+    assert message.startswith("galaxy.z:") and "a number" in message
+
+
+def test_bad_parameter_value():
+    message = error_of({"models": {"params": {"dust2": [0, 1, 2]}}})
+    assert message.startswith("models.params.dust2:")
+    assert "[min, max]" in message
+    message = error_of({"models": {"params": {"dust2": [2.0, 1.0]}}})
+    assert message.startswith("models.params.dust2:")
+    assert "min <= max" in message
+
+
+def test_bad_galaxy_name():
+    message = error_of({"galaxy": {"name": "NGC 628"}})
+    assert message.startswith("galaxy.name:") and "letters, digits" in message
+
+
+def test_bc03_has_chabrier_only():
+    message = error_of({"models": {"imf": "salpeter"}})
+    assert message.startswith("models.imf:") and "chabrier" in message
+    config = validate_config({"models": {"backend": "fsps", "imf": "salpeter"}})
+    assert config["models"]["imf"] == "salpeter"
+
+
+def test_galaxy_beyond_grid_redshift():
+    message = error_of({"galaxy": {"z": 0.5}})
+    assert message.startswith("galaxy.z:") and "models.redshift" in message
+    validate_config({"galaxy": {"z": 0.5}, "models": {"redshift": 0.5}})
+
+
+def test_wavelength_ranges_are_ordered():
+    message = error_of({"models": {"wavelength": {"min_aa": 2.0e7}}})
+    assert message.startswith("models.wavelength.min_aa:") and "max_aa" in message
+    message = error_of({"models": {"wavelength": {"spec_R": 3000, "spec_min_aa": 2.0e4}}})
+    assert message.startswith("models.wavelength.spec_min_aa:")
+    message = error_of({"models": {"wavelength": {"spec_R": 3000, "spec_max_aa": 2.0e7}}})
+    assert message.startswith("models.wavelength.spec_max_aa:")
+    # without a finer segment the spec_* range is unused
+    validate_config({"models": {"wavelength": {"spec_max_aa": 2.0e7}}})
+
+
+def test_not_a_number_is_refused():
+    message = error_of({"galaxy": {"ebv": float("nan")}})
+    assert message.startswith("galaxy.ebv:") and "finite" in message
+
+
+def test_command_line_text_is_converted():
+    """snakemake --config passes every value as text."""
+    config = validate_config(
+        {"models": {"n_models": "500", "nebular": "false", "params": {"dust1": ["0", "1"]}}}
+    )
+    assert config["models"]["n_models"] == 500
+    assert config["models"]["nebular"] is False
+    assert config["models"]["params"]["dust1"] == [0.0, 1.0]
+
+
+def test_error_from_a_file_names_the_file(tmp_path):
+    with pytest.raises(InputError, match="missing.yaml"):
+        load_config(tmp_path / "missing.yaml")
+    bad = tmp_path / "list.yaml"
+    bad.write_text("- 1\n- 2\n")
+    with pytest.raises(InputError, match="list.yaml"):
+        load_config(bad)
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("galaxy: {name: [\n")
+    with pytest.raises(InputError, match="broken.yaml.*YAML"):
+        load_config(broken)
+
+
+# ----------------------------------------------------------------- grid key
+
+
+def test_grid_key_ignores_key_order():
+    models = load_config()["models"]
+    reordered = yaml.safe_load(yaml.safe_dump(models, sort_keys=True))
+    reordered = dict(reversed(list(reordered.items())))
+    assert list(reordered) != list(models)
+    assert grid_key(reordered) == grid_key(models)
+    assert re.fullmatch(r"grid_[0-9a-f]{12}", grid_key(models))
+    assert grid_key(models) == "grid_" + config_hash(models)
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"n_models": 99999},
+        {"sfh": "tau"},
+        {"seed": 1},
+        {"wavelength": {"R": 151}},
+        {"params": {"dust2": [0.0, 2.0]}},
+        {"params": {"gas_logz": 0.0}},
+        {"cosmology": {"name": "Planck18"}},
+    ],
+)
+def test_grid_key_changes_with_any_model_setting(change):
+    base = load_config()
+    changed = validate_config(deep_merge(base, {"models": change}))
+    assert grid_key(changed["models"]) != grid_key(base["models"])
+
+
+def test_grid_key_ignores_galaxy_settings():
+    base = load_config()
+    other = validate_config(deep_merge(base, {"galaxy": {"name": "other", "ra": 10.0}}))
+    assert grid_key(other["models"]) == grid_key(base["models"])
+
+
+def test_grid_key_same_for_whole_and_real_numbers():
+    a = validate_config({"models": {"wavelength": {"R": 150}, "params": {"dust2": [0, 3]}}})
+    b = validate_config({"models": {"wavelength": {"R": 150.0}}})
+    assert grid_key(a["models"]) == grid_key(b["models"])
+
+
+def test_readme_documents_every_key():
+    readme = (DEFAULTS_PATH.parent.parent / "README.md").read_text()
+
+    def keys(schema, where):
+        for name, sub in schema.get("properties", {}).items():
+            dotted = f"{where}.{name}" if where else name
+            if "properties" in sub and where != "models.params":
+                yield from keys(sub, dotted)
+            else:
+                yield dotted
+
+    for dotted in keys(load_schema(), ""):
+        shown = dotted.split(".")[-1] if dotted.startswith("models.params.") else dotted
+        assert f"`{shown}`" in readme, f"README.md does not document {dotted}"

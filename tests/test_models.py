@@ -1,0 +1,140 @@
+"""Model-grid stage: determinism, MPI equality, contents and bad input."""
+
+import json
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from sedmap.cli import main as cli_main
+from sedmap.config import load_config
+from sedmap.errors import InputError
+from sedmap.io import read_model_grid
+from sedmap.models import build_grid, draw_parameters, model_from_config
+
+
+@pytest.fixture(scope="module")
+def small_config():
+    mc = load_config()["models"]
+    mc.update(n_models=600, chunk_size=250, seed=7)
+    mc["wavelength"]["R"] = 60
+    return mc
+
+
+@pytest.fixture(scope="module")
+def grid_path(tmp_path_factory, small_config):
+    path = tmp_path_factory.mktemp("grid") / "grid.h5"
+    return build_grid(small_config, path, progress=False)
+
+
+def test_same_seed_same_bytes(tmp_path, small_config, grid_path):
+    again = build_grid(small_config, tmp_path / "again.h5", progress=False)
+    assert again.read_bytes() == grid_path.read_bytes()
+    other = build_grid(dict(small_config, seed=8), tmp_path / "other.h5", progress=False)
+    assert other.read_bytes() != grid_path.read_bytes()
+
+
+def test_grid_contents_match_the_engine(small_config, grid_path):
+    grid = read_model_grid(grid_path)
+    model = model_from_config(small_config)
+    assert grid.spectra.shape == (600, model.wave.size)
+    assert grid.spectra.dtype == np.float32
+    assert grid.param_names == model.param_names
+    np.testing.assert_array_equal(grid.wave, model.wave)
+    np.testing.assert_array_equal(grid.params, draw_parameters(small_config, model))
+    rows = [0, 299, 599]
+    spec, der = model.spectra(grid.params[rows], return_derived=True)
+    np.testing.assert_allclose(grid.spectra[rows], spec, rtol=1e-5)
+    np.testing.assert_allclose(grid.derived["surviving_mass"][rows], der["surviving_mass"])
+    # the draws fill the configured ranges uniformly
+    for i, name in enumerate(grid.param_names):
+        lo, hi = small_config["params"][name]
+        col = grid.params[:, i]
+        assert lo <= col.min() and col.max() <= hi
+        assert np.mean(col) == pytest.approx((lo + hi) / 2, abs=0.1 * (hi - lo))
+    assert json.loads(json.dumps(grid.model_config))["seed"] == 7
+    assert grid.config_hash != "none"
+    assert np.all(grid.derived["surviving_mass"] > 0.3)
+    assert np.all(grid.derived["surviving_mass"] <= 1.0)
+
+
+def test_fixed_parameter_is_constant(tmp_path, small_config):
+    mc = json.loads(json.dumps(small_config))
+    mc["params"]["dust_index"] = -0.7
+    mc["n_models"] = 50
+    grid = read_model_grid(build_grid(mc, tmp_path / "g.h5", progress=False), spectra=False)
+    col = grid.params[:, grid.param_names.index("dust_index")]
+    assert np.all(col == -0.7)
+
+
+@pytest.mark.mpi
+@pytest.mark.skipif(shutil.which("mpiexec") is None and not (
+    __import__("pathlib").Path(sys.executable).parent / "mpiexec").exists(),
+    reason="no mpiexec (pip install mpich)")
+def test_mpi_run_gives_serial_bytes(tmp_path, small_config, grid_path):
+    mpiexec = shutil.which("mpiexec") or str(__import__("pathlib").Path(sys.executable).parent
+                                             / "mpiexec")
+    cfg = tmp_path / "mc.json"
+    cfg.write_text(json.dumps(small_config))
+    out = tmp_path / "mpi.h5"
+    code = ("import json,sys; from mpi4py import MPI; from sedmap.models import build_grid;"
+            f"build_grid(json.load(open({str(cfg)!r})), {str(out)!r}, progress=False);"
+            "print('SIZE', MPI.COMM_WORLD.Get_size())")
+    res = subprocess.run([mpiexec, "-n", "2", sys.executable, "-c", code], capture_output=True,
+                         text=True, timeout=300)
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.count("SIZE 2") == 2  # really two ranks
+    assert out.read_bytes() == grid_path.read_bytes()
+
+
+def test_out_of_coverage_range_names_allowed_range(tmp_path, small_config):
+    mc = json.loads(json.dumps(small_config))
+    mc["params"]["log_umin"] = [-1.0, 2.0]
+    with pytest.raises(InputError, match=r"log_umin.*allowed range \[-1, 1\.39"):
+        build_grid(mc, tmp_path / "bad.h5", progress=False)
+    assert list(tmp_path.iterdir()) == []  # nothing half-written
+
+
+def test_age_older_than_universe_at_grid_redshift(tmp_path, small_config):
+    mc = dict(small_config, redshift=1.0)
+    with pytest.raises(InputError, match="older than the universe at z = 1"):
+        build_grid(mc, tmp_path / "bad.h5", progress=False)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_unknown_parameter_in_config(tmp_path, small_config):
+    mc = json.loads(json.dumps(small_config))
+    mc["params"]["log_fagn"] = [-3, 0]
+    with pytest.raises(InputError, match="unknown model parameter.*log_fagn"):
+        build_grid(mc, tmp_path / "bad.h5", progress=False)
+
+
+def test_failure_mid_write_leaves_nothing(tmp_path, small_config, monkeypatch):
+    from sedmap.sps import SPSModel
+
+    calls = {"n": 0}
+    real = SPSModel.spectra
+
+    def flaky(self, *a, **k):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise RuntimeError("disk on fire")
+        return real(self, *a, **k)
+
+    monkeypatch.setattr(SPSModel, "spectra", flaky)
+    with pytest.raises(RuntimeError):
+        build_grid(small_config, tmp_path / "g.h5", progress=False)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_cli_reports_bad_config_in_one_line(tmp_path, capsys):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("models:\n  params:\n    logzsol: [-2.0, 1.5]\n")
+    rc = cli_main(["models", "--config", str(bad), "--out", str(tmp_path / "g.h5"), "--quiet"])
+    err = capsys.readouterr().err
+    assert rc == 2
+    assert "logzsol" in err and "[-2.3, 0.69]" in err
+    assert len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "g.h5").exists()

@@ -1,0 +1,137 @@
+"""The Snakemake workflow: dry runs, rule conventions, config errors.
+
+These run snakemake in a subprocess from the repository root, dry (-n) only:
+nothing is built.
+"""
+
+import json
+import re
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from sedmap.config import grid_key, load_config
+
+ROOT = Path(__file__).resolve().parent.parent
+DEMO = "config/galaxies/demo.yaml"
+
+
+def snakemake(*args, timeout=120):
+    return subprocess.run(
+        [sys.executable, "-m", "snakemake", "--nolock", "--cores", "1", *args],
+        check=False, cwd=ROOT, capture_output=True, text=True, timeout=timeout,
+    )
+
+
+def test_demo_dry_run_plans_the_model_grid():
+    run = snakemake("-n", "--configfile", DEMO)
+    out = run.stdout + run.stderr
+    assert run.returncode == 0, out
+    key = grid_key(load_config(ROOT / DEMO)["models"])
+    assert re.search(r"^rule model_grid:", out, re.MULTILINE), out
+    assert re.search(rf"output: results/models/{key}\.h5\b", out), out
+    assert f"log: logs/models/{key}.log" in out
+    assert f"benchmark: logs/benchmarks/models/{key}.tsv" in out
+
+
+def test_model_change_gives_a_new_grid_file():
+    run = snakemake("-n", "--configfile", DEMO, "--config", "models={n_models: 123}")
+    out = run.stdout + run.stderr
+    assert run.returncode == 0, out
+    config = load_config(ROOT / DEMO)
+    config["models"]["n_models"] = 123
+    old = grid_key(load_config(ROOT / DEMO)["models"])
+    new = grid_key(config["models"])
+    assert f"results/models/{new}.h5" in out
+    assert old not in out
+
+
+RULES_SNIPPET = textwrap.dedent(
+    """
+    import json, sys
+    from pathlib import Path
+    from snakemake.api import SnakemakeApi
+    from snakemake.settings.types import (ConfigSettings, OutputSettings,
+                                          ResourceSettings, StorageSettings)
+    with SnakemakeApi(OutputSettings(quiet={"all"})) as api:
+        wf = api.workflow(
+            resource_settings=ResourceSettings(cores=1),
+            config_settings=ConfigSettings(configfiles=[Path(sys.argv[1])]),
+            storage_settings=StorageSettings(),
+            snakefile=Path("Snakefile"),
+        )._workflow
+        rules = []
+        for r in wf.rules:
+            acts = bool(r.shellcmd or r.script or r.notebook or r.wrapper or r.cwl
+                        or (r.run_func is not None and not r.norun))
+            rules.append(dict(name=r.name, acts=acts, log=[str(x) for x in r.log],
+                              benchmark=str(r.benchmark) if r.benchmark else None,
+                              conda=r.conda_env, script=r.script))
+    print("RULES=" + json.dumps(rules))
+    """
+)
+
+
+@pytest.fixture(scope="module")
+def rules():
+    run = subprocess.run(
+        [sys.executable, "-c", RULES_SNIPPET, DEMO],
+        check=False, cwd=ROOT, capture_output=True, text=True, timeout=120,
+    )
+    assert run.returncode == 0, run.stdout + run.stderr
+    line = next(x for x in run.stdout.splitlines() if x.startswith("RULES="))
+    return json.loads(line[len("RULES="):])
+
+
+def test_every_rule_has_log_and_benchmark(rules):
+    acting = [r for r in rules if r["acts"]]
+    assert "model_grid" in [r["name"] for r in acting]
+    for rule in acting:
+        assert rule["log"], f"rule {rule['name']} declares no log"
+        assert rule["benchmark"], f"rule {rule['name']} declares no benchmark"
+        assert rule["benchmark"].startswith("logs/benchmarks/"), rule
+        assert rule["conda"], f"rule {rule['name']} declares no conda env"
+
+
+def test_scripts_read_params_not_config(rules):
+    scripts = [r["script"] for r in rules if r["script"]]
+    assert scripts
+    for script in scripts:
+        text = (ROOT / "workflow" / "rules" / script).resolve().read_text()
+        assert "snakemake.config" not in text, script
+        assert "snakemake.params" in text, script
+
+
+def bad_config_run(*args):
+    run = snakemake("-n", *args)
+    out = run.stdout + run.stderr
+    assert run.returncode != 0, out
+    assert "Traceback" not in out, out
+    return out
+
+
+def test_bad_value_on_command_line_stops_with_plain_message():
+    out = bad_config_run("--configfile", DEMO, "--config", "models={sfh: foo}")
+    line = next(x for x in out.splitlines() if "models.sfh" in x)
+    for choice in ("tau", "delayed_tau", "log_normal", "gaussian", "double_power_law"):
+        assert choice in line
+
+
+def test_bad_galaxy_file_stops_with_plain_message(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("galaxy: {name: bad, dec: 95}\nmodels: {colour: red}\n")
+    out = bad_config_run("--configfile", str(bad))
+    assert re.search(r"(galaxy\.dec: .*-90 <= dec <= 90|models\.colour: unknown key)", out)
+
+
+def test_ci_runs_the_readme_test_command():
+    readme = (ROOT / "README.md").read_text()
+    line = next(x for x in readme.splitlines() if "pytest" in x and "&&" in x)
+    command = line.split("&&")[-1].strip()
+    ci = (ROOT / ".ci" / "run").read_text().splitlines()
+    assert command in [x.strip() for x in ci], f"{command!r} is not a line of .ci/run"
+    assert ci[0].startswith("#!") and "set -euo pipefail" in ci
+    assert (ROOT / ".ci" / "run").stat().st_mode & 0o111, ".ci/run is not executable"
