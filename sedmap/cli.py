@@ -12,16 +12,16 @@ from .errors import SedmapError
 
 
 def _cmd_models(args):
-    from .config import load_config  # noqa: PLC0415
-    from .io.provenance import config_hash  # noqa: PLC0415
-    from .models import build_grid  # noqa: PLC0415
+    from .config import load_config
+    from .io.provenance import config_hash
+    from .models import build_grid
 
     cfg = load_config(*args.config)
     mc = cfg["models"]
     if args.n_models is not None:
         mc["n_models"] = args.n_models
     if args.out is None:
-        from .config import grid_key  # noqa: PLC0415
+        from .config import grid_key
 
         args.out = f"{cfg['results_dir']}/models/{grid_key(mc)}.h5"
     path = build_grid(mc, args.out, config_hash=config_hash(mc), progress=not args.quiet)
@@ -30,7 +30,7 @@ def _cmd_models(args):
 
 
 def _cmd_filters(args):
-    from . import filters  # noqa: PLC0415
+    from . import filters
 
     if args.action == "list":
         for name in filters.list_filters():
@@ -40,7 +40,7 @@ def _cmd_filters(args):
         print(f"{f.name}: pivot {f.pivot_wavelength:.1f} AA, effective "
               f"{f.effective_wavelength:.1f} AA, range {f.wave_min:.0f}-{f.wave_max:.0f} AA")
     elif args.action == "add":
-        import numpy as np  # noqa: PLC0415
+        import numpy as np
 
         tab = np.loadtxt(args.file)
         filters.add_filter(args.name, tab[:, 0], tab[:, 1], overwrite=args.overwrite)

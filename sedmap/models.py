@@ -80,7 +80,7 @@ def _mpi_comm(comm):
     if comm is not None:
         return comm
     try:
-        from mpi4py import MPI  # noqa: PLC0415
+        from mpi4py import MPI
     except ImportError:
         return None
     return MPI.COMM_WORLD if MPI.COMM_WORLD.Get_size() > 1 else None

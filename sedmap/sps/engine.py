@@ -327,7 +327,7 @@ class SPSModel:
 
     def filter_matrix(self, filters, z):
         """Photon-counting response matrix (n_filters, n_wave) on the observed grid at z."""
-        from ..filters import filter_matrix  # noqa: PLC0415
+        from ..filters import filter_matrix
 
         key = (tuple(filters), float(z))
         if key not in self._filter_cache:

