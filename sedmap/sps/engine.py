@@ -131,6 +131,9 @@ class SPSModel:
         self._trapz[1:] += 0.5 * dx
         self._calz = (dust.calzetti_k(lib.wave) / dust.RV_CALZETTI).astype(dt)
         self._lnx = np.log(lib.wave / 5500.0).astype(dt)
+        self._inv_x = (5500.0 / lib.wave).astype(dt)
+        self._lum_young = self._basis_young.astype(float) @ self._trapz
+        self._lum_old = self._basis_old.astype(float) @ self._trapz
 
     # ------------------------------------------------------------- parameters
     def as_dict(self, params):
@@ -248,23 +251,36 @@ class SPSModel:
         wy = wz[:, :, :ny].reshape(len(wz), -1)
         if self.nebular:
             wy = np.concatenate([wy, self._nebular_weights(p, wz)], axis=1)
+        wo = wz[:, :, ny:].reshape(len(wz), -1)
         young = wy.astype(dt) @ self._basis_young
-        old = wz[:, :, ny:].reshape(len(wz), -1).astype(dt) @ self._basis_old
-        intrinsic = young + old
+        old = wo.astype(dt) @ self._basis_old
+        # intrinsic luminosity from the precomputed integrals of the basis spectra
+        l_int = wy @ self._lum_young + wo @ self._lum_old
 
+        # attenuate in place (the arrays are large: avoid temporaries)
         if self.dust_law == "calzetti":
-            att = intrinsic * np.exp(-p["dust2"].astype(dt)[:, None] * self._calz)
+            young += old
+            att = young
+            tau = np.multiply(p["dust2"].astype(dt)[:, None], self._calz)
+            np.negative(tau, out=tau)
+            att *= np.exp(tau, out=tau)
         else:
-            t_ism = np.exp(-p["dust2"].astype(dt)[:, None]
-                           * np.exp(p["dust_index"].astype(dt)[:, None] * self._lnx))
-            t_bc = np.exp(-p["dust1"].astype(dt)[:, None] * np.exp(-self._lnx))
-            att = (young * t_bc + old) * t_ism
-        l_abs = (intrinsic - att).astype(float) @ self._trapz  # Lsun per Msun formed
+            tau = np.multiply(p["dust1"].astype(dt)[:, None], self._inv_x)
+            np.negative(tau, out=tau)
+            young *= np.exp(tau, out=tau)
+            young += old
+            att = young
+            np.multiply(p["dust_index"].astype(dt)[:, None], self._lnx, out=tau)
+            np.exp(tau, out=tau)
+            tau *= -p["dust2"].astype(dt)[:, None]
+            att *= np.exp(tau, out=tau)
+        del old, tau
+        l_abs = l_int - att @ self._trapz.astype(dt)  # Lsun per Msun formed
         if self.dust_emission:
             umin = 10 ** p["log_umin"]
             gamma = 10 ** p["log_gamma"]
             wd = template_weights(10 ** p["log_qpah"], umin, gamma) * l_abs[:, None]
-            att = att + wd.astype(dt) @ self._dust_basis
+            att += wd.astype(dt) @ self._dust_basis
             mdust = dust_mass(l_abs, umin, gamma)
         else:
             mdust = np.full(l_abs.shape, np.nan)
