@@ -1,0 +1,71 @@
+"""Per-band intermediate of the imaging stage: ``results/{galaxy}/images/{filter}_{step}.fits``.
+
+Layout::
+
+    PRIMARY   PRODUCT='BANDIMAGE', FILTER, SURVEY, PSFFWHM (arcsec), PSFMODEL, MOFFBETA,
+              PSFPIX (arcsec, when a PSF image is stored), STEP ('calibrated'|'matched'),
+              SOURCE (the raw file), SEDMAPV, CONFHASH
+    DATA      float64 (ny, nx), BUNIT 'erg s-1 cm-2 AA-1' (flux per pixel), WCS
+    VAR       float64 (ny, nx), BUNIT 'erg2 s-2 cm-4 AA-2', WCS
+    MASK      uint8 (ny, nx), 1 = unusable pixel, WCS
+    PSF       optional float64 PSF image (odd size, sum 1), sampled at PSFPIX
+"""
+
+import numpy as np
+
+from ..images.band import BandImage
+from .fits_utils import (
+    check_shape,
+    flux_bunit,
+    flux_var_unit,
+    get_hdu,
+    get_image,
+    header_float,
+    image_hdu,
+    open_fits,
+    primary_hdu,
+    read_wcs,
+    write_fits,
+)
+
+PRODUCT = "BANDIMAGE"
+
+
+def write_band_image(band, path, *, step, confhash=None):
+    """Write a ``BandImage`` (data in erg/s/cm^2/AA per pixel) atomically."""
+    cards = {"FILTER": band.filter, "SURVEY": band.survey,
+             "PSFFWHM": (float(band.psf_fwhm), "PSF FWHM, arcsec"),
+             "PSFMODEL": band.psf_model, "MOFFBETA": float(band.moffat_beta),
+             "STEP": step, "SOURCE": str(band.path)[-68:]}
+    if band.psf is not None:
+        cards["PSFPIX"] = (float(band.psf_pixscale), "PSF pixel scale, arcsec")
+    hdus = [primary_hdu(PRODUCT, confhash, cards),
+            image_hdu("DATA", np.asarray(band.data, dtype=float), confhash, band.wcs.celestial,
+                      flux_bunit(1.0)),
+            image_hdu("VAR", np.asarray(band.var, dtype=float), confhash, band.wcs.celestial,
+                      flux_var_unit(1.0)),
+            image_hdu("MASK", np.asarray(band.mask, dtype=np.uint8), confhash,
+                      band.wcs.celestial)]
+    if band.psf is not None:
+        hdus.append(image_hdu("PSF", np.asarray(band.psf, dtype=float), confhash))
+    return write_fits(hdus, path)
+
+
+def read_band_image(path):
+    """Read a band image written by :func:`write_band_image` -> ``BandImage``."""
+    hdul = open_fits(path, PRODUCT)
+    head = hdul[0].header
+    data = get_image(hdul, "DATA", path, 2).astype(float)
+    var = get_image(hdul, "VAR", path, 2).astype(float)
+    mask = get_image(hdul, "MASK", path, 2).astype(bool)
+    check_shape(var, data.shape, "VAR", path, "DATA")
+    check_shape(mask, data.shape, "MASK", path, "DATA")
+    wcs = read_wcs(get_hdu(hdul, "DATA", path).header, path, "DATA")
+    psf = get_image(hdul, "PSF", path, 2).astype(float) if "PSF" in hdul else None
+    return BandImage(filter=str(head.get("FILTER")), data=data, var=var, wcs=wcs,
+                     psf_fwhm=header_float(head, "PSFFWHM", path), mask=mask, psf=psf,
+                     psf_pixscale=float(head["PSFPIX"]) if psf is not None else None,
+                     psf_model=str(head.get("PSFMODEL", "gaussian")),
+                     moffat_beta=float(head.get("MOFFBETA", 4.765)),
+                     survey=str(head.get("SURVEY", "generic")), path=str(path),
+                     meta={"step": head.get("STEP"), "source": head.get("SOURCE")})
