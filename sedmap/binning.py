@@ -163,7 +163,7 @@ def _grow(F, V, free, y0, x0, thr, req, limit, del_r, d_min, max_radius):
 def _absorb_leftovers(binmap, valid, flux, var, thr, req):
     """Merge leftover pieces into the neighbour with the longest shared border."""
     left = valid & (binmap == 0)
-    lab, n = ndimage.label(left, structure=_FOUR)
+    lab, _ = ndimage.label(left, structure=_FOUR)
     n_bin = int(binmap.max())
     new_bins = []
     for k, sl in enumerate(ndimage.find_objects(lab), start=1):
@@ -208,9 +208,9 @@ def voronoi_partition(x, y, signal, noise, target_sn, pixelsize=None, covariance
     seed : int
         vorbin's seed for its random tie-breaking.
     """
-    import warnings  # noqa: PLC0415
+    import warnings
 
-    from vorbin.voronoi_2d_binning import voronoi_2d_binning  # noqa: PLC0415
+    from vorbin.voronoi_2d_binning import voronoi_2d_binning
 
     def sn_func(index, sig, noi):
         sn = np.sum(sig[index]) / np.sqrt(np.sum(noi[index] ** 2))

@@ -6,8 +6,14 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
-from sedmap.binning import (FLAG_LOW_SNR, bin_sed_similarity, bin_voronoi,
-                            default_reference_band, sum_bins, voronoi_partition)
+from sedmap.binning import (
+    FLAG_LOW_SNR,
+    bin_sed_similarity,
+    bin_voronoi,
+    default_reference_band,
+    sum_bins,
+    voronoi_partition,
+)
 
 REAL = Path(__file__).resolve().parents[1].parent / "shared" / "realdata"
 
@@ -75,7 +81,7 @@ def test_default_reference_band_is_highest_sn():
 
 def test_voronoi_bins_contiguous_and_near_target():
     flux, var, region, _ = mock_cube(n=50)
-    binmap, flag = bin_voronoi(flux, var, region, band=0, target_sn=30.0)
+    binmap, _ = bin_voronoi(flux, var, region, band=0, target_sn=30.0)
     assert contiguous(binmap, connectivity=2)
     _, _, snr = sum_bins(binmap, flux, var)
     multi = np.bincount(binmap.ravel())[1:] > 1

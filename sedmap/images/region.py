@@ -69,7 +69,7 @@ def galaxy_segment_region(cube, var, centre_xy, mask=None, thresh=2.0, minarea=5
     region : ndarray (ny, nx) of bool
     """
     ny, nx = cube.shape[1:]
-    cx, cy = int(round(centre_xy[0])), int(round(centre_xy[1]))
+    cx, cy = round(float(centre_xy[0])), round(float(centre_xy[1]))
     if not (0 <= cx < nx and 0 <= cy < ny):
         raise InputError(f"the galaxy centre (pixel {cx}, {cy}) is outside the {nx}x{ny} stamp",
                          path="galaxy.ra/galaxy.dec", fix="check the coordinates")
