@@ -47,6 +47,26 @@ DERIVED = ("surviving_mass", "sfr_10myr", "sfr_100myr", "mass_weighted_age", "l_
            "dust_mass")
 
 
+def observed_factor(wave, z, cosmo, igm="inoue14"):
+    """Observed wavelengths and the factor that turns L_λ into observed f_λ at z.
+
+    f_λ(λ_obs) = L_λ(λ_obs / (1+z)) / (4π d_L² (1+z)) × T_IGM(λ_obs), with L in
+    Lsun/AA, f in erg/s/cm^2/AA and d_L from the astropy cosmology (10 pc at z = 0).
+
+    Returns
+    -------
+    wave_obs : ndarray (n_wave,)
+        Angstrom.
+    factor : ndarray (n_wave,)
+    """
+    if z < 0:
+        raise InputError(f"redshift z = {z} is negative", path="galaxy.z", fix="give z >= 0")
+    wave_obs = np.asarray(wave, dtype=float) * (1 + z)
+    dl = luminosity_distance_cm(z, cosmo)
+    factor = LSUN_ERG_S / (4 * np.pi * dl**2 * (1 + z))
+    return wave_obs, transmission(igm, wave_obs, z) * factor
+
+
 class SPSModel:
     """CSP model for piXedfit's parameter set, evaluated in batches.
 
@@ -301,23 +321,9 @@ class SPSModel:
     def observed(self, spectra, z):
         """Observed-frame wavelength and flux of rest-frame spectra at redshift z.
 
-        f_λ(λ_obs) = L_λ(λ_obs / (1+z)) / (4π d_L² (1+z)) × T_IGM, with d_L from the
-        model's astropy cosmology (10 pc at z = 0).
-
-        Returns
-        -------
-        wave_obs : ndarray (n_wave,)
-            Angstrom.
-        flam : ndarray (n, n_wave)
-            erg/s/cm^2/AA per Msun formed.
+        See :func:`to_observed`.
         """
-        if z < 0:
-            raise InputError(f"redshift z = {z} is negative", path="galaxy.z",
-                             fix="give z >= 0")
-        wave_obs = self.wave * (1 + z)
-        dl = luminosity_distance_cm(z, self.cosmo)
-        factor = LSUN_ERG_S / (4 * np.pi * dl**2 * (1 + z))
-        trans = transmission(self.igm, wave_obs, z) * factor
+        wave_obs, trans = observed_factor(self.wave, z, self.cosmo, self.igm)
         return wave_obs, np.asarray(spectra) * trans.astype(self.dtype)
 
     def photometry(self, params, filters, z, chunk_size=4096):

@@ -1,0 +1,6 @@
+"""Fit stage: RDSPS over the model grid (all bins in one job) and per-bin emcee MCMC.
+
+Products: one ``sedmap.io.FitResult`` per bin, ``results/{galaxy}/fits/bin_{bin}.h5``.
+"""
+
+from .driver import fit_bin_mcmc, grid_photometry, run_rdsps  # noqa: F401

@@ -1,0 +1,151 @@
+"""Glue between the products (bin map, model grid) and the fitting algorithms."""
+
+import logging
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import InputError
+from ..filters import filter_matrix
+from ..io import FitResult, read_fit_result, write_fit_result
+from ..sps.cosmology import get_cosmology
+from ..sps.engine import observed_factor
+from .mcmc import PhotometryPosterior, initial_walkers, mass_prior_from, run_mcmc
+from .priors import build_priors
+from .rdsps import fit_rdsps
+
+log = logging.getLogger(__name__)
+
+
+def grid_photometry(grid, filters, z):
+    """Photometry of every grid model at redshift z, erg/s/cm^2/AA per Msun formed.
+
+    Parameters
+    ----------
+    grid : sedmap.io.ModelGrid
+    filters : list of str
+    z : float
+
+    Returns
+    -------
+    ndarray (n_model, n_band), float64
+    """
+    mc = grid.model_config
+    cosmo = get_cosmology(**(mc.get("cosmology") or {}))
+    wave_obs, factor = observed_factor(grid.wave, z, cosmo, mc.get("igm", "inoue14"))
+    resp = filter_matrix(list(filters), wave_obs) * factor[None, :]
+    out = np.empty((grid.n_model, len(filters)))
+    step = 20000
+    for s in range(0, grid.n_model, step):
+        out[s:s + step] = grid.spectra[s:s + step].astype(float) @ resp.T
+    return out
+
+
+def check_filters(grid_filters, cube_filters, path):
+    """InputError naming both filter sets when they differ."""
+    if list(grid_filters) != list(cube_filters):
+        raise InputError(f"the model photometry is for filters {list(grid_filters)} but the "
+                         f"bins have {list(cube_filters)}", path=path,
+                         fix="rebuild the grid photometry for the cube's filters")
+
+
+def grid_ranges(grid):
+    """{name: (lo, hi)} of the grid's parameters (fixed ones get a tiny width)."""
+    out = {}
+    for i, name in enumerate(grid.param_names):
+        lo, hi = float(grid.params[:, i].min()), float(grid.params[:, i].max())
+        cfg = grid.model_config.get("params", {}).get(name)
+        if isinstance(cfg, (list, tuple)):
+            lo, hi = float(cfg[0]), float(cfg[1])
+        if hi <= lo:
+            lo, hi = lo - 1e-6, hi + 1e-6
+        out[name] = (lo, hi)
+    return out
+
+
+def _bestfit_spectrum(grid, index, scale, z, fscale):
+    mc = grid.model_config
+    cosmo = get_cosmology(**(mc.get("cosmology") or {}))
+    wave_obs, factor = observed_factor(grid.wave, z, cosmo, mc.get("igm", "inoue14"))
+    return wave_obs, grid.spectra[index].astype(float) * factor * scale / fscale
+
+
+def run_rdsps(binmap, grid, z, out_dir, *, sys_err=0.0, chi2_percentile=10.0,
+              confhash=None, progress=True):
+    """Fit every bin with RDSPS and write ``out_dir/bin_{k}.h5`` for k = 1..N.
+
+    Parameters
+    ----------
+    binmap : sedmap.io.BinMap
+    grid : sedmap.io.ModelGrid
+    z : float
+    """
+    filters = list(binmap.filters.name)
+    phot = grid_photometry(grid, filters, z) / binmap.fscale
+    res = fit_rdsps(binmap.flux, binmap.flux_var, phot, grid.params, grid.param_names,
+                    grid.derived, sys_err=sys_err, chi2_percentile=chi2_percentile,
+                    progress=progress)
+    out_dir = Path(out_dir)
+    paths = []
+    for k, r in enumerate(res, start=1):
+        path = out_dir / f"bin_{k}.h5"
+        if r["flag"]:
+            fr = FitResult(bin_id=k, method="rdsps", param_names=[], samples=np.zeros((0, 0)),
+                           percentiles={}, flag=int(r["flag"]), fscale=binmap.fscale,
+                           config_hash=confhash or "none")
+        else:
+            wave, spec = _bestfit_spectrum(grid, r["best_index"], r["best_scale"], z,
+                                           binmap.fscale)
+            fr = FitResult(bin_id=k, method="rdsps", param_names=r["names"],
+                           samples=r["samples"], weights=r["weights"],
+                           percentiles={n: r["percentiles"][:, i]
+                                        for i, n in enumerate(r["names"])},
+                           chi2=r["chi2_min"], bestfit_wave=wave, bestfit_spectrum=spec,
+                           bestfit_photometry=phot[r["best_index"]] * r["best_scale"],
+                           fscale=binmap.fscale, config_hash=confhash or "none")
+        write_fit_result(fr, path)
+        paths.append(path)
+    return paths
+
+
+def fit_bin_mcmc(bin_id, binmap, grid, rdsps_path, z, out_path, *, nwalkers=100, nsteps=600,
+                 burn=200, thin=1, seed=42, sys_err=0.0, likelihood="gaussian", nu=3.0,
+                 priors=None, confhash=None, model=None, progress=False):
+    """MCMC fit of one bin, started from its RDSPS result; writes a FitResult."""
+    from ..models import model_from_config
+
+    rd = read_fit_result(rdsps_path)
+    k = int(bin_id) - 1
+    if rd.flag:
+        fr = FitResult(bin_id=bin_id, method="mcmc", param_names=[], samples=np.zeros((0, 0)),
+                       percentiles={}, flag=rd.flag, fscale=binmap.fscale,
+                       config_hash=confhash or "none")
+        return write_fit_result(fr, out_path)
+    model = model or model_from_config(grid.model_config)
+    ranges = grid_ranges(grid)
+    pri = build_priors(model.param_names, ranges, priors)
+    cols = [rd.param_names.index(n) for n in model.param_names]
+    lmf = rd.samples[:, rd.param_names.index("log_mass_formed")]
+    mass_prior = mass_prior_from(float(rd.percentiles["log_mass_formed"][1]))
+    post = PhotometryPosterior(model, list(binmap.filters.name), z,
+                               binmap.flux[k] * binmap.fscale,
+                               binmap.flux_var[k] * binmap.fscale**2, pri, mass_prior,
+                               sys_err=sys_err, likelihood=likelihood, nu=nu)
+    rng = np.random.default_rng([seed, int(bin_id)])
+    p0 = initial_walkers(post, rd.samples[:, cols], rd.weights, lmf, nwalkers, rng)
+    out = run_mcmc(post, p0, nsteps, burn, seed=int(rng.integers(2**31)), thin=thin,
+                   progress=progress)
+    theta = out["best_theta"]
+    spec = model.spectra(theta[None, :-1]).astype(float)
+    wave_obs, flam = model.observed(spec, z)
+    chi2 = float(np.sum((binmap.flux[k] * binmap.fscale - out["best_photometry"]) ** 2
+                        / (binmap.flux_var[k] * binmap.fscale**2)))
+    fr = FitResult(bin_id=bin_id, method="mcmc", param_names=out["names"],
+                   samples=out["samples"],
+                   percentiles={n: out["percentiles"][:, i] for i, n in enumerate(out["names"])},
+                   chi2=chi2, bestfit_wave=wave_obs,
+                   bestfit_spectrum=flam[0] * 10 ** theta[-1] / binmap.fscale,
+                   bestfit_photometry=out["best_photometry"] / binmap.fscale,
+                   fscale=binmap.fscale, acceptance_fraction=out["acceptance_fraction"],
+                   autocorr_time=out["autocorr_time"], config_hash=confhash or "none")
+    return write_fit_result(fr, out_path)

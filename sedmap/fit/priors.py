@@ -1,0 +1,123 @@
+"""Priors of the fit parameters, each truncated to its range.
+
+Forms (all vectorised over walkers/models, log densities up to a constant):
+
+==============  =======================================================
+``uniform``     flat on [min, max]
+``gaussian``    N(mu, sigma) truncated to [min, max]
+``gamma``       Gamma(k, theta) of (x - min), truncated to [min, max]
+``student_t``   Student-t(nu, mu, sigma) truncated to [min, max]
+``tabulated``   linear interpolation of a table (x, pdf), 0 outside it
+``joint_mass``  Gaussian whose mean follows log stellar mass:
+                mu = mu0 + slope (log_mstar - pivot) (e.g. the
+                mass-metallicity relation), truncated to [min, max]
+==============  =======================================================
+
+Config form (``fit.priors``)::
+
+    logzsol: {form: gaussian, mu: -0.3, sigma: 0.4}
+    dust2:   {form: gamma, k: 2.0, theta: 0.4}
+    logzsol: {form: joint_mass, mu0: 0.0, slope: 0.3, pivot: 10.5, sigma: 0.3}
+
+Ranges come from the model grid (``models.params``); a prior never widens them.
+"""
+
+import numpy as np
+from scipy import stats
+
+from ..errors import InputError
+
+FORMS = ("uniform", "gaussian", "gamma", "student_t", "tabulated", "joint_mass")
+
+
+class Prior:
+    """A truncated prior of one parameter.
+
+    Parameters
+    ----------
+    name : str
+    lo, hi : float
+        Range (the grid's).
+    form : str
+        One of ``FORMS``.
+    **kw
+        The form's parameters (see the module docstring).
+    """
+
+    def __init__(self, name, lo, hi, form="uniform", **kw):
+        if form not in FORMS:
+            raise InputError(f"unknown prior form '{form}' for {name}",
+                             path=f"fit.priors.{name}", fix=f"use one of {', '.join(FORMS)}")
+        if not hi > lo:
+            raise InputError(f"prior range [{lo}, {hi}] of {name} is empty",
+                             path=f"fit.priors.{name}", fix="use min < max")
+        self.name, self.lo, self.hi, self.form, self.kw = name, float(lo), float(hi), form, kw
+        need = {"gaussian": ("mu", "sigma"), "gamma": ("k", "theta"),
+                "student_t": ("mu", "sigma", "nu"), "tabulated": ("x", "pdf"),
+                "joint_mass": ("mu0", "slope", "pivot", "sigma")}.get(form, ())
+        missing = [k for k in need if k not in kw]
+        if missing:
+            raise InputError(f"prior '{form}' of {name} lacks {missing}",
+                             path=f"fit.priors.{name}", fix=f"give {', '.join(need)}")
+        if form == "tabulated":
+            x = np.asarray(kw["x"], float)
+            p = np.asarray(kw["pdf"], float)
+            if x.ndim != 1 or x.size != p.size or np.any(np.diff(x) <= 0) or np.any(p < 0):
+                raise InputError(f"tabulated prior of {name}: x must increase and pdf be >= 0",
+                                 path=f"fit.priors.{name}", fix="fix the table")
+            self._x, self._p = x, p
+
+    def logpdf(self, x, log_mstar=None):
+        """Log prior density at ``x`` (ndarray); -inf outside [lo, hi]."""
+        x = np.asarray(x, dtype=float)
+        inside = (x >= self.lo) & (x <= self.hi)
+        kw = self.kw
+        with np.errstate(divide="ignore", invalid="ignore"):
+            if self.form == "uniform":
+                lp = np.zeros_like(x)
+            elif self.form == "gaussian":
+                lp = -0.5 * ((x - kw["mu"]) / kw["sigma"]) ** 2
+            elif self.form == "gamma":
+                lp = stats.gamma.logpdf(x - self.lo, kw["k"], scale=kw["theta"])
+            elif self.form == "student_t":
+                lp = stats.t.logpdf(x, kw["nu"], loc=kw["mu"], scale=kw["sigma"])
+            elif self.form == "tabulated":
+                lp = np.log(np.interp(x, self._x, self._p, left=0.0, right=0.0))
+            else:  # joint_mass
+                if log_mstar is None:
+                    raise ValueError("joint_mass prior needs log_mstar")
+                mu = kw["mu0"] + kw["slope"] * (np.asarray(log_mstar) - kw["pivot"])
+                lp = -0.5 * ((x - mu) / kw["sigma"]) ** 2
+        return np.where(inside, lp, -np.inf)
+
+    def sample(self, rng, n):
+        """Draws from the (truncated) prior; joint_mass draws uniformly. For starting points."""
+        if self.form in ("uniform", "joint_mass"):
+            return rng.uniform(self.lo, self.hi, n)
+        grid = np.linspace(self.lo, self.hi, 2001)
+        p = np.exp(self.logpdf(grid, log_mstar=None) if self.form != "joint_mass" else 0)
+        cdf = np.concatenate([[0], np.cumsum(0.5 * (p[1:] + p[:-1]) * np.diff(grid))])
+        if cdf[-1] <= 0:
+            raise InputError(f"prior of {self.name} has no mass inside [{self.lo}, {self.hi}]",
+                             path=f"fit.priors.{self.name}", fix="move it into the range")
+        return np.interp(rng.uniform(0, cdf[-1], n), cdf, grid)
+
+
+def build_priors(names, ranges, prior_config=None):
+    """Priors for ``names`` with grid ``ranges`` {name: (lo, hi)} and the config overrides."""
+    prior_config = dict(prior_config or {})
+    unknown = sorted(set(prior_config) - set(names))
+    if unknown:
+        raise InputError(f"priors given for parameters the model does not have: {unknown}",
+                         path="fit.priors", fix=f"use names from {list(names)}")
+    out = []
+    for name in names:
+        lo, hi = ranges[name]
+        cfg = dict(prior_config.get(name, {}))
+        cmin, cmax = cfg.pop("min", lo), cfg.pop("max", hi)
+        if cmin < lo - 1e-12 or cmax > hi + 1e-12:
+            raise InputError(f"prior range of {name} [{cmin}, {cmax}] is outside the model "
+                             f"grid's [{lo}, {hi}]", path=f"fit.priors.{name}",
+                             fix="keep priors inside models.params, or rebuild the grid")
+        out.append(Prior(name, cmin, cmax, **cfg))
+    return out

@@ -1,0 +1,175 @@
+"""Fit stage: priors, likelihoods, RDSPS and MCMC recover known truths."""
+
+import numpy as np
+import pytest
+from astropy.wcs import WCS
+from scipy import stats
+
+from sedmap.config import load_config
+from sedmap.errors import InputError
+from sedmap.filters import pivot_wavelengths
+from sedmap.fit import fit_bin_mcmc, run_rdsps
+from sedmap.fit.likelihood import legendre_normalise, line_mask, photometry_loglike
+from sedmap.fit.priors import Prior, build_priors
+from sedmap.fit.rdsps import chi2_scale, weighted_percentiles
+from sedmap.io import BinMap, Filters, read_fit_result, read_model_grid
+from sedmap.models import build_grid, model_from_config
+
+FILTERS = ["galex_fuv", "galex_nuv", "sdss_u", "sdss_g", "sdss_r", "sdss_i", "sdss_z",
+           "2mass_j", "2mass_h", "2mass_k", "wise_w1", "wise_w2"]
+
+
+# ----------------------------------------------------------------- priors
+def test_prior_forms_match_scipy_and_truncate():
+    x = np.linspace(-1, 3, 9)
+    g = Prior("a", 0, 2, "gaussian", mu=1.0, sigma=0.5)
+    lp = g.logpdf(x)
+    inside = (x >= 0) & (x <= 2)
+    assert np.all(np.isinf(lp[~inside]))
+    ref = stats.norm.logpdf(x[inside], 1.0, 0.5)
+    np.testing.assert_allclose(lp[inside] - lp[inside][0], ref - ref[0])
+    t = Prior("a", -5, 5, "student_t", mu=0.0, sigma=1.0, nu=3)
+    np.testing.assert_allclose(t.logpdf(np.array([0.5])), stats.t.logpdf(0.5, 3))
+    gm = Prior("a", 0, 4, "gamma", k=2.0, theta=0.5)
+    np.testing.assert_allclose(gm.logpdf(np.array([1.0])), stats.gamma.logpdf(1.0, 2, scale=0.5))
+    tab = Prior("a", 0, 1, "tabulated", x=[0, 0.5, 1], pdf=[0, 2, 0])
+    assert tab.logpdf(np.array([0.25]))[0] == pytest.approx(np.log(1.0))
+    rng = np.random.default_rng(0)
+    draws = g.sample(rng, 20000)
+    assert draws.min() >= 0 and draws.max() <= 2
+    assert np.mean(draws) == pytest.approx(1.0, abs=0.02)
+
+
+def test_joint_mass_prior_follows_mass():
+    p = Prior("logzsol", -2, 0.2, "joint_mass", mu0=0.0, slope=0.3, pivot=10.0, sigma=0.2)
+    lp_hi = p.logpdf(np.array([0.0, 0.0]), log_mstar=np.array([10.0, 8.0]))
+    assert lp_hi[0] > lp_hi[1]  # solar metallicity is likelier at 1e10 Msun than at 1e8
+
+
+def test_prior_outside_grid_is_an_error():
+    with pytest.raises(InputError, match="outside the model grid"):
+        build_priors(["dust2"], {"dust2": (0.0, 3.0)}, {"dust2": {"min": -1.0}})
+    with pytest.raises(InputError, match="does not have"):
+        build_priors(["dust2"], {"dust2": (0.0, 3.0)}, {"log_fagn": {}})
+
+
+# ------------------------------------------------------------- likelihoods
+def test_student_t_likelihood_resists_outliers():
+    f = np.ones(10)
+    v = np.full(10, 0.01)
+    good = np.ones((1, 10))
+    bad = good.copy()
+    bad[0, 3] = 3.0  # a 20-sigma outlier in one band
+    dg = photometry_loglike(f, v, good) - photometry_loglike(f, v, bad)
+    dt = (photometry_loglike(f, v, good, kind="student_t")
+          - photometry_loglike(f, v, bad, kind="student_t"))
+    assert dg > 100 and dt < 0.1 * dg
+
+
+def test_legendre_normalisation_removes_a_smooth_tilt():
+    wave = np.linspace(4000, 9000, 500)
+    model = 1 + 0.3 * np.sin(wave / 200.0)
+    tilt = 1 + 0.5 * ((wave - 6500) / 2500) - 0.2 * ((wave - 6500) / 2500) ** 2
+    fixed = legendre_normalise(wave, model * tilt, np.ones_like(wave), model[None], order=3)
+    np.testing.assert_allclose(fixed[0], model * tilt, rtol=1e-6)
+
+
+def test_line_mask():
+    wave = np.array([6563.0 * 1.1, 6000.0 * 1.1])
+    assert list(line_mask(wave, 0.1, 10.0)) == [False, True]
+
+
+def test_weighted_percentiles_match_gaussian():
+    rng = np.random.default_rng(1)
+    x = rng.normal(2.0, 0.5, 200000)[:, None]
+    p = weighted_percentiles(x, np.ones(len(x)))
+    np.testing.assert_allclose(p[:, 0], [1.5, 2.0, 2.5], atol=0.01)
+
+
+def test_chi2_scale_is_the_least_squares_solution():
+    rng = np.random.default_rng(2)
+    m = rng.random((5, 6)) + 0.5
+    f = 3.0 * m[2] + rng.normal(0, 0.01, 6)
+    v = np.full(6, 1e-4)
+    chi2, s = chi2_scale(f[None], v[None], m)
+    assert np.argmin(chi2[0]) == 2 and s[0, 2] == pytest.approx(3.0, rel=0.01)
+    brute = [min(np.sum((f - a * m[j]) ** 2 / v) for a in np.linspace(2.9, 3.1, 2001))
+             for j in [2]]
+    assert chi2[0, 2] == pytest.approx(brute[0], rel=1e-3)
+
+
+# ------------------------------------------------------------ recovery
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("fit")
+    mc = load_config()["models"]
+    mc.update(n_models=30000, chunk_size=10000, seed=11, dust_emission=False)
+    mc["wavelength"]["R"] = 100
+    mc["params"].update(dust1=[0.0, 1.0], dust2=[0.0, 1.0], log_age=[-0.5, 1.1])
+    grid = read_model_grid(build_grid(mc, tmp / "grid.h5", progress=False))
+    model = model_from_config(mc)
+    rng = np.random.default_rng(5)
+    nbin, z, fscale = 24, 0.02, 1e-17
+    ranges = {"logzsol": (-1.0, 0.2), "log_age": (0.0, 1.0), "log_tau": (-0.5, 1.0),
+              "dust1": (0.0, 0.8), "dust2": (0.05, 0.6), "dust_index": (-1.0, 0.0),
+              "gas_logu": (-3.5, -1.5)}
+    truth = np.column_stack([rng.uniform(*ranges[n], nbin) for n in model.param_names])
+    mass = 10 ** rng.uniform(7.5, 9.0, nbin)
+    flux = model.photometry(truth, FILTERS, z).astype(float) * mass[:, None] / fscale
+    err = flux / 20.0  # S/N 20 in every band
+    obs = flux + rng.normal(size=flux.shape) * err
+    bm = BinMap(galaxy="t", binmap=np.arange(1, nbin + 1).reshape(4, 6).astype(np.int32),
+                wcs=WCS(naxis=2), filters=Filters(FILTERS, pivot_wavelengths(FILTERS),
+                                                  np.ones(12)),
+                flux=obs, flux_var=err**2, snr=obs / err, flag=np.zeros(nbin, np.int32))
+    run_rdsps(bm, grid, z, tmp / "rd", progress=False)
+    der = model.derived(truth)
+    log_mstar = np.log10(mass * der["surviving_mass"])
+    return dict(tmp=tmp, grid=grid, model=model, bm=bm, truth=truth, log_mstar=log_mstar,
+                z=z, av=1.0857 * truth[:, model.param_names.index("dust2")])
+
+
+def test_rdsps_recovers_stellar_mass(setup):
+    rec = np.array([read_fit_result(setup["tmp"] / "rd" / f"bin_{k}.h5").percentiles["log_mstar"]
+                    for k in range(1, 25)])
+    d = rec[:, 1] - setup["log_mstar"]
+    assert abs(np.mean(d)) < 0.1 and np.std(d) < 0.15
+    cover = np.mean((setup["log_mstar"] >= rec[:, 0]) & (setup["log_mstar"] <= rec[:, 2]))
+    assert cover > 0.5
+
+
+def test_mcmc_recovers_mass_and_dust(setup):
+    out = setup["tmp"] / "mc.h5"
+    hits, errs = 0, []
+    for k in (1, 2, 3):
+        fit_bin_mcmc(k, setup["bm"], setup["grid"], setup["tmp"] / "rd" / f"bin_{k}.h5",
+                     setup["z"], out, nwalkers=40, nsteps=400, burn=200, seed=3,
+                     model=setup["model"])
+        r = read_fit_result(out)
+        assert 0.1 < r.acceptance_fraction < 0.8
+        p = r.percentiles["log_mstar"]
+        errs.append(p[1] - setup["log_mstar"][k - 1])
+        hits += p[0] - 0.05 <= setup["log_mstar"][k - 1] <= p[2] + 0.05
+        assert r.bestfit_photometry.shape == (12,)
+    assert np.max(np.abs(errs)) < 0.25 and hits >= 2
+
+
+def test_mcmc_is_seeded(setup):
+    a, b = setup["tmp"] / "a.h5", setup["tmp"] / "b.h5"
+    for path in (a, b):
+        fit_bin_mcmc(4, setup["bm"], setup["grid"], setup["tmp"] / "rd" / "bin_4.h5",
+                     setup["z"], path, nwalkers=20, nsteps=30, burn=10, seed=9,
+                     model=setup["model"])
+    assert a.read_bytes() == b.read_bytes()
+
+
+def test_bad_bin_is_flagged_not_fatal(setup, tmp_path):
+    bm = setup["bm"]
+    bm2 = BinMap(galaxy="t", binmap=bm.binmap, wcs=bm.wcs, filters=bm.filters,
+                 flux=bm.flux.copy(), flux_var=bm.flux_var.copy(), snr=bm.snr,
+                 flag=bm.flag.copy())
+    bm2.flux[5] = np.nan
+    bm2.flag[5] = 2
+    paths = run_rdsps(bm2, setup["grid"], setup["z"], tmp_path, progress=False)
+    assert read_fit_result(paths[5]).flag == 2
+    assert read_fit_result(paths[4]).flag == 0
