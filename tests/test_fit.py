@@ -125,8 +125,8 @@ def setup(tmp_path_factory):
     run_rdsps(bm, grid, z, tmp / "rd", progress=False)
     der = model.derived(truth)
     log_mstar = np.log10(mass * der["surviving_mass"])
-    return dict(tmp=tmp, grid=grid, model=model, bm=bm, truth=truth, log_mstar=log_mstar,
-                z=z, av=1.0857 * truth[:, model.param_names.index("dust2")])
+    return {"tmp": tmp, "grid": grid, "model": model, "bm": bm, "truth": truth,
+            "log_mstar": log_mstar, "z": z}
 
 
 def test_rdsps_recovers_stellar_mass(setup):
