@@ -1,0 +1,69 @@
+"""Maps stage and accuracy report."""
+
+import numpy as np
+import pytest
+from astropy.wcs import WCS
+
+from sedmap.accuracy import bin_truth, compare
+from sedmap.io import FitResult, read_map_set, write_map_set
+from sedmap.maps import make_map_set
+
+
+def result(k, logm, sfr, flag=0):
+    pct = {"log_mstar": np.array([logm - 0.1, logm, logm + 0.1]),
+           "log_sfr": np.array([sfr - 0.2, sfr, sfr + 0.2]),
+           "av": np.array([0.2, 0.3, 0.4])}
+    return FitResult(bin_id=k, method="rdsps", param_names=["a"], samples=np.zeros((2, 1)),
+                     percentiles=pct, flag=flag)
+
+
+@pytest.fixture
+def setup():
+    binmap = np.zeros((6, 6), np.int32)
+    binmap[1:3, 1:5] = 1
+    binmap[3:5, 1:5] = 2
+    rng = np.random.default_rng(0)
+    flux = rng.uniform(1, 2, (2, 6, 6))
+    err = 0.05 * flux
+    res = [result(1, 9.0, -1.0), result(2, 8.5, -1.5)]
+    return binmap, flux, err, res
+
+
+def test_pixel_maps_conserve_the_bin_totals(setup, tmp_path):
+    from sedmap.images.grid import target_grid
+
+    binmap, flux, err, res = setup
+    ms = make_map_set("g", target_grid(10.0, 0.0, 1.5, 9.0)[0], binmap, res, flux, err, ["sdss_z", "galex_nuv"])
+    pix = ms.maps["LOG_MSTAR_PIX_P50"].data
+    for k, logm in ((1, 9.0), (2, 8.5)):
+        assert np.log10(np.sum(10 ** pix[binmap == k].astype(float))) == pytest.approx(logm,
+                                                                                       abs=1e-5)
+    # bin-space map repeats the bin value; pixel errors include the bin's error
+    assert np.all(ms.maps["LOG_MSTAR_P50"].data[binmap == 2] == 8.5)
+    width = ms.maps["LOG_MSTAR_PIX_P84"].data - ms.maps["LOG_MSTAR_PIX_P16"].data
+    assert np.all(width[binmap > 0] > 0.2)
+    assert np.isnan(pix[0, 0])
+    assert ms.maps["LOG_MSTAR_PIX_P50"].space == "PIXEL"
+    path = write_map_set(ms, tmp_path / "maps.fits")
+    back = read_map_set(path)
+    np.testing.assert_array_equal(back.maps["LOG_SFR_P50"].data, ms.maps["LOG_SFR_P50"].data)
+
+
+def test_flagged_bins_are_nan(setup):
+    binmap, flux, err, res = setup
+    res[1] = result(2, 8.5, -1.5, flag=2)
+    ms = make_map_set("g", WCS(naxis=2), binmap, res, flux, err, ["sdss_z", "galex_nuv"])
+    assert np.all(np.isnan(ms.maps["LOG_MSTAR_P50"].data[binmap == 2]))
+    assert np.all(ms.maps["FIT_FLAG"].data[binmap == 2] == 2)
+
+
+def test_bin_truth_and_compare(setup):
+    binmap, _, _, res = setup
+    logm = np.full(binmap.shape, np.log10(1e9 / 8))  # 8 pixels per bin -> 1e9 per bin
+    truth = bin_truth(binmap, {"LOG_MASS": logm, "LOG_SFR": logm - 10.0,
+                               "AV": np.full(binmap.shape, 0.3)})
+    np.testing.assert_allclose(truth["LOG_MASS"], [9.0, 9.0])
+    rep = compare(truth, {1: res[0], 2: res[1]})
+    assert rep["log_mass"]["bias"] == pytest.approx(-0.25)
+    assert rep["log_mass"]["coverage68"] == pytest.approx(0.5)
+    assert rep["av"]["scatter"] == pytest.approx(0.0, abs=1e-12)
