@@ -4,10 +4,10 @@ corner plots, SFHs and property maps. Matplotlib with the Agg backend."""
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
 
-from .io.atomic import atomic_path  # noqa: E402
+from .io.atomic import atomic_path
 
 
 def _save(fig, path):
@@ -91,7 +91,7 @@ def plot_sed(result, flux, err, pivots, path, title=""):
 
 def plot_corner(result, path, names=None):
     """Corner plot of the posterior samples (corner)."""
-    import corner  # noqa: PLC0415
+    import corner
 
     names = names or [n for n in result.param_names if not n.startswith("log_mass_formed")]
     cols = [result.param_names.index(n) for n in names if n in result.param_names]
@@ -116,7 +116,7 @@ def plot_sfh(lookback_gyr, sfr_samples, path, weights=None, title=""):
 
 
 def _weighted_band(samples, weights):
-    from .fit.rdsps import weighted_percentiles  # noqa: PLC0415
+    from .fit.rdsps import weighted_percentiles
 
     return weighted_percentiles(samples, weights)
 
