@@ -1,0 +1,389 @@
+"""The mock galaxy: determinism, truth consistency, survey noise recipes, geometry.
+
+A reduced mock (small stamp, coarse fine grid, one band per survey) keeps
+the module fast; the science checks hold for the default mock too.
+"""
+
+import copy
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+from astropy.io import fits
+from astropy.wcs import WCS
+from scipy import ndimage
+
+from sedmap import mock
+from sedmap.errors import InputError
+from sedmap.filters import C_AA_PER_S, get_filter
+
+BANDS = [
+    {"filter": "galex_nuv", "survey": "galex", "pixscale": 1.5, "psf_fwhm": 5.3,
+     "rotation_deg": 11.0, "offset_arcsec": [4.0, -3.0], "exptime": 1500.0, "sky": 5.0e-3},
+    {"filter": "sdss_r", "survey": "sdss", "pixscale": 0.396, "psf_fwhm": 1.2,
+     "rotation_deg": 4.5, "offset_arcsec": [-3.0, 2.0], "nmgy": 0.005, "sky": 125.0,
+     "gain": 4.71, "darkvar": 1.8225},
+    {"filter": "2mass_k", "survey": "2mass", "pixscale": 1.0, "psf_fwhm": 2.9,
+     "rotation_deg": -2.5, "offset_arcsec": [2.0, 4.0], "magzp": 19.93, "sky": 200.0,
+     "skysig": 0.91},
+    {"filter": "wise_w1", "survey": "wise", "pixscale": 1.375, "psf_fwhm": 6.1,
+     "rotation_deg": 9.0, "offset_arcsec": [-4.0, -2.0], "magzp": 20.5, "sky": 30.0,
+     "skysig": 0.35, "gain": 40.0},
+    {"filter": "hst_acs_f814w", "survey": "hst", "pixscale": 0.2, "psf_fwhm": 0.5,
+     "rotation_deg": -20.0, "offset_arcsec": [1.0, 1.0], "photflam": 7.0e-20,
+     "exptime": 2000.0, "skysig": 0.004},
+    {"filter": "decam_g", "survey": "des", "pixscale": 0.263, "psf_fwhm": 1.1,
+     "rotation_deg": 0.0, "offset_arcsec": [0.0, 0.0], "magzero": 30.0, "gain": 5.0,
+     "skysig": 40.0},
+    {"filter": "sdss_i", "survey": "generic", "pixscale": 0.5, "psf_fwhm": 1.0,
+     "rotation_deg": 30.0, "offset_arcsec": [-1.0, 3.0], "bunit": "nJy", "skysig": 30.0,
+     "poisson": 2.0},
+]
+CLUMPS = [
+    {"offset_arcsec": [5.0, 3.0], "sigma_arcsec": 0.8, "mass_frac": 0.01,
+     "params": {"log_age": -0.85, "log_tau": -0.7, "dust1": 1.5, "dust2": 0.8}},
+    {"offset_arcsec": [-4.0, -5.0], "sigma_arcsec": 1.0, "mass_frac": 0.01,
+     "params": {"log_age": -0.7, "log_tau": -0.5, "dust1": 1.2, "dust2": 0.7}},
+]
+CFG = {
+    "stamp_arcsec": 80.0,
+    "fine_pixscale": 0.5,
+    "galaxy": {"log_mstar": 10.0, "disk_scale_arcsec": 4.5, "bulge_re_arcsec": 1.5},
+    "clumps": CLUMPS,
+    "stars": [{"offset_arcsec": [-28.0, 25.0], "mag": 17.0, "teff": 5000.0}],
+    "bands": BANDS,
+}
+IFS = {"ifs": True, "ifs_cube": {"diameter_arcsec": 12.0, "wave_min": 4000.0,
+                                 "wave_max": 6000.0, "R": 500.0}}
+
+
+def _with(**over):
+    cfg = copy.deepcopy(CFG)
+    cfg.update(copy.deepcopy(over))
+    return cfg
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    root = tmp_path_factory.mktemp("mock")
+    out = {}
+    for key, cfg in (("a", _with(**IFS)), ("b", _with(**IFS)),
+                     ("c", _with(seed=2, cosmic_rays={"enabled": True, "count": 12}))):
+        out[key] = mock.make_mock(cfg, root / key, progress=False)
+    out["root"] = root
+    return out
+
+
+@pytest.fixture(scope="module")
+def noiseless():
+    """Noiseless images as written (stars, extinction), native units."""
+    return mock.noiseless_images(CFG, stars=True, extinction=True)
+
+
+@pytest.fixture(scope="module")
+def galaxy_only():
+    """The galaxy alone: without extinction, and with it."""
+    return (mock.noiseless_images(CFG, stars=False, extinction=False),
+            mock.noiseless_images(CFG, stars=False, extinction=True))
+
+
+def _data(path, hdu=0):
+    with fits.open(path) as h:
+        return np.asarray(h[hdu].data, dtype=float), h[hdu].header.copy()
+
+
+# --------------------------------------------------------------------------- files
+
+
+def test_manifest_and_bands_yaml(runs):
+    m = runs["a"]
+    assert set(m["raw"]) == {get_filter(b["filter"]).name for b in BANDS}
+    spec = yaml.safe_load(Path(m["bands"]).read_text())
+    assert spec["galaxy"]["ra"] == mock.DEFAULT_MOCK["ra"]
+    by = {b["filter"]: b for b in spec["bands"]}
+    for b in BANDS:
+        s = by[b["filter"]]
+        assert s["survey"] == b["survey"] and s["psf_fwhm"] == b["psf_fwhm"]
+        assert Path(s["file"]).is_file()
+        assert "cosmic_rays" not in s
+    assert Path(by["wise_w1"]["unc_file"]).is_file()
+    assert Path(by["sdss_i"]["unc_file"]).is_file()
+    assert by["hst_acs_f814w"]["hdu"] == "SCI" and by["decam_g"]["hdu"] == "SCI"
+    with fits.open(m["raw"]["sdss_r"]) as h:
+        assert h[1].data.shape == (h[0].data.shape[1],)
+        assert {"ALLSKY", "XINTERP", "YINTERP"} <= set(h[2].columns.names)
+        assert "DATE" not in h[0].header
+    assert m["ifs"] is not None and runs["c"]["ifs"] is None
+    c = {b["filter"]: b for b in yaml.safe_load(Path(runs["c"]["bands"]).read_text())["bands"]}
+    assert c["sdss_r"]["cosmic_rays"] is True and c["hst_acs_f814w"]["cosmic_rays"] is True
+    assert "cosmic_rays" not in c["galex_nuv"]
+
+
+def test_deterministic(runs):
+    a, b = Path(runs["root"]) / "a", Path(runs["root"]) / "b"
+    files = sorted(p.relative_to(a) for p in a.rglob("*.fits"))
+    assert len(files) == len(BANDS) + 2 + 2  # + wise/generic unc files, truth, ifs
+    for rel in files:
+        assert (a / rel).read_bytes() == (b / rel).read_bytes(), rel
+    ya = (a / "bands.yaml").read_text().replace(str(a), "X")
+    yb = (b / "bands.yaml").read_text().replace(str(b), "X")
+    assert ya == yb
+
+
+def test_seed_changes_noise_not_truth(runs):
+    for name in runs["a"]["raw"]:
+        da, _ = _data(runs["a"]["raw"][name], "SCI" if name in ("hst_acs_f814w",
+                                                                 "decam_g") else 0)
+        dc, _ = _data(runs["c"]["raw"][name], "SCI" if name in ("hst_acs_f814w",
+                                                                 "decam_g") else 0)
+        assert da.shape == dc.shape and not np.array_equal(da, dc)
+    fa, _ = _data(runs["a"]["truth"], "FLUX_TRUE")
+    fc, _ = _data(runs["c"]["truth"], "FLUX_TRUE")
+    np.testing.assert_array_equal(fa, fc)
+
+
+def test_bad_config_names_the_key():
+    with pytest.raises(InputError, match=r"mock\.bands\[0\]\.survey"):
+        mock.merge_mock_config({"bands": [dict(BANDS[0], survey="nosuch")]})
+    with pytest.raises(InputError, match=r"mock\.bands\[1\]\.nmgy"):
+        mock.merge_mock_config({"bands": [BANDS[0], {k: v for k, v in BANDS[1].items()
+                                                     if k != "nmgy"}]})
+    with pytest.raises(InputError, match=r"mock\.params\.nosuch"):
+        mock.merge_mock_config({"gradients": {"nosuch": [0, 1]}})
+    with pytest.raises(InputError, match=r"mock\.galaxy\.log_mass"):
+        mock.merge_mock_config({"galaxy": {"log_mass": 10.0}})
+    with pytest.raises(InputError, match=r"mock\.bands\[0\]\.expttime"):
+        mock.merge_mock_config({"bands": [dict(BANDS[0], expttime=10.0)]})
+
+
+# --------------------------------------------------------------------------- truth
+
+
+def test_flux_conservation(runs, galaxy_only):
+    """Noiseless native image (no extinction, no stars) sums to FLUX_TRUE, to 1%."""
+    flux_true, head = _data(runs["a"]["truth"], "FLUX_TRUE")
+    assert head["BUNIT"] == "1e-17 erg s-1 cm-2 AA-1"
+    with fits.open(runs["a"]["truth"]) as h:
+        names = [n.strip() for n in h["FILTERS"].data["name"]]
+        units = dict(zip(names, h["BANDS"].data["flam_per_unit"]))
+    gal = galaxy_only[0]
+    for i, name in enumerate(names):
+        img, _ = gal[name]
+        native = img.sum() * units[name]
+        assert native == pytest.approx(flux_true[i].sum() * 1e-17, rel=0.01), name
+
+
+def test_extinction_and_units(runs, galaxy_only):
+    """The written noiseless image is the galaxy dimmed by F99 at the pivot, in native units."""
+    with fits.open(runs["a"]["truth"]) as h:
+        a_lam = dict(zip([n.strip() for n in h["BANDS"].data["filter"]],
+                         h["BANDS"].data["a_lambda"]))
+        ebv = h[0].header["EBV"]
+    gal, ext = galaxy_only
+    for name in gal:
+        ratio = ext[name][0].sum() / gal[name][0].sum()
+        assert ratio == pytest.approx(10 ** (-0.4 * a_lam[name]), rel=1e-10)
+        assert 0 < a_lam[name] < 10 * ebv
+    assert a_lam["galex_nuv"] > a_lam["sdss_r"] > a_lam["2mass_k"] > a_lam["wise_w1"]
+
+
+def test_total_mass_and_maps(runs):
+    with fits.open(runs["a"]["truth"]) as h:
+        logm = h["LOG_MASS"].data.astype(float)
+        logsfr = h["LOG_SFR"].data.astype(float)
+        age = h["AGE_MW"].data.astype(float)
+        logz = h["LOGZ"].data.astype(float)
+        av = h["AV"].data.astype(float)
+        params = h["PARAMS"].data.astype(float)
+        pnames = [h["PARAMS"].header[f"PARAM{i + 1}"] for i in range(params.shape[0])]
+        wcs = WCS(h["LOG_MASS"].header)
+        pix = h[0].header["PIXSIZE"]
+        assert h["LOG_MASS"].header["BUNIT"] == "dex(solMass)"
+    assert np.all(np.isfinite(logm)) and np.all(np.isfinite(logsfr))
+    assert np.sum(10**logm) == pytest.approx(10 ** CFG["galaxy"]["log_mstar"], rel=0.01)
+
+    ny, nx = logm.shape
+    cy, cx = (ny - 1) // 2, (nx - 1) // 2
+    x, y = wcs.wcs_world2pix(mock.DEFAULT_MOCK["ra"], mock.DEFAULT_MOCK["dec"], 0)
+    assert (float(x), float(y)) == pytest.approx((cx, cy), abs=1e-6)
+    # clumps: SFR far above the mirror position on the other side of the centre
+    ssfr = logsfr - logm
+    for c in CLUMPS:
+        dx, dy = c["offset_arcsec"]
+        px, py = round(cx - dx / pix), round(cy + dy / pix)
+        mx, my = round(cx + dx / pix), round(cy - dy / pix)
+        assert logsfr[py, px] > logsfr[my, mx] + 0.2
+        assert ssfr[py, px] > ssfr[my, mx] + 0.2
+    # gradients as configured: centre older, more metal-rich and dustier than 4 scale lengths
+    yy, xx = np.mgrid[:ny, :nx]
+    r = np.hypot(xx - cx, yy - cy) * pix
+    ring = (r > 15) & (r < 20)
+    centre = r < 1.0
+    assert age[centre].mean() > age[ring].mean() + 2.0
+    assert logz[centre].mean() > logz[ring].mean() + 0.2
+    assert av[centre].mean() > av[ring].mean() + 0.2
+    assert np.allclose(params[pnames.index("dust2")] * 1.086, av, atol=1e-5)
+    g = mock.DEFAULT_MOCK["gradients"]["log_age"]
+    assert np.median(params[pnames.index("log_age")][centre]) == pytest.approx(g[0], abs=0.02)
+
+
+# --------------------------------------------------------------------------- noise
+
+
+def _recipe_variance(band, path):
+    """docs/surveys.md variance of each pixel, from the file and its header keys only."""
+    survey = band["survey"]
+    hdu = "SCI" if survey in ("hst", "des") else 0
+    data, h = _data(path, hdu)
+    if survey == "galex":
+        sky = np.median(data)  # the background the pipeline subtracts
+        return data - sky, np.maximum(data, 0.0) / h["EXPTIME"]
+    if survey == "sdss":
+        with fits.open(path) as f:
+            calib = np.asarray(f[1].data, dtype=float)[None, :]
+            tab = f[2].data
+            allsky = np.asarray(tab["ALLSKY"][0], dtype=float)
+            xi, yi = tab["XINTERP"][0], tab["YINTERP"][0]
+        rows, cols = np.meshgrid(yi, xi, indexing="ij")
+        sky = ndimage.map_coordinates(allsky, [rows, cols], order=1, mode="nearest")
+        dn = data / calib + sky
+        return data, (dn / h["GAIN"] + h["DARKVAR"]) * calib**2
+    if survey == "2mass":
+        s = data - h["SKYVAL"]
+        return s, np.maximum(s, 0) / (h.get("GAIN", 10.0) * h.get("NFRAMES", 6)) \
+            + h["SKYSIG"] ** 2
+    if survey in ("wise", "generic"):
+        unc, _ = _data(Path(path).with_name(Path(path).stem + "_unc.fits"))
+        return data - h.get("SKYVAL", 0.0), unc**2
+    wname, per = ("WHT", h["EXPTIME"]) if survey == "hst" else ("WGT", h["GAIN"])
+    w, _ = _data(path, wname)
+    return data, 1.0 / w + np.maximum(data, 0.0) / per
+
+
+@pytest.mark.parametrize("band", BANDS, ids=[b["filter"] for b in BANDS])
+def test_noise_matches_recipe(runs, noiseless, band):
+    name = band["filter"]
+    path = runs["a"]["raw"][name]
+    resid, var = _recipe_variance(band, path)
+    signal = noiseless[name][0]
+    # sky-only: the galaxy's light is below 0.1 sigma (and is removed exactly)
+    sky_only = signal < 0.1 * np.sqrt(np.median(var))
+    sky_only &= ndimage.binary_erosion(np.ones_like(sky_only), iterations=3)
+    assert sky_only.sum() > 1500
+    noise = resid[sky_only] - signal[sky_only]
+    std = np.std(noise - np.mean(noise))
+    assert std == pytest.approx(np.sqrt(np.mean(var[sky_only])), rel=0.05)
+    # and the whole image is noiseless signal + Gaussian noise of the recipe's variance
+    # evaluated on the noiseless image (source Poisson terms included)
+    z = (resid - signal) / np.sqrt(mock.native_variance(band, signal))
+    assert np.std(z) == pytest.approx(1.0, abs=0.03)
+
+
+def test_cosmic_rays(runs, noiseless):
+    """Only the configured surveys get hits, each >= 30 sigma of the noiseless variance."""
+    for band in BANDS:
+        name = band["filter"]
+        sigma = np.sqrt(mock.native_variance(band, noiseless[name][0]))
+        hits = []
+        for run in ("a", "c"):
+            resid, _ = _recipe_variance(band, runs[run]["raw"][name])
+            if band["survey"] == "galex":
+                resid = resid - np.median(resid - noiseless[name][0])
+            hits.append(int(np.sum((resid - noiseless[name][0]) / sigma > 25)))
+        assert hits[0] == 0, name
+        if band["survey"] in ("sdss", "hst"):
+            assert 12 <= hits[1] <= 24, name
+        else:
+            assert hits[1] == 0, name
+
+
+# --------------------------------------------------------------------------- geometry
+
+
+def _pa(w, x, y):
+    """Position angle (deg, east of north) of the +y pixel axis at (x, y)."""
+    ra, dec = w.wcs_pix2world([x, x], [y, y + 10.0], 0)
+    xi, eta = mock._gnomonic(ra[1], dec[1], ra[0], dec[0])
+    return np.degrees(np.arctan2(xi, eta))
+
+
+def test_wcs_centres_and_rotations(runs):
+    ra0, dec0 = mock.DEFAULT_MOCK["ra"], mock.DEFAULT_MOCK["dec"]
+    cfg = copy.deepcopy(CFG)
+    cfg["clumps"], cfg["stars"] = [], []
+    images = mock.noiseless_images(cfg, stars=False, extinction=False)
+    pas = []
+    for band in BANDS:
+        name = band["filter"]
+        hdu = "SCI" if band["survey"] in ("hst", "des") else 0
+        data, head = _data(runs["a"]["raw"][name], hdu)
+        w = WCS(head)
+        ny, nx = data.shape
+        ra, dec = w.wcs_pix2world((nx - 1) / 2, (ny - 1) / 2, 0)
+        off = mock._gnomonic(ra, dec, ra0, dec0)
+        assert off == pytest.approx(tuple(band["offset_arcsec"]), abs=0.01)
+        pas.append(_pa(w, (nx - 1) / 2, (ny - 1) / 2))
+        assert pas[-1] == pytest.approx(band["rotation_deg"], abs=0.01)
+        scale = np.sqrt(abs(np.linalg.det(w.pixel_scale_matrix))) * 3600
+        assert scale == pytest.approx(band["pixscale"], rel=1e-6)
+        # the galaxy (no clumps, no stars) is centred on (ra, dec)
+        img, wi = images[name]
+        assert img.shape == data.shape
+        gx, gy = w.wcs_world2pix(ra0, dec0, 0)
+        yy, xx = np.mgrid[:ny, :nx]
+        window = np.hypot(xx - gx, yy - gy) * band["pixscale"] < 15.0
+        cy, cx = ndimage.center_of_mass(img * window)
+        assert np.hypot(cx - gx, cy - gy) < 0.3, name
+        assert np.allclose(wi.wcs.crval, w.wcs.crval)
+    assert len(set(np.round(pas, 3))) == len(BANDS)
+
+
+def test_stars_where_catalogued(runs, noiseless, galaxy_only):
+    with fits.open(runs["a"]["truth"]) as h:
+        stars = h["STARS"].data
+        names = [n.strip() for n in h["FILTERS"].data["name"]]
+    assert len(stars) == 1
+    gal = galaxy_only[1]
+    for i, name in enumerate(names):
+        img, w = noiseless[name]
+        star = img - gal[name][0]
+        cy, cx = ndimage.center_of_mass(star)
+        x, y = w.wcs_world2pix(stars["ra"][0], stars["dec"][0], 0)
+        assert np.hypot(cx - x, cy - y) < 0.05
+        unit = mock.flam_per_native_unit(BANDS[i])
+        piv = get_filter(name).pivot_wavelength
+        mag = -2.5 * np.log10(star.sum() * unit * piv**2 / C_AA_PER_S) - 48.60
+        assert mag == pytest.approx(stars["mag"][0][i], abs=0.002)
+        if name == "sdss_r":
+            assert mag == pytest.approx(17.0, abs=0.002)
+
+
+# --------------------------------------------------------------------------- IFS
+
+
+def test_ifs_cube(runs):
+    with fits.open(runs["a"]["ifs"]) as h:
+        flux = h["FLUX"].data.astype(float)
+        ivar = h["IVAR"].data.astype(float)
+        mask = h["MASK"].data
+        wave = h["WAVE"].data
+        head = h["FLUX"].header
+        assert h[0].header["EBVGAL"] == mock.DEFAULT_MOCK["ebv"]
+    assert head["BUNIT"] == "1E-17 erg/s/cm^2/Ang/spaxel"
+    assert flux.shape == ivar.shape == mask.shape and flux.shape[0] == wave.size
+    assert wave[0] == pytest.approx(4000.0) and wave[-1] <= 6000.0
+    assert np.allclose(np.diff(np.log(wave)), 1 / 500.0)
+    w = WCS(head).celestial
+    n = flux.shape[1]
+    x, y = w.wcs_world2pix(mock.DEFAULT_MOCK["ra"], mock.DEFAULT_MOCK["dec"], 0)
+    assert (float(x), float(y)) == pytest.approx(((n - 1) / 2 + 2.0, (n - 1) / 2 + 1.0),
+                                                 abs=1e-6)  # cube centred 1" E, 0.5" S of it
+    good = mask[0] == 0
+    assert np.all(ivar[:, good] > 0) and np.all(ivar[:, ~good] == 0)
+    assert np.all(mask[:, ~good] == 1025) and np.all(flux[:, ~good] == 0)
+    # hexagon of 12" corner to corner at 0.5"/spaxel: area 3 sqrt(3)/2 * 6^2 arcsec^2
+    assert good.sum() * 0.25 == pytest.approx(1.5 * np.sqrt(3) * 36, rel=0.08)
+    snr = np.median(flux[:, round(float(y)), round(float(x))]
+                    * np.sqrt(ivar[:, round(float(y)), round(float(x))]))
+    assert snr > 5
