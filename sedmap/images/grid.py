@@ -1,4 +1,12 @@
-"""The common pixel grid: a TAN stamp centred on the galaxy, and reprojection onto it."""
+"""The common pixel grid: a TAN stamp centred on the galaxy, and reprojection onto it.
+
+``target_grid`` builds the grid; ``reproject_band`` puts a band on it
+conserving flux (``noise_correlation_factor`` corrects the variance of the
+matched band for the correlations reprojection leaves); ``check_coverage``
+and ``check_psf_fits`` refuse stamps the data cannot fill;
+``align_to_reference`` detects (and with ``images.realign`` corrects) a band
+whose WCS is off from a reference band's.
+"""
 
 from dataclasses import replace
 
@@ -236,7 +244,7 @@ def check_coverage(band, ra, dec, wcs, shape, max_uncovered=0.10):
     """
     where = _band_name(band)
     bw = band.wcs.celestial
-    bny, bnx = band.data.shape
+    bny, bnx = np.shape(band.data)[-2:]
     ny, nx = shape
     yy, xx = np.mgrid[0:ny, 0:nx]
     sky = wcs.pixel_to_world_values(xx.ravel(), yy.ravel())
@@ -245,7 +253,8 @@ def check_coverage(band, ra, dec, wcs, shape, max_uncovered=0.10):
     ix, iy = np.round(np.nan_to_num(bx, nan=-1)).astype(int), np.round(np.nan_to_num(by, nan=-1)).astype(int)
     inside = (ix >= 0) & (ix < bnx) & (iy >= 0) & (iy < bny)
     usable = inside.copy()
-    usable[inside] = ~np.asarray(band.mask, bool)[iy[inside], ix[inside]]
+    bmask = np.asarray(band.mask, bool).reshape((-1, bny, bnx)).any(axis=0)
+    usable[inside] = ~bmask[iy[inside], ix[inside]]
     size = f'{ny}x{nx}-pixel stamp ({ny * _pixscale(wcs):.0f}" wide)'
     corners = bw.pixel_to_world_values([-0.5, bnx - 0.5, bnx - 0.5, -0.5], [-0.5, -0.5, bny - 0.5, bny - 0.5])
     footprint = (f"RA {np.min(corners[0]):.4f}..{np.max(corners[0]):.4f}, "
@@ -268,7 +277,7 @@ def check_coverage(band, ra, dec, wcs, shape, max_uncovered=0.10):
             path=where, fix="check the galaxy coordinates and this file's WCS (a cutout whose "
                             "WCS was not updated is a common cause; images.realign: true shifts "
                             "a wrong WCS onto a reference band)")
-    if band.mask[round(gy), round(gx)]:
+    if bmask[round(gy), round(gx)]:
         raise InputError(
             f"band {band.filter}: the image has no valid data at the galaxy position "
             f"RA {ra:.5f}, Dec {dec:+.5f} (pixel x={gx:.0f}, y={gy:.0f} is masked).",
