@@ -21,6 +21,7 @@ from astropy.wcs import WCS
 from sedmap.errors import InputError
 from sedmap.filters import get_filter, synthetic_photometry
 from sedmap.images.background import estimate_background
+from sedmap.images.surveys import _default_box
 from sedmap.images.cosmic import clean_cosmic_rays
 from sedmap.images.surveys import DEFAULT_BOX, load_band, sdss_gain_darkvar
 
@@ -79,9 +80,12 @@ def primary(data, cards=None, wcs=True, shape=(NY, NX)):
     return fits.PrimaryHDU(data, header=h)
 
 
-def bkg_rms(raw, estimator="median"):
+def bkg_rms(raw, estimator="median", sky_in=True):
     """The background and rms load_band uses (same function, same box)."""
-    return estimate_background(raw, box_size=DEFAULT_BOX, estimator=estimator)
+    if not sky_in:
+        return estimate_background(raw, box_size=DEFAULT_BOX, estimator=estimator)
+    box = _default_box(WCS(wcs_header(*raw.shape)))
+    return estimate_background(raw, box_size=box, estimator=estimator, dilate=8)
 
 
 # --------------------------------------------------------------------------- survey makers
@@ -264,7 +268,7 @@ def make_panstarrs(tmp, mode, rng, var_file=False):
             return vmap
     else:
         def var(raw):
-            return bkg_rms(raw)[1] ** 2 + np.maximum(raw, 0) / gain
+            return bkg_rms(raw, sky_in=False)[1] ** 2 + np.maximum(raw, 0) / gain
     return spec, raw, var, flam_ab(25, filt) / exptime, src
 
 

@@ -31,7 +31,7 @@ from scipy import ndimage
 
 __all__ = ["estimate_background", "source_mask"]
 
-#: Default box size, pixels.
+#: Default box size, pixels (cut-outs of a few arcmin hold only a few such boxes).
 DEFAULT_BOX = 64
 #: SEP working-buffer size (pixels), large enough for a galaxy filling a frame.
 _PIXSTACK = 3_000_000

@@ -733,6 +733,18 @@ def _no_coverage(raw, size=15):
     return ndimage.binary_opening(zero, structure=np.ones((size, size), dtype=bool))
 
 
+#: Default background mesh, arcsec: a cut-out of a few arcmin holds a few boxes,
+#: and each box is larger than a galaxy's clumps.
+DEFAULT_BOX_ARCSEC = 32.0
+
+
+def _default_box(wcs):
+    from astropy.wcs.utils import proj_plane_pixel_scales  # noqa: PLC0415
+
+    pix = float(np.sqrt(np.prod(proj_plane_pixel_scales(wcs.celestial)))) * 3600.0
+    return max(16, int(round(DEFAULT_BOX_ARCSEC / pix)))
+
+
 def load_band(spec):
     """Read one band's image into a :class:`BandImage` in erg/s/cm^2/AA per pixel.
 
@@ -781,10 +793,13 @@ def load_band(spec):
         b.raw = raw
         meta["n_cosmic"] = int(cr.sum())
 
-    box = int(spec.get("bkg_box") or DEFAULT_BOX)
-    b.bkg, b.rms = estimate_background(b.raw, mask=b.bad, box_size=box,
-                                       estimator=info.bkg_estimator)
     sky_in = bool(spec.get("sky", False)) if survey == "generic" else info.sky_in_image
+    # where the sky is subtracted here, its level matters: boxes of ~32" and a
+    # source mask grown by 8 px keep the galaxy's faint wings out of it
+    box = int(spec.get("bkg_box") or (_default_box(wcs) if sky_in else DEFAULT_BOX))
+    b.bkg, b.rms = estimate_background(b.raw, mask=b.bad, box_size=box,
+                                       estimator=info.bkg_estimator,
+                                       dilate=8 if sky_in else 2)
     good = ~b.bad
     level = float(np.median(b.bkg[good]))
     if sky_in:

@@ -1,0 +1,195 @@
+"""The imaging stage end to end, in the steps the workflow runs as separate jobs.
+
+1. :func:`calibrate` (per band): read, clean, background, variance, units.
+2. :func:`common_grid` (all bands): pixel scale and target PSF of the common grid.
+3. :func:`match` (per band): WCS check, reprojection, PSF matching.
+4. :func:`build_flux_cube` (all bands): region, star masks, Galactic
+   extinction, the flux cube ``fluxmap.fits`` and its plots.
+"""
+
+import json
+import logging
+from pathlib import Path
+
+import numpy as np
+from astropy.coordinates import SkyCoord
+
+from ..errors import InputError
+from ..filters import pivot_wavelengths
+from ..io import Filters, FluxCube, write_flux_cube
+from ..io.atomic import atomic_path
+from ..io.bandimage import read_band_image, write_band_image
+from .band import BandImage
+from .extinction import galactic_transmission
+from .grid import align_to_reference, check_coverage, check_psf_fits, noise_correlation_factor
+from .grid import reproject_band, target_grid
+from .psf import effective_fwhm, gaussian_psf, matching_kernel, pad_to, psf_for_band
+from .region import ellipse_region, find_stars, galaxy_segment_region, star_mask
+from .surveys import load_band
+
+log = logging.getLogger(__name__)
+
+PSF_KEYS = ("psf_fwhm", "psf_file", "psf_pixscale", "psf_model", "moffat_beta")
+
+
+def _with_psf(band, psf):
+    """Set the PSF description (``psf_fwhm``, ``psf_file`` ...) on a BandImage."""
+    from .psf import load_psf  # noqa: PLC0415
+
+    band.psf_fwhm = float(psf["psf_fwhm"])
+    band.psf_model = psf.get("psf_model", "gaussian")
+    band.moffat_beta = float(psf.get("moffat_beta", band.moffat_beta))
+    if psf.get("psf_file"):
+        band.psf_pixscale = float(psf["psf_pixscale"]) if psf.get("psf_pixscale") else None
+        band.psf = load_psf(psf["psf_file"], band.psf_pixscale)
+        if band.psf_pixscale is None:
+            raise InputError("psf_pixscale is needed with psf_file", path=psf["psf_file"],
+                             fix="give psf_pixscale (arcsec per PSF pixel) for this band")
+    return band
+
+
+def calibrate(spec, out_path, confhash=None):
+    """Step 1: one band's raw image -> calibrated BandImage file (native grid).
+
+    ``spec`` is a band entry of ``images.bands``; its PSF keys are not used
+    here (so changing a PSF does not redo the calibration).
+    """
+    spec = dict(spec)
+    spec.setdefault("psf_fwhm", 1.0)  # placeholder: the PSF is set in match()
+    band = load_band(spec)
+    return write_band_image(band, out_path, step="calibrated", confhash=confhash)
+
+
+def common_grid(cal_paths, psfs, out_path, *, pixel_scale=None, target_psf_fwhm=None):
+    """Step 2: pixel scale (the coarsest band's) and target PSF (the worst effective
+    FWHM on that grid) -> JSON file.
+
+    Parameters
+    ----------
+    cal_paths : list of path
+        Calibrated band images.
+    psfs : list of dict
+        The PSF keys of each band, same order.
+    """
+    bands = [_with_psf(read_band_image(p), psf) for p, psf in zip(cal_paths, psfs)]
+    pix = float(pixel_scale or max(b.pixscale for b in bands))
+    eff = [effective_fwhm(b) for b in bands]
+    target = float(target_psf_fwhm or max(eff))
+    worst = int(np.argmax(eff))
+    if target < max(eff) * 0.99:
+        raise InputError(f"images.target_psf_fwhm = {target}\" is sharper than band "
+                         f"{bands[worst].filter} ({eff[worst]:.2f}\" on the common grid)",
+                         path="images.target_psf_fwhm",
+                         fix=f"set it to at least {max(eff):.2f} or null")
+    info = {"pixscale": pix, "target_psf_fwhm": target,
+            "bands": {b.filter: {"pixscale": b.pixscale, "effective_fwhm": e}
+                      for b, e in zip(bands, eff)}}
+    with atomic_path(out_path) as tmp:
+        Path(tmp).write_text(json.dumps(info, indent=2, sort_keys=True) + "\n")
+    return out_path
+
+
+def match(cal_path, psf, grid_path, out_path, *, ra, dec, stamp_arcsec, ref_path=None,
+          realign=False, confhash=None):
+    """Step 3: WCS check against the reference band, reprojection onto the common
+    grid (flux conserving), PSF matching (flux with K, variance with K^2)."""
+    info = json.loads(Path(grid_path).read_text())
+    band = _with_psf(read_band_image(cal_path), psf)
+    if ref_path is not None and Path(ref_path) != Path(cal_path):
+        # only when images.reference_band is set: galaxies look different across
+        # the spectrum (UV clumps), so the check suits bands of similar morphology
+        band, offset = align_to_reference(band, read_band_image(ref_path), realign=realign,
+                                          ra=ra, dec=dec)
+        log.info("%s: offset to the reference band %.2f arcsec", band.filter, offset)
+    pix, target = info["pixscale"], info["target_psf_fwhm"]
+    wcs, shape = target_grid(ra, dec, pix, stamp_arcsec)
+    check_coverage(band, ra, dec, wcs, shape)
+    data, var, mask = reproject_band(band, wcs, shape)
+    src = psf_for_band(band, pix)
+    tgt = gaussian_psf(target, pix)
+    n = max(src.shape[0], tgt.shape[0])
+    src, tgt = pad_to(src, (n, n)), pad_to(tgt, (n, n))
+    check_psf_fits(tgt, shape, name=f"target PSF ({target:.2f}\")")
+    kernel = matching_kernel(src, tgt, fwhm_source=effective_fwhm(band), fwhm_target=target,
+                             name=band.filter)
+    factor = noise_correlation_factor(band, wcs, kernel)
+    from .psf import match_band  # noqa: PLC0415
+
+    data, var = match_band(data, var, kernel, mask=mask, var_factor=factor)
+    bad = ~(np.isfinite(data) & np.isfinite(var) & (var > 0))
+    out = BandImage(band.filter, np.where(bad, 0.0, data), np.where(bad, np.inf, var), wcs,
+                    target, mask=bad, survey=band.survey, path=band.path, meta=band.meta)
+    out.var = np.where(bad, 0.0, var)
+    return write_band_image(out, out_path, step="matched", confhash=confhash)
+
+
+def build_flux_cube(matched_paths, cal_paths, psfs, galaxy, images_cfg, out_path, *,
+                    plot_dir=None, confhash=None):
+    """Step 4: region, stars, Galactic extinction -> ``fluxmap.fits`` (and plots).
+
+    Parameters
+    ----------
+    galaxy : dict
+        ``name``, ``ra``, ``dec``, ``z``, ``ebv``.
+    images_cfg : dict
+        The ``images`` config section (region, stars, flux_scale).
+    """
+    bands = [read_band_image(p) for p in matched_paths]
+    names = [b.filter for b in bands]
+    wcs = bands[0].wcs
+    flux = np.stack([b.data for b in bands])
+    var = np.stack([b.var for b in bands])
+    mask = np.stack([b.mask for b in bands])
+    cx, cy = wcs.world_to_pixel_values(galaxy["ra"], galaxy["dec"])
+    target = bands[0].psf_fwhm
+    pix = bands[0].pixscale
+
+    reg_cfg = images_cfg.get("region", {})
+    if reg_cfg.get("method", "segmentation") == "ellipse":
+        region = ellipse_region(flux.shape[1:], (cx, cy), reg_cfg.get("a_arcsec", 30.0) / pix,
+                                reg_cfg.get("axis_ratio", 1.0), reg_cfg.get("pa_deg", 0.0))
+    else:
+        region = galaxy_segment_region(flux, var, (cx, cy), mask=mask,
+                                       thresh=reg_cfg.get("thresh", 2.0),
+                                       minarea=reg_cfg.get("minarea", 5))
+
+    stars_cfg = images_cfg.get("stars", {})
+    radius = stars_cfg.get("radius_fwhm", 1.0) * target
+    stars = SkyCoord([], [], unit="deg")
+    if stars_cfg.get("auto", True) and cal_paths:
+        k = int(np.argmin([p["psf_fwhm"] for p in psfs]))  # the sharpest native image
+        sharpest = _with_psf(read_band_image(cal_paths[k]), psfs[k])
+        stars = find_stars(sharpest, min_snr=stars_cfg.get("min_snr", 20.0))
+        # the galaxy's own nucleus is not a foreground star
+        keep = stars.separation(SkyCoord(galaxy["ra"], galaxy["dec"], unit="deg")).arcsec > target
+        stars = stars[keep]
+    smask = star_mask(stars, wcs, flux.shape[1:], radius)
+    for s in stars_cfg.get("list", []):
+        smask |= star_mask(SkyCoord([s["ra"]], [s["dec"]], unit="deg"), wcs, flux.shape[1:],
+                           s.get("radius_arcsec", radius))
+    region &= ~smask & ~np.any(mask, axis=0)
+    if not region.any():
+        raise InputError("the galaxy region is empty after masking", path=str(out_path),
+                         fix="check the images, images.region and images.stars")
+
+    pivots = pivot_wavelengths(names)
+    trans = galactic_transmission(pivots, galaxy.get("ebv", 0.0))
+    fscale = float(images_cfg.get("flux_scale", 1e-17))
+    f = flux / trans[:, None, None] / fscale
+    e = np.sqrt(var) / trans[:, None, None] / fscale
+    e[mask] = 0.0
+    cube = FluxCube(galaxy=galaxy["name"], flux=f.astype(np.float32), flux_err=e.astype(np.float32),
+                    region=region.astype(np.uint8), wcs=wcs,
+                    filters=Filters(names, pivots, np.array([b.psf_fwhm for b in bands])),
+                    ra=galaxy["ra"], dec=galaxy["dec"], z=galaxy["z"], pixsize=pix,
+                    psf_fwhm=target, ebv=galaxy.get("ebv", 0.0), fscale=fscale,
+                    config_hash=confhash or "none")
+    path = write_flux_cube(cube, out_path)
+    if plot_dir is not None:
+        from ..plots import plot_images  # noqa: PLC0415
+
+        plot_dir = Path(plot_dir)
+        plot_images(list(f), names, plot_dir / "fluxmap.png", region=region)
+        plot_images([region.astype(float), smask.astype(float)], ["galaxy region", "star mask"],
+                    plot_dir / "region.png", log=False)
+    return path, len(stars)
