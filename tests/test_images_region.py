@@ -72,7 +72,8 @@ def test_stars_are_found_and_clumps_are_not():
     img += gauss2d(shape, 60, 78, sig, 8e3)                    # star on the disk
     var = np.full(shape, 4.0)
     band = BandImage("sdss_r", img + rng.normal(0, 2, shape), var, w, fwhm)
-    stars = find_stars(band)
+    stars, snr = find_stars(band)
+    assert np.all(snr >= 5)
     xs, ys = w.world_to_pixel_values(stars.ra.deg, stars.dec.deg)
     found = {(round(float(x)), round(float(y))) for x, y in zip(xs, ys)}
     assert any(abs(x - 40) <= 1 and abs(y - 110) <= 1 for x, y in found)

@@ -24,7 +24,7 @@ from .extinction import galactic_transmission
 from .grid import align_to_reference, check_coverage, check_psf_fits, noise_correlation_factor
 from .grid import reproject_band, target_grid
 from .psf import effective_fwhm, gaussian_psf, matching_kernel, pad_to, psf_for_band
-from .region import ellipse_region, find_stars, galaxy_segment_region, star_mask
+from .region import ellipse_region, find_stars, galaxy_segment_region, star_mask, star_radius
 from .surveys import load_band
 
 log = logging.getLogger(__name__)
@@ -159,14 +159,15 @@ def build_flux_cube(matched_paths, cal_paths, psfs, galaxy, images_cfg, out_path
     if stars_cfg.get("auto", True) and cal_paths:
         k = int(np.argmin([p["psf_fwhm"] for p in psfs]))  # the sharpest native image
         sharpest = _with_psf(read_band_image(cal_paths[k]), psfs[k])
-        stars = find_stars(sharpest, min_snr=stars_cfg.get("min_snr", 20.0))
+        stars, snr = find_stars(sharpest, min_snr=stars_cfg.get("min_snr", 5.0))
         # the galaxy's own nucleus is not a foreground star
         keep = stars.separation(SkyCoord(galaxy["ra"], galaxy["dec"], unit="deg")).arcsec > target
-        stars = stars[keep]
+        stars, snr = stars[keep], snr[keep]
+        radius = star_radius(snr, target, stars_cfg.get("radius_fwhm", 1.0))
     smask = star_mask(stars, wcs, flux.shape[1:], radius)
     for s in stars_cfg.get("list", []):
         smask |= star_mask(SkyCoord([s["ra"]], [s["dec"]], unit="deg"), wcs, flux.shape[1:],
-                           s.get("radius_arcsec", radius))
+                           s.get("radius_arcsec", 2.0 * target))
     region &= ~smask & ~np.any(mask, axis=0)
     if not region.any():
         raise InputError("the galaxy region is empty after masking", path=str(out_path),

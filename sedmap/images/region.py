@@ -9,8 +9,8 @@ Foreground stars are found in the sharpest native image (before PSF
 matching, where stars and star-forming clumps still look different): SEP
 sources (after removing light that is smooth on scales of 5 PSF FWHMs)
 that are as compact as the PSF (half-light radius <= 1.3 x the PSF's)
-and bright (S/N > ``min_snr``) are stars; a disc of ``radius_fwhm`` target-PSF
-FWHMs around each is removed from the region. Stars can also be listed in the
+and bright (S/N > ``min_snr``) are stars; a disc around each (``star_radius``:
+brighter stars get larger discs) is removed from the region. Stars can also be listed in the
 config (ra, dec, radius).
 """
 
@@ -110,8 +110,8 @@ def ellipse_region(shape, centre_xy, a_pix, axis_ratio, pa_deg):
     return (u / a_pix) ** 2 + (v / (a_pix * axis_ratio)) ** 2 <= 1.0
 
 
-def find_stars(band, min_snr=20.0, size_factor=1.3, thresh=3.0):
-    """Point sources in a native-resolution ``BandImage`` -> SkyCoord of stars.
+def find_stars(band, min_snr=5.0, size_factor=1.3, thresh=3.0):
+    """Point sources in a native-resolution ``BandImage`` -> (SkyCoord, S/N) of stars.
 
     A source is a star when its half-light radius is at most ``size_factor``
     times the PSF's (FWHM/2 for a Gaussian) and its S/N exceeds ``min_snr``.
@@ -123,7 +123,7 @@ def find_stars(band, min_snr=20.0, size_factor=1.3, thresh=3.0):
     d = _sep_ready(d - ndimage.median_filter(d, size=max(size, 5)))
     objs, _ = segment(d, band.var, band.mask, thresh=thresh, minarea=3, deblend_cont=0.005)
     if len(objs) == 0:
-        return SkyCoord([], [], unit="deg")
+        return SkyCoord([], [], unit="deg"), np.zeros(0)
     err = np.sqrt(np.where(band.mask | ~(band.var > 0), np.inf, band.var))
     rmax = np.full(len(objs), 2.0 * band.psf_fwhm / band.pixscale)  # 2 FWHM: all of a star
     r50, _ = sep.flux_radius(d, objs["x"], objs["y"], rmax, 0.5, subpix=5)
@@ -132,7 +132,17 @@ def find_stars(band, min_snr=20.0, size_factor=1.3, thresh=3.0):
     r50_psf = 0.5 * band.psf_fwhm / band.pixscale
     star = (r50 <= size_factor * r50_psf) & (flux > min_snr * ferr) & (r50 > 0)
     ra, dec = band.wcs.celestial.pixel_to_world_values(objs["x"][star], objs["y"][star])
-    return SkyCoord(np.atleast_1d(ra), np.atleast_1d(dec), unit="deg")
+    return (SkyCoord(np.atleast_1d(ra), np.atleast_1d(dec), unit="deg"),
+            np.atleast_1d(flux[star] / ferr[star]))
+
+
+def star_radius(snr, fwhm, floor_fwhm=1.0):
+    """Mask radius (arcsec) of a star of native S/N ``snr`` on a grid with PSF ``fwhm``:
+    where its Gaussian profile falls to 1/10 of the noise of one native
+    detection, ``sigma sqrt(2 ln(10 snr))``, and at least ``floor_fwhm`` FWHM."""
+    sigma = fwhm / 2.3548
+    r = sigma * np.sqrt(2 * np.log(np.maximum(10 * np.asarray(snr, float), 1.0)))
+    return np.maximum(r, floor_fwhm * fwhm)
 
 
 def star_mask(stars, wcs, shape, radius_arcsec):
