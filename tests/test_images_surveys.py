@@ -85,7 +85,8 @@ def bkg_rms(raw, estimator="median", sky_in=True):
     if not sky_in:
         return estimate_background(raw, box_size=DEFAULT_BOX, estimator=estimator)
     box = _default_box(WCS(wcs_header(*raw.shape)))
-    return estimate_background(raw, box_size=box, estimator=estimator, dilate=8)
+    return estimate_background(raw, box_size=box, estimator=estimator, dilate=8,
+                               ellipse_scale=4.0)
 
 
 # --------------------------------------------------------------------------- survey makers

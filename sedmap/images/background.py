@@ -118,7 +118,7 @@ def _constant(data, mask, sigma, estimator="median"):
     return np.full(data.shape, float(level)), np.full(data.shape, float(std))
 
 
-def source_mask(resid, rms, bad, nsigma=2.0, dilate=2, minarea=5):
+def source_mask(resid, rms, bad, nsigma=2.0, dilate=2, minarea=5, ellipse_scale=0.0):
     """Pixels belonging to sources in a background-subtracted image.
 
     Parameters
@@ -135,6 +135,9 @@ def source_mask(resid, rms, bad, nsigma=2.0, dilate=2, minarea=5):
         The segments are grown by this many pixels.
     minarea : int
         Minimum number of pixels of a source.
+    ellipse_scale : float
+        Also mask, around every source of 50 pixels or more, the ellipse of
+        this many times its second-moment semi-axes (0: off).
 
     Returns
     -------
@@ -152,9 +155,19 @@ def source_mask(resid, rms, bad, nsigma=2.0, dilate=2, minarea=5):
     if sep.get_extract_pixstack() < _PIXSTACK:
         sep.set_extract_pixstack(_PIXSTACK)
     try:
-        _, seg = sep.extract(img, nsigma, err=err, mask=np.ascontiguousarray(bad),
-                             minarea=minarea, segmentation_map=True, deblend_cont=1.0)
+        objs, seg = sep.extract(img, nsigma, err=err, mask=np.ascontiguousarray(bad),
+                                minarea=minarea, segmentation_map=True, deblend_cont=1.0)
         found = seg > 0
+        if ellipse_scale > 0 and len(objs):
+            # the faint wings of an extended galaxy reach far beyond its isophote:
+            # mask the ellipse of ellipse_scale x its second-moment size as well
+            big = objs["npix"] >= 50
+            if big.any():
+                wings = np.zeros(img.shape, dtype=bool)
+                o = objs[big]
+                sep.mask_ellipse(wings, o["x"], o["y"], o["a"], o["b"], o["theta"],
+                                 r=ellipse_scale)
+                found |= wings
     except Exception:  # noqa: BLE001 -- SEP's bare Exception: buffer overflow on huge objects
         smooth = ndimage.uniform_filter(img, 3)
         found = smooth > nsigma * err / 3.0
@@ -164,7 +177,7 @@ def source_mask(resid, rms, bad, nsigma=2.0, dilate=2, minarea=5):
 
 
 def estimate_background(data, mask=None, box_size=DEFAULT_BOX, filter_size=3, nsigma=2.0,
-                        sigma_clip=3.0, dilate=2, estimator="median"):
+                        sigma_clip=3.0, dilate=2, estimator="median", ellipse_scale=0.0):
     """Smooth sky background and its rms, with the sources masked.
 
     Parameters
@@ -213,7 +226,8 @@ def estimate_background(data, mask=None, box_size=DEFAULT_BOX, filter_size=3, ns
     else:  # SEP's mode estimator fails on sparse counts: same statistic in both passes
         first = _background2d(clean, box, bad, filter_size, sigma_clip, estimator)
         bkg, rms = first if first is not None else _constant(clean, bad, sigma_clip, estimator)
-    both = bad | source_mask(clean - bkg, rms, bad, nsigma=nsigma, dilate=dilate)
+    both = bad | source_mask(clean - bkg, rms, bad, nsigma=nsigma, dilate=dilate,
+                             ellipse_scale=ellipse_scale)
     if both.all():
         both = bad
     plane = _plane(clean, both, sigma_clip)

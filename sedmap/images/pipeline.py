@@ -116,10 +116,14 @@ def match(cal_path, psf, grid_path, out_path, *, ra, dec, stamp_arcsec, ref_path
     from .psf import match_band  # noqa: PLC0415
 
     data, var = match_band(data, var, kernel, mask=mask, var_factor=factor)
+    # the sky level's error is one offset shared by every pixel: convolution does
+    # not average it down, so it is added after matching (per output pixel)
+    area = (pix / band.pixscale) ** 2
+    var = var + (band.meta.get("bkg_err", 0.0) * area) ** 2
     bad = ~(np.isfinite(data) & np.isfinite(var) & (var > 0))
-    out = BandImage(band.filter, np.where(bad, 0.0, data), np.where(bad, np.inf, var), wcs,
-                    target, mask=bad, survey=band.survey, path=band.path, meta=band.meta)
-    out.var = np.where(bad, 0.0, var)
+    out = BandImage(band.filter, np.where(bad, 0.0, data), np.where(bad, 0.0, var), wcs,
+                    target, mask=bad, survey=band.survey, path=band.path,
+                    meta={"bkg_err": 0.0})
     return write_band_image(out, out_path, step="matched", confhash=confhash)
 
 

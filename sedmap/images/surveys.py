@@ -799,12 +799,18 @@ def load_band(spec):
     box = int(spec.get("bkg_box") or (_default_box(wcs) if sky_in else DEFAULT_BOX))
     b.bkg, b.rms = estimate_background(b.raw, mask=b.bad, box_size=box,
                                        estimator=info.bkg_estimator,
-                                       dilate=8 if sky_in else 2)
+                                       dilate=8 if sky_in else 2,
+                                       ellipse_scale=4.0 if sky_in else 0.0)
     good = ~b.bad
     level = float(np.median(b.bkg[good]))
     if sky_in:
         b.data = b.raw - b.bkg
-        meta.update(sky_level=level, bkg_subtracted="Background2D map")
+        # uncertainty of the subtracted sky level: the rms over the ~ (3 box)^2 pixels
+        # (box grid median-filtered 3x3) that set it; an offset common to many pixels,
+        # so the matching step adds it after the convolution, not before
+        n_eff = max(float(good.mean()) * (3 * box) ** 2 * 0.5, 1.0)
+        meta.update(sky_level=level, bkg_subtracted="Background2D map",
+                    bkg_err_native=float(np.median(b.rms[good])) / np.sqrt(n_eff))
     else:  # the survey subtracted the sky; see the module docstring
         b.data = b.raw.copy()
         meta.update(sky_level=0.0, residual_level=level, bkg_subtracted="none")
@@ -826,6 +832,7 @@ def load_band(spec):
                          "image without noise in the sky cannot be used).")
     mask = flag | badvar
     factor = float(res.factor)
+    meta["bkg_err"] = meta.get("bkg_err_native", 0.0) * factor  # flam per native pixel
     data = np.where(mask, np.nan, b.data * factor)
     var = np.where(mask, np.nan, var * factor**2)
     meta.update(res.meta)

@@ -4,7 +4,8 @@ Layout::
 
     PRIMARY   PRODUCT='BANDIMAGE', FILTER, SURVEY, PSFFWHM (arcsec), PSFMODEL, MOFFBETA,
               PSFPIX (arcsec, when a PSF image is stored), STEP ('calibrated'|'matched'),
-              SOURCE (the raw file), SEDMAPV, CONFHASH
+              SOURCE (the raw file), BKGERR (error of the subtracted sky level,
+              erg/s/cm2/AA per native pixel), SEDMAPV, CONFHASH
     DATA      float64 (ny, nx), BUNIT 'erg s-1 cm-2 AA-1' (flux per pixel), WCS
     VAR       float64 (ny, nx), BUNIT 'erg2 s-2 cm-4 AA-2', WCS
     MASK      uint8 (ny, nx), 1 = unusable pixel, WCS
@@ -36,7 +37,9 @@ def write_band_image(band, path, *, step, confhash=None):
     cards = {"FILTER": band.filter, "SURVEY": band.survey,
              "PSFFWHM": (float(band.psf_fwhm), "PSF FWHM, arcsec"),
              "PSFMODEL": band.psf_model, "MOFFBETA": float(band.moffat_beta),
-             "STEP": step, "SOURCE": str(band.path)[-68:]}
+             "STEP": step, "SOURCE": str(band.path)[-68:],
+             "BKGERR": (float(band.meta.get("bkg_err", 0.0)),
+                        "error of the subtracted sky, erg/s/cm2/AA per pixel")}
     if band.psf is not None:
         cards["PSFPIX"] = (float(band.psf_pixscale), "PSF pixel scale, arcsec")
     hdus = [primary_hdu(PRODUCT, confhash, cards),
@@ -68,4 +71,5 @@ def read_band_image(path):
                      psf_model=str(head.get("PSFMODEL", "gaussian")),
                      moffat_beta=float(head.get("MOFFBETA", 4.765)),
                      survey=str(head.get("SURVEY", "generic")), path=str(path),
-                     meta={"step": head.get("STEP"), "source": head.get("SOURCE")})
+                     meta={"step": head.get("STEP"), "source": head.get("SOURCE"),
+                           "bkg_err": float(head.get("BKGERR", 0.0))})
