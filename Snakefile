@@ -11,11 +11,16 @@ configfile: "config/config.yaml"
 
 include: "workflow/rules/common.smk"
 include: "workflow/rules/models.smk"
+include: "workflow/rules/mock.smk"
+include: "workflow/rules/images.smk"
+include: "workflow/rules/binning.smk"
+include: "workflow/rules/fit.smk"
+include: "workflow/rules/maps.smk"
 
 
 rule all:
-    # Targets of the stages that exist so far: the model grid.
     input:
-        GRID_FILE,
+        f"{GDIR}/maps.fits",
+        [f"{GDIR}/accuracy.json"] if MOCK else [],
     default_target: True
     localrule: True

@@ -1026,6 +1026,32 @@ def _default_models_config():
     return load_config()["models"]
 
 
+def _band_spec(band, name, out_raw, with_cr):
+    """The ``images.bands`` entry of one mock band (as written to bands.yaml)."""
+    spec = {"filter": name, "survey": band["survey"], "file": str(out_raw / f"{name}.fits"),
+            "psf_fwhm": float(band["psf_fwhm"])}
+    if band["survey"] in ("wise", "generic"):
+        spec["unc_file"] = str(out_raw / f"{name}_unc.fits")
+    if band["survey"] in ("hst", "des"):
+        spec["hdu"] = "SCI"
+    if with_cr:
+        spec["cosmic_rays"] = True
+    return spec
+
+
+def mock_band_specs(mock_config, out_dir):
+    """The band specs ``make_mock`` writes to ``bands.yaml``, without making the mock.
+
+    The workflow needs them before the mock exists (to plan one job per band).
+    """
+    cfg = merge_mock_config(mock_config)
+    cr = cfg["cosmic_rays"]
+    out_raw = Path(out_dir) / "raw"
+    return [_band_spec(b, get_filter(b["filter"]).name, out_raw,
+                       bool(cr["enabled"]) and b["survey"] in cr["surveys"])
+            for b in cfg["bands"]]
+
+
 def make_mock(mock_config, out_dir, *, models_config=None, progress=True):
     """Write the mock galaxy's raw images, band specs, truth (and IFS cube).
 
@@ -1110,15 +1136,9 @@ def make_mock(mock_config, out_dir, *, models_config=None, progress=True):
             image += _cosmic_rays(rng, shape, np.sqrt(var), int(cr["count"]))
         files = _raw_files(band, image, var, wcs, out_raw, confhash)
         manifest["raw"][name] = files["file"]
-        spec = {"filter": name, "survey": band["survey"], "file": str(files["file"]),
-                "psf_fwhm": float(band["psf_fwhm"])}
+        spec = _band_spec(band, name, out_raw, with_cr)
         if "unc_file" in files:
             manifest["unc"][name] = files["unc_file"]
-            spec["unc_file"] = str(files["unc_file"])
-        if "hdu" in files:
-            spec["hdu"] = files["hdu"]
-        if with_cr:
-            spec["cosmic_rays"] = True
         specs.append(spec)
         off = band.get("offset_arcsec", [0.0, 0.0])
         band_rows.append((name, band["survey"], band["pixscale"], band.get("rotation_deg", 0.0),

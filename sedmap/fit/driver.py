@@ -82,7 +82,9 @@ def run_rdsps(binmap, grid, z, out_dir, *, sys_err=0.0, chi2_percentile=10.0,
     """
     filters = list(binmap.filters.name)
     phot = grid_photometry(grid, filters, z) / binmap.fscale
-    res = fit_rdsps(binmap.flux, binmap.flux_var, phot, grid.params, grid.param_names,
+    flux = np.array(binmap.flux, dtype=float)
+    flux[(np.asarray(binmap.flag) & 2) > 0] = np.nan  # FLAG_BAD_SED: skipped, stays flagged
+    res = fit_rdsps(flux, binmap.flux_var, phot, grid.params, grid.param_names,
                     grid.derived, sys_err=sys_err, chi2_percentile=chi2_percentile,
                     progress=progress)
     out_dir = Path(out_dir)

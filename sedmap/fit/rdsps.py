@@ -20,6 +20,8 @@ from tqdm.auto import tqdm
 from ..errors import InputError
 
 LEVELS = (16.0, 50.0, 84.0)
+FLAG_BAD_INPUT = 2  #: the bin's SED is NaN or has a zero/NaN variance
+FLAG_NO_FIT = 4     #: no model reaches the bin with a positive mass
 
 
 def weighted_percentiles(values, weights, levels=LEVELS):
@@ -138,6 +140,9 @@ def fit_rdsps(flux, var, model_phot, params, param_names, derived, *, sys_err=0.
         for r, i in enumerate(rows):
             sel = part[r]
             sel = sel[np.isfinite(scale[r, sel])]
+            if sel.size == 0:  # no model fits with a positive mass (e.g. negative fluxes)
+                results[i] = {"flag": FLAG_NO_FIT}
+                continue
             c = chi2[r, sel]
             w = np.exp(-0.5 * (c - c.min()))
             if sel.size > max_samples:
@@ -159,5 +164,5 @@ def fit_rdsps(flux, var, model_phot, params, param_names, derived, *, sys_err=0.
                           "best_scale": float(scale[r, sel[best]]), "chi2_min": float(c[best]),
                           "flag": 0}
     for i in np.flatnonzero(~good):
-        results[i] = {"flag": 2}
+        results[i] = {"flag": FLAG_BAD_INPUT}
     return results

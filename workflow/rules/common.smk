@@ -37,3 +37,58 @@ def models_for_grid(wildcards):
             f"this config's is {GRID}."
         )
     return config["models"]
+
+
+# ------------------------------------------------------------------ galaxy
+from sedmap.images.pipeline import PSF_KEYS  # noqa: E402
+
+GDIR = f"{RESULTS}/{GALAXY}"
+MOCK = bool(config["mock"]["enabled"])
+if MOCK:
+    from sedmap.mock import mock_band_specs  # noqa: E402
+
+    BANDS = mock_band_specs(config["mock"]["settings"], f"{GDIR}/mock")
+else:
+    BANDS = list(config["images"]["bands"])
+if not BANDS:
+    print("sedmap: bad configuration: images.bands is empty; list the bands "
+          "(docs/surveys.md) or set mock.enabled: true", file=sys.stderr)
+    sys.exit(1)
+BAND_SPEC = {b["filter"]: dict(b) for b in BANDS}
+FILTER_NAMES = list(BAND_SPEC)
+FILE_KEYS = ("file", "unc_file", "weight_file", "var_file")
+
+
+def raw_files(wildcards):
+    """Every file a band's config names (tracked as inputs)."""
+    spec = BAND_SPEC[wildcards.band]
+    return [spec[k] for k in FILE_KEYS if spec.get(k)]
+
+
+def band_spec_without_psf(name):
+    return {k: v for k, v in BAND_SPEC[name].items() if k not in PSF_KEYS}
+
+
+def band_psf(name):
+    return {k: v for k, v in BAND_SPEC[name].items() if k in PSF_KEYS}
+
+
+def psf_files(name):
+    f = BAND_SPEC[name].get("psf_file")
+    return [f] if f else []
+
+
+# provenance hash of each stage: the config sections the product depends on
+def stage_hash(*sections):
+    return config_hash({s: config[s] for s in sections})
+
+
+HASH_IMAGES = stage_hash("galaxy", "mock", "images")
+HASH_BINNING = stage_hash("galaxy", "mock", "images", "binning")
+HASH_FIT = stage_hash("galaxy", "mock", "images", "binning", "models", "fit")
+HASH_MAPS = stage_hash("galaxy", "mock", "images", "binning", "models", "fit", "maps")
+
+
+wildcard_constraints:
+    band="|".join(FILTER_NAMES),
+    bin=r"[0-9]+",

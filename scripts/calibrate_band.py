@@ -1,0 +1,23 @@
+"""Snakemake entry of rule calibrate_band: one band's raw image -> calibrated band image.
+
+Thin on purpose: it reads the rule's params (never the global config) and
+calls the library.
+"""
+
+import sys
+from pathlib import Path
+
+snakemake = globals()["snakemake"]  # injected by Snakemake's script directive
+sys.path.insert(0, str(Path(snakemake.scriptdir).resolve().parent))
+
+from sedmap.stages import snakemake_logging  # noqa: E402
+
+log = snakemake_logging(snakemake)
+p = snakemake.params
+try:
+    from sedmap.images.pipeline import calibrate
+
+    calibrate(p.spec, snakemake.output[0], confhash=p.confhash)
+except Exception:
+    log.exception("rule calibrate_band failed")
+    raise

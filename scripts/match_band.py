@@ -1,0 +1,25 @@
+"""Snakemake entry of rule match_band: reprojection onto the common grid and PSF matching.
+
+Thin on purpose: it reads the rule's params (never the global config) and
+calls the library.
+"""
+
+import sys
+from pathlib import Path
+
+snakemake = globals()["snakemake"]  # injected by Snakemake's script directive
+sys.path.insert(0, str(Path(snakemake.scriptdir).resolve().parent))
+
+from sedmap.stages import snakemake_logging  # noqa: E402
+
+log = snakemake_logging(snakemake)
+p = snakemake.params
+try:
+    from sedmap.images.pipeline import match
+
+    match(snakemake.input.cal, p.psf, snakemake.input.grid, snakemake.output[0],
+          ra=p.galaxy["ra"], dec=p.galaxy["dec"], stamp_arcsec=p.stamp_arcsec,
+          ref_path=snakemake.input.get("ref"), realign=p.realign, confhash=p.confhash)
+except Exception:
+    log.exception("rule match_band failed")
+    raise

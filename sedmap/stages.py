@@ -1,0 +1,227 @@
+"""File-in, file-out entry points of every stage, shared by the CLI and the
+Snakemake scripts (which only unpack ``snakemake.params`` and call these)."""
+
+import json
+import logging
+import shutil
+from pathlib import Path
+
+import numpy as np
+
+from .errors import InputError
+
+log = logging.getLogger(__name__)
+
+
+# ------------------------------------------------------------------ mock
+def run_mock(settings, galaxy, out_dir, *, models_config, progress=False):
+    """The mock galaxy at the configured position -> raw images, truth, bands.yaml."""
+    from .mock import make_mock  # noqa: PLC0415
+
+    cfg = dict(settings or {})
+    for key in ("ra", "dec", "z", "ebv"):
+        cfg.setdefault(key, galaxy[key])
+    mismatch = [k for k in ("ra", "dec", "z", "ebv") if abs(cfg[k] - galaxy[k]) > 1e-12]
+    if mismatch:
+        raise InputError(f"mock.settings {mismatch} differ from the galaxy section",
+                         path="mock.settings", fix="set them in galaxy: only")
+    return make_mock(cfg, out_dir, models_config=models_config, progress=progress)
+
+
+# ---------------------------------------------------------------- binning
+def run_binning(fluxmap_path, out_path, cfg, *, confhash=None, plot_path=None):
+    """Flux cube -> bin map (``binning`` config section)."""
+    from .binning import bin_sed_similarity, bin_voronoi, default_reference_band, sum_bins
+    from .io import BinMap, read_flux_cube, write_bin_map
+
+    cube = read_flux_cube(fluxmap_path)
+    names = list(cube.filters.name)
+    flux = cube.flux.astype(float)
+    var = cube.flux_err.astype(float) ** 2
+    region = cube.region.astype(bool)
+
+    def band_index(name, key):
+        if name is None:
+            return None
+        if name not in names:
+            raise InputError(f"band '{name}' is not in the flux cube", path=f"binning.{key}",
+                             fix=f"use one of {names}")
+        return names.index(name)
+
+    ref = band_index(cfg.get("ref_band"), "ref_band")
+    if cfg.get("method", "sed_similarity") == "voronoi":
+        band = band_index(cfg.get("voronoi_band"), "voronoi_band")
+        band = band if band is not None else (ref if ref is not None
+                                             else default_reference_band(flux, var, region))
+        thr = cfg.get("sn_threshold", 10.0)
+        binmap, flag = bin_voronoi(flux, var, region, band, float(np.max(thr)),
+                                   covariance_alpha=cfg.get("voronoi_covariance_alpha", 0.0))
+    else:
+        binmap, flag = bin_sed_similarity(
+            flux, var, region, sn_threshold=cfg.get("sn_threshold", 10.0), ref_band=ref,
+            redc_chi2_limit=cfg.get("redc_chi2_limit", 4.0), del_r=cfg.get("del_r", 2.0),
+            d_min=cfg.get("d_min", 2.0), max_radius=cfg.get("max_radius", 30.0))
+    fs, vs, snr = sum_bins(binmap, flux, var)
+    bad = ~np.all(np.isfinite(fs) & np.isfinite(vs) & (vs > 0), axis=1)
+    from .binning import FLAG_BAD_SED  # noqa: PLC0415
+
+    flag = np.where(bad, flag | FLAG_BAD_SED, flag).astype(np.int32)
+    vs = np.where(np.isfinite(vs) & (vs > 0), vs, 1.0)  # flagged bins: placeholder, skipped
+    bm = BinMap(galaxy=cube.galaxy, binmap=binmap, wcs=cube.wcs, filters=cube.filters,
+                flux=np.nan_to_num(fs), flux_var=vs, snr=np.nan_to_num(snr), flag=flag,
+                fscale=cube.fscale, config_hash=confhash or "none")
+    path = write_bin_map(bm, out_path)
+    if plot_path:
+        from .plots import plot_binmap  # noqa: PLC0415
+
+        plot_binmap(binmap, plot_path)
+    log.info("%d bins (%d flagged)", bm.n_bin, int(np.count_nonzero(flag)))
+    return path
+
+
+# -------------------------------------------------------------------- fit
+def run_rdsps(binmap_path, grid_path, z, out_dir, cfg, *, confhash=None):
+    """All bins against the model grid -> ``out_dir/bin_{k}.h5``."""
+    from .fit import run_rdsps as _rdsps
+    from .io import read_bin_map, read_model_grid
+
+    bm = read_bin_map(binmap_path)
+    grid = read_model_grid(grid_path)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    return _rdsps(bm, grid, z, out_dir, sys_err=cfg.get("sys_err", 0.0),
+                  chi2_percentile=cfg.get("chi2_percentile", 10.0), confhash=confhash,
+                  progress=False)
+
+
+def mcmc_bins(n_bin, cfg):
+    """Bin ids fitted with MCMC: all, or a seeded random subset (``fit.mcmc.subset``)."""
+    if cfg.get("method", "rdsps") != "mcmc":
+        return []
+    k = int(cfg.get("mcmc", {}).get("subset", 0))
+    ids = np.arange(1, n_bin + 1)
+    if k <= 0 or k >= n_bin:
+        return ids.tolist()
+    rng = np.random.default_rng(int(cfg.get("mcmc", {}).get("seed", 42)))
+    return sorted(rng.choice(ids, size=k, replace=False).tolist())
+
+
+def run_fit_bin(bin_id, binmap_path, grid_path, rdsps_path, z, out_path, cfg, *,
+                confhash=None):
+    """One bin's fit file: MCMC if the bin is selected, else its RDSPS result."""
+    from .fit import fit_bin_mcmc
+    from .io import read_bin_map, read_model_grid
+
+    bm = read_bin_map(binmap_path)
+    if int(bin_id) not in mcmc_bins(bm.n_bin, cfg):
+        Path(out_path).parent.mkdir(parents=True, exist_ok=True)
+        from .io.atomic import atomic_path  # noqa: PLC0415
+
+        with atomic_path(out_path) as tmp:
+            shutil.copyfile(rdsps_path, tmp)
+        return out_path
+    m = cfg.get("mcmc", {})
+    return fit_bin_mcmc(int(bin_id), bm, read_model_grid(grid_path), rdsps_path, z, out_path,
+                        nwalkers=m.get("nwalkers", 100), nsteps=m.get("nsteps", 600),
+                        burn=m.get("burn", 200), thin=m.get("thin", 1), seed=m.get("seed", 42),
+                        sys_err=cfg.get("sys_err", 0.0),
+                        likelihood=cfg.get("likelihood", "gaussian"), nu=cfg.get("nu", 3.0),
+                        priors=cfg.get("priors") or None, confhash=confhash)
+
+
+# ------------------------------------------------------------------- maps
+def run_maps(fluxmap_path, binmap_path, fit_paths, out_path, cfg, *, confhash=None,
+             plot_dir=None):
+    """Fit results -> ``maps.fits`` (+ plots)."""
+    from .io import read_bin_map, read_fit_result, read_flux_cube, write_map_set
+    from .maps import make_map_set
+
+    cube = read_flux_cube(fluxmap_path)
+    bm = read_bin_map(binmap_path)
+    results = sorted((read_fit_result(p) for p in fit_paths), key=lambda r: r.bin_id)
+    if [r.bin_id for r in results] != list(range(1, bm.n_bin + 1)):
+        raise InputError(f"fit results for bins {[r.bin_id for r in results][:5]}... do not "
+                         f"cover bins 1..{bm.n_bin}", path=str(binmap_path),
+                         fix="run the fit stage for every bin")
+    ms = make_map_set(cube.galaxy, cube.wcs, bm.binmap, results, cube.flux, cube.flux_err,
+                      list(cube.filters.name), cfg.get("split"), confhash)
+    path = write_map_set(ms, out_path)
+    if plot_dir is not None and cfg.get("plots", True):
+        _map_plots(ms, bm, results, Path(plot_dir))
+    return path
+
+
+def _map_plots(ms, bm, results, plot_dir):
+    from .plots import plot_corner, plot_images, plot_sed
+
+    keys = [k for k in ("LOG_MSTAR_PIX_P50", "LOG_SFR_PIX_P50", "AGE_MW_P50", "LOGZSOL_P50",
+                        "AV_P50", "LOG_SSFR_P50") if k in ms.maps]
+    plot_images([ms.maps[k].data for k in keys], keys, plot_dir / "maps.png", log=False)
+    good = [r for r in results if not r.flag]
+    if not good:
+        return
+    brightest = max(good, key=lambda r: bm.flux[r.bin_id - 1].sum())
+    pivots = np.asarray(bm.filters.pivot_aa)
+    k = brightest.bin_id - 1
+    plot_sed(brightest, bm.flux[k], np.sqrt(bm.flux_var[k]), pivots, plot_dir / "sed_fit.png",
+             title=f"bin {brightest.bin_id} ({brightest.method})")
+    plot_corner(brightest, plot_dir / "corner.png",
+                names=[n for n in ("log_mstar", "log_sfr", "age_mw", "logzsol", "av")
+                       if n in brightest.param_names])
+
+
+# --------------------------------------------------------------- accuracy
+def run_accuracy(truth_path, binmap_path, rdsps_paths, fit_paths, out_json, *, plot_path=None):
+    """Recovered vs true per bin, for RDSPS (all bins) and MCMC (the bins fitted with it)."""
+    from astropy.io import fits
+
+    from .accuracy import QUANTITIES, bin_truth, compare, write_report
+    from .io import read_bin_map, read_fit_result
+
+    bm = read_bin_map(binmap_path)
+    with fits.open(truth_path) as h:
+        maps = {k: np.asarray(h[k].data, float) for k in ("LOG_MASS", "LOG_SFR", "AGE_MW",
+                                                          "LOGZ", "AV") if k in h}
+    truth = bin_truth(bm.binmap, maps)
+    rd = {r.bin_id: r for r in map(read_fit_result, rdsps_paths)}
+    mc = {r.bin_id: r for r in map(read_fit_result, fit_paths) if r.method == "mcmc"}
+    report = {"n_bins": bm.n_bin, "rdsps": compare(truth, rd)}
+    if mc:
+        report["mcmc"] = compare(truth, mc)
+        report["mcmc_bins"] = sorted(mc)
+        report["mcmc_note"] = (f"MCMC ran on {len(mc)} of {bm.n_bin} bins (a seeded random "
+                               "subset); its figures cover those bins only")
+    write_report(out_json, report)
+    if plot_path:
+        from .plots import plot_truth_comparison  # noqa: PLC0415
+
+        pairs = {}
+        for name, (tkey, fkey) in QUANTITIES.items():
+            ids = [k for k in sorted(rd) if not rd[k].flag and fkey in rd[k].percentiles
+                   and tkey in truth]
+            if ids:
+                pairs[name] = (np.array([truth[tkey][k - 1] for k in ids]),
+                               np.array([rd[k].percentiles[fkey] for k in ids]))
+        plot_truth_comparison(pairs, plot_path)
+    return report
+
+
+def write_json(obj, path):
+    """Write JSON atomically."""
+    from .io.atomic import atomic_path  # noqa: PLC0415
+
+    with atomic_path(path) as tmp:
+        Path(tmp).write_text(json.dumps(obj, indent=2, sort_keys=True) + "\n")
+    return path
+
+
+def snakemake_logging(snakemake):
+    """Send this job's logging (and warnings) to its ``log:`` file; put the checkout first
+    on sys.path. Called at the top of every script in scripts/."""
+    import sys  # noqa: PLC0415
+
+    sys.path.insert(0, str(Path(snakemake.scriptdir).resolve().parent))
+    logging.basicConfig(filename=snakemake.log[0], filemode="w", level=logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s", force=True)
+    logging.captureWarnings(True)
+    return logging.getLogger(f"sedmap.scripts.{snakemake.rule}")
