@@ -27,8 +27,10 @@ populations (no interpolation). Each band is rendered on a grid aligned with
 its own native pixels (``k x k`` sub-pixels), convolved with the band's
 Gaussian PSF and summed over the sub-pixels, which conserves flux exactly.
 The truth maps are sums (mass, SFR) or surviving-mass-weighted means (ages,
-metallicity, A_V, parameters) over the sub-pixels of the common grid, with no
-PSF. ``FLUX_TRUE`` is the same model convolved with the target (worst)
+metallicity, A_V, parameters) over the sub-pixels of the common grid, then
+brought to the target PSF like the data (mass and SFR convolved with it,
+mass-weighted means as ratios of convolved maps); ``*_NOPSF`` keep the
+unsmoothed ones. ``FLUX_TRUE`` is the same model convolved with the target (worst)
 Gaussian PSF, galaxy light only (no stars), before Milky-Way extinction: what
 the imaging stage should recover.
 
@@ -845,6 +847,23 @@ def _write_yaml(data, path):
     return Path(path)
 
 
+def _smooth_truth(mass, sfr, quantities, fwhm_pix):
+    """Truth maps at a Gaussian PSF of ``fwhm_pix`` pixels: mass and SFR convolved,
+    mass-weighted quantities as (mass x q) convolved over mass convolved."""
+    from scipy.ndimage import gaussian_filter
+
+    sig = fwhm_pix / 2.3548
+
+    def conv(a):
+        return gaussian_filter(np.nan_to_num(a), sig, mode="constant", truncate=5.0)
+
+    ms = conv(mass)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        q = {k: np.where(ms > 0, conv(mass * np.nan_to_num(v)) / ms, np.nan)
+             for k, v in quantities.items()}
+    return ms, conv(sfr), q
+
+
 def _truth_maps(galaxy, wcs, shape, pix, k):
     """Truth maps on a grid: mass, SFR and mass-weighted quantities (no PSF)."""
     sub = pix / k
@@ -1078,14 +1097,17 @@ def make_mock(mock_config, out_dir, *, models_config=None, progress=True):
     common grid ``target_grid(ra, dec, coarsest pixscale, stamp_arcsec)`` with
     its WCS, BUNIT and provenance):
 
-    * ``LOG_MASS`` dex(solMass): surviving stellar mass in the pixel;
-    * ``LOG_SFR`` dex(solMass / yr): SFR averaged over 100 Myr in the pixel;
+    * ``LOG_MASS`` dex(solMass): surviving stellar mass in the pixel, at the
+      target PSF (``LOG_MASS_NOPSF``: without it);
+    * ``LOG_SFR`` dex(solMass / yr): SFR averaged over 100 Myr in the pixel, at
+      the target PSF (``LOG_SFR_NOPSF``);
     * ``AGE_MW`` Gyr: surviving-mass-weighted mean of the populations'
       mass-weighted (by mass formed) ages;
     * ``LOGZ`` dex: surviving-mass-weighted logzsol;
     * ``AV`` mag: surviving-mass-weighted diffuse A_V = 1.086 dust2 (no
       birth-cloud term, which only young stars see);
-    * ``PARAMS`` (n_param, ny, nx): surviving-mass-weighted SPS parameters,
+    * ``PARAMS`` (n_param, ny, nx): surviving-mass-weighted SPS parameters (at
+      the target PSF),
       names in ``PARAM1..PARAMn``;
     * ``FLUX_TRUE`` (n_band, ny, nx), 1e-17 erg/s/cm^2/AA per pixel: galaxy
       light only, at the target PSF (the worst band PSF, Gaussian), without
@@ -1154,7 +1176,12 @@ def make_mock(mock_config, out_dir, *, models_config=None, progress=True):
     psf_t = max(b["psf_fwhm"] for b in bands)
     gwcs, gshape = target_grid(cfg["ra"], cfg["dec"], pix, cfg["stamp_arcsec"])
     k = _sub_factor(pix, cfg["fine_pixscale"])
-    mass, sfr, quantities, params = _truth_maps(galaxy, gwcs, gshape, pix, k)
+    mass0, sfr0, quant0, params = _truth_maps(galaxy, gwcs, gshape, pix, k)
+    # the data have the target PSF, so the truth the fits are judged against has it too:
+    # extensive maps convolved with it, mass-weighted ones as ratios of convolved maps
+    pmaps = {f"P{i}": params[i] for i in range(params.shape[0])}
+    mass, sfr, quantities = _smooth_truth(mass0, sfr0, {**quant0, **pmaps}, psf_t / pix)
+    params = np.stack([quantities.pop(f"P{i}") for i in range(params.shape[0])])
     # FLUX_TRUE on the grid plus a margin, convolved with the target PSF, then cropped
     m = int(np.ceil(3 * psf_t / pix))
     big = (gshape[0] + 2 * m, gshape[1] + 2 * m)
@@ -1192,6 +1219,12 @@ def make_mock(mock_config, out_dir, *, models_config=None, progress=True):
             image_hdu("AGE_MW", quantities["AGE_MW"].astype(np.float32), h, gwcs, "Gyr", card),
             image_hdu("LOGZ", quantities["LOGZ"].astype(np.float32), h, gwcs, "dex", card),
             image_hdu("AV", quantities["AV"].astype(np.float32), h, gwcs, "mag", card),
+            image_hdu("LOG_MASS_NOPSF", _safe_log(mass0).astype(np.float32), h, gwcs,
+                      "dex(solMass)", card),
+            image_hdu("LOG_SFR_NOPSF", _safe_log(sfr0).astype(np.float32), h, gwcs,
+                      "dex(solMass / yr)", card),
+            image_hdu("AGE_MW_NOPSF", quant0["AGE_MW"].astype(np.float32), h, gwcs, "Gyr",
+                      card),
             image_hdu("PARAMS", params.astype(np.float32), h, gwcs, "",
                       {f"PARAM{i + 1}": p for i, p in enumerate(galaxy.param_names)}),
             image_hdu("FLUX_TRUE", flux_true.astype(np.float32), h, gwcs,
