@@ -50,6 +50,95 @@ def _cmd_filters(args):
         filters.rename_filter(args.name, args.new)
 
 
+def _load(args):
+    from .config import load_config  # noqa: PLC0415
+
+    return load_config(*args.config)
+
+
+def _gdir(cfg):
+    from pathlib import Path  # noqa: PLC0415
+
+    return Path(cfg["results_dir"]) / cfg["galaxy"]["name"]
+
+
+def _cmd_mock(args):
+    from .stages import run_mock  # noqa: PLC0415
+
+    cfg = _load(args)
+    out = args.out or _gdir(cfg) / "mock"
+    man = run_mock(cfg["mock"]["settings"], cfg["galaxy"], out, models_config=cfg["models"],
+                   progress=not args.quiet)
+    print(man["truth"])
+
+
+def _cmd_images(args):
+    """All imaging steps in one process (the workflow runs them as separate jobs)."""
+    from .images import pipeline as P  # noqa: PLC0415
+    from .mock import mock_band_specs  # noqa: PLC0415
+
+    cfg = _load(args)
+    gdir = _gdir(cfg)
+    bands = (mock_band_specs(cfg["mock"]["settings"], gdir / "mock") if cfg["mock"]["enabled"]
+             else cfg["images"]["bands"])
+    psfs = [{k: b[k] for k in P.PSF_KEYS if k in b} for b in bands]
+    cal = [P.calibrate({k: v for k, v in b.items() if k not in P.PSF_KEYS},
+                       gdir / "images" / f"{b['filter']}_cal.fits") for b in bands]
+    grid = P.common_grid(cal, psfs, gdir / "images" / "grid.json",
+                         pixel_scale=cfg["images"]["pixel_scale"],
+                         target_psf_fwhm=cfg["images"]["target_psf_fwhm"])
+    g = cfg["galaxy"]
+    ref = cfg["images"]["reference_band"]
+    ref_path = gdir / "images" / f"{ref}_cal.fits" if ref else None
+    matched = [P.match(c, p, grid, gdir / "images" / f"{b['filter']}_matched.fits",
+                       ra=g["ra"], dec=g["dec"], stamp_arcsec=cfg["images"]["stamp_arcsec"],
+                       ref_path=ref_path, realign=cfg["images"]["realign"])
+               for c, p, b in zip(cal, psfs, bands)]
+    path, nstars = P.build_flux_cube(matched, cal, psfs, g, cfg["images"],
+                                     args.out or gdir / "fluxmap.fits", plot_dir=gdir / "plots")
+    print(path)
+
+
+def _cmd_binning(args):
+    from .stages import run_binning  # noqa: PLC0415
+
+    cfg = _load(args)
+    gdir = _gdir(cfg)
+    print(run_binning(gdir / "fluxmap.fits", args.out or gdir / "binmap.fits", cfg["binning"],
+                      plot_path=gdir / "plots" / "binmap.png"))
+
+
+def _cmd_fit(args):
+    from .config import grid_key  # noqa: PLC0415
+    from .io import read_bin_map  # noqa: PLC0415
+    from .stages import run_fit_bin, run_rdsps  # noqa: PLC0415
+
+    cfg = _load(args)
+    gdir = _gdir(cfg)
+    grid = f"{cfg['results_dir']}/models/{grid_key(cfg['models'])}.h5"
+    z = cfg["galaxy"]["z"]
+    run_rdsps(gdir / "binmap.fits", grid, z, gdir / "rdsps", cfg["fit"])
+    n = read_bin_map(gdir / "binmap.fits").n_bin
+    bins = args.bins or range(1, n + 1)
+    from tqdm.auto import tqdm  # noqa: PLC0415
+
+    for k in tqdm(bins, desc="fit", unit="bin", disable=args.quiet):
+        run_fit_bin(k, gdir / "binmap.fits", grid, gdir / "rdsps" / f"bin_{k}.h5", z,
+                    gdir / "fits" / f"bin_{k}.h5", cfg["fit"])
+
+
+def _cmd_maps(args):
+    from .io import read_bin_map  # noqa: PLC0415
+    from .stages import run_maps  # noqa: PLC0415
+
+    cfg = _load(args)
+    gdir = _gdir(cfg)
+    n = read_bin_map(gdir / "binmap.fits").n_bin
+    print(run_maps(gdir / "fluxmap.fits", gdir / "binmap.fits",
+                   [gdir / "fits" / f"bin_{k}.h5" for k in range(1, n + 1)],
+                   args.out or gdir / "maps.fits", cfg["maps"], plot_dir=gdir / "plots"))
+
+
 def build_parser():
     p = argparse.ArgumentParser(prog="sedmap", description=__doc__.splitlines()[0])
     p.add_argument("--version", action="version", version=f"sedmap {__version__}")
@@ -62,6 +151,20 @@ def build_parser():
     m.add_argument("--n-models", type=int, help="override models.n_models")
     m.add_argument("--quiet", action="store_true", help="no progress bar")
     m.set_defaults(func=_cmd_models)
+
+    for name, func, what in (("mock", _cmd_mock, "make the mock galaxy (demo) with known truth"),
+                             ("images", _cmd_images, "raw images -> fluxmap.fits"),
+                             ("binning", _cmd_binning, "fluxmap.fits -> binmap.fits"),
+                             ("fit", _cmd_fit, "binmap.fits + model grid -> fits/bin_K.h5"),
+                             ("maps", _cmd_maps, "fits -> maps.fits")):
+        sp = sub.add_parser(name, help=what)
+        sp.add_argument("--config", nargs="+", default=[],
+                        help="galaxy YAML file(s) merged over config/config.yaml")
+        sp.add_argument("--out", help="output path (default: under results/GALAXY/)")
+        sp.add_argument("--quiet", action="store_true", help="no progress bars")
+        if name == "fit":
+            sp.add_argument("--bins", type=int, nargs="+", help="only these bin ids")
+        sp.set_defaults(func=func)
 
     f = sub.add_parser("filters", help="list, show, add, remove or rename filters")
     f.add_argument("action", choices=["list", "show", "add", "remove", "rename"])

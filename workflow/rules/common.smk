@@ -79,8 +79,13 @@ def psf_files(name):
 
 
 # provenance hash of each stage: the config sections the product depends on
+from sedmap import __version__ as SEDMAP_VERSION  # noqa: E402
+
+
 def stage_hash(*sections):
-    return config_hash({s: config[s] for s in sections})
+    """Provenance hash: the sections a product depends on, and the sedmap version
+    (so upgrading sedmap re-runs the stages, as library code is not a rule's code)."""
+    return config_hash({"sedmap": SEDMAP_VERSION, **{s: config[s] for s in sections}})
 
 
 HASH_IMAGES = stage_hash("galaxy", "mock", "images")

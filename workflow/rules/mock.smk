@@ -11,6 +11,7 @@ if MOCK:
             settings=config["mock"]["settings"],
             galaxy=config["galaxy"],
             models=config["models"],
+            confhash=stage_hash("galaxy", "mock", "models"),
         log:
             f"logs/{GALAXY}/mock.log",
         benchmark:
