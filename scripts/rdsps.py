@@ -10,7 +10,7 @@ from pathlib import Path
 snakemake = globals()["snakemake"]  # injected by Snakemake's script directive
 sys.path.insert(0, str(Path(snakemake.scriptdir).resolve().parent))
 
-from sedmap.stages import run_rdsps, snakemake_logging  # noqa: E402
+from sedmap.stages import run_rdsps, snakemake_logging
 
 log = snakemake_logging(snakemake)
 p = snakemake.params

@@ -51,19 +51,19 @@ def _cmd_filters(args):
 
 
 def _load(args):
-    from .config import load_config  # noqa: PLC0415
+    from .config import load_config
 
     return load_config(*args.config)
 
 
 def _gdir(cfg):
-    from pathlib import Path  # noqa: PLC0415
+    from pathlib import Path
 
     return Path(cfg["results_dir"]) / cfg["galaxy"]["name"]
 
 
 def _cmd_mock(args):
-    from .stages import run_mock  # noqa: PLC0415
+    from .stages import run_mock
 
     cfg = _load(args)
     out = args.out or _gdir(cfg) / "mock"
@@ -74,8 +74,8 @@ def _cmd_mock(args):
 
 def _cmd_images(args):
     """All imaging steps in one process (the workflow runs them as separate jobs)."""
-    from .images import pipeline as P  # noqa: PLC0415
-    from .mock import mock_band_specs  # noqa: PLC0415
+    from .images import pipeline as P
+    from .mock import mock_band_specs
 
     cfg = _load(args)
     gdir = _gdir(cfg)
@@ -100,7 +100,7 @@ def _cmd_images(args):
 
 
 def _cmd_binning(args):
-    from .stages import run_binning  # noqa: PLC0415
+    from .stages import run_binning
 
     cfg = _load(args)
     gdir = _gdir(cfg)
@@ -109,9 +109,9 @@ def _cmd_binning(args):
 
 
 def _cmd_fit(args):
-    from .config import grid_key  # noqa: PLC0415
-    from .io import read_bin_map  # noqa: PLC0415
-    from .stages import run_fit_bin, run_rdsps  # noqa: PLC0415
+    from .config import grid_key
+    from .io import read_bin_map
+    from .stages import run_fit_bin, run_rdsps
 
     cfg = _load(args)
     gdir = _gdir(cfg)
@@ -120,7 +120,7 @@ def _cmd_fit(args):
     run_rdsps(gdir / "binmap.fits", grid, z, gdir / "rdsps", cfg["fit"])
     n = read_bin_map(gdir / "binmap.fits").n_bin
     bins = args.bins or range(1, n + 1)
-    from tqdm.auto import tqdm  # noqa: PLC0415
+    from tqdm.auto import tqdm
 
     for k in tqdm(bins, desc="fit", unit="bin", disable=args.quiet):
         run_fit_bin(k, gdir / "binmap.fits", grid, gdir / "rdsps" / f"bin_{k}.h5", z,
@@ -128,8 +128,8 @@ def _cmd_fit(args):
 
 
 def _cmd_maps(args):
-    from .io import read_bin_map  # noqa: PLC0415
-    from .stages import run_maps  # noqa: PLC0415
+    from .io import read_bin_map
+    from .stages import run_maps
 
     cfg = _load(args)
     gdir = _gdir(cfg)

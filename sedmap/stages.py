@@ -16,7 +16,7 @@ log = logging.getLogger(__name__)
 # ------------------------------------------------------------------ mock
 def run_mock(settings, galaxy, out_dir, *, models_config, progress=False):
     """The mock galaxy at the configured position -> raw images, truth, bands.yaml."""
-    from .mock import make_mock  # noqa: PLC0415
+    from .mock import make_mock
 
     cfg = dict(settings or {})
     for key in ("ra", "dec", "z", "ebv"):
@@ -63,7 +63,7 @@ def run_binning(fluxmap_path, out_path, cfg, *, confhash=None, plot_path=None):
             d_min=cfg.get("d_min", 2.0), max_radius=cfg.get("max_radius", 30.0))
     fs, vs, snr = sum_bins(binmap, flux, var)
     bad = ~np.all(np.isfinite(fs) & np.isfinite(vs) & (vs > 0), axis=1)
-    from .binning import FLAG_BAD_SED  # noqa: PLC0415
+    from .binning import FLAG_BAD_SED
 
     flag = np.where(bad, flag | FLAG_BAD_SED, flag).astype(np.int32)
     vs = np.where(np.isfinite(vs) & (vs > 0), vs, 1.0)  # flagged bins: placeholder, skipped
@@ -72,7 +72,7 @@ def run_binning(fluxmap_path, out_path, cfg, *, confhash=None, plot_path=None):
                 fscale=cube.fscale, config_hash=confhash or "none")
     path = write_bin_map(bm, out_path)
     if plot_path:
-        from .plots import plot_binmap  # noqa: PLC0415
+        from .plots import plot_binmap
 
         plot_binmap(binmap, plot_path)
     log.info("%d bins (%d flagged)", bm.n_bin, int(np.count_nonzero(flag)))
@@ -90,8 +90,9 @@ def run_rdsps(binmap_path, grid_path, z, out_dir, cfg, *, confhash=None):
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     return _rdsps(bm, grid, z, out_dir, sys_err=cfg.get("sys_err", 0.0),
-                  chi2_percentile=cfg.get("chi2_percentile", 10.0), confhash=confhash,
-                  progress=False)
+                  chi2_percentile=cfg.get("chi2_percentile", 10.0),
+                  likelihood=cfg.get("likelihood", "gaussian"), nu=cfg.get("nu", 3.0),
+                  confhash=confhash, progress=False)
 
 
 def mcmc_bins(n_bin, cfg):
@@ -115,13 +116,14 @@ def run_fit_bin(bin_id, binmap_path, grid_path, rdsps_path, z, out_path, cfg, *,
     bm = read_bin_map(binmap_path)
     if int(bin_id) not in mcmc_bins(bm.n_bin, cfg):
         Path(out_path).parent.mkdir(parents=True, exist_ok=True)
-        from .io.atomic import atomic_path  # noqa: PLC0415
+        from .io.atomic import atomic_path
 
         with atomic_path(out_path) as tmp:
             shutil.copyfile(rdsps_path, tmp)
         return out_path
     m = cfg.get("mcmc", {})
-    return fit_bin_mcmc(int(bin_id), bm, read_model_grid(grid_path), rdsps_path, z, out_path,
+    grid = read_model_grid(grid_path, spectra=False)  # MCMC needs the config and ranges only
+    return fit_bin_mcmc(int(bin_id), bm, grid, rdsps_path, z, out_path,
                         nwalkers=m.get("nwalkers", 100), nsteps=m.get("nsteps", 600),
                         burn=m.get("burn", 200), thin=m.get("thin", 1), seed=m.get("seed", 42),
                         sys_err=cfg.get("sys_err", 0.0),
@@ -183,9 +185,12 @@ def run_accuracy(truth_path, binmap_path, rdsps_paths, fit_paths, out_json, *, p
         maps = {k: np.asarray(h[k].data, float) for k in ("LOG_MASS", "LOG_SFR", "AGE_MW",
                                                           "LOGZ", "AV") if k in h}
     truth = bin_truth(bm.binmap, maps)
-    rd = {r.bin_id: r for r in map(read_fit_result, rdsps_paths)}
-    mc = {r.bin_id: r for r in map(read_fit_result, fit_paths) if r.method == "mcmc"}
-    report = {"n_bins": bm.n_bin, "rdsps": compare(truth, rd)}
+    ok = set((np.flatnonzero(np.asarray(bm.flag) == 0) + 1).tolist())  # binning flags
+    rd = {r.bin_id: r for r in map(read_fit_result, rdsps_paths) if r.bin_id in ok}
+    mc = {r.bin_id: r for r in map(read_fit_result, fit_paths)
+          if r.method == "mcmc" and r.bin_id in ok}
+    report = {"n_bins": bm.n_bin, "n_bins_flagged": bm.n_bin - len(ok),
+              "rdsps": compare(truth, rd)}
     if mc:
         report["mcmc"] = compare(truth, mc)
         report["mcmc_bins"] = sorted(mc)
@@ -193,7 +198,7 @@ def run_accuracy(truth_path, binmap_path, rdsps_paths, fit_paths, out_json, *, p
                                "subset); its figures cover those bins only")
     write_report(out_json, report)
     if plot_path:
-        from .plots import plot_truth_comparison  # noqa: PLC0415
+        from .plots import plot_truth_comparison
 
         pairs = {}
         for name, (tkey, fkey) in QUANTITIES.items():
@@ -208,7 +213,7 @@ def run_accuracy(truth_path, binmap_path, rdsps_paths, fit_paths, out_json, *, p
 
 def write_json(obj, path):
     """Write JSON atomically."""
-    from .io.atomic import atomic_path  # noqa: PLC0415
+    from .io.atomic import atomic_path
 
     with atomic_path(path) as tmp:
         Path(tmp).write_text(json.dumps(obj, indent=2, sort_keys=True) + "\n")
@@ -218,7 +223,7 @@ def write_json(obj, path):
 def snakemake_logging(snakemake):
     """Send this job's logging (and warnings) to its ``log:`` file; put the checkout first
     on sys.path. Called at the top of every script in scripts/."""
-    import sys  # noqa: PLC0415
+    import sys
 
     sys.path.insert(0, str(Path(snakemake.scriptdir).resolve().parent))
     logging.basicConfig(filename=snakemake.log[0], filemode="w", level=logging.INFO,

@@ -71,7 +71,7 @@ def _bestfit_spectrum(grid, index, scale, z, fscale):
 
 
 def run_rdsps(binmap, grid, z, out_dir, *, sys_err=0.0, chi2_percentile=10.0,
-              confhash=None, progress=True):
+              likelihood="gaussian", nu=3.0, confhash=None, progress=True):
     """Fit every bin with RDSPS and write ``out_dir/bin_{k}.h5`` for k = 1..N.
 
     Parameters
@@ -86,7 +86,7 @@ def run_rdsps(binmap, grid, z, out_dir, *, sys_err=0.0, chi2_percentile=10.0,
     flux[(np.asarray(binmap.flag) & 2) > 0] = np.nan  # FLAG_BAD_SED: skipped, stays flagged
     res = fit_rdsps(flux, binmap.flux_var, phot, grid.params, grid.param_names,
                     grid.derived, sys_err=sys_err, chi2_percentile=chi2_percentile,
-                    progress=progress)
+                    likelihood=likelihood, nu=nu, progress=progress)
     out_dir = Path(out_dir)
     paths = []
     for k, r in enumerate(res, start=1):

@@ -8,8 +8,8 @@ mass normalisation s that minimises chi^2 is analytic::
 
 so all bins x all models are two matrix products. The posterior over the
 grid (whose models were drawn uniformly from the priors' ranges) has weights
-exp(-(chi2 - chi2_min)/2) over the models below the ``chi2_percentile``-th
-percentile of chi^2. Percentiles (p16, p50, p84) of every parameter are
+exp(-(chi2 - chi2_min)/2) (or Student-t likelihoods) over the models below the
+``chi2_percentile``-th percentile of chi^2. Percentiles (p16, p50, p84) of every parameter are
 weighted percentiles computed in the parameter's own space (log quantities
 in log), unlike piXedfit, which computes log-parameter errors in linear space.
 """
@@ -91,7 +91,8 @@ def chi2_scale(flux, var, model_phot, sys_err=0.0):
 
 
 def fit_rdsps(flux, var, model_phot, params, param_names, derived, *, sys_err=0.0,
-              chi2_percentile=10.0, max_samples=2000, bin_chunk=None, progress=False):
+              chi2_percentile=10.0, max_samples=2000, bin_chunk=None, likelihood="gaussian",
+              nu=3.0, progress=False):
     """Fit all bins against the grid.
 
     Parameters
@@ -108,6 +109,9 @@ def fit_rdsps(flux, var, model_phot, params, param_names, derived, *, sys_err=0.
         Fractional systematic error floor.
     chi2_percentile : float
         Models below this percentile of chi^2 (per bin) enter the posterior.
+    likelihood : {'gaussian', 'student_t'}
+        Weights exp(-chi2/2), or the Student-t likelihood with ``nu`` degrees of
+        freedom (at each model's best scale).
     max_samples : int
         Most weighted samples kept per bin (the highest weights).
 
@@ -144,7 +148,15 @@ def fit_rdsps(flux, var, model_phot, params, param_names, derived, *, sys_err=0.
                 results[i] = {"flag": FLAG_NO_FIT}
                 continue
             c = chi2[r, sel]
-            w = np.exp(-0.5 * (c - c.min()))
+            if likelihood == "student_t":
+                # heavier tails than a Gaussian (piXedfit's choice for RDSPS): outlying
+                # bands and a sparse grid do not collapse the posterior onto one model
+                sig2 = var[i] + (sys_err * flux[i]) ** 2
+                res2 = (flux[i] - scale[r, sel, None] * model_phot[sel]) ** 2 / sig2
+                lnl = -0.5 * (nu + 1) * np.log1p(res2 / nu).sum(axis=1)
+                w = np.exp(lnl - lnl.max())
+            else:
+                w = np.exp(-0.5 * (c - c.min()))
             if sel.size > max_samples:
                 top = np.argpartition(-w, max_samples - 1)[:max_samples]
                 sel, w, c = sel[top], w[top], c[top]

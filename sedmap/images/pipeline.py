@@ -21,8 +21,14 @@ from ..io.atomic import atomic_path
 from ..io.bandimage import read_band_image, write_band_image
 from .band import BandImage
 from .extinction import galactic_transmission
-from .grid import align_to_reference, check_coverage, check_psf_fits, noise_correlation_factor
-from .grid import reproject_band, target_grid
+from .grid import (
+    align_to_reference,
+    check_coverage,
+    check_psf_fits,
+    noise_correlation_factor,
+    reproject_band,
+    target_grid,
+)
 from .psf import effective_fwhm, gaussian_psf, matching_kernel, pad_to, psf_for_band
 from .region import ellipse_region, find_stars, galaxy_segment_region, star_mask, star_radius
 from .surveys import load_band
@@ -34,7 +40,7 @@ PSF_KEYS = ("psf_fwhm", "psf_file", "psf_pixscale", "psf_model", "moffat_beta")
 
 def _with_psf(band, psf):
     """Set the PSF description (``psf_fwhm``, ``psf_file`` ...) on a BandImage."""
-    from .psf import load_psf  # noqa: PLC0415
+    from .psf import load_psf
 
     band.psf_fwhm = float(psf["psf_fwhm"])
     band.psf_model = psf.get("psf_model", "gaussian")
@@ -113,7 +119,7 @@ def match(cal_path, psf, grid_path, out_path, *, ra, dec, stamp_arcsec, ref_path
     kernel = matching_kernel(src, tgt, fwhm_source=effective_fwhm(band), fwhm_target=target,
                              name=band.filter)
     factor = noise_correlation_factor(band, wcs, kernel)
-    from .psf import match_band  # noqa: PLC0415
+    from .psf import match_band
 
     data, var = match_band(data, var, kernel, mask=mask, var_factor=factor)
     # the sky level's error is one offset shared by every pixel: convolution does
@@ -191,7 +197,7 @@ def build_flux_cube(matched_paths, cal_paths, psfs, galaxy, images_cfg, out_path
                     config_hash=confhash or "none")
     path = write_flux_cube(cube, out_path)
     if plot_dir is not None:
-        from ..plots import plot_images  # noqa: PLC0415
+        from ..plots import plot_images
 
         plot_dir = Path(plot_dir)
         plot_images(list(f), names, plot_dir / "fluxmap.png", region=region)

@@ -739,7 +739,7 @@ DEFAULT_BOX_ARCSEC = 32.0
 
 
 def _default_box(wcs):
-    from astropy.wcs.utils import proj_plane_pixel_scales  # noqa: PLC0415
+    from astropy.wcs.utils import proj_plane_pixel_scales
 
     pix = float(np.sqrt(np.prod(proj_plane_pixel_scales(wcs.celestial)))) * 3600.0
     return max(16, int(round(DEFAULT_BOX_ARCSEC / pix)))
