@@ -24,7 +24,8 @@ def main():
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)
         man = make_mock({}, tmp / "mock", models_config=cfg["models"], progress=False)
-        bands = yaml.safe_load(open(man["bands"]))["bands"]
+        with open(man["bands"]) as fh:
+            bands = yaml.safe_load(fh)["bands"]
         t = time.perf_counter()
         for b in bands:
             with fits.open(b["file"]) as h:

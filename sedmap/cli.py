@@ -94,7 +94,7 @@ def _cmd_images(args):
                        ra=g["ra"], dec=g["dec"], stamp_arcsec=cfg["images"]["stamp_arcsec"],
                        ref_path=ref_path, realign=cfg["images"]["realign"])
                for c, p, b in zip(cal, psfs, bands)]
-    path, nstars = P.build_flux_cube(matched, cal, psfs, g, cfg["images"],
+    path, _ = P.build_flux_cube(matched, cal, psfs, g, cfg["images"],
                                      args.out or gdir / "fluxmap.fits", plot_dir=gdir / "plots")
     print(path)
 

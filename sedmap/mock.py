@@ -1055,6 +1055,8 @@ def _band_spec(band, name, out_raw, with_cr):
         spec["hdu"] = "SCI"
     if with_cr:
         spec["cosmic_rays"] = True
+    if band["survey"] == "galex":
+        spec["calib_err"] = 0.0  # the mock has no zero-point error (the reader's default has)
     return spec
 
 

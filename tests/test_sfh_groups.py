@@ -215,6 +215,50 @@ def test_random_init_is_the_published_step():
     np.testing.assert_array_equal(got[0], ref[0])
 
 
+def two_shape_cube(n_a=6, n_b=6):
+    """One row: n_a early-burst pixels, n_b late-rising pixels, unit masses."""
+    s = planted_shapes(EQUAL)
+    cube = np.concatenate([np.repeat(s[0][:, None], n_a, 1), np.repeat(s[2][:, None], n_b, 1)],
+                          axis=1)[:, None, :]
+    return cube, np.zeros(cube.shape[1:], bool), np.ones(cube.shape[1:])
+
+
+def test_ties_go_to_the_lowest_group():
+    """Groups 0 and 2 start with identical members, hence identical means: their pixels
+    tie and go to group 0; group 2 empties and is dropped; the late group is renumbered
+    after group 0 (were ties to go to the highest id, the labels would come out swapped)."""
+    cube, mask, mass = two_shape_cube()
+    init = np.array([[0, 0, 0, 2, 2, 2, 1, 1, 1, 1, 1, 1]])
+    labels, _, group_mass, n_iter = group_sfhs(cube, mask, mass, 3, init_labels=init,
+                                               time_edges_gyr=EQUAL)
+    assert labels.tolist() == [[0] * 6 + [1] * 6] and n_iter == 2
+    assert group_mass.tolist() == [6.0, 6.0]
+
+
+@pytest.mark.parametrize("max_iter", [1, 100])
+def test_one_pixel_group_is_dropped(max_iter):
+    """A group left with one pixel is dropped; its pixel joins the nearest group.
+
+    Group 2 starts as {heavy outlier, one early-burst pixel}; its mean is
+    nearly the outlier's SFH, so after one pass only the outlier is left in
+    it. With max_iter=1 the final clean-up drops it, otherwise the next pass.
+    """
+    cube, mask, mass = two_shape_cube()
+    c = centres(EQUAL)
+    cube[:, 0, 11] = np.exp(-c / 0.7)  # outlier: even later rising than the late group
+    mass[0, 11] = 1e6
+    init = np.array([[2, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 2]])
+    labels, _, group_mass, n_iter = group_sfhs(cube, mask, mass, 3, init_labels=init,
+                                               max_iter=max_iter, time_edges_gyr=EQUAL)
+    assert group_mass.size == 2
+    assert labels.tolist() == [[0] * 6 + [1] * 6]
+    if max_iter == 1:
+        assert n_iter == 1
+    else:
+        ref = loop_reference(cube, mask, mass, 3, init, EQUAL)
+        np.testing.assert_array_equal(labels, ref[0])
+
+
 @pytest.mark.parametrize("n_group", [3, 4, 5])
 def test_recovers_planted_groups(n_group):
     cube, mask, mass, truth = planted_cube(n_group, seed=n_group)

@@ -742,7 +742,7 @@ def _default_box(wcs):
     from astropy.wcs.utils import proj_plane_pixel_scales
 
     pix = float(np.sqrt(np.prod(proj_plane_pixel_scales(wcs.celestial)))) * 3600.0
-    return max(16, int(round(DEFAULT_BOX_ARCSEC / pix)))
+    return max(16, round(DEFAULT_BOX_ARCSEC / pix))
 
 
 def load_band(spec):
