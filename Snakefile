@@ -21,6 +21,7 @@ include: "workflow/rules/maps.smk"
 rule all:
     input:
         f"{GDIR}/maps.fits",
+        f"{GDIR}/sfh_groups.fits",
         [f"{GDIR}/accuracy.json"] if MOCK else [],
     default_target: True
     localrule: True

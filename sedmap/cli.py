@@ -139,6 +139,19 @@ def _cmd_maps(args):
                    args.out or gdir / "maps.fits", cfg["maps"], plot_dir=gdir / "plots"))
 
 
+def _cmd_sfh_groups(args):
+    from .io import read_bin_map
+    from .stages import run_sfh_groups
+
+    cfg = _load(args)
+    gdir = _gdir(cfg)
+    n = read_bin_map(gdir / "binmap.fits").n_bin
+    print(run_sfh_groups(gdir / "fluxmap.fits", gdir / "binmap.fits",
+                         [gdir / "fits" / f"bin_{k}.h5" for k in range(1, n + 1)],
+                         cfg["models"]["sfh"], args.out or gdir / "sfh_groups.fits",
+                         cfg["sfh_groups"], plot_path=gdir / "plots" / "sfh_groups.png"))
+
+
 def build_parser():
     p = argparse.ArgumentParser(prog="sedmap", description=__doc__.splitlines()[0])
     p.add_argument("--version", action="version", version=f"sedmap {__version__}")
@@ -156,7 +169,9 @@ def build_parser():
                              ("images", _cmd_images, "raw images -> fluxmap.fits"),
                              ("binning", _cmd_binning, "fluxmap.fits -> binmap.fits"),
                              ("fit", _cmd_fit, "binmap.fits + model grid -> fits/bin_K.h5"),
-                             ("maps", _cmd_maps, "fits -> maps.fits")):
+                             ("maps", _cmd_maps, "fits -> maps.fits"),
+                             ("sfh-groups", _cmd_sfh_groups,
+                              "fits -> sfh_groups.fits (EMD k-means of the SFHs)")):
         sp = sub.add_parser(name, help=what)
         sp.add_argument("--config", nargs="+", default=[],
                         help="galaxy YAML file(s) merged over config/config.yaml")

@@ -230,3 +230,32 @@ def snakemake_logging(snakemake):
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s", force=True)
     logging.captureWarnings(True)
     return logging.getLogger(f"sedmap.scripts.{snakemake.rule}")
+
+
+# -------------------------------------------------------------- SFH groups
+def run_sfh_groups(fluxmap_path, binmap_path, fit_paths, sfh_form, out_path, cfg, *,
+                   confhash=None, plot_path=None):
+    """Per-bin fits -> SFH groups (``sfh_groups`` config section)."""
+    from .io import read_bin_map, read_fit_result, read_flux_cube, write_sfh_groups
+    from .sfhgroups import make_sfh_groups, plot_sfh_groups
+
+    bm = read_bin_map(binmap_path)
+    cube = read_flux_cube(fluxmap_path)
+    results = sorted((read_fit_result(p) for p in fit_paths), key=lambda r: r.bin_id)
+    names = list(cube.filters.name)
+    band = cfg.get("weight_band", "sdss_z")
+    weights = cube.flux[names.index(band)].astype(float) if band in names else None
+    edges = np.geomspace(cfg.get("tmin_gyr", 0.01), cfg.get("tmax_gyr", 13.0),
+                         int(cfg.get("n_time", 30)) + 1)
+    edges[0] = 0.0
+    k = cfg.get("k", [2, 6])
+    k = range(int(k[0]), int(k[1]) + 1) if isinstance(k, (list, tuple)) else int(k)
+    sigma = cube.psf_fwhm / cube.pixsize / 2.3548 if cfg.get("smooth", True) else 0.0
+    groups = make_sfh_groups(bm, results, sfh_form, edges, k, seed=cfg.get("seed", 0),
+                             smooth_sigma_pix=sigma, min_mass=cfg.get("min_mass", 0.0),
+                             pixel_weights=None if weights is None else np.clip(weights, 0, None),
+                             config_hash=confhash)
+    path = write_sfh_groups(groups, out_path)
+    if plot_path:
+        plot_sfh_groups(groups, plot_path)
+    return path

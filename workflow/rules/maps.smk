@@ -48,3 +48,29 @@ if MOCK:
             "../../envs/sedmap.yaml"
         script:
             "../../scripts/accuracy.py"
+
+
+rule sfh_groups:
+    input:
+        fluxmap=f"{GDIR}/fluxmap.fits",
+        binmap=f"{GDIR}/binmap.fits",
+        fits=all_fits,
+    output:
+        groups=f"{GDIR}/sfh_groups.fits",
+        plot=report(f"{GDIR}/plots/sfh_groups.png", caption="../report/sfh_groups.rst",
+                    category="SFH groups"),
+    params:
+        sfh=config["models"]["sfh"],
+        cfg=config["sfh_groups"],
+        confhash=stage_hash("galaxy", "mock", "images", "binning", "models", "fit", "sfh_groups"),
+    log:
+        f"logs/{GALAXY}/sfh_groups.log",
+    benchmark:
+        f"logs/benchmarks/{GALAXY}/sfh_groups.tsv"
+    resources:
+        mem_mb=3000,
+        runtime=10,
+    conda:
+        "../../envs/sedmap.yaml"
+    script:
+        "../../scripts/sfh_groups.py"
