@@ -9,14 +9,12 @@ from pathlib import Path
 
 snakemake = globals()["snakemake"]  # injected by Snakemake's script directive
 sys.path.insert(0, str(Path(snakemake.scriptdir).resolve().parent))
+from sedmap.stages import run_binning, run_script
 
-from sedmap.stages import run_binning, snakemake_logging
 
-log = snakemake_logging(snakemake)
-p = snakemake.params
-try:
-    run_binning(snakemake.input.fluxmap, snakemake.output.binmap, p.binning,
-                confhash=p.confhash, plot_path=snakemake.output.plot)
-except Exception:
-    log.exception("rule binning failed")
-    raise
+def body(p, i, o, w):
+    run_binning(i.fluxmap, o.binmap, p.binning,
+                confhash=p.confhash, plot_path=o.plot)
+
+
+run_script(snakemake, body)

@@ -9,15 +9,13 @@ from pathlib import Path
 
 snakemake = globals()["snakemake"]  # injected by Snakemake's script directive
 sys.path.insert(0, str(Path(snakemake.scriptdir).resolve().parent))
+from sedmap.stages import run_script
 
-from sedmap.stages import snakemake_logging
 
-log = snakemake_logging(snakemake)
-p = snakemake.params
-try:
+def body(p, i, o, w):
     from sedmap.images.pipeline import calibrate
 
-    calibrate(p.spec, snakemake.output[0], confhash=p.confhash)
-except Exception:
-    log.exception("rule calibrate_band failed")
-    raise
+    calibrate(p.spec, o[0], confhash=p.confhash)
+
+
+run_script(snakemake, body)

@@ -9,15 +9,13 @@ from pathlib import Path
 
 snakemake = globals()["snakemake"]  # injected by Snakemake's script directive
 sys.path.insert(0, str(Path(snakemake.scriptdir).resolve().parent))
+from sedmap.stages import run_fit_bin, run_script
 
-from sedmap.stages import run_fit_bin, snakemake_logging
 
-log = snakemake_logging(snakemake)
-p = snakemake.params
-try:
-    run_fit_bin(snakemake.wildcards.bin, snakemake.input.binmap, snakemake.input.grid,
-                Path(snakemake.input.rdsps) / f"bin_{snakemake.wildcards.bin}.h5", p.z,
-                snakemake.output[0], p.fit, confhash=p.confhash)
-except Exception:
-    log.exception("rule fit_bin failed")
-    raise
+def body(p, i, o, w):
+    run_fit_bin(w.bin, i.binmap, i.grid,
+                Path(i.rdsps) / f"bin_{w.bin}.h5", p.z,
+                o[0], p.fit, confhash=p.confhash)
+
+
+run_script(snakemake, body)

@@ -9,17 +9,15 @@ from pathlib import Path
 
 snakemake = globals()["snakemake"]  # injected by Snakemake's script directive
 sys.path.insert(0, str(Path(snakemake.scriptdir).resolve().parent))
+from sedmap.stages import run_script
 
-from sedmap.stages import snakemake_logging
 
-log = snakemake_logging(snakemake)
-p = snakemake.params
-try:
+def body(p, i, o, w):
     from sedmap.images.pipeline import build_flux_cube
 
-    build_flux_cube(list(snakemake.input.matched), list(snakemake.input.cal), p.psfs, p.galaxy,
-                    p.images, snakemake.output.fluxmap, plot_dir=Path(snakemake.output.plot).parent,
+    build_flux_cube(list(i.matched), list(i.cal), p.psfs, p.galaxy,
+                    p.images, o.fluxmap, plot_dir=Path(o.plot).parent,
                     confhash=p.confhash)
-except Exception:
-    log.exception("rule fluxmap failed")
-    raise
+
+
+run_script(snakemake, body)

@@ -9,16 +9,14 @@ from pathlib import Path
 
 snakemake = globals()["snakemake"]  # injected by Snakemake's script directive
 sys.path.insert(0, str(Path(snakemake.scriptdir).resolve().parent))
+from sedmap.stages import run_script
 
-from sedmap.stages import snakemake_logging
 
-log = snakemake_logging(snakemake)
-p = snakemake.params
-try:
+def body(p, i, o, w):
     from sedmap.images.pipeline import common_grid
 
-    common_grid(list(snakemake.input.cal), p.psfs, snakemake.output[0],
+    common_grid(list(i.cal), p.psfs, o[0],
                 pixel_scale=p.pixel_scale, target_psf_fwhm=p.target_psf_fwhm)
-except Exception:
-    log.exception("rule image_grid failed")
-    raise
+
+
+run_script(snakemake, body)

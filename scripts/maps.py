@@ -9,15 +9,13 @@ from pathlib import Path
 
 snakemake = globals()["snakemake"]  # injected by Snakemake's script directive
 sys.path.insert(0, str(Path(snakemake.scriptdir).resolve().parent))
+from sedmap.stages import run_maps, run_script
 
-from sedmap.stages import run_maps, snakemake_logging
 
-log = snakemake_logging(snakemake)
-p = snakemake.params
-try:
-    run_maps(snakemake.input.fluxmap, snakemake.input.binmap, list(snakemake.input.fits),
-             snakemake.output.maps, p.maps, confhash=p.confhash,
-             plot_dir=Path(snakemake.output.plot).parent)
-except Exception:
-    log.exception("rule maps failed")
-    raise
+def body(p, i, o, w):
+    run_maps(i.fluxmap, i.binmap, list(i.fits),
+             o.maps, p.maps, confhash=p.confhash,
+             plot_dir=Path(o.plot).parent)
+
+
+run_script(snakemake, body)

@@ -9,17 +9,15 @@ from pathlib import Path
 
 snakemake = globals()["snakemake"]  # injected by Snakemake's script directive
 sys.path.insert(0, str(Path(snakemake.scriptdir).resolve().parent))
+from sedmap.stages import run_script
 
-from sedmap.stages import snakemake_logging
 
-log = snakemake_logging(snakemake)
-p = snakemake.params
-try:
+def body(p, i, o, w):
     from sedmap.images.pipeline import match
 
-    match(snakemake.input.cal, p.psf, snakemake.input.grid, snakemake.output[0],
+    match(i.cal, p.psf, i.grid, o[0],
           ra=p.galaxy["ra"], dec=p.galaxy["dec"], stamp_arcsec=p.stamp_arcsec,
-          ref_path=snakemake.input.get("ref"), realign=p.realign, confhash=p.confhash)
-except Exception:
-    log.exception("rule match_band failed")
-    raise
+          ref_path=i.get("ref"), realign=p.realign, confhash=p.confhash)
+
+
+run_script(snakemake, body)

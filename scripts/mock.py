@@ -9,14 +9,12 @@ from pathlib import Path
 
 snakemake = globals()["snakemake"]  # injected by Snakemake's script directive
 sys.path.insert(0, str(Path(snakemake.scriptdir).resolve().parent))
+from sedmap.stages import run_mock, run_script
 
-from sedmap.stages import run_mock, snakemake_logging
 
-log = snakemake_logging(snakemake)
-p = snakemake.params
-try:
-    run_mock(p.settings, p.galaxy, Path(snakemake.output.bands).parent,
+def body(p, i, o, w):
+    run_mock(p.settings, p.galaxy, Path(o.bands).parent,
              models_config=p.models)
-except Exception:
-    log.exception("rule mock failed")
-    raise
+
+
+run_script(snakemake, body)

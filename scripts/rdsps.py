@@ -9,14 +9,12 @@ from pathlib import Path
 
 snakemake = globals()["snakemake"]  # injected by Snakemake's script directive
 sys.path.insert(0, str(Path(snakemake.scriptdir).resolve().parent))
+from sedmap.stages import run_rdsps, run_script
 
-from sedmap.stages import run_rdsps, snakemake_logging
 
-log = snakemake_logging(snakemake)
-p = snakemake.params
-try:
-    run_rdsps(snakemake.input.binmap, snakemake.input.grid, p.z, snakemake.output[0], p.fit,
+def body(p, i, o, w):
+    run_rdsps(i.binmap, i.grid, p.z, o[0], p.fit,
               confhash=p.confhash)
-except Exception:
-    log.exception("rule rdsps failed")
-    raise
+
+
+run_script(snakemake, body)

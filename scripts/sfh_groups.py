@@ -9,15 +9,13 @@ from pathlib import Path
 
 snakemake = globals()["snakemake"]  # injected by Snakemake's script directive
 sys.path.insert(0, str(Path(snakemake.scriptdir).resolve().parent))
+from sedmap.stages import run_script, run_sfh_groups
 
-from sedmap.stages import run_sfh_groups, snakemake_logging
 
-log = snakemake_logging(snakemake)
-p = snakemake.params
-try:
-    run_sfh_groups(snakemake.input.fluxmap, snakemake.input.binmap, list(snakemake.input.fits),
-                   p.sfh, snakemake.output.groups, p.cfg, confhash=p.confhash,
-                   plot_path=snakemake.output.plot)
-except Exception:
-    log.exception("rule sfh_groups failed")
-    raise
+def body(p, i, o, w):
+    run_sfh_groups(i.fluxmap, i.binmap, list(i.fits),
+                   p.sfh, o.groups, p.cfg, confhash=p.confhash,
+                   plot_path=o.plot)
+
+
+run_script(snakemake, body)

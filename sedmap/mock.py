@@ -441,23 +441,16 @@ def milky_way_transmission(wave_aa, ebv, rv=3.1):
     the same rule as the imaging stage's correction
     (``sedmap.images.extinction.galactic_transmission``), so it undoes this exactly.
     """
-    import astropy.units as u
-    from dust_extinction.parameter_averages import F99
+    from .images.extinction import galactic_transmission
 
     wave = np.atleast_1d(np.asarray(wave_aa, dtype=float))
     if ebv == 0:
         return np.ones_like(wave)
-    law = F99(Rv=rv)
-    lo, hi = 1e4 / law.x_range[1], 1e4 / law.x_range[0]  # AA
-    if np.any(wave < lo):
-        raise InputError(f"Milky-Way extinction is undefined below {lo:.0f} AA",
-                         path="mock.bands", fix="use bands redward of 1000 AA")
-    a_over_av = np.empty_like(wave)
-    inside = wave <= hi
-    a_over_av[inside] = law(wave[inside] * u.AA)
-    edge = law(np.array([hi * 0.999]) * u.AA)[0]
-    a_over_av[~inside] = edge * (wave[~inside] / (hi * 0.999)) ** -1.7
-    return 10 ** (-0.4 * a_over_av * rv * ebv)
+    try:
+        return galactic_transmission(wave, ebv, rv)
+    except InputError as exc:
+        raise InputError(exc.problem, path="mock.bands", fix="use bands redward of 1150 AA") \
+            from None
 
 
 def flam_per_native_unit(band):

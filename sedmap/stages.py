@@ -220,6 +220,17 @@ def write_json(obj, path):
     return path
 
 
+def run_script(snakemake, body):
+    """Run ``body(params, input, output, wildcards)`` for a Snakemake script, with the
+    job's logging sent to its ``log:`` file and any failure logged there too."""
+    log = snakemake_logging(snakemake)
+    try:
+        return body(snakemake.params, snakemake.input, snakemake.output, snakemake.wildcards)
+    except Exception:
+        log.exception("rule %s failed", snakemake.rule)
+        raise
+
+
 def snakemake_logging(snakemake):
     """Send this job's logging (and warnings) to its ``log:`` file; put the checkout first
     on sys.path. Called at the top of every script in scripts/."""
