@@ -37,9 +37,9 @@ def write_band_image(band, path, *, step, confhash=None):
     cards = {"FILTER": band.filter, "SURVEY": band.survey,
              "PSFFWHM": (float(band.psf_fwhm), "PSF FWHM, arcsec"),
              "PSFMODEL": band.psf_model, "MOFFBETA": float(band.moffat_beta),
-             "STEP": step, "SOURCE": str(band.path)[-68:],
+             "STEP": step, "SOURCE": str(band.path)[-60:],
              "BKGERR": (float(band.meta.get("bkg_err", 0.0)),
-                        "error of the subtracted sky, erg/s/cm2/AA per pixel")}
+                        "sky-level error, erg/s/cm2/AA")}
     if band.psf is not None:
         cards["PSFPIX"] = (float(band.psf_pixscale), "PSF pixel scale, arcsec")
     hdus = [primary_hdu(PRODUCT, confhash, cards),
