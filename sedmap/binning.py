@@ -134,25 +134,37 @@ def bin_sed_similarity(flux, var, region, sn_threshold=10.0, ref_band=None,
 
 
 def _grow(F, V, free, y0, x0, thr, req, limit, del_r, d_min, max_radius):
-    """Grow one bin from seed (y0, x0); return (index tuple of members, success)."""
+    """Grow one bin from seed (y0, x0); return (index tuple of members, success).
+
+    Works in a window of ``max_radius`` around the seed; each pixel's SED test is
+    done once (it depends on the seed only), when an annulus first reaches it.
+    """
     ny, nx = free.shape
     f_seed, v_seed = F[y0, x0], V[y0, x0]
+    rm = int(np.ceil(max_radius))
+    ya, yb, xa, xb = max(y0 - rm, 0), min(y0 + rm + 1, ny), max(x0 - rm, 0), min(x0 + rm + 1, nx)
+    d2 = (np.arange(ya, yb)[:, None] - y0) ** 2 + (np.arange(xa, xb)[None, :] - x0) ** 2
+    free_w = free[ya:yb, xa:xb]
+    take = np.zeros(d2.shape, bool)
+    tested = np.zeros(d2.shape, bool)
+    sy, sx = y0 - ya, x0 - xa
+    take[sy, sx] = tested[sy, sx] = True
     r = max(d_min / 2.0, 0.5)
     while True:
+        new = free_w & ~tested & (d2 <= r * r)
+        iy, ix = np.nonzero(new)
+        if iy.size:
+            take[iy, ix] = _chi2_red(F[iy + ya, ix + xa], V[iy + ya, ix + xa], f_seed,
+                                     v_seed) <= limit
+            tested[iy, ix] = True
         ri = int(np.ceil(r))
-        ya, yb, xa, xb = max(y0 - ri, 0), min(y0 + ri + 1, ny), max(x0 - ri, 0), min(x0 + ri + 1, nx)
-        yy, xx = np.mgrid[ya:yb, xa:xb]
-        cand = free[ya:yb, xa:xb] & ((yy - y0) ** 2 + (xx - x0) ** 2 <= r * r)
-        iy, ix = np.nonzero(cand)
-        fw, vw = F[ya:yb, xa:xb][iy, ix], V[ya:yb, xa:xb][iy, ix]
-        take = np.zeros_like(cand)
-        take[iy, ix] = _chi2_red(fw, vw, f_seed, v_seed) <= limit
-        take[y0 - ya, x0 - xa] = True
-        lab, _ = ndimage.label(take, structure=_FOUR)
-        inside = lab == lab[y0 - ya, x0 - xa]
-        my, mx = np.nonzero(inside)
-        sn = F[ya:yb, xa:xb][my, mx].sum(axis=0) / np.sqrt(V[ya:yb, xa:xb][my, mx].sum(axis=0))
-        members = (my + ya, mx + xa)
+        by, bx = slice(max(sy - ri, 0), sy + ri + 1), slice(max(sx - ri, 0), sx + ri + 1)
+        sub = take[by, bx] & (d2[by, bx] <= r * r)
+        lab, _ = ndimage.label(sub, structure=_FOUR)
+        my, mx = np.nonzero(lab == lab[sy - by.start, sx - bx.start])
+        my, mx = my + by.start + ya, mx + bx.start + xa
+        sn = F[my, mx].sum(axis=0) / np.sqrt(V[my, mx].sum(axis=0))
+        members = (my, mx)
         if r >= d_min / 2.0 and np.all(sn[req] >= thr[req]):
             return members, True
         if r >= max_radius:
