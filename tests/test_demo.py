@@ -59,3 +59,37 @@ def test_demo_accuracy(demo):
         assert abs(r["log_mass"]["bias"]) <= 0.15, (method, r["log_mass"])
         assert r["log_sfr"]["scatter"] <= 0.2, (method, r["log_sfr"])
         assert r["av"]["scatter"] <= 0.15, (method, r["av"])
+
+
+def planned_rules(results_dir, *config):
+    run = subprocess.run(
+        [sys.executable, "-m", "snakemake", "-n", "--configfile", "config/galaxies/demo.yaml",
+         "--cores", "2", "--nolock", "--config", f"results_dir={results_dir}", *config],
+        cwd=ROOT, capture_output=True, text=True, timeout=300, check=False)
+    assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
+    rules = set()
+    for line in run.stdout.splitlines():
+        parts = line.split()
+        if len(parts) == 2 and parts[1].isdigit() and parts[0] not in ("job", "total"):
+            rules.add(parts[0])
+    return rules
+
+
+@pytest.mark.slow
+def test_nothing_to_do_after_the_demo(demo):
+    assert planned_rules(demo.parent) == set()
+
+
+@pytest.mark.slow
+def test_fit_setting_reruns_fit_and_later_stages_only(demo):
+    rules = planned_rules(demo.parent, "fit={sys_err: 0.06}")
+    assert {"rdsps", "maps"} <= rules
+    assert not rules & {"mock", "calibrate_band", "match_band", "fluxmap", "binning",
+                        "model_grid"}
+
+
+@pytest.mark.slow
+def test_model_setting_rebuilds_the_grid_and_the_fits_only(demo):
+    rules = planned_rules(demo.parent, "models={seed: 7}")
+    assert {"model_grid", "rdsps", "maps"} <= rules
+    assert not rules & {"mock", "calibrate_band", "match_band", "fluxmap", "binning"}

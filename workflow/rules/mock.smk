@@ -10,8 +10,10 @@ if MOCK:
         params:
             settings=config["mock"]["settings"],
             galaxy=config["galaxy"],
-            models=config["models"],
-            confhash=stage_hash("galaxy", "mock", "models"),
+            # the mock's SPS physics; the grid's draw settings do not change it
+            models={k: v for k, v in config["models"].items()
+                    if k not in ("seed", "n_models", "chunk_size")},
+            confhash=stage_hash("galaxy", "mock"),
         log:
             f"logs/{GALAXY}/mock.log",
         benchmark:
