@@ -95,16 +95,20 @@ def run_rdsps(binmap_path, grid_path, z, out_dir, cfg, *, confhash=None):
                   confhash=confhash, progress=False)
 
 
-def mcmc_bins(n_bin, cfg):
-    """Bin ids fitted with MCMC: all, or a seeded random subset (``fit.mcmc.subset``)."""
+def mcmc_bins(flags, cfg):
+    """Bin ids fitted with MCMC: all, or a seeded random subset (``fit.mcmc.subset``)
+    of the bins the binning did not flag."""
     if cfg.get("method", "rdsps") != "mcmc":
         return []
+    flags = np.asarray(flags)
     k = int(cfg.get("mcmc", {}).get("subset", 0))
-    ids = np.arange(1, n_bin + 1)
-    if k <= 0 or k >= n_bin:
-        return ids.tolist()
+    if k <= 0:
+        return list(range(1, flags.size + 1))
+    good = np.flatnonzero(flags == 0) + 1
+    if k >= good.size:
+        return good.tolist()
     rng = np.random.default_rng(int(cfg.get("mcmc", {}).get("seed", 42)))
-    return sorted(rng.choice(ids, size=k, replace=False).tolist())
+    return sorted(rng.choice(good, size=k, replace=False).tolist())
 
 
 def run_fit_bin(bin_id, binmap_path, grid_path, rdsps_path, z, out_path, cfg, *,
@@ -114,7 +118,7 @@ def run_fit_bin(bin_id, binmap_path, grid_path, rdsps_path, z, out_path, cfg, *,
     from .io import read_bin_map, read_model_grid
 
     bm = read_bin_map(binmap_path)
-    if int(bin_id) not in mcmc_bins(bm.n_bin, cfg):
+    if int(bin_id) not in mcmc_bins(bm.flag, cfg):
         Path(out_path).parent.mkdir(parents=True, exist_ok=True)
         from .io.atomic import atomic_path
 
