@@ -173,3 +173,15 @@ def test_bad_bin_is_flagged_not_fatal(setup, tmp_path):
     paths = run_rdsps(bm2, setup["grid"], setup["z"], tmp_path, progress=False)
     assert read_fit_result(paths[5]).flag == 2
     assert read_fit_result(paths[4]).flag == 0
+
+
+def test_mcmc_subset_is_seeded_and_avoids_flagged_bins():
+    from sedmap.stages import mcmc_bins
+
+    flags = np.zeros(50, int)
+    flags[:10] = 1
+    cfg = {"method": "mcmc", "mcmc": {"subset": 20, "seed": 3}}
+    a = mcmc_bins(flags, cfg)
+    assert a == mcmc_bins(flags, cfg) and len(a) == 20 and min(a) > 10
+    assert mcmc_bins(flags, {"method": "rdsps"}) == []
+    assert mcmc_bins(flags, {"method": "mcmc", "mcmc": {"subset": 0}}) == list(range(1, 51))
