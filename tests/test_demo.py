@@ -93,3 +93,18 @@ def test_model_setting_rebuilds_the_grid_and_the_fits_only(demo):
     rules = planned_rules(demo.parent, "models={seed: 7}")
     assert {"model_grid", "rdsps", "maps"} <= rules
     assert not rules & {"mock", "calibrate_band", "match_band", "fluxmap", "binning"}
+
+
+@pytest.mark.slow
+def test_report_holds_the_plots(demo, tmp_path):
+    report = tmp_path / "report.html"
+    run = subprocess.run(
+        [sys.executable, "-m", "snakemake", "--configfile", "config/galaxies/demo.yaml",
+         "--nolock", "--config", f"results_dir={demo.parent}", "--report", str(report)],
+        cwd=ROOT, capture_output=True, text=True, timeout=300, check=False)
+    assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
+    html = report.read_text(errors="replace")
+    for png in ("fluxmap.png", "region.png", "binmap.png", "maps.png", "sed_fit.png",
+                "accuracy.png", "sfh_groups.png"):
+        assert png in html, png
+    assert "Recovered (RDSPS p16/p50/p84)" in html  # a caption from workflow/report/
