@@ -15,7 +15,9 @@ SED-shape-similarity binning (Abdurro'uf & Akiyama 2017; piXedfit's
   never before its diameter reaches ``d_min``;
 * negative fluxes are clipped to 0 only inside the chi-square test, never in
   the binned fluxes;
-* leftover pixels (those no complete bin could take) form 4-connected
+* seeding stops after ``max_failures`` consecutive failed seeds (the seeds
+  only get fainter); leftover pixels (those no complete bin could take) form
+  4-connected
   pieces; a piece is merged into the neighbouring bin it shares the longest
   border with, and a piece with no binned neighbour becomes its own bin,
   flagged ``FLAG_LOW_SNR`` if it misses the thresholds;
@@ -71,7 +73,7 @@ def _chi2_red(f_cand, v_cand, f_seed, v_seed):
 
 def bin_sed_similarity(flux, var, region, sn_threshold=10.0, ref_band=None,
                        redc_chi2_limit=4.0, del_r=2.0, d_min=2.0, max_radius=30.0,
-                       required_bands=None, progress=False):
+                       required_bands=None, max_failures=100, progress=False):
     """SED-shape-similarity binning.
 
     Parameters
@@ -94,6 +96,9 @@ def bin_sed_similarity(flux, var, region, sn_threshold=10.0, ref_band=None,
         A bin that has not reached the thresholds at this radius (pixels) is abandoned.
     required_bands : sequence of int, optional
         Bands whose threshold must be met (default: all).
+    max_failures : int
+        Seeds come in order of decreasing brightness; after this many
+        consecutive seeds fail to make a bin, the remaining pixels are leftovers.
 
     Returns
     -------
@@ -117,6 +122,7 @@ def bin_sed_similarity(flux, var, region, sn_threshold=10.0, ref_band=None,
     order = np.argsort(np.where(valid, -flux[ref_band], np.inf), axis=None, kind="stable")
     order = order[: int(valid.sum())]
     n_bin = 0
+    fails = 0
     bar = tqdm(total=order.size, desc="SED binning", unit="px", disable=not progress)
     for seed in order:
         y0, x0 = divmod(int(seed), nx)
@@ -128,7 +134,12 @@ def bin_sed_similarity(flux, var, region, sn_threshold=10.0, ref_band=None,
             n_bin += 1
             binmap[members] = n_bin
             free[members] = False
-            bar.update(int(np.count_nonzero(binmap == n_bin)))
+            bar.update(len(members[0]))
+            fails = 0
+        else:
+            fails += 1
+            if fails >= max_failures:  # seeds only get fainter: the rest is leftover
+                break
     bar.close()
     return _absorb_leftovers(binmap, valid, flux, var, thr, req)
 
@@ -159,9 +170,13 @@ def _grow(F, V, free, y0, x0, thr, req, limit, del_r, d_min, max_radius):
             tested[iy, ix] = True
         ri = int(np.ceil(r))
         by, bx = slice(max(sy - ri, 0), sy + ri + 1), slice(max(sx - ri, 0), sx + ri + 1)
-        sub = take[by, bx] & (d2[by, bx] <= r * r)
-        lab, _ = ndimage.label(sub, structure=_FOUR)
-        my, mx = np.nonzero(lab == lab[sy - by.start, sx - bx.start])
+        disc = d2[by, bx] <= r * r
+        sub = take[by, bx] & disc
+        if np.array_equal(sub, disc):  # the whole (convex) disc: one piece, no labelling
+            my, mx = np.nonzero(sub)
+        else:
+            lab, _ = ndimage.label(sub, structure=_FOUR)
+            my, mx = np.nonzero(lab == lab[sy - by.start, sx - bx.start])
         my, mx = my + by.start + ya, mx + bx.start + xa
         sn = F[my, mx].sum(axis=0) / np.sqrt(V[my, mx].sum(axis=0))
         members = (my, mx)
