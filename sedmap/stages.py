@@ -92,7 +92,7 @@ def run_rdsps(binmap_path, grid_path, z, out_dir, cfg, *, confhash=None):
     return _rdsps(bm, grid, z, out_dir, sys_err=cfg.get("sys_err", 0.0),
                   chi2_percentile=cfg.get("chi2_percentile", 10.0),
                   likelihood=cfg.get("likelihood", "gaussian"), nu=cfg.get("nu", 3.0),
-                  confhash=confhash, progress=False)
+                  priors=cfg.get("priors") or None, confhash=confhash, progress=False)
 
 
 def mcmc_bins(flags, cfg):

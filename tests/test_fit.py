@@ -185,3 +185,22 @@ def test_mcmc_subset_is_seeded_and_avoids_flagged_bins():
     assert a == mcmc_bins(flags, cfg) and len(a) == 20 and min(a) > 10
     assert mcmc_bins(flags, {"method": "rdsps"}) == []
     assert mcmc_bins(flags, {"method": "mcmc", "mcmc": {"subset": 0}}) == list(range(1, 51))
+
+
+def test_rdsps_priors_act_as_importance_weights():
+    from sedmap.fit.rdsps import fit_rdsps
+
+    rng = np.random.default_rng(4)
+    n = 4000
+    params = rng.uniform(0, 1, (n, 1))
+    phot = np.column_stack([np.ones(n), 1 + 0.01 * params[:, 0]])  # nearly uninformative
+    derived = {k: np.ones(n) for k in ("surviving_mass", "sfr_100myr", "mass_weighted_age",
+                                       "dust_mass")}
+    flux = np.array([[100.0, 100.5]])
+    var = np.full((1, 2), 1.0)
+    flat = fit_rdsps(flux, var, phot, params, ["a"], derived, chi2_percentile=100)[0]
+    pri = Prior("a", 0, 1, "gaussian", mu=0.2, sigma=0.05)
+    tilted = fit_rdsps(flux, var, phot, params, ["a"], derived, chi2_percentile=100,
+                       log_prior=pri.logpdf(params[:, 0]))[0]
+    assert flat["percentiles"][1, 0] == pytest.approx(0.5, abs=0.05)
+    assert tilted["percentiles"][1, 0] == pytest.approx(0.2, abs=0.02)

@@ -71,7 +71,7 @@ def _bestfit_spectrum(grid, index, scale, z, fscale):
 
 
 def run_rdsps(binmap, grid, z, out_dir, *, sys_err=0.0, chi2_percentile=10.0,
-              likelihood="gaussian", nu=3.0, confhash=None, progress=True):
+              likelihood="gaussian", nu=3.0, priors=None, confhash=None, progress=True):
     """Fit every bin with RDSPS and write ``out_dir/bin_{k}.h5`` for k = 1..N.
 
     Parameters
@@ -84,9 +84,16 @@ def run_rdsps(binmap, grid, z, out_dir, *, sys_err=0.0, chi2_percentile=10.0,
     phot = grid_photometry(grid, filters, z) / binmap.fscale
     flux = np.array(binmap.flux, dtype=float)
     flux[(np.asarray(binmap.flag) & 2) > 0] = np.nan  # FLAG_BAD_SED: skipped, stays flagged
+    log_prior = None
+    if priors:  # importance weights: the grid was drawn uniformly within its ranges
+        pri = build_priors(grid.param_names, grid_ranges(grid), priors)
+        log_prior = np.zeros(grid.n_model)
+        for j, p in enumerate(pri):
+            if p.form != "joint_mass":  # needs the mass: MCMC only
+                log_prior += p.logpdf(grid.params[:, j])
     res = fit_rdsps(flux, binmap.flux_var, phot, grid.params, grid.param_names,
                     grid.derived, sys_err=sys_err, chi2_percentile=chi2_percentile,
-                    likelihood=likelihood, nu=nu, progress=progress)
+                    likelihood=likelihood, nu=nu, log_prior=log_prior, progress=progress)
     out_dir = Path(out_dir)
     paths = []
     for k, r in enumerate(res, start=1):

@@ -92,7 +92,7 @@ def chi2_scale(flux, var, model_phot, sys_err=0.0):
 
 def fit_rdsps(flux, var, model_phot, params, param_names, derived, *, sys_err=0.0,
               chi2_percentile=10.0, max_samples=2000, bin_chunk=None, likelihood="gaussian",
-              nu=3.0, progress=False):
+              nu=3.0, log_prior=None, progress=False):
     """Fit all bins against the grid.
 
     Parameters
@@ -112,6 +112,10 @@ def fit_rdsps(flux, var, model_phot, params, param_names, derived, *, sys_err=0.
     likelihood : {'gaussian', 'student_t'}
         Weights exp(-chi2/2), or the Student-t likelihood with ``nu`` degrees of
         freedom (at each model's best scale).
+    log_prior : ndarray (n_model,), optional
+        Log prior density of each model relative to the grid's (uniform) draw
+        density: the posterior weights are multiplied by exp(log_prior)
+        (importance weighting), so ``fit.priors`` act on RDSPS too.
     max_samples : int
         Most weighted samples kept per bin (the highest weights).
 
@@ -157,6 +161,12 @@ def fit_rdsps(flux, var, model_phot, params, param_names, derived, *, sys_err=0.
                 w = np.exp(lnl - lnl.max())
             else:
                 w = np.exp(-0.5 * (c - c.min()))
+            if log_prior is not None:
+                lp = log_prior[sel]
+                w = w * np.exp(lp - np.max(lp[np.isfinite(lp)], initial=0.0))
+                if not np.any(w > 0):
+                    results[i] = {"flag": FLAG_NO_FIT}
+                    continue
             if sel.size > max_samples:
                 top = np.argpartition(-w, max_samples - 1)[:max_samples]
                 sel, w, c = sel[top], w[top], c[top]
