@@ -1,0 +1,177 @@
+"""profiles/slurm/ on a real (one-node, localhost) SLURM: the demo's fit fan-out
+(rdsps, the grouped per-bin fits, maps) goes through sbatch and gives the same
+products as a local run.
+
+The cluster comes from tests/slurm_cluster.sh (Debian packages slurmd slurmctld
+slurm-client munge; .ci/run installs them when it runs as root). Everything it
+writes lives under the test's tmp dir; the test skips when the packages are
+missing or the cluster does not come up.
+
+To stay quick (< 6 min on 2 cores) it runs a shrunk demo: 3000 models, S/N 60
+bins (12 bins, grouped as "fit"), MCMC on 2 of them with short
+chains. Everything up to binmap.fits and the model grid is made locally once
+and copied, so both runs start from the same files.
+"""
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from sedmap.io import read_fit_result, read_map_set
+
+ROOT = Path(__file__).resolve().parents[1]
+HELPER = ROOT / "tests" / "slurm_cluster.sh"
+DEMO = "config/galaxies/demo.yaml"
+OVERRIDES = {
+    "fit": {"method": "mcmc", "mcmc": {"subset": 2, "nwalkers": 32, "nsteps": 40, "burn": 10}},
+    "models": {"n_models": 3000},
+    "binning": {"sn_threshold": 60.0},
+}
+
+pytestmark = pytest.mark.slurm
+
+
+def _config_args(results_dir):
+    args = ["--config", f"results_dir={results_dir}"]
+    for key, value in OVERRIDES.items():
+        args.append(f"{key}={yaml.safe_dump(value, default_flow_style=True).strip()}")
+    return args
+
+
+def _grid_name():
+    """The model-grid file name the workflow derives from the merged config."""
+    from snakemake.utils import update_config
+
+    from sedmap.config import grid_key, validate_config
+
+    cfg = yaml.safe_load((ROOT / "config/config.yaml").read_text())
+    update_config(cfg, yaml.safe_load((ROOT / DEMO).read_text()))
+    update_config(cfg, {k: v for k, v in OVERRIDES.items()})
+    validate_config(cfg)
+    return grid_key(cfg["models"]) + ".h5"
+
+
+def _snakemake(args, env=None, timeout=400):
+    t0 = time.monotonic()
+    run = subprocess.run([sys.executable, "-m", "snakemake", "--nolock", "--configfile", DEMO,
+                          *args], cwd=ROOT, env=env, capture_output=True, text=True,
+                         timeout=timeout, check=False)
+    out = run.stdout + run.stderr
+    assert run.returncode == 0, out[-4000:]
+    return out, time.monotonic() - t0
+
+
+@pytest.fixture(scope="module")
+def slurm_env(tmp_path_factory):
+    """Bring up the one-node cluster; yield the environment that reaches it."""
+    if shutil.which("bash") is None:
+        pytest.skip("no bash")
+    cdir = tmp_path_factory.mktemp("slurm")
+    t0 = time.monotonic()
+    try:
+        up = subprocess.run(["timeout", "-k", "5", "60", "bash", str(HELPER), "up", str(cdir)],
+                            capture_output=True, text=True, check=False)
+    except OSError as err:
+        pytest.skip(f"cannot start a SLURM cluster: {err}")
+
+    def teardown():
+        subprocess.run(["timeout", "-k", "5", "60", "bash", str(HELPER), "down", str(cdir)],
+                       capture_output=True, text=True, check=False)
+
+    if up.returncode != 0:
+        teardown()
+        pytest.skip(f"no local SLURM cluster (rc {up.returncode}): "
+                    f"{(up.stderr or up.stdout).strip()[-1500:]}")
+    print(f"\n[slurm] cluster up in {time.monotonic() - t0:.1f} s ({cdir})")
+    env = dict(os.environ)
+    env["SLURM_CONF"] = str(cdir / "slurm.conf")
+    env["PATH"] = f"{cdir / 'bin'}{os.pathsep}{env.get('PATH', '')}"
+    try:
+        yield env, cdir
+    finally:
+        teardown()
+
+
+def test_fit_fanout_through_slurm_matches_local(slurm_env, tmp_path):
+    env, cdir = slurm_env
+    local, remote = tmp_path / "local", tmp_path / "slurm"
+    grid = _grid_name()
+    timings = {}
+
+    # 1. up to binmap.fits and the model grid, locally, once; the SLURM run's
+    #    results folder starts as a copy (mtimes kept, so nothing upstream reruns)
+    _, timings["prep (local)"] = _snakemake(
+        ["--cores", "2", *_config_args(local),
+         "--", f"{local}/demo/binmap.fits", f"{local}/models/{grid}"], timeout=600)
+    shutil.copytree(local, remote, symlinks=True)
+
+    # 2. the reference: the fit fan-out and maps, locally
+    _, timings["fits + maps (local)"] = _snakemake(
+        ["--cores", "2", *_config_args(local), "--", f"{local}/demo/maps.fits"])
+
+    # 3. the same through SLURM. --workflow-profile none: otherwise
+    #    profiles/default/ (picked up automatically) wins over --profile.
+    slurm_logs = tmp_path / "slurm_logs"
+    out, timings["fits + maps (SLURM)"] = _snakemake(
+        ["--profile", "profiles/slurm", "--workflow-profile", "none",
+         "--cores", str(os.cpu_count() or 2),  # the node's CPUs: the most a group asks for
+         "--slurm-init-seconds-before-status-checks", "2",
+         "--slurm-logdir", str(slurm_logs), "--slurm-keep-successful-logs",
+         *_config_args(remote), "--", f"{remote}/demo/maps.fits"], env=env)
+
+    # every job was an sbatch job: rdsps, the two fit groups (10 + 2 bins), maps
+    jobids = re.findall(r"submitted with SLURM jobid (\d+) \(log: ([^)]+)\)", out)
+    kinds = sorted({Path(log).parent.name for _, log in jobids})
+    assert kinds == ["group_fit_fit_bin", "rule_maps", "rule_rdsps"], out[-3000:]
+    assert not re.search(r"^localrule (rdsps|fit_bin|maps):", out, re.M), out[-3000:]
+    group_sizes, grouped_bins = [], set()
+    for _, log in jobids:
+        text = Path(log).read_text()
+        if Path(log).parent.name == "group_fit_fit_bin":
+            # the group job's snakemake command line names its per-bin jobs
+            first = re.search(r"--target-jobs (.*?) --", text).group(1)
+            bins = re.findall(r"fit_bin:bin=(\d+)", first)
+            group_sizes.append(len(bins))
+            grouped_bins.update(bins)
+    assert len(grouped_bins) == 12, group_sizes
+    # and SLURM ran them to completion (jobcomp/filetxt, as there is no slurmdbd for sacct)
+    jobcomp = (cdir / "jobcomp.txt").read_text()
+    for jid, _ in jobids:
+        assert re.search(rf"^JobId={jid} .*JobState=COMPLETED", jobcomp, re.M), jobcomp
+
+    # 4. the products equal the local run's
+    t0 = time.monotonic()
+    local_fits = sorted(p.name for p in (local / "demo/fits").glob("bin_*.h5"))
+    remote_fits = sorted(p.name for p in (remote / "demo/fits").glob("bin_*.h5"))
+    assert local_fits == remote_fits and len(local_fits) == 12
+    n_identical = 0
+    for name in local_fits:
+        a, b = local / "demo/fits" / name, remote / "demo/fits" / name
+        if a.read_bytes() == b.read_bytes():
+            n_identical += 1
+            continue
+        ra, rb = read_fit_result(a), read_fit_result(b)
+        assert (ra.method, ra.param_names, ra.flag) == (rb.method, rb.param_names, rb.flag), name
+        np.testing.assert_array_equal(ra.percentiles, rb.percentiles, err_msg=name)
+        np.testing.assert_array_equal(ra.samples, rb.samples, err_msg=name)
+    ma, mb = read_map_set(local / "demo/maps.fits"), read_map_set(remote / "demo/maps.fits")
+    assert sorted(ma.maps) == sorted(mb.maps)
+    for name in ma.maps:
+        np.testing.assert_array_equal(np.asarray(ma.maps[name].data),
+                                      np.asarray(mb.maps[name].data), err_msg=name)
+    timings["compare"] = time.monotonic() - t0
+
+    print(f"[slurm] SLURM jobs: {', '.join(f'{j} {Path(log).parent.name}' for j, log in jobids)}")
+    print(f"[slurm] fit group sizes: {group_sizes}")
+    print(f"[slurm] per-bin files byte-identical: {n_identical}/{len(local_fits)} "
+          "(the rest equal in percentiles and samples)")
+    for step, sec in timings.items():
+        print(f"[slurm] {step}: {sec:.1f} s")
