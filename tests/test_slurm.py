@@ -131,7 +131,7 @@ def test_fit_fanout_through_slurm_matches_local(slurm_env, tmp_path):
     jobids = re.findall(r"submitted with SLURM jobid (\d+) \(log: ([^)]+)\)", out)
     kinds = sorted({Path(log).parent.name for _, log in jobids})
     assert kinds == ["group_fit_fit_bin", "rule_maps", "rule_rdsps"], out[-3000:]
-    assert not re.search(r"^localrule (rdsps|fit_bin|maps):", out, re.M), out[-3000:]
+    assert not re.search(r"^localrule (rdsps|fit_bin|maps):", out, re.MULTILINE), out[-3000:]
     group_sizes, grouped_bins = [], set()
     for _, log in jobids:
         text = Path(log).read_text()
@@ -145,7 +145,7 @@ def test_fit_fanout_through_slurm_matches_local(slurm_env, tmp_path):
     # and SLURM ran them to completion (jobcomp/filetxt, as there is no slurmdbd for sacct)
     jobcomp = (cdir / "jobcomp.txt").read_text()
     for jid, _ in jobids:
-        assert re.search(rf"^JobId={jid} .*JobState=COMPLETED", jobcomp, re.M), jobcomp
+        assert re.search(rf"^JobId={jid} .*JobState=COMPLETED", jobcomp, re.MULTILINE), jobcomp
 
     # 4. the products equal the local run's
     t0 = time.monotonic()
