@@ -266,7 +266,7 @@ _EXPLICIT = {
     "mpgeso_wfi_Ic_eso845": "wfi_ic",  # piXedfit's wfi_i is another filter
 }
 
-# JWST: sedpy's ``jwst_fXXX`` are NIRCam below 5 um and MIRI above.
+# JWST: sedpy's ``jwst_f<number>`` curves are NIRCam below 5 um and MIRI above.
 _MIRI_MIN_CODE = 500
 
 

@@ -108,7 +108,7 @@ from scipy import ndimage
 
 from ..errors import InputError
 from ..filters import C_AA_PER_S, get_filter
-from ..io.fits_utils import read_wcs
+from ..io.fits_utils import read_wcs, read_whole_fits
 from .background import DEFAULT_BOX, estimate_background
 from .band import BandImage
 from .cosmic import clean_cosmic_rays
@@ -202,28 +202,18 @@ def sdss_gain_darkvar(camcol, band, run=None):
 # --------------------------------------------------------------------------- FITS reading
 
 def _read_fits(path, what="image"):
-    """The whole FITS file in memory; InputError when missing or unreadable."""
-    path = Path(path)
-    if not path.is_file():
-        raise InputError(f"{what} file not found.", path,
-                         "check the 'file' (or unc/weight/var/psf file) path of this band "
-                         "in images.bands.")
-    try:
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            with fits.open(path, memmap=False, lazy_load_hdus=False) as hdul:
-                for hdu in hdul:
-                    _ = hdu.data  # force the read: truncated data fails here
-                hdul = fits.HDUList(list(hdul))
-    except (OSError, ValueError, TypeError, KeyError, IndexError, EOFError) as exc:
-        raise InputError(f"not a readable FITS file, corrupt or truncated ({exc}).", path,
-                         "download the file again.") from None
-    damage = [str(w.message) for w in caught
-              if any(s in str(w.message).lower() for s in ("truncat", "padding", "extra bytes"))]
-    if damage:
-        raise InputError(f"FITS file is damaged or truncated ({damage[0].strip()}).", path,
-                         "download the file again.")
-    return hdul
+    """The whole FITS file in memory; InputError when missing or unreadable.
+
+    Raw survey files often raise harmless astropy warnings, so only truncation,
+    bad padding or extra bytes count as damage here.
+    """
+    return read_whole_fits(
+        path, what=f"{what} file",
+        missing_fix="check the 'file' (or unc/weight/var/psf file) path of this band in "
+                    "images.bands.",
+        corrupt_fix="download the file again.",
+        is_damage=lambda w: any(s in str(w.message).lower()
+                                for s in ("truncat", "padding", "extra bytes")))
 
 
 def _image_hdu(hdul, path, hdu=None, prefer=()):

@@ -166,6 +166,38 @@ def write_fits(hdus, path):
 
 # --------------------------------------------------------------------------- reading
 
+def _any_astropy_warning(w):
+    return issubclass(w.category, AstropyUserWarning)
+
+
+def read_whole_fits(path, *, missing_fix, corrupt_fix, is_damage=_any_astropy_warning,
+                    what="file"):
+    """Read a whole FITS file into memory (closed afterwards) or raise InputError.
+
+    A missing file, an unreadable one and one whose reading raises a warning that
+    ``is_damage`` accepts (truncated data, a cut-off header...) each get an
+    InputError that names the file and gives ``missing_fix`` / ``corrupt_fix``.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"{what} not found.", path, missing_fix)
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            with fits.open(path, memmap=False, lazy_load_hdus=False) as hdul:
+                for hdu in hdul:
+                    _ = hdu.data  # force the read: truncated data fails here
+                hdul = fits.HDUList(list(hdul))
+    except (OSError, ValueError, TypeError, KeyError, IndexError, EOFError) as exc:
+        raise InputError(f"not a readable FITS file, corrupt or truncated ({exc}).", path,
+                         corrupt_fix) from None
+    damage = [str(w.message) for w in caught if is_damage(w)]
+    if damage:  # truncated data, a cut-off header, bytes after the end, ...
+        raise InputError(f"FITS file is damaged, truncated or corrupt ({damage[0].strip()}).",
+                         path, corrupt_fix)
+    return hdul
+
+
 def open_fits(path, products):
     """Read a whole FITS file into memory and check its ``PRODUCT`` key.
 
@@ -182,23 +214,9 @@ def open_fits(path, products):
     """
     path = Path(path)
     products = (products,) if isinstance(products, str) else tuple(products)
-    if not path.is_file():
-        raise InputError("file not found.", path,
-                         "check the path, or run the pipeline stage that makes it.")
-    try:
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            with fits.open(path, memmap=False, lazy_load_hdus=False) as hdul:
-                for hdu in hdul:
-                    _ = hdu.data  # force the read: truncated data fails here
-                hdul = fits.HDUList(list(hdul))
-    except (OSError, ValueError, TypeError, KeyError, IndexError, EOFError) as exc:
-        raise InputError(f"not a readable FITS file, corrupt or truncated ({exc}).", path,
-                         "delete it and run the stage that makes it again.")
-    damage = [str(w.message) for w in caught if issubclass(w.category, AstropyUserWarning)]
-    if damage:  # truncated data, a cut-off header, bytes after the end, ...
-        raise InputError(f"FITS file is damaged, truncated or corrupt ({damage[0].strip()}).",
-                         path, "delete it and run the stage that makes it again.")
+    hdul = read_whole_fits(
+        path, missing_fix="check the path, or run the pipeline stage that makes it.",
+        corrupt_fix="delete it and run the stage that makes it again.")
     product = hdul[0].header.get(PRODUCT_KEY)
     if product not in products:
         raise InputError(f"PRODUCT is {product!r}, expected {' or '.join(products)}.", path,
