@@ -3,8 +3,10 @@
 # snakemake.params and calls one library function.
 #
 #   snakemake --configfile config/galaxies/demo.yaml --cores 2
+#   snakemake --config sample_sheet=config/galaxies.tsv --cores 8   # many galaxies
 #
-# config/config.yaml holds the defaults; --configfile files merge over them.
+# config/config.yaml holds the defaults; --configfile files merge over them, and
+# each galaxy of a sample sheet merges its own file over the result.
 
 configfile: "config/config.yaml"
 
@@ -18,10 +20,13 @@ include: "workflow/rules/fit.smk"
 include: "workflow/rules/maps.smk"
 
 
+def final_products(name):
+    out = [f"{RESULTS}/{name}/maps.fits", f"{RESULTS}/{name}/sfh_groups.fits"]
+    return out + ([f"{RESULTS}/{name}/accuracy.json"] if is_mock(name) else [])
+
+
 rule all:
     input:
-        f"{GDIR}/maps.fits",
-        f"{GDIR}/sfh_groups.fits",
-        [f"{GDIR}/accuracy.json"] if MOCK else [],
+        [f for name in GALAXIES for f in final_products(name)],
     default_target: True
     localrule: True

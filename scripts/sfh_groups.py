@@ -9,11 +9,11 @@ from pathlib import Path
 
 snakemake = globals()["snakemake"]  # injected by Snakemake's script directive
 sys.path.insert(0, str(Path(snakemake.scriptdir).resolve().parent))
-from sedmap.stages import run_script, run_sfh_groups
+from sedmap.stages import bin_result_paths, run_script, run_sfh_groups
 
 
 def body(p, i, o, w):
-    run_sfh_groups(i.fluxmap, i.binmap, list(i.fits),
+    run_sfh_groups(i.fluxmap, i.binmap, bin_result_paths(i.binmap, i.rdsps, i.fits),
                    p.sfh, o.groups, p.cfg, confhash=p.confhash,
                    plot_path=o.plot)
 

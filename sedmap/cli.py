@@ -5,6 +5,7 @@ stderr and exit status 2; the library itself never exits.
 """
 
 import argparse
+import json
 import sys
 
 from . import __version__
@@ -16,7 +17,10 @@ def _cmd_models(args):
     from .io.provenance import config_hash
     from .models import build_grid
 
-    cfg = load_config(*args.config)
+    if args.models_json:  # the workflow's way: the rule's params, as JSON
+        cfg = {"models": json.loads(args.models_json), "results_dir": "results"}
+    else:
+        cfg = load_config(*args.config)
     mc = cfg["models"]
     if args.n_models is not None:
         mc["n_models"] = args.n_models
@@ -24,9 +28,18 @@ def _cmd_models(args):
         from .config import grid_key
 
         args.out = f"{cfg['results_dir']}/models/{grid_key(mc)}.h5"
-    path = build_grid(mc, args.out, config_hash=config_hash(mc), progress=not args.quiet)
+    path = build_grid(mc, args.out, config_hash=args.confhash or config_hash(mc),
+                      progress=not args.quiet)
     if path is not None and not args.quiet:
         print(path)
+
+
+def _cmd_rdsps(args):
+    """RDSPS of every bin (the workflow's rdsps rule; MPI-aware)."""
+    from .stages import run_rdsps
+
+    run_rdsps(args.binmap, args.grid, args.z, args.out, json.loads(args.fit_json),
+              confhash=args.confhash)
 
 
 def _cmd_filters(args):
@@ -111,15 +124,14 @@ def _cmd_binning(args):
 def _cmd_fit(args):
     from .config import grid_key
     from .io import read_bin_map
-    from .stages import run_fit_bin, run_rdsps
+    from .stages import mcmc_bins, run_fit_bin, run_rdsps
 
     cfg = _load(args)
     gdir = _gdir(cfg)
     grid = f"{cfg['results_dir']}/models/{grid_key(cfg['models'])}.h5"
     z = cfg["galaxy"]["z"]
     run_rdsps(gdir / "binmap.fits", grid, z, gdir / "rdsps", cfg["fit"])
-    n = read_bin_map(gdir / "binmap.fits").n_bin
-    bins = args.bins or range(1, n + 1)
+    bins = args.bins or mcmc_bins(read_bin_map(gdir / "binmap.fits").flag, cfg["fit"])
     from tqdm.auto import tqdm
 
     for k in tqdm(bins, desc="fit", unit="bin", disable=args.quiet):
@@ -128,26 +140,24 @@ def _cmd_fit(args):
 
 
 def _cmd_maps(args):
-    from .io import read_bin_map
-    from .stages import run_maps
+    from .stages import bin_result_paths, run_maps
 
     cfg = _load(args)
     gdir = _gdir(cfg)
-    n = read_bin_map(gdir / "binmap.fits").n_bin
     print(run_maps(gdir / "fluxmap.fits", gdir / "binmap.fits",
-                   [gdir / "fits" / f"bin_{k}.h5" for k in range(1, n + 1)],
+                   bin_result_paths(gdir / "binmap.fits", gdir / "rdsps",
+                                    sorted((gdir / "fits").glob("bin_*.h5"))),
                    args.out or gdir / "maps.fits", cfg["maps"], plot_dir=gdir / "plots"))
 
 
 def _cmd_sfh_groups(args):
-    from .io import read_bin_map
-    from .stages import run_sfh_groups
+    from .stages import bin_result_paths, run_sfh_groups
 
     cfg = _load(args)
     gdir = _gdir(cfg)
-    n = read_bin_map(gdir / "binmap.fits").n_bin
     print(run_sfh_groups(gdir / "fluxmap.fits", gdir / "binmap.fits",
-                         [gdir / "fits" / f"bin_{k}.h5" for k in range(1, n + 1)],
+                         bin_result_paths(gdir / "binmap.fits", gdir / "rdsps",
+                                          sorted((gdir / "fits").glob("bin_*.h5"))),
                          cfg["models"]["sfh"], args.out or gdir / "sfh_groups.fits",
                          cfg["sfh_groups"], plot_path=gdir / "plots" / "sfh_groups.png"))
 
@@ -162,8 +172,19 @@ def build_parser():
                    help="galaxy YAML file(s) merged over config/config.yaml")
     m.add_argument("--out", help="output .h5 (default: results/models/<grid key>.h5)")
     m.add_argument("--n-models", type=int, help="override models.n_models")
+    m.add_argument("--models-json", help="the models section as JSON (instead of --config)")
+    m.add_argument("--confhash", help="provenance hash to record (default: of the section)")
     m.add_argument("--quiet", action="store_true", help="no progress bar")
     m.set_defaults(func=_cmd_models)
+
+    r = sub.add_parser("rdsps", help="binmap.fits + model grid -> rdsps/bin_K.h5; MPI-aware")
+    r.add_argument("--binmap", required=True)
+    r.add_argument("--grid", required=True)
+    r.add_argument("--z", type=float, required=True, help="redshift of the galaxy")
+    r.add_argument("--fit-json", required=True, help="the fit section as JSON")
+    r.add_argument("--out", required=True, help="output folder")
+    r.add_argument("--confhash", help="provenance hash to record")
+    r.set_defaults(func=_cmd_rdsps)
 
     for name, func, what in (("mock", _cmd_mock, "make the mock galaxy (demo) with known truth"),
                              ("images", _cmd_images, "raw images -> fluxmap.fits"),

@@ -127,6 +127,74 @@ def load_config(*paths, validate=True):
     return config
 
 
+# ------------------------------------------------------------- samples
+
+SHEET_COLUMNS = ("galaxy", "configfile")
+
+
+def read_sample_sheet(path):
+    """Rows of a sample sheet: a TSV with a header ``galaxy<TAB>configfile``.
+
+    Blank lines and lines starting with ``#`` are skipped. ``configfile``
+    paths are relative to the working directory (the repository root).
+
+    Returns
+    -------
+    list of (name, configfile) tuples, in sheet order.
+    """
+    path = Path(path)
+    try:
+        lines = path.read_text().splitlines()
+    except FileNotFoundError:
+        raise InputError("sample sheet not found.", path=path,
+                         fix="check sample_sheet, or leave it null for one galaxy.") from None
+    rows = [ln.split("\t") for ln in lines if ln.strip() and not ln.lstrip().startswith("#")]
+    if not rows or tuple(c.strip() for c in rows[0]) != SHEET_COLUMNS:
+        raise InputError(f"the header must be the tab-separated columns {SHEET_COLUMNS}.",
+                         path=path, fix="write 'galaxy<TAB>configfile' as the first line.")
+    out, seen = [], set()
+    for i, row in enumerate(rows[1:], start=2):
+        cells = [c.strip() for c in row]
+        if len(cells) != 2 or not all(cells):
+            raise InputError(f"row {i} has {len(cells)} cells; each row needs a galaxy name "
+                             "and a config file, separated by one tab.", path=path)
+        if cells[0] in seen:
+            raise InputError(f"galaxy '{cells[0]}' is listed twice.", path=path,
+                             fix="give every galaxy one row and a unique name.")
+        seen.add(cells[0])
+        out.append((cells[0], cells[1]))
+    if not out:
+        raise InputError("the sample sheet lists no galaxies.", path=path,
+                         fix="add one row per galaxy under the header.")
+    return out
+
+
+def galaxy_configs(config):
+    """One validated configuration per galaxy, ``{name: config}``.
+
+    Without ``sample_sheet`` this is ``{config.galaxy.name: config}``. With one,
+    each galaxy's file merges over ``config`` (defaults, ``--configfile`` files
+    and ``--config`` values), its ``galaxy.name`` is the sheet's name, and the
+    result is validated. Galaxies whose ``models`` sections are equal share a
+    model grid (:func:`grid_key`).
+    """
+    sheet = config.get("sample_sheet")
+    if not sheet:
+        return {config["galaxy"]["name"]: config}
+    out = {}
+    for name, path in read_sample_sheet(sheet):
+        cfg = deep_merge({k: v for k, v in config.items() if k != "sample_sheet"},
+                         read_yaml(path))
+        cfg = deep_merge(cfg, {"galaxy": {"name": name}, "sample_sheet": None})
+        try:
+            out[name] = validate_config(cfg)
+        except InputError as err:
+            where = f"{err.path}: " if err.path else ""
+            raise InputError(f"galaxy '{name}': {where}{err.problem}", path=path,
+                             fix=err.fix) from None
+    return out
+
+
 # ------------------------------------------------------------- validation
 
 

@@ -18,7 +18,8 @@ an exponential disk and a cored Sersic bulge share one stellar population
 whose SPS parameters vary with the elliptical radius r (``gradients``:
 ``value = centre + slope * min(r / disk_scale, gradient_rmax_scales)``,
 clipped to the allowed range),
-plus Gaussian star-forming clumps with their own parameters. Each
+plus Gaussian star-forming clumps (the disk's parameters at their radius, except
+those a clump sets itself). Each
 population's surface density of *surviving* stellar mass is analytic;
 mass formed = surviving / (surviving fraction of its SPS model). The
 parameters are constant within radial steps of ``gradient_step_arcsec``, so
@@ -123,7 +124,8 @@ DEFAULT_MOCK = {
     # (the model's param_names pick the ones used)
     "params": {
         "logzsol": 0.0, "log_age": 0.8, "log_tau": 0.3, "log_t0": 0.5, "log_alpha": 0.3,
-        "log_beta": 0.3, "dust1": 0.6, "dust2": 0.3, "dust_index": -0.7, "gas_logu": -2.5,
+        "log_beta": 0.3, "log_fburst": -4.0, "log_tburst": -1.0, "dust1": 0.6, "dust2": 0.3,
+        "dust_index": -0.7, "gas_logu": -2.5,
         "gas_logz": 0.0, "log_umin": 0.5, "log_gamma": -2.0, "log_qpah": 0.45,
     },
     # [value at the centre, change per disk scale length]; clipped to the allowed ranges
@@ -134,20 +136,22 @@ DEFAULT_MOCK = {
         "dust2": [0.6, -0.09],
         "dust1": [1.0, -0.15],
     },
-    # young, dusty star-forming clumps; offsets (east, north) in arcsec from the centre
+    # young star-forming clumps in dusty birth clouds; offsets (east, north) in arcsec
+    # from the centre. Parameters not given (e.g. the diffuse dust2) are the disk's at
+    # the clump's radius.
     "clumps": [
         {"offset_arcsec": [9.0, 6.0], "sigma_arcsec": 1.2, "mass_frac": 0.002,
          "params": {"log_age": -0.85, "log_tau": -0.7, "logzsol": 0.0, "dust1": 1.5,
-                    "dust2": 0.8, "gas_logu": -2.0}},
+                    "gas_logu": -2.0}},
         {"offset_arcsec": [-7.0, -10.0], "sigma_arcsec": 1.5, "mass_frac": 0.0025,
          "params": {"log_age": -0.7, "log_tau": -0.5, "logzsol": -0.1, "dust1": 1.2,
-                    "dust2": 0.7, "gas_logu": -2.2}},
+                    "gas_logu": -2.2}},
         {"offset_arcsec": [-12.0, 3.0], "sigma_arcsec": 1.0, "mass_frac": 0.0015,
          "params": {"log_age": -0.95, "log_tau": -0.8, "logzsol": -0.2, "dust1": 1.8,
-                    "dust2": 1.0, "gas_logu": -2.0}},
+                    "gas_logu": -2.0}},
         {"offset_arcsec": [4.0, -15.0], "sigma_arcsec": 1.3, "mass_frac": 0.0015,
          "params": {"log_age": -0.8, "log_tau": -0.6, "logzsol": -0.05, "dust1": 1.4,
-                    "dust2": 0.6, "gas_logu": -2.3}},
+                    "gas_logu": -2.3}},
     ],
     # foreground stars: blackbodies of temperature teff with AB magnitude `mag` in
     # star_ref_filter (observed: no extinction is applied to them)
@@ -559,7 +563,11 @@ class MockGalaxy:
         self.nbin = int(np.ceil(rmax / self.dr)) + 1
         r = (np.arange(self.nbin) + 0.5) * self.dr
         main = self._params_at(np.minimum(r / self.h, cfg["gradient_rmax_scales"]))
-        clump = [self._params_at(np.zeros(1), c.get("params", {})) for c in self.clumps]
+        # a clump takes the disk's parameters at its radius unless it overrides them
+        # (it shares the diffuse dust there; its birth clouds are its own: dust1)
+        clump = [self._params_at(np.minimum(self._radius(*c["offset_arcsec"]) / self.h,
+                                            cfg["gradient_rmax_scales"]),
+                                 c.get("params", {})) for c in self.clumps]
         self.param_names = list(model.param_names)
         # all populations stacked: rows 0..nbin-1 = radial bins, then one per clump
         self.params = {k: np.concatenate([main[k]] + [c[k] for c in clump])
@@ -610,6 +618,12 @@ class MockGalaxy:
         return out
 
     # ------------------------------------------------------------ structure
+    def _radius(self, xi, eta):
+        """Deprojected disk radius (arcsec) at offsets (east, north) arcsec."""
+        u = np.asarray(xi) * self.sin_pa + np.asarray(eta) * self.cos_pa
+        v = np.asarray(xi) * self.cos_pa - np.asarray(eta) * self.sin_pa
+        return np.atleast_1d(np.sqrt(u * u + (v / self.q) ** 2))
+
     def sample(self, xi, eta, area):
         """Surviving mass (Msun) of each population in sub-pixels at (xi, eta) arcsec.
 
@@ -625,7 +639,7 @@ class MockGalaxy:
         g = self.cfg["galaxy"]
         u = xi * self.sin_pa + eta * self.cos_pa      # along the major axis
         v = xi * self.cos_pa - eta * self.sin_pa      # along the minor axis
-        r = np.sqrt(u * u + (v / self.q) ** 2)
+        r = self._radius(xi, eta).reshape(np.shape(u))
         rb = np.sqrt(u * u + (v / self.qb) ** 2 + g["bulge_core_arcsec"] ** 2)
         m_main = (self.m_disk / (2 * np.pi * self.h**2 * self.q) * np.exp(-r / self.h)
                   + self.m_bulge * self.bulge_norm / self.qb

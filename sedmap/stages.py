@@ -111,9 +111,21 @@ def mcmc_bins(flags, cfg):
     return sorted(rng.choice(good, size=k, replace=False).tolist())
 
 
+def bin_result_paths(binmap_path, rdsps_dir, mcmc_paths):
+    """The fit file of every bin, ordered 1..N: its MCMC file (``fits/bin_K.h5``)
+    where one ran, else its RDSPS file (``rdsps/bin_K.h5``)."""
+    from astropy.io import fits
+
+    n_bin = int(fits.getheader(binmap_path, 0)["NBIN"])
+    mcmc = {Path(p).name: Path(p) for p in mcmc_paths}
+    return [mcmc.get(f"bin_{k}.h5", Path(rdsps_dir) / f"bin_{k}.h5")
+            for k in range(1, n_bin + 1)]
+
+
 def run_fit_bin(bin_id, binmap_path, grid_path, rdsps_path, z, out_path, cfg, *,
                 confhash=None):
-    """One bin's fit file: MCMC if the bin is selected, else its RDSPS result."""
+    """One bin's fit file: MCMC if the bin is selected, else a copy of its RDSPS result
+    (the workflow asks for the selected bins only; see :func:`bin_result_paths`)."""
     from .fit import fit_bin_mcmc
     from .io import read_bin_map, read_model_grid
 

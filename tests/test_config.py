@@ -9,22 +9,26 @@ import yaml
 from sedmap.config import (
     DEFAULTS_PATH,
     deep_merge,
+    galaxy_configs,
     grid_key,
     load_config,
     load_schema,
+    read_sample_sheet,
     read_yaml,
     validate_config,
 )
 from sedmap.errors import InputError
 from sedmap.io.provenance import config_hash
 
-SFH_CHOICES = ["tau", "delayed_tau", "log_normal", "gaussian", "double_power_law"]
+SFH_CHOICES = ["tau", "delayed_tau", "log_normal", "gaussian", "double_power_law",
+               "delayed_tau_burst"]
 MODEL_KEYS = [
     "backend", "imf", "sfh", "dust_law", "nebular", "dust_emission", "igm", "cosmology",
     "redshift", "n_models", "seed", "chunk_size", "dtype", "wavelength", "params",
 ]
 PARAM_NAMES = [
-    "logzsol", "log_age", "log_tau", "log_t0", "log_alpha", "log_beta", "dust1", "dust2",
+    "logzsol", "log_age", "log_tau", "log_t0", "log_alpha", "log_beta", "log_fburst",
+    "log_tburst", "dust1", "dust2",
     "dust_index", "gas_logu", "gas_logz", "log_umin", "log_gamma", "log_qpah",
 ]
 
@@ -83,7 +87,7 @@ def test_schema_rejects_unknown_keys_everywhere():
 def test_demo_merges_over_defaults():
     config = load_config(DEFAULTS_PATH.parent / "galaxies" / "demo.yaml")
     assert config["galaxy"]["name"] == "demo"
-    assert config["models"]["n_models"] == 100000
+    assert config["models"]["n_models"] == 300000
     assert config["models"]["wavelength"]["R"] == 100
     # keys the demo does not set keep their defaults
     assert config["models"]["wavelength"]["min_aa"] == 900.0
@@ -291,3 +295,57 @@ def test_readme_documents_every_key():
     for dotted in keys(load_schema(), ""):
         shown = dotted.split(".")[-1] if dotted.startswith("models.params.") else dotted
         assert f"`{shown}`" in readme, f"README.md does not document {dotted}"
+
+
+# ------------------------------------------------------------- sample sheets
+def write_sheet(tmp_path, rows, header="galaxy\tconfigfile"):
+    sheet = tmp_path / "galaxies.tsv"
+    sheet.write_text("\n".join([header] + ["\t".join(r) for r in rows]) + "\n")
+    return sheet
+
+
+def test_sample_sheet_gives_one_config_per_galaxy_and_shares_grids(tmp_path):
+    (tmp_path / "a.yaml").write_text("galaxy: {ra: 10.0, z: 0.01}\n")
+    (tmp_path / "b.yaml").write_text("galaxy: {ra: 20.0}\nfit: {sys_err: 0.1}\n")
+    (tmp_path / "c.yaml").write_text("models: {n_models: 5000}\n")
+    sheet = write_sheet(tmp_path, [("ngc1", str(tmp_path / "a.yaml")),
+                                   ("ngc2", str(tmp_path / "b.yaml")),
+                                   ("ngc3", str(tmp_path / "c.yaml"))])
+    base = load_config()
+    base["sample_sheet"] = str(sheet)
+    base["fit"]["sys_err"] = 0.02  # the run's own settings are each galaxy's defaults
+    cfgs = galaxy_configs(base)
+    assert list(cfgs) == ["ngc1", "ngc2", "ngc3"]
+    assert [c["galaxy"]["name"] for c in cfgs.values()] == ["ngc1", "ngc2", "ngc3"]
+    assert cfgs["ngc1"]["galaxy"]["ra"] == 10.0 and cfgs["ngc2"]["galaxy"]["ra"] == 20.0
+    assert cfgs["ngc1"]["fit"]["sys_err"] == 0.02 and cfgs["ngc2"]["fit"]["sys_err"] == 0.1
+    keys = {n: grid_key(c["models"]) for n, c in cfgs.items()}
+    assert keys["ngc1"] == keys["ngc2"] != keys["ngc3"]
+
+
+def test_no_sample_sheet_means_the_configured_galaxy():
+    cfg = load_config()
+    assert list(galaxy_configs(cfg)) == [cfg["galaxy"]["name"]]
+
+
+@pytest.mark.parametrize("rows, header, match", [
+    ([("a", "x.yaml"), ("a", "y.yaml")], "galaxy\tconfigfile", "listed twice"),
+    ([("a",)], "galaxy\tconfigfile", "row 2 has 1 cells"),
+    ([("a", "x.yaml")], "name,config", "header"),
+    ([], "galaxy\tconfigfile", "lists no galaxies"),
+])
+def test_bad_sample_sheet_is_a_clear_error(tmp_path, rows, header, match):
+    sheet = write_sheet(tmp_path, rows, header)
+    with pytest.raises(InputError, match=match) as info:
+        read_sample_sheet(sheet)
+    assert str(sheet) in str(info.value)
+
+
+def test_sample_sheet_names_the_galaxy_file_with_a_bad_value(tmp_path):
+    (tmp_path / "bad.yaml").write_text("galaxy: {dec: 95}\n")
+    sheet = write_sheet(tmp_path, [("ngc9", str(tmp_path / "bad.yaml"))])
+    with pytest.raises(InputError, match=r"galaxy 'ngc9': galaxy\.dec") as info:
+        galaxy_configs(deep_merge(load_config(), {"sample_sheet": str(sheet)}))
+    assert "bad.yaml" in str(info.value)
+    with pytest.raises(InputError, match="not found"):
+        galaxy_configs(deep_merge(load_config(), {"sample_sheet": str(tmp_path / "no.tsv")}))

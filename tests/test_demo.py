@@ -61,18 +61,25 @@ def test_demo_accuracy(demo):
         assert r["av"]["scatter"] <= 0.15, (method, r["av"])
 
 
-def planned_rules(results_dir, *config):
+def dry_run(results_dir, *config, configfile="config/galaxies/demo.yaml", targets=()):
+    """(job counts per rule, the planned output paths) of a dry run."""
     run = subprocess.run(
-        [sys.executable, "-m", "snakemake", "-n", "--configfile", "config/galaxies/demo.yaml",
-         "--cores", "2", "--nolock", "--config", f"results_dir={results_dir}", *config],
-        cwd=ROOT, capture_output=True, text=True, timeout=300, check=False)
+        [sys.executable, "-m", "snakemake", "-n", "--configfile", configfile,
+         "--cores", "2", "--nolock", "--config", f"results_dir={results_dir}", *config,
+         *targets], cwd=ROOT, capture_output=True, text=True, timeout=300, check=False)
     assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
-    rules = set()
+    counts, outputs = {}, []
     for line in run.stdout.splitlines():
         parts = line.split()
         if len(parts) == 2 and parts[1].isdigit() and parts[0] not in ("job", "total"):
-            rules.add(parts[0])
-    return rules
+            counts[parts[0]] = int(parts[1])
+        if line.strip().startswith("output:"):
+            outputs += [x.strip() for x in line.split(":", 1)[1].split(",")]
+    return counts, outputs
+
+
+def planned_rules(results_dir, *config):
+    return set(dry_run(results_dir, *config)[0])
 
 
 @pytest.mark.slow
@@ -86,6 +93,12 @@ def test_fit_setting_reruns_fit_and_later_stages_only(demo):
     assert {"rdsps", "maps"} <= rules
     assert not rules & {"mock", "calibrate_band", "match_band", "fluxmap", "binning",
                         "model_grid"}
+
+
+@pytest.mark.slow
+def test_mpi_setting_reruns_nothing(demo):
+    # the same bytes for any number of ranks (tests/test_models.py, test_fit.py)
+    assert planned_rules(demo.parent, "mpi={tasks: 2}") == set()
 
 
 @pytest.mark.slow
@@ -108,3 +121,58 @@ def test_report_holds_the_plots(demo, tmp_path):
                 "accuracy.png", "sfh_groups.png"):
         assert png in html, png
     assert "Recovered (RDSPS p16/p50/p84)" in html  # a caption from workflow/report/
+
+
+# --------------------------------------------------------- many galaxies
+SHEET = "sample_sheet=config/galaxies.tsv"  # demo + demo2, sharing the demo's grid
+
+
+@pytest.mark.slow
+def test_adding_a_galaxy_to_the_sheet_runs_only_the_new_galaxy(demo):
+    counts, outputs = dry_run(demo.parent, SHEET)
+    assert outputs and "model_grid" not in counts  # demo2 shares the demo's grid
+    assert all(f"{demo.parent}/demo2/" in o for o in outputs), outputs
+    assert {"mock", "calibrate_band", "binning", "rdsps"} <= set(counts)
+
+
+@pytest.mark.slow
+def test_model_edit_rebuilds_the_shared_grid_once_then_every_galaxys_fits(demo):
+    counts, _ = dry_run(demo.parent, SHEET, "models={seed: 7}")
+    assert counts["model_grid"] == 1
+    assert counts["rdsps"] == 2  # demo's refit and demo2's first fit both use the new grid
+
+
+@pytest.fixture(scope="module")
+def observed(demo, tmp_path_factory):
+    """The demo's raw mock images as an observed (non-mock) galaxy, through the images
+    stage: a galaxy whose band settings name real files and PSFs."""
+    import yaml
+
+    bands = yaml.safe_load((demo / "mock" / "bands.yaml").read_text())
+    out = tmp_path_factory.mktemp("observed")
+    cfg = {"galaxy": dict(bands["galaxy"], name="obs"), "mock": {"enabled": False},
+           "images": {"bands": bands["bands"], "stamp_arcsec": 150.0}}
+    path = out / "obs.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    run = subprocess.run(
+        [sys.executable, "-m", "snakemake", "--configfile", str(path), "--cores", "2",
+         "--nolock", "--config", f"results_dir={out}", "--", f"{out}/obs/fluxmap.fits"],
+        cwd=ROOT, capture_output=True, text=True, timeout=600, check=False)
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    return out, path, cfg
+
+
+@pytest.mark.slow
+def test_one_band_psf_change_reruns_from_psf_matching(observed, tmp_path):
+    import yaml
+
+    out, path, cfg = observed
+    target = [f"{out}/obs/fluxmap.fits"]
+    assert dry_run(out, configfile=str(path), targets=target)[0] == {}
+    cfg["images"]["bands"][4]["psf_fwhm"] += 0.2  # sdss_r
+    changed = tmp_path / "obs.yaml"
+    changed.write_text(yaml.safe_dump(cfg))
+    counts, outputs = dry_run(out, configfile=str(changed), targets=target)
+    assert {"match_band", "fluxmap"} <= set(counts)
+    assert "calibrate_band" not in counts and "mock" not in counts
+    assert any(o.endswith("sdss_r_matched.fits") for o in outputs)

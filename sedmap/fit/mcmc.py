@@ -26,6 +26,13 @@ class PhotometryPosterior:
         One per SPS parameter, in ``model.param_names`` order.
     mass_prior : Prior
         Prior of log_mass_formed.
+
+    Notes
+    -----
+    The sampled vector ``theta`` holds the free parameters (prior range wider
+    than 1e-5) and then log_mass_formed; parameters fixed in the grid are held
+    at their value (:meth:`full` puts them back), so they cost the sampler
+    nothing.
     """
 
     def __init__(self, model, filters, z, flux, var, priors, mass_prior, sys_err=0.0,
@@ -39,21 +46,37 @@ class PhotometryPosterior:
             raise InputError("priors do not match the model parameters", path="fit.priors")
         self.matrix = model.filter_matrix(filters, z).astype(float)
         self.wave_obs, self.obs = None, None
+        self.free = [i for i, p in enumerate(priors) if p.hi - p.lo > 1e-5]
+        self._fixed = np.array([0.5 * (p.lo + p.hi) for p in priors])
         self._joint = [i for i, p in enumerate(priors) if p.form == "joint_mass"]
 
-    def photometry(self, theta):
-        """Model photometry (n, n_band) and derived quantities for ``theta`` (n, ndim)."""
-        spec, der = self.model.spectra(theta[:, :-1], return_derived=True)
+    @property
+    def ndim(self):
+        """Number of sampled dimensions: the free parameters and log_mass_formed."""
+        return len(self.free) + 1
+
+    def full(self, theta):
+        """(n, n_param + 1): ``theta`` (n, ndim) with the fixed parameters put back."""
+        theta = np.atleast_2d(theta)
+        out = np.tile(np.append(self._fixed, 0.0), (len(theta), 1))
+        out[:, self.free] = theta[:, :-1]
+        out[:, -1] = theta[:, -1]
+        return out
+
+    def photometry(self, full):
+        """Model photometry (n, n_band) and derived quantities for full vectors
+        (n, n_param + 1), as returned by :meth:`full`."""
+        spec, der = self.model.spectra(full[:, :-1], return_derived=True)
         _, flam = self.model.observed(spec, self.z)
-        phot = (flam.astype(float) @ self.matrix.T) * 10 ** theta[:, -1:]
+        phot = (flam.astype(float) @ self.matrix.T) * 10 ** full[:, -1:]
         return phot, der
 
     def __call__(self, theta):
-        theta = np.atleast_2d(theta)
+        theta = self.full(theta)
         lp = np.zeros(len(theta))
-        for i, p in enumerate(self.priors):
-            if p.form != "joint_mass":
-                lp += p.logpdf(theta[:, i])
+        for i in self.free:
+            if self.priors[i].form != "joint_mass":
+                lp += self.priors[i].logpdf(theta[:, i])
         lp += self.mass_prior.logpdf(theta[:, -1])
         ok = np.isfinite(lp)
         out = np.full(len(theta), -np.inf)
@@ -70,14 +93,19 @@ class PhotometryPosterior:
 
 def initial_walkers(post, rdsps_samples, rdsps_weights, log_mass_formed, nwalkers, rng,
                     jitter=0.01):
-    """Starting points near the best RDSPS models, jittered by ``jitter`` of each range."""
+    """Starting points near the best RDSPS models, jittered by ``jitter`` of each range.
+
+    ``rdsps_samples`` has every model parameter (``model.param_names`` order);
+    the result has the sampled ones (``post.free``) and log_mass_formed.
+    """
     order = np.argsort(-rdsps_weights)
     take = order[np.arange(nwalkers) % order.size]
-    p0 = np.column_stack([rdsps_samples[take], log_mass_formed[take]])
-    widths = np.array([p.hi - p.lo for p in post.priors] + [0.5])
+    pri = [post.priors[i] for i in post.free]
+    p0 = np.column_stack([rdsps_samples[take][:, post.free], log_mass_formed[take]])
+    widths = np.array([p.hi - p.lo for p in pri] + [0.5])
     p0 = p0 + rng.normal(size=p0.shape) * jitter * widths
-    lo = np.array([p.lo for p in post.priors] + [post.mass_prior.lo])
-    hi = np.array([p.hi for p in post.priors] + [post.mass_prior.hi])
+    lo = np.array([p.lo for p in pri] + [post.mass_prior.lo])
+    hi = np.array([p.hi for p in pri] + [post.mass_prior.hi])
     return np.clip(p0, lo + 1e-9 * (hi - lo), hi - 1e-9 * (hi - lo))
 
 
@@ -102,6 +130,7 @@ def run_mcmc(post, p0, nsteps, burn, seed, thin=1, progress=False):
     ok = np.isfinite(lnp)
     chain, lnp = chain[ok], lnp[ok]
     tau = sampler.get_autocorr_time(discard=burn, quiet=True, tol=0)
+    chain = post.full(chain)  # the fixed parameters back in, as columns of the samples
     phot, der = post.photometry(chain)
     names = post.names
     dcols = derived_columns(chain[:, :-1], names, der, 10 ** chain[:, -1])

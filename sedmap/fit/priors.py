@@ -4,6 +4,9 @@ Forms (all vectorised over walkers/models, log densities up to a constant):
 
 ==============  =======================================================
 ``uniform``     flat on [min, max]
+``uniform_linear``  flat in 10**x on [min, max]: for a log10 parameter,
+                a prior flat in the linear quantity (e.g. age, as in
+                BAGPIPES' parametric SFHs); density ~ 10**x
 ``gaussian``    N(mu, sigma) truncated to [min, max]
 ``gamma``       Gamma(k, theta) of (x - min), truncated to [min, max]
 ``student_t``   Student-t(nu, mu, sigma) truncated to [min, max]
@@ -17,6 +20,7 @@ Config form (``fit.priors``)::
 
     logzsol: {form: gaussian, mu: -0.3, sigma: 0.4}
     dust2:   {form: gamma, k: 2.0, theta: 0.4}
+    log_age: {form: uniform_linear}
     logzsol: {form: joint_mass, mu0: 0.0, slope: 0.3, pivot: 10.5, sigma: 0.3}
 
 Ranges come from the model grid (``models.params``); a prior never widens them.
@@ -27,7 +31,7 @@ from scipy import stats
 
 from ..errors import InputError
 
-FORMS = ("uniform", "gaussian", "gamma", "student_t", "tabulated", "joint_mass")
+FORMS = ("uniform", "uniform_linear", "gaussian", "gamma", "student_t", "tabulated", "joint_mass")
 
 
 class Prior:
@@ -75,6 +79,8 @@ class Prior:
         with np.errstate(divide="ignore", invalid="ignore"):
             if self.form == "uniform":
                 lp = np.zeros_like(x)
+            elif self.form == "uniform_linear":
+                lp = np.log(10.0) * (x - self.hi)
             elif self.form == "gaussian":
                 lp = -0.5 * ((x - kw["mu"]) / kw["sigma"]) ** 2
             elif self.form == "gamma":

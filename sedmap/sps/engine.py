@@ -31,6 +31,8 @@ PARAM_INFO = {
     "log_t0": ((-3.0, 1.25), "log10(t0 / Gyr)"),
     "log_alpha": ((-3.0, 3.0), "log10 falling slope of the double power law"),
     "log_beta": ((-3.0, 3.0), "log10 rising slope of the double power law"),
+    "log_fburst": ((-6.0, 0.0), "log10 fraction of the mass formed in the recent burst"),
+    "log_tburst": ((-3.0, 1.0), "log10(burst duration / Gyr), counted back from now"),
     "dust1": ((0.0, 10.0), "V-band optical depth of birth clouds"),
     "dust2": ((0.0, 10.0), "V-band optical depth of diffuse dust (A_V = 1.086 dust2)"),
     "dust_index": ((-3.0, 1.0), "power-law index of the diffuse attenuation curve"),

@@ -15,17 +15,23 @@ log_normal           exp(-(ln t - ln t0)^2 / (2 tau^2)) / t       log_tau, log_t
 gaussian             exp(-(t - t0)^2 / (2 tau^2))                 log_tau, log_t0
 double_power_law     1 / ((t/tau)^alpha + (t/tau)^-beta)          log_tau, log_alpha,
                                                                   log_beta
+delayed_tau_burst    (1 - f) delayed_tau + f constant over the    log_tau, log_fburst,
+                     last t_b (a recent burst, as in CIGALE)      log_tburst
 ===================  ===========================================  ==================
 
 with tau = 10**log_tau (Gyr; dimensionless width in ln t for log_normal),
-t0 = 10**log_t0 Gyr, alpha = 10**log_alpha, beta = 10**log_beta.
+t0 = 10**log_t0 Gyr, alpha = 10**log_alpha, beta = 10**log_beta,
+f = 10**log_fburst (fraction of the mass formed in the burst) and
+t_b = 10**log_tburst Gyr (burst duration, counted back from the observation;
+capped at the age).
 Every history is normalised to 1 Msun formed between t = 0 and t = A.
 """
 
 import numpy as np
 from scipy.special import erf
 
-FORMS = ("tau", "delayed_tau", "log_normal", "gaussian", "double_power_law")
+FORMS = ("tau", "delayed_tau", "log_normal", "gaussian", "double_power_law",
+         "delayed_tau_burst")
 
 PARAMS = {
     "tau": ("log_tau",),
@@ -33,6 +39,7 @@ PARAMS = {
     "log_normal": ("log_tau", "log_t0"),
     "gaussian": ("log_tau", "log_t0"),
     "double_power_law": ("log_tau", "log_alpha", "log_beta"),
+    "delayed_tau_burst": ("log_tau", "log_fburst", "log_tburst"),
 }
 
 _DPL_NODES = np.geomspace(1e-6, 1.0, 4096)  # fractions of the age, for the DPL integral
@@ -42,9 +49,19 @@ def _col(p, name, n):
     return np.broadcast_to(np.asarray(p[name], dtype=float), (n,))[:, None]
 
 
+def _burst(p, n):
+    """(f, t_b, age) columns (n, 1) of the burst form; t_b capped at the age."""
+    age = 10 ** _col(p, "log_age", n)
+    return 10 ** _col(p, "log_fburst", n), np.minimum(10 ** _col(p, "log_tburst", n), age), age
+
+
 def sfr_shape(form, t, p):
     """Un-normalised SFR(t) for parameters ``p`` (dict of (n,) arrays), t (n, m) Gyr."""
     tau = 10 ** _col(p, "log_tau", t.shape[0])
+    if form == "delayed_tau_burst":  # normalised: 1 Msun formed from 0 to the age
+        f, tb, age = _burst(p, t.shape[0])
+        main = sfr_shape("delayed_tau", t, p) / cumulative_mass("delayed_tau", age, p, None)
+        return (1 - f) * main + f * ((t >= age - tb) & (t <= age)) / tb
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         if form == "tau":
             return np.exp(-t / tau)
@@ -71,6 +88,11 @@ def cumulative_mass(form, t, p, age):
     n = t.shape[0]
     tau = 10 ** _col(p, "log_tau", n)
     t = np.clip(t, 0.0, None)
+    if form == "delayed_tau_burst":  # normalised: 1 at the age
+        f, tb, a = _burst(p, n)
+        main = cumulative_mass("delayed_tau", t, p, None) / cumulative_mass(
+            "delayed_tau", a, p, None)
+        return (1 - f) * main + f * np.clip((t - (a - tb)) / tb, 0.0, 1.0)
     if form == "tau":
         return tau * -np.expm1(-t / tau)
     if form == "delayed_tau":

@@ -8,14 +8,14 @@ checkpoint binning:
     output:
         binmap=f"{GDIR}/binmap.fits",
         plot=report(f"{GDIR}/plots/binmap.png", caption="../report/binmap.rst",
-                    category="Binning"),
+                    category="Binning", subcategory="{galaxy}"),
     params:
-        binning=config["binning"],
+        binning=lambda w: gcfg(w)["binning"],
         confhash=HASH_BINNING,
     log:
-        f"logs/{GALAXY}/binning.log",
+        f"{LOGS}/binning.log",
     benchmark:
-        f"logs/benchmarks/{GALAXY}/binning.tsv"
+        "logs/benchmarks/{galaxy}/binning.tsv"
     resources:
         mem_mb=3000,
         runtime=30,
@@ -25,13 +25,14 @@ checkpoint binning:
         "../../scripts/binning.py"
 
 
-def n_bins(wildcards):
-    """Number of bins, read from the checkpoint's bin map header."""
+def mcmc_fits(wildcards):
+    """fits/bin_K.h5 of the bins that get their own (MCMC) job; every other bin's
+    result is its file in the RDSPS folder (sedmap.stages.bin_result_paths)."""
     from astropy.io import fits
 
-    path = checkpoints.binning.get().output.binmap
-    return int(fits.getheader(path, 0)["NBIN"])
+    from sedmap.stages import mcmc_bins
 
-
-def all_fits(wildcards):
-    return [f"{GDIR}/fits/bin_{k}.h5" for k in range(1, n_bins(wildcards) + 1)]
+    path = checkpoints.binning.get(galaxy=wildcards.galaxy).output.binmap
+    flags = fits.getdata(path, "BINS")["flag"]
+    return [f"{RESULTS}/{wildcards.galaxy}/fits/bin_{k}.h5"
+            for k in mcmc_bins(flags, gcfg(wildcards)["fit"])]

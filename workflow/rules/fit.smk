@@ -1,47 +1,52 @@
-# Stage "fit": RDSPS for every bin in one array job, then one file per bin
-# (MCMC for the bins selected by fit.method/fit.mcmc.subset). The per-bin
-# jobs form group "fit" so that a cluster runs fit.bins_per_job of them per job.
+# Stage "fit": RDSPS for every bin in one array job (rdsps/bin_K.h5), then one
+# MCMC job per bin selected by fit.method/fit.mcmc.subset (fits/bin_K.h5). The
+# per-bin jobs form group "fit" so that a cluster runs fit.bins_per_job of them
+# per job.
 
 
 rule rdsps:
     input:
         binmap=f"{GDIR}/binmap.fits",
-        grid=GRID_FILE,
+        grid=grid_file,
     output:
         directory(f"{GDIR}/rdsps"),
     params:
-        z=config["galaxy"]["z"],
-        fit=config["fit"],
+        z=lambda w: gcfg(w)["galaxy"]["z"],
+        fit=lambda w: gcfg(w)["fit"],
+        fit_json=lambda w: json.dumps(gcfg(w)["fit"], sort_keys=True),
         confhash=HASH_FIT,
     log:
-        f"logs/{GALAXY}/rdsps.log",
+        f"{LOGS}/rdsps.log",
     benchmark:
-        f"logs/benchmarks/{GALAXY}/rdsps.tsv"
+        "logs/benchmarks/{galaxy}/rdsps.tsv"
     threads: 2
     resources:
         mem_mb=8000,
         runtime=60,
+        **MPI_RESOURCES,
     conda:
         "../../envs/sedmap.yaml"
-    script:
-        "../../scripts/rdsps.py"
+    shell:  # a shell rule so that it can run as an MPI job (config mpi.tasks > 1)
+        "{MPI_PREFIX}python -m sedmap.cli rdsps --binmap {input.binmap:q} --grid {input.grid:q}"
+        " --z {params.z} --fit-json {params.fit_json:q} --confhash {params.confhash}"
+        " --out {output:q} > {log:q} 2>&1"
 
 
 rule fit_bin:
     input:
         binmap=f"{GDIR}/binmap.fits",
-        grid=GRID_FILE,
+        grid=grid_file,
         rdsps=f"{GDIR}/rdsps",
     output:
         f"{GDIR}/fits/bin_{{bin}}.h5",
     params:
-        z=config["galaxy"]["z"],
-        fit=config["fit"],
+        z=lambda w: gcfg(w)["galaxy"]["z"],
+        fit=lambda w: gcfg(w)["fit"],
         confhash=HASH_FIT,
     log:
-        f"logs/{GALAXY}/fits/bin_{{bin}}.log",
+        f"{LOGS}/fits/bin_{{bin}}.log",
     benchmark:
-        f"logs/benchmarks/{GALAXY}/fits/bin_{{bin}}.tsv"
+        "logs/benchmarks/{galaxy}/fits/bin_{bin}.tsv"
     group:
         "fit"
     resources:

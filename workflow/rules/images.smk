@@ -2,18 +2,24 @@
 # One calibrate and one match job per band; the grid and the cube need all bands.
 
 
+def band_files(wildcards, kind):
+    """results/GALAXY/images/BAND_{kind}.fits of every band of the galaxy."""
+    return [f"{RESULTS}/{wildcards.galaxy}/images/{b}_{kind}.fits"
+            for b in filters(wildcards.galaxy)]
+
+
 rule calibrate_band:
     input:
         raw_files,
     output:
         f"{GDIR}/images/{{band}}_cal.fits",
     params:
-        spec=lambda w: band_spec_without_psf(w.band),
+        spec=band_spec_without_psf,
         confhash=HASH_IMAGES,
     log:
-        f"logs/{GALAXY}/calibrate_{{band}}.log",
+        f"{LOGS}/calibrate_{{band}}.log",
     benchmark:
-        f"logs/benchmarks/{GALAXY}/calibrate_{{band}}.tsv"
+        "logs/benchmarks/{galaxy}/calibrate_{band}.tsv"
     resources:
         mem_mb=2000,
         runtime=10,
@@ -25,18 +31,18 @@ rule calibrate_band:
 
 rule image_grid:
     input:
-        cal=expand(f"{GDIR}/images/{{band}}_cal.fits", band=FILTER_NAMES),
-        psf=[f for n in FILTER_NAMES for f in psf_files(n)],
+        cal=lambda w: band_files(w, "cal"),
+        psf=lambda w: [f for n in filters(w.galaxy) for f in psf_files(w.galaxy, n)],
     output:
         f"{GDIR}/images/grid.json",
     params:
-        psfs=[band_psf(n) for n in FILTER_NAMES],
-        pixel_scale=config["images"]["pixel_scale"],
-        target_psf_fwhm=config["images"]["target_psf_fwhm"],
+        psfs=lambda w: [band_psf(w.galaxy, n) for n in filters(w.galaxy)],
+        pixel_scale=lambda w: gcfg(w)["images"]["pixel_scale"],
+        target_psf_fwhm=lambda w: gcfg(w)["images"]["target_psf_fwhm"],
     log:
-        f"logs/{GALAXY}/image_grid.log",
+        f"{LOGS}/image_grid.log",
     benchmark:
-        f"logs/benchmarks/{GALAXY}/image_grid.tsv"
+        "logs/benchmarks/{galaxy}/image_grid.tsv"
     localrule: True
     conda:
         "../../envs/sedmap.yaml"
@@ -45,8 +51,8 @@ rule image_grid:
 
 
 def _ref_input(wildcards):
-    ref = config["images"]["reference_band"]
-    return {"ref": f"{GDIR}/images/{ref}_cal.fits"} if ref else {}
+    ref = gcfg(wildcards)["images"]["reference_band"]
+    return {"ref": f"{RESULTS}/{wildcards.galaxy}/images/{ref}_cal.fits"} if ref else {}
 
 
 rule match_band:
@@ -54,19 +60,19 @@ rule match_band:
         unpack(_ref_input),
         cal=f"{GDIR}/images/{{band}}_cal.fits",
         grid=f"{GDIR}/images/grid.json",
-        psf=lambda w: psf_files(w.band),
+        psf=lambda w: psf_files(w.galaxy, w.band),
     output:
         f"{GDIR}/images/{{band}}_matched.fits",
     params:
-        psf=lambda w: band_psf(w.band),
-        galaxy=config["galaxy"],
-        stamp_arcsec=config["images"]["stamp_arcsec"],
-        realign=config["images"]["realign"],
+        psf=lambda w: band_psf(w.galaxy, w.band),
+        galaxy=lambda w: gcfg(w)["galaxy"],
+        stamp_arcsec=lambda w: gcfg(w)["images"]["stamp_arcsec"],
+        realign=lambda w: gcfg(w)["images"]["realign"],
         confhash=HASH_IMAGES,
     log:
-        f"logs/{GALAXY}/match_{{band}}.log",
+        f"{LOGS}/match_{{band}}.log",
     benchmark:
-        f"logs/benchmarks/{GALAXY}/match_{{band}}.tsv"
+        "logs/benchmarks/{galaxy}/match_{band}.tsv"
     resources:
         mem_mb=2000,
         runtime=10,
@@ -78,23 +84,23 @@ rule match_band:
 
 rule fluxmap:
     input:
-        matched=expand(f"{GDIR}/images/{{band}}_matched.fits", band=FILTER_NAMES),
-        cal=expand(f"{GDIR}/images/{{band}}_cal.fits", band=FILTER_NAMES),
+        matched=lambda w: band_files(w, "matched"),
+        cal=lambda w: band_files(w, "cal"),
     output:
         fluxmap=f"{GDIR}/fluxmap.fits",
         plot=report(f"{GDIR}/plots/fluxmap.png", caption="../report/fluxmap.rst",
-                    category="Images"),
+                    category="Images", subcategory="{galaxy}"),
         region=report(f"{GDIR}/plots/region.png", caption="../report/region.rst",
-                      category="Images"),
+                      category="Images", subcategory="{galaxy}"),
     params:
-        psfs=[band_psf(n) for n in FILTER_NAMES],
-        galaxy=config["galaxy"],
-        images=config["images"],
+        psfs=lambda w: [band_psf(w.galaxy, n) for n in filters(w.galaxy)],
+        galaxy=lambda w: gcfg(w)["galaxy"],
+        images=lambda w: gcfg(w)["images"],
         confhash=HASH_IMAGES,
     log:
-        f"logs/{GALAXY}/fluxmap.log",
+        f"{LOGS}/fluxmap.log",
     benchmark:
-        f"logs/benchmarks/{GALAXY}/fluxmap.tsv"
+        "logs/benchmarks/{galaxy}/fluxmap.tsv"
     resources:
         mem_mb=3000,
         runtime=10,

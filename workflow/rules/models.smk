@@ -1,5 +1,6 @@
 # Stage "models": the model-grid HDF5, shared by every galaxy whose models
-# section is equal (the file name is the hash of that section).
+# section is equal (the file name is the hash of that section). A shell rule so
+# that it can run as an MPI job (config mpi.tasks > 1).
 
 
 rule model_grid:
@@ -7,6 +8,7 @@ rule model_grid:
         f"{RESULTS}/models/{{grid}}.h5",
     params:
         models=models_for_grid,
+        models_json=lambda wildcards: json.dumps(models_for_grid(wildcards), sort_keys=True),
         confhash=lambda wildcards: config_hash(models_for_grid(wildcards)),
     log:
         "logs/models/{grid}.log",
@@ -14,9 +16,11 @@ rule model_grid:
         "logs/benchmarks/models/{grid}.tsv"
     threads: 2
     resources:
-        mem_mb=lambda wildcards: 4000 + 2 * config["models"]["chunk_size"],
-        runtime=lambda wildcards: 30 + config["models"]["n_models"] // 1000,
+        mem_mb=lambda wildcards: 4000 + 2 * models_for_grid(wildcards)["chunk_size"],
+        runtime=lambda wildcards: 30 + models_for_grid(wildcards)["n_models"] // 1000,
+        **MPI_RESOURCES,
     conda:
         "../../envs/sedmap.yaml"
-    script:
-        "../../scripts/model_grid.py"
+    shell:
+        "{MPI_PREFIX}python -m sedmap.cli models --quiet --models-json {params.models_json:q}"
+        " --confhash {params.confhash} --out {output:q} > {log:q} 2>&1"
