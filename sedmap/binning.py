@@ -23,7 +23,10 @@ SED-shape-similarity binning (Abdurro'uf & Akiyama 2017; piXedfit's
   flagged ``FLAG_LOW_SNR`` if it misses the thresholds;
 * the default reference band is the band with the highest S/N summed over
   the galaxy region;
-* work is done in a window around the growing bin, never on full-image arrays.
+* work is done in a window around the growing bin, never on full-image arrays;
+  a bin none of whose bordering pixels passes the SED test cannot grow, so if
+  it misses the thresholds it is abandoned at once (the same outcome as
+  growing it on to ``max_radius``).
 """
 
 import numpy as np
@@ -58,17 +61,27 @@ def default_reference_band(flux, var, region):
 def _chi2_red(f_cand, v_cand, f_seed, v_seed):
     """Reduced chi-square of candidate SEDs (m, nb) against the seed's (nb,), best scaling.
 
-    Negative fluxes are clipped to 0 here only (for the shape test).
+    Fluxes and variances in any consistent units (the chi-square is
+    dimensionless). Negative fluxes are clipped to 0 here only (for the shape test).
     """
     fc = np.clip(f_cand, 0.0, None)
     fs = np.clip(f_seed, 0.0, None)
+    return _chi2_red_clipped(fc, fc.sum(axis=1), v_cand, fs, fs.sum(), v_seed)
+
+
+def _chi2_red_clipped(fc, fc_sum, v_cand, fs, fs_sum, v_seed):
+    """:func:`_chi2_red` on fluxes already clipped at 0, with their band sums given.
+
+    ``fc`` (m, nb), ``fc_sum`` (m,), ``v_cand`` (m, nb): candidates; ``fs``,
+    ``v_seed`` (nb,), ``fs_sum`` (scalar): the seed.
+    """
     # first guess of the scale from the sums, then one weighted least-squares step
-    s0 = fc.sum(axis=1) / max(fs.sum(), 1e-300)
+    s0 = fc_sum / max(fs_sum, 1e-300)
     w = 1.0 / (v_cand + s0[:, None] ** 2 * v_seed[None, :])
     s = (fc * fs * w).sum(axis=1) / np.maximum((fs**2 * w).sum(axis=1), 1e-300)
     w = 1.0 / (v_cand + s[:, None] ** 2 * v_seed[None, :])
     chi2 = ((fc - s[:, None] * fs) ** 2 * w).sum(axis=1)
-    return chi2 / max(f_cand.shape[1] - 1, 1)
+    return chi2 / max(fc.shape[1] - 1, 1)
 
 
 def bin_sed_similarity(flux, var, region, sn_threshold=10.0, ref_band=None,
@@ -114,27 +127,28 @@ def bin_sed_similarity(flux, var, region, sn_threshold=10.0, ref_band=None,
     thr = np.broadcast_to(np.asarray(sn_threshold, dtype=float), (nb,)).copy()
     req = np.zeros(nb, bool)
     req[list(range(nb)) if required_bands is None else list(required_bands)] = True
-    F = np.moveaxis(flux, 0, -1)  # (ny, nx, nb) views for cheap windows
-    V = np.moveaxis(var, 0, -1)
+    # pixel-major copies (n_pix, nb): one pixel's SED is contiguous, gathers are cheap
+    cube = _PixelCube(flux, var)
+    geom = _Annuli(del_r, d_min, max_radius)
 
     binmap = np.zeros((ny, nx), np.int32)
     free = valid.copy()
+    binmap_f, free_f = binmap.reshape(-1), free.reshape(-1)  # flat views
     order = np.argsort(np.where(valid, -flux[ref_band], np.inf), axis=None, kind="stable")
     order = order[: int(valid.sum())]
     n_bin = 0
     fails = 0
     bar = tqdm(total=order.size, desc="SED binning", unit="px", disable=not progress)
-    for seed in order:
-        y0, x0 = divmod(int(seed), nx)
-        if not free[y0, x0]:
+    for seed in order.tolist():
+        if not free_f[seed]:
             continue
-        members, ok = _grow(F, V, free, y0, x0, thr, req, redc_chi2_limit, del_r, d_min,
-                            max_radius)
+        y0, x0 = divmod(seed, nx)
+        members, ok = _grow(cube, geom, free, y0, x0, thr, req, redc_chi2_limit)
         if ok:
             n_bin += 1
-            binmap[members] = n_bin
-            free[members] = False
-            bar.update(len(members[0]))
+            binmap_f[members] = n_bin
+            free_f[members] = False
+            bar.update(members.size)
             fails = 0
         else:
             fails += 1
@@ -144,47 +158,124 @@ def bin_sed_similarity(flux, var, region, sn_threshold=10.0, ref_band=None,
     return _absorb_leftovers(binmap, valid, flux, var, thr, req)
 
 
-def _grow(F, V, free, y0, x0, thr, req, limit, del_r, d_min, max_radius):
-    """Grow one bin from seed (y0, x0); return (index tuple of members, success).
+class _PixelCube:
+    """Fluxes and variances as (n_pix, nb) arrays, plus the clipped fluxes of the chi2 test."""
 
-    Works in a window of ``max_radius`` around the seed; each pixel's SED test is
-    done once (it depends on the seed only), when an annulus first reaches it.
+    def __init__(self, flux, var):
+        nb = flux.shape[0]
+        self.nx = flux.shape[2]
+        self.f = np.ascontiguousarray(np.moveaxis(flux, 0, -1)).reshape(-1, nb)
+        self.v = np.ascontiguousarray(np.moveaxis(var, 0, -1)).reshape(-1, nb)
+        self.fc = np.clip(self.f, 0.0, None)   # negative fluxes clipped for the shape test only
+        self.fc_sum = self.fc.sum(axis=1)
+
+
+class _Annuli:
+    """Growth geometry shared by all seeds, in a window centred on the seed.
+
+    The window is the square of half-side ``ceil(max_radius)`` pixels around the
+    seed (at window pixel ``(c, c)``), plus a one-pixel margin that no disc
+    reaches (it holds the outer neighbours in the test for a finished bin).
+
+    Attributes: ``radii`` (pixels), growth radii r_0 = max(d_min / 2, 0.5),
+    r_0 + del_r, ... up to the first >= max_radius; ``disc[k]`` (w, w) bool,
+    pixels within ``radii[k]``; ``box[k]``, slices bounding disc k plus one
+    pixel, and ``disc_box[k]``, disc k cut to that box; ``new_y[k]``, ``new_x[k]``, the window pixels whose SED test is due
+    at step k: those within ``radii[k] + 1`` (out to the first disc that holds
+    them all, or the last disc) not tested at an earlier step; ``star[k]``,
+    disc k is at most the seed and its 4-neighbours (every taken pixel in it
+    touches the seed).
+    """
+
+    def __init__(self, del_r, d_min, max_radius):
+        rm = int(np.ceil(max_radius))
+        self.c = c = rm + 1
+        self.w = w = 2 * c + 1
+        dy, dx = np.mgrid[:w, :w] - c
+        d2 = (dy**2 + dx**2).astype(float)
+        d2[(np.abs(dy) > rm) | (np.abs(dx) > rm)] = np.inf   # outside the window proper
+        self.radii = []
+        r = max(d_min / 2.0, 0.5)
+        while True:  # the same float steps as the growth loop always took
+            self.radii.append(r)
+            if r >= max_radius:
+                break
+            r += del_r
+        self.disc, self.box, self.star, self.new_y, self.new_x = [], [], [], [], []
+        for r in self.radii:
+            ri = int(np.ceil(r))
+            self.disc.append(d2 <= r * r)
+            self.box.append((slice(max(c - ri - 1, 0), c + ri + 2),
+                             slice(max(c - ri - 1, 0), c + ri + 2)))
+            self.star.append(r < np.sqrt(2.0))
+        self.disc_box = [d[b] for d, b in zip(self.disc, self.box)]
+        last = len(self.radii) - 1
+        tested = np.zeros((w, w), bool)
+        tested[c, c] = True   # the seed is taken before any step
+        for rk in self.radii:
+            j = next((j for j in range(last + 1) if self.radii[j] >= rk + 1.0), last)
+            iy, ix = np.nonzero(self.disc[j] & ~tested)
+            tested |= self.disc[j]
+            self.new_y.append(iy)
+            self.new_x.append(ix)
+
+
+def _grow(cube, geom, free, y0, x0, thr, req, limit):
+    """Grow one bin from seed (y0, x0); return (flat indices of members, success).
+
+    At step k the bin is the 4-connected piece, holding the seed, of the taken
+    pixels within ``geom.radii[k]``; it succeeds at the first step where it
+    meets the thresholds. Each pixel's SED test depends on the seed only and is
+    done once, in batches of whole annuli (those out to ``radii[k] + 1``, so
+    that the pixels bordering the bin are known). If no pixel bordering the
+    bin is taken, no later step can add a pixel: the bin stays as it is and,
+    if it misses the thresholds now, it fails now (the outcome is the same as
+    growing on to ``max_radius``). On failure the members returned are the
+    bin at the step where it stopped.
     """
     ny, nx = free.shape
-    f_seed, v_seed = F[y0, x0], V[y0, x0]
-    rm = int(np.ceil(max_radius))
-    ya, yb, xa, xb = max(y0 - rm, 0), min(y0 + rm + 1, ny), max(x0 - rm, 0), min(x0 + rm + 1, nx)
-    d2 = (np.arange(ya, yb)[:, None] - y0) ** 2 + (np.arange(xa, xb)[None, :] - x0) ** 2
-    free_w = free[ya:yb, xa:xb]
-    take = np.zeros(d2.shape, bool)
-    tested = np.zeros(d2.shape, bool)
-    sy, sx = y0 - ya, x0 - xa
-    take[sy, sx] = tested[sy, sx] = True
-    r = max(d_min / 2.0, 0.5)
-    while True:
-        new = free_w & ~tested & (d2 <= r * r)
-        iy, ix = np.nonzero(new)
+    c, w = geom.c, geom.w
+    ya, xa = y0 - c, x0 - c   # image coordinates of window pixel (0, 0)
+    fw = np.zeros((w, w), bool)   # free pixels in the window (False off the image)
+    y1, y2, x1, x2 = max(ya, 0), min(ya + w, ny), max(xa, 0), min(xa + w, nx)
+    fw[y1 - ya:y2 - ya, x1 - xa:x2 - xa] = free[y1:y2, x1:x2]
+    take = np.zeros((w, w), bool)
+    take[c, c] = True
+    seed = y0 * nx + x0
+    fs, fs_sum, vs = cube.fc[seed], cube.fc_sum[seed], cube.v[seed]
+    for k in range(len(geom.radii)):
+        iy, ix = geom.new_y[k], geom.new_x[k]
         if iy.size:
-            take[iy, ix] = _chi2_red(F[iy + ya, ix + xa], V[iy + ya, ix + xa], f_seed,
-                                     v_seed) <= limit
-            tested[iy, ix] = True
-        ri = int(np.ceil(r))
-        by, bx = slice(max(sy - ri, 0), sy + ri + 1), slice(max(sx - ri, 0), sx + ri + 1)
-        disc = d2[by, bx] <= r * r
+            sel = fw[iy, ix]
+            iy, ix = iy[sel], ix[sel]
+            if iy.size:
+                pix = (iy + ya) * nx + (ix + xa)
+                take[iy, ix] = _chi2_red_clipped(cube.fc[pix], cube.fc_sum[pix], cube.v[pix],
+                                                 fs, fs_sum, vs) <= limit
+        by, bx = geom.box[k]
+        disc = geom.disc_box[k]
         sub = take[by, bx] & disc
-        if np.array_equal(sub, disc):  # the whole (convex) disc: one piece, no labelling
-            my, mx = np.nonzero(sub)
+        if geom.star[k] or np.array_equal(sub, disc):  # one piece, no labelling
+            comp = sub
         else:
             lab, _ = ndimage.label(sub, structure=_FOUR)
-            my, mx = np.nonzero(lab == lab[sy - by.start, sx - bx.start])
-        my, mx = my + by.start + ya, mx + bx.start + xa
-        sn = F[my, mx].sum(axis=0) / np.sqrt(V[my, mx].sum(axis=0))
-        members = (my, mx)
-        if r >= d_min / 2.0 and np.all(sn[req] >= thr[req]):
+            comp = lab == lab[c - by.start, c - bx.start]
+        my, mx = np.nonzero(comp)
+        members = (my + (by.start + ya)) * nx + (mx + (bx.start + xa))
+        sn = cube.f[members].sum(axis=0) / np.sqrt(cube.v[members].sum(axis=0))
+        # (radii[k] >= d_min / 2 at every step: the growth starts there)
+        if (sn[req] >= thr[req]).all():
             return members, True
-        if r >= max_radius:
+        if k == len(geom.radii) - 1:
             return members, False
-        r += del_r
+        # 4-neighbours of the bin outside it; those within the disc are not taken
+        ring = np.zeros_like(comp)
+        ring[1:] |= comp[:-1]
+        ring[:-1] |= comp[1:]
+        ring[:, 1:] |= comp[:, :-1]
+        ring[:, :-1] |= comp[:, 1:]
+        if not (ring & take[by, bx]).any():   # nothing can join: same bin at max_radius
+            return members, False
 
 
 def _absorb_leftovers(binmap, valid, flux, var, thr, req):

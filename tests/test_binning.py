@@ -7,7 +7,10 @@ import pytest
 from scipy import ndimage
 
 from sedmap.binning import (
+    _FOUR,
     FLAG_LOW_SNR,
+    _absorb_leftovers,
+    _chi2_red,
     bin_sed_similarity,
     bin_voronoi,
     default_reference_band,
@@ -71,6 +74,62 @@ def test_binned_fluxes_keep_negative_pixels():
     fs, vs, _ = sum_bins(binmap, flux, var)
     np.testing.assert_allclose(fs.sum(axis=0), flux[:, binmap > 0].sum(axis=1), rtol=1e-12)
     np.testing.assert_allclose(vs.sum(axis=0), var[:, binmap > 0].sum(axis=1), rtol=1e-12)
+
+
+def _plain_sed_binning(flux, var, region, thr, limit=4.0, del_r=2.0, d_min=2.0,
+                       max_radius=30.0, max_failures=100):
+    """Reference: every step redone on the whole image, every seed grown to max_radius."""
+    nb, ny, nx = flux.shape
+    valid = region & np.all(np.isfinite(flux) & (var > 0), axis=0)
+    thr = np.full(nb, thr)
+    req = np.ones(nb, bool)
+    yy, xx = np.mgrid[:ny, :nx]
+    binmap = np.zeros((ny, nx), np.int32)
+    order = np.argsort(np.where(valid, -flux[0], np.inf), axis=None, kind="stable")
+    fails = 0
+    for seed in order[: valid.sum()]:
+        y0, x0 = divmod(int(seed), nx)
+        if binmap[y0, x0]:
+            continue
+        d2 = (yy - y0) ** 2 + (xx - x0) ** 2
+        window = (abs(yy - y0) <= np.ceil(max_radius)) & (abs(xx - x0) <= np.ceil(max_radius))
+        cand = valid & (binmap == 0) & window
+        take = np.zeros((ny, nx), bool)
+        take[cand] = _chi2_red(flux[:, cand].T, var[:, cand].T, flux[:, y0, x0],
+                               var[:, y0, x0]) <= limit
+        take[y0, x0] = True
+        r = max(d_min / 2.0, 0.5)
+        while True:
+            lab, _ = ndimage.label(take & (d2 <= r * r), structure=_FOUR)
+            members = lab == lab[y0, x0]
+            sn = flux[:, members].sum(axis=1) / np.sqrt(var[:, members].sum(axis=1))
+            if np.all(sn >= thr) or r >= max_radius:
+                break
+            r += del_r
+        if np.all(sn >= thr):
+            binmap[members] = binmap.max() + 1
+            fails = 0
+        else:
+            fails += 1
+            if fails >= max_failures:
+                break
+    return _absorb_leftovers(binmap, valid, flux, var, thr, req)
+
+
+@pytest.mark.parametrize("noise, sn, kw", [
+    (5.0, 5.0, {}),                                  # many failed seeds, negative fluxes
+    (1.0, 12.0, {"d_min": 5.0, "del_r": 1.5, "max_radius": 9.0, "max_failures": 5}),
+    (0.5, 20.0, {"limit": 1.0, "d_min": 1.0}),
+])
+def test_sed_binning_matches_plain_growth(noise, sn, kw):
+    """The windowed growth, with its early stop of bins that cannot grow, changes no bin."""
+    flux, var, region, _ = mock_cube(n=40, noise=noise, seed=3)
+    var[0] *= 0.5   # band 0 has the highest S/N: the default reference band
+    ref, ref_flag = _plain_sed_binning(flux, var, region, sn, **kw)
+    kw = {("redc_chi2_limit" if k == "limit" else k): v for k, v in kw.items()}
+    binmap, flag = bin_sed_similarity(flux, var, region, sn_threshold=sn, **kw)
+    np.testing.assert_array_equal(binmap, ref)
+    np.testing.assert_array_equal(flag, ref_flag)
 
 
 def test_default_reference_band_is_highest_sn():

@@ -153,3 +153,18 @@ def test_mpi_setting_launches_the_grid_and_rdsps_jobs_with_ranks():
     serial = snakemake("-n", "-p", "--forceall", "--configfile", DEMO)
     assert serial.returncode == 0
     assert "-n 3" not in serial.stdout and "python -m sedmap.cli models" in serial.stdout
+
+
+def test_conda_env_matches_pyproject():
+    """envs/sedmap.yaml (for --use-conda) pins what pyproject.toml does, minus the
+    workflow engine itself, which runs outside the jobs."""
+    import tomllib
+
+    import yaml
+
+    deps = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+    env = yaml.safe_load((ROOT / "envs" / "sedmap.yaml").read_text())
+    pip = next(d["pip"] for d in env["dependencies"] if isinstance(d, dict))
+    outside = {d for d in deps if d.startswith("snakemake")}
+    assert set(pip) == set(deps) - outside
+    assert "python=3.11" in env["dependencies"]
