@@ -48,17 +48,27 @@ def test_demo_products(demo):
 
 @pytest.mark.slow
 def test_demo_accuracy(demo):
-    """Targets that hold on the demo (see the closing notes for those that do not yet:
-    the log M* bias is about -0.10 dex and the 68% coverage below 0.55)."""
+    """Issue 4's targets on the demo mock. RDSPS (every unflagged bin) meets all of
+    them. MCMC (a seeded subset of 20 bins) meets the scatter targets; its posteriors
+    are broader than RDSPS's (it samples the whole age-dust-SFH degeneracy, where
+    RDSPS keeps the grid's best models), so its 68% intervals over-cover and its
+    log M* bias is about -0.08 dex on that subset (RDSPS: -0.05 on the same bins):
+    those two are checked loosely here, and the closing notes give the figures."""
     rep = json.loads((demo / "accuracy.json").read_text())
     assert set(rep) >= {"rdsps", "mcmc", "mcmc_bins", "n_bins"}
     assert len(rep["mcmc_bins"]) == 20
+    r = rep["rdsps"]
+    assert abs(r["log_mass"]["bias"]) <= 0.05, r["log_mass"]
+    for name in ("log_mass", "log_sfr", "av"):
+        assert 0.55 <= r[name]["coverage68"] <= 0.80, (name, r[name])
     for method in ("rdsps", "mcmc"):
         r = rep[method]
         assert r["log_mass"]["scatter"] <= 0.1, (method, r["log_mass"])
-        assert abs(r["log_mass"]["bias"]) <= 0.15, (method, r["log_mass"])
         assert r["log_sfr"]["scatter"] <= 0.2, (method, r["log_sfr"])
         assert r["av"]["scatter"] <= 0.15, (method, r["av"])
+    m = rep["mcmc"]
+    assert abs(m["log_mass"]["bias"]) <= 0.1, m["log_mass"]
+    assert all(0.55 <= m[n]["coverage68"] for n in ("log_mass", "log_sfr", "av")), m
 
 
 def dry_run(results_dir, *config, configfile="config/galaxies/demo.yaml", targets=()):
@@ -66,7 +76,8 @@ def dry_run(results_dir, *config, configfile="config/galaxies/demo.yaml", target
     run = subprocess.run(
         [sys.executable, "-m", "snakemake", "-n", "--configfile", configfile,
          "--cores", "2", "--nolock", "--config", f"results_dir={results_dir}", *config,
-         *targets], cwd=ROOT, capture_output=True, text=True, timeout=300, check=False)
+         *(["--", *targets] if targets else [])],
+        cwd=ROOT, capture_output=True, text=True, timeout=300, check=False)
     assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
     counts, outputs = {}, []
     for line in run.stdout.splitlines():
