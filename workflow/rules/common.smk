@@ -120,6 +120,14 @@ def stage_hash(*sections):
 
 
 HASH_IMAGES = stage_hash("galaxy", "mock", "images")
+
+
+def calibration_hash(wildcards):
+    """Provenance of one band's calibration: its own settings without the PSF, so
+    that a changed PSF re-runs from PSF matching onwards, not the calibration."""
+    cfg = GALAXIES[wildcards.galaxy]
+    return config_hash({"sedmap": SEDMAP_VERSION, "galaxy": cfg["galaxy"], "mock": cfg["mock"],
+                        "band": band_spec_without_psf(wildcards)})
 HASH_BINNING = stage_hash("galaxy", "mock", "images", "binning")
 HASH_FIT = stage_hash("galaxy", "mock", "images", "binning", "models", "fit")
 HASH_MAPS = stage_hash("galaxy", "mock", "images", "binning", "models", "fit", "maps")

@@ -15,7 +15,7 @@ rule calibrate_band:
         f"{GDIR}/images/{{band}}_cal.fits",
     params:
         spec=band_spec_without_psf,
-        confhash=HASH_IMAGES,
+        confhash=calibration_hash,
     log:
         f"{LOGS}/calibrate_{{band}}.log",
     benchmark:

@@ -1,0 +1,444 @@
+"""Readers of IFS data cubes: MaNGA, CALIFA and MUSE, into one in-memory :class:`IFSCube`.
+
+Every reader returns the cube as delivered by its survey, only put into one
+form:
+
+* ``wave``: wavelength of each plane, Å, observed frame, in the medium of the
+  survey (``air`` is True for CALIFA and MUSE, False for MaNGA);
+* ``flux``, ``var``: ``(n_wave, ny, nx)`` float32, flux density *per spaxel*
+  in units of ``fscale`` erg s⁻¹ cm⁻² Å⁻¹ and its variance (units
+  ``fscale**2``); NaN wherever the pixel is unusable (flagged, not finite, or
+  with a NaN, zero or negative variance);
+* ``wcs``: the 2-D celestial WCS of the spaxel grid;
+* ``psf_fwhm``: ``(n_wave,)`` spatial PSF FWHM, arcsec, or None if unknown;
+* ``spaxel_mask``: ``(ny, nx)`` True where the spaxel has at least one usable
+  pixel.
+
+Units are read from ``BUNIT`` with astropy, after the usual survey spellings
+are normalised (``Ang`` and a lone ``A`` mean Å, ``/spaxel`` is dropped since
+flux per spaxel is what the cubes hold; a surface brightness per arcsec² is
+multiplied by the spaxel area). A ``BUNIT`` that is not a flux density per
+unit wavelength raises :class:`~sedmap.errors.InputError`; a missing one
+falls back to the survey's documented scale (``SURVEY_FSCALE``) with a
+warning in the log.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import astropy.units as u
+import numpy as np
+from astropy.wcs import WCS
+
+from ..errors import InputError
+from ..io.fits_utils import FLUX_UNIT, read_wcs, read_whole_fits
+from ..images.grid import pixel_area_arcsec2
+
+log = logging.getLogger(__name__)
+
+__all__ = ["IFSCube", "SURVEYS", "SURVEY_FSCALE", "air_to_vacuum", "read_califa", "read_cube",
+           "read_manga", "read_muse"]
+
+#: Surveys :func:`read_cube` knows.
+SURVEYS = ("manga", "califa", "muse")
+
+#: Flux scale (erg/s/cm2/Å per stored unit) each survey documents, used when BUNIT is absent.
+SURVEY_FSCALE = {"manga": 1e-17, "califa": 1e-16, "muse": 1e-20}
+
+#: CALIFA DR3 cubes: PSF FWHM ~2.5" (García-Benito et al. 2015), used when the header has none.
+CALIFA_PSF_FWHM = 2.5
+
+#: MaNGA DRP 3-D pixel mask bits that make a pixel unusable:
+#: NOCOV (0), LOWCOV (1), DEADFIBER (2), FORESTAR (3), DONOTUSE (10).
+MANGA_BAD_BITS = (1 << 0) | (1 << 1) | (1 << 2) | (1 << 3) | (1 << 10)
+
+_CORRUPT_FIX = "download the cube again (the file is damaged or not a FITS file)."
+_MISSING_FIX = "check the path of the IFS cube (ifs.cube in the config)."
+
+
+@dataclass(eq=False)
+class IFSCube:
+    """An IFS data cube in memory (see the module docstring for the conventions)."""
+
+    survey: str
+    path: str
+    wave: np.ndarray          #: (n_wave,) Å, observed frame, air if ``air``
+    flux: np.ndarray          #: (n_wave, ny, nx) float32, fscale erg/s/cm2/Å per spaxel
+    var: np.ndarray           #: (n_wave, ny, nx) float32, fscale**2; NaN = bad
+    wcs: WCS                  #: 2-D celestial WCS of the spaxels
+    fscale: float             #: flux * fscale is in erg/s/cm2/Å
+    psf_fwhm: np.ndarray | None  #: (n_wave,) arcsec, or None if unknown
+    spaxel_mask: np.ndarray   #: (ny, nx) bool, True = spaxel has usable pixels
+    air: bool = False         #: wavelengths in air (True) or vacuum (False)
+    ebv: float | None = None  #: Milky-Way E(B-V) in the header, if any (informative)
+
+    @property
+    def shape(self):
+        """``(ny, nx)`` of the spaxel grid."""
+        return tuple(self.flux.shape[1:])
+
+    @property
+    def pixscale(self):
+        """Spaxel side, arcsec (square root of the spaxel area)."""
+        return float(np.sqrt(pixel_area_arcsec2(self.wcs)))
+
+
+# --------------------------------------------------------------------------- helpers
+
+def air_to_vacuum(wave_air):
+    """Vacuum wavelengths (Å) of air wavelengths (Å): Ciddor (1996) as in IDL ``airtovac``.
+
+    Wavelengths below 2000 Å are returned unchanged (they are vacuum by convention).
+    """
+    wave = np.asarray(wave_air, dtype=float)
+    sigma2 = (1e4 / wave) ** 2
+    fact = 1.0 + 5.792105e-2 / (238.0185 - sigma2) + 1.67917e-3 / (57.362 - sigma2)
+    return np.where(wave >= 2000.0, wave * fact, wave)
+
+
+_UNIT_FIXES = (
+    (re.compile(r"/\s*(spaxel|spax|pixel|pix)\b|\b(spaxel|spax|pixel|pix)(\^|\*\*)?-1\b",
+                re.I), ""),
+    (re.compile(r"\bAng\b"), "Angstrom"),
+    (re.compile(r"\bA\b"), "Angstrom"),  # an Ampere never appears in a flux density
+    (re.compile(r"\*\*\(\s*([-+]?\d+)\s*\)"), r"**\1"),  # 10**(-16)
+    (re.compile(r"\^\(\s*([-+]?\d+)\s*\)"), r"**\1"),    # 10^(-16)
+)
+
+
+#: "<factor> (<unit>)^<power>", e.g. MaNGA's IVAR '1E+34 (erg/s/cm^2/Ang/spaxel)^-2'
+_POWER_OF_GROUP = re.compile(r"^\s*([0-9.eE+-]+)?\s*\((.+)\)\s*(?:\^|\*\*)\s*\(?([-+]?\d+)\)?\s*$")
+
+
+def _parse(bunit, path, where):
+    text = str(bunit).strip()
+    for pattern, repl in _UNIT_FIXES:
+        text = pattern.sub(repl, text)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            return u.Unit(text, parse_strict="raise")
+        except (ValueError, TypeError) as exc:
+            m = _POWER_OF_GROUP.match(text)
+            try:
+                if m:
+                    factor = float(m.group(1)) if m.group(1) else 1.0
+                    return u.CompositeUnit(factor, [u.Unit(m.group(2), parse_strict="raise")],
+                                           [int(m.group(3))])
+            except (ValueError, TypeError):
+                pass
+            raise InputError(f"{where}: unit {bunit!r} is not a unit astropy can parse ({exc}).",
+                             path, "set BUNIT to a flux density such as "
+                             "'1e-17 erg s-1 cm-2 Angstrom-1'.") from None
+
+
+def unit_scale(bunit, power, path, where, spaxel_area):
+    """Scale ``s`` such that ``data * s`` is in (erg/s/cm2/Å per spaxel) ** ``power``.
+
+    ``power`` is 1 for a flux, 2 for a variance and -2 for an inverse variance.
+    A surface brightness (per arcsec² or per sr) is turned into a flux per
+    spaxel with ``spaxel_area`` (arcsec²). Raises InputError for anything that
+    is not a flux density per unit wavelength (to that power).
+    """
+    unit = _parse(bunit, path, where)
+    for per_area in (False, True):
+        target = FLUX_UNIT**power * (u.arcsec ** (-2 * power) if per_area else 1)
+        try:
+            scale = float(unit.to(target))
+        except u.UnitConversionError:
+            continue
+        scale *= spaxel_area**power if per_area else 1.0
+        return float(f"{scale:.12g}")  # 1e-17, not 9.999999999999999e-18
+    what = {1: "flux density per unit wavelength", 2: "variance of a flux density",
+            -2: "inverse variance of a flux density"}[power]
+    raise InputError(f"{where}: unit {bunit!r} is not a {what} (physical type "
+                     f"{unit.physical_type}).", path,
+                     "give the cube in erg s-1 cm-2 Angstrom-1 (times a scale) per spaxel, "
+                     "with BUNIT set to match (an f_nu cube must be converted first).")
+
+
+def _flux_scale(header, survey, path, where, spaxel_area, keys=("BUNIT",)):
+    """Scale of the flux HDU, from the first of ``keys`` present, else the survey default."""
+    for key in keys:
+        if header.get(key) not in (None, ""):
+            return unit_scale(header[key], 1, path, where, spaxel_area)
+    log.warning("%s: %s has no BUNIT; assuming the %s convention, %g erg/s/cm2/AA per spaxel",
+                path, where, survey, SURVEY_FSCALE[survey])
+    return SURVEY_FSCALE[survey]
+
+
+def _var_scale(header, power, flux_scale, path, where, spaxel_area):
+    """Scale of a variance (power 2) or inverse variance (-2) HDU; default: that of the flux."""
+    if header.get("BUNIT") not in (None, ""):
+        return unit_scale(header["BUNIT"], power, path, where, spaxel_area)
+    return flux_scale**power
+
+
+def _open(path):
+    path = Path(path)
+    return path, read_whole_fits(path, missing_fix=_MISSING_FIX, corrupt_fix=_CORRUPT_FIX,
+                                 what="IFS cube")
+
+
+def _cube_hdu(hdul, name, path, survey):
+    """Data of the 3-D image HDU ``name`` (int index or EXTNAME); InputError if absent."""
+    if (isinstance(name, int) and name >= len(hdul)) or (isinstance(name, str)
+                                                         and name not in hdul):
+        raise InputError(f"missing extension {name} (a {survey} cube has it).", path,
+                         f"pass the {survey} cube as delivered by the survey, or the right "
+                         "survey name (ifs.survey).")
+    hdu = hdul[name]
+    if hdu.data is None or np.ndim(hdu.data) != 3:
+        got = "no data" if hdu.data is None else f"{np.ndim(hdu.data)} dimensions"
+        raise InputError(f"extension {name} should hold a 3-D cube (n_wave, ny, nx) but has "
+                         f"{got}.", path, f"pass the {survey} cube as delivered by the survey.")
+    return hdu
+
+
+def _check_same_shape(a, b, name_a, name_b, path):
+    if a.shape != b.shape:
+        raise InputError(f"{name_b} has shape {b.shape} but {name_a} has {a.shape}.", path,
+                         "pass an unmodified cube: every extension must cover the same pixels.")
+
+
+def header_wave(header, n_wave, path, where):
+    """Wavelengths (Å) of the spectral axis 3 of ``header`` (linear, or ``-LOG``)."""
+    if "CRVAL3" not in header:
+        raise InputError(f"{where}: the header has no spectral axis (CRVAL3 missing).", path,
+                         "pass a cube whose header defines axis 3 (CRVAL3, CDELT3 or CD3_3).")
+    step = header.get("CD3_3", header.get("CDELT3"))
+    if step is None:
+        raise InputError(f"{where}: the spectral axis has no step (CDELT3/CD3_3 missing).", path,
+                         "pass a cube whose header defines axis 3 (CRVAL3, CDELT3 or CD3_3).")
+    crval, crpix = float(header["CRVAL3"]), float(header.get("CRPIX3", 1.0))
+    p = np.arange(1, n_wave + 1, dtype=float) - crpix
+    if "LOG" in str(header.get("CTYPE3", "")).upper():
+        wave = crval * np.exp(float(step) * p / crval)
+    else:
+        wave = crval + float(step) * p
+    cunit = str(header.get("CUNIT3", "") or "").strip()
+    if cunit:
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                wave = wave * u.Unit(cunit).to(u.AA)
+        except (ValueError, u.UnitConversionError):
+            raise InputError(f"{where}: CUNIT3 {cunit!r} is not a wavelength unit.", path,
+                             "set CUNIT3 to 'Angstrom' (or 'm', 'nm').") from None
+    return _check_wave(wave, path, where)
+
+
+def _check_wave(wave, path, where):
+    wave = np.asarray(wave, dtype=float)
+    if not (np.all(np.isfinite(wave)) and np.all(np.diff(wave) > 0)):
+        raise InputError(f"{where}: the wavelengths are not finite and increasing.", path,
+                         "pass the cube as delivered by the survey.")
+    if wave[0] < 1000.0 or wave[-1] > 3e5:
+        raise InputError(f"{where}: the wavelengths run {wave[0]:.4g}-{wave[-1]:.4g}, which is "
+                         "not an optical/IR range in Å.", path,
+                         "set CUNIT3 to the unit of the wavelength axis (e.g. 'Angstrom').")
+    return wave
+
+
+def _finish(survey, path, wave, flux, var, bad, wcs, fscale, psf_fwhm, air, ebv):
+    """Mask bad pixels (flags, non-finite data, NaN/zero/negative variance) and build the cube."""
+    flux = np.asarray(flux, dtype=np.float32)
+    var = np.asarray(var, dtype=np.float32)
+    with np.errstate(invalid="ignore"):
+        badvar = ~(np.isfinite(var) & (var > 0))
+    good = ~bad & ~badvar & np.isfinite(flux)
+    if not good.any():
+        nvar = int(np.count_nonzero(badvar & ~bad))
+        raise InputError(f"no usable pixel in the cube: every pixel is flagged, not finite, or "
+                         f"has a NaN, zero or negative variance ({nvar} of {var.size} pixels "
+                         "have a bad variance).", path,
+                         "check the variance/error extension of the cube (all-zero errors are a "
+                         "sign of a broken reduction); download the cube again.")
+    nbad = int(np.count_nonzero(badvar & ~bad & np.isfinite(flux)))
+    if nbad:
+        log.info("%s: %d pixels with a NaN, zero or negative variance are masked", path, nbad)
+    flux = np.where(good, flux, np.float32(np.nan))
+    var = np.where(good, var, np.float32(np.nan))
+    if psf_fwhm is not None:
+        psf_fwhm = np.broadcast_to(np.asarray(psf_fwhm, dtype=float), wave.shape).copy()
+    return IFSCube(survey=survey, path=str(path), wave=wave, flux=flux, var=var, wcs=wcs,
+                   fscale=float(fscale), psf_fwhm=psf_fwhm, spaxel_mask=good.any(axis=0),
+                   air=air, ebv=ebv)
+
+
+def _celestial(header, path, where):
+    wcs = read_wcs(header, path, where)
+    return wcs.celestial
+
+
+def _medium(header, default_air):
+    ctype = str(header.get("CTYPE3", "")).upper()
+    if ctype.startswith("AWAV"):
+        return True
+    if ctype.startswith("WAVE"):
+        return False
+    return default_air
+
+
+def _positive_float(header, keys):
+    for key in keys:
+        try:
+            v = float(header[key])
+        except (KeyError, TypeError, ValueError):
+            continue
+        if np.isfinite(v) and v > 0:
+            return v
+    return None
+
+
+# --------------------------------------------------------------------------- readers
+
+def read_manga(path):
+    """Read a MaNGA DRP ``LOGCUBE`` (also the layout :func:`sedmap.mock.make_mock` writes).
+
+    Extensions ``FLUX`` (1e-17 erg/s/cm2/Å/spaxel), ``IVAR``, ``MASK`` (DRP
+    3-D pixel mask; bits NOCOV, LOWCOV, DEADFIBER, FORESTAR and DONOTUSE are
+    masked) and ``WAVE`` (Å, vacuum, log-spaced; the header's ``WAVE-LOG``
+    axis is used if ``WAVE`` is absent). The PSF FWHM per wavelength is
+    interpolated (linearly, held constant beyond the ends) between the
+    primary header's ``GFWHM``, ``RFWHM``, ``IFWHM`` and ``ZFWHM`` at the SDSS
+    g, r, i, z pivot wavelengths; ``EBVGAL`` is kept as ``ebv``.
+
+    Returns
+    -------
+    IFSCube
+    """
+    from ..filters import get_filter
+
+    path, hdul = _open(path)
+    fhdu = _cube_hdu(hdul, "FLUX", path, "MaNGA")
+    ihdu = _cube_hdu(hdul, "IVAR", path, "MaNGA")
+    flux, ivar = fhdu.data, ihdu.data
+    _check_same_shape(flux, ivar, "FLUX", "IVAR", path)
+    wcs = _celestial(fhdu.header, path, "FLUX")
+    area = pixel_area_arcsec2(wcs)
+    fscale = _flux_scale(fhdu.header, "manga", path, "FLUX", area)
+    iscale = _var_scale(ihdu.header, -2, fscale, path, "IVAR", area)
+    bad = np.zeros(flux.shape, dtype=bool)
+    if "MASK" in hdul:
+        mask = _cube_hdu(hdul, "MASK", path, "MaNGA").data
+        _check_same_shape(flux, mask, "FLUX", "MASK", path)
+        bad = (np.asarray(mask).astype(np.int64) & MANGA_BAD_BITS) != 0
+    if "WAVE" in hdul and hdul["WAVE"].data is not None:
+        wave = np.asarray(hdul["WAVE"].data, dtype=float).ravel()
+        if wave.size != flux.shape[0]:
+            raise InputError(f"WAVE has {wave.size} entries but FLUX has {flux.shape[0]} "
+                             "planes.", path, "pass the MaNGA LOGCUBE as delivered.")
+        wave = _check_wave(wave, path, "WAVE")
+    else:
+        wave = header_wave(fhdu.header, flux.shape[0], path, "FLUX")
+    with np.errstate(divide="ignore", invalid="ignore"):
+        # ivar * iscale is in (erg/s/cm2/AA)^-2 -> variance in units of fscale^2
+        var = 1.0 / (np.asarray(ivar, dtype=np.float64) * iscale * fscale**2)
+    head = hdul[0].header
+    pts = [(get_filter(f"sdss_{b}").pivot_wavelength, _positive_float(head, [f"{b.upper()}FWHM"]))
+           for b in "griz"]
+    pts = [(w, f) for w, f in pts if f is not None]
+    psf = np.interp(wave, [w for w, _ in pts], [f for _, f in pts]) if pts else None
+    ebv = _positive_float(head, ["EBVGAL"])
+    return _finish("manga", path, wave, flux, var, bad, wcs, fscale, psf,
+                   _medium(fhdu.header, False), ebv)
+
+
+def read_califa(path):
+    """Read a CALIFA cube (V500, V1200 or COMB).
+
+    Primary HDU: the flux cube, 1e-16 erg/s/cm2/Å per spaxel (``BUNIT`` or
+    ``PIPE UNITS`` if given); ``ERROR`` (1-sigma, same units); ``BADPIX``
+    (optional, non-zero = bad). Linear spectral axis ``CRVAL3``/``CDELT3``
+    (air wavelengths). The PSF FWHM is the header's ``PSF_FWHM``/``FWHM`` if
+    present, else the survey's 2.5" (``CALIFA_PSF_FWHM``).
+
+    Returns
+    -------
+    IFSCube
+    """
+    path, hdul = _open(path)
+    fhdu = _cube_hdu(hdul, 0, path, "CALIFA")
+    ehdu = _cube_hdu(hdul, "ERROR", path, "CALIFA")
+    flux, err = fhdu.data, ehdu.data
+    _check_same_shape(flux, err, "the primary flux cube", "ERROR", path)
+    wcs = _celestial(fhdu.header, path, "PRIMARY")
+    area = pixel_area_arcsec2(wcs)
+    fscale = _flux_scale(fhdu.header, "califa", path, "PRIMARY", area, keys=("BUNIT", "PIPE UNITS"))
+    escale = (unit_scale(ehdu.header["BUNIT"], 1, path, "ERROR", area)
+              if ehdu.header.get("BUNIT") not in (None, "") else fscale)
+    var = (np.asarray(err, dtype=np.float64) * (escale / fscale)) ** 2
+    bad = np.zeros(flux.shape, dtype=bool)
+    if "BADPIX" in hdul:
+        bp = _cube_hdu(hdul, "BADPIX", path, "CALIFA").data
+        _check_same_shape(flux, bp, "the primary flux cube", "BADPIX", path)
+        bad = np.asarray(bp) != 0
+    wave = header_wave(fhdu.header, flux.shape[0], path, "PRIMARY")
+    psf = _positive_float(fhdu.header, ["PSF_FWHM", "PSFFWHM", "FWHM"]) or CALIFA_PSF_FWHM
+    return _finish("califa", path, wave, flux, var, bad, wcs, fscale, psf,
+                   _medium(fhdu.header, True), None)
+
+
+def read_muse(path):
+    """Read a MUSE cube: ``DATA`` and ``STAT`` (variance) HDUs, optional ``DQ`` (0 = good).
+
+    Units from ``BUNIT`` (MUSE: ``10**(-20)*erg/s/cm**2/Angstrom`` per spaxel,
+    variance in its square); spectral axis from the ``DATA`` header (``AWAV``:
+    air). The PSF FWHM is ``SKY_RES`` (ESO phase-3 products) if present, else
+    the mean of the positive ``ESO TEL AMBI FWHM START/END`` (the seeing), else
+    unknown (None: pass ``psf_fwhm`` to the matching).
+
+    Returns
+    -------
+    IFSCube
+    """
+    path, hdul = _open(path)
+    dhdu = _cube_hdu(hdul, "DATA", path, "MUSE")
+    shdu = _cube_hdu(hdul, "STAT", path, "MUSE")
+    flux, var = dhdu.data, shdu.data
+    _check_same_shape(flux, var, "DATA", "STAT", path)
+    wcs = _celestial(dhdu.header, path, "DATA")
+    area = pixel_area_arcsec2(wcs)
+    fscale = _flux_scale(dhdu.header, "muse", path, "DATA", area)
+    vscale = _var_scale(shdu.header, 2, fscale, path, "STAT", area)
+    var = np.asarray(var, dtype=np.float64) * (vscale / fscale**2)
+    bad = np.zeros(flux.shape, dtype=bool)
+    if "DQ" in hdul:
+        dq = _cube_hdu(hdul, "DQ", path, "MUSE").data
+        _check_same_shape(flux, dq, "DATA", "DQ", path)
+        bad = np.asarray(dq) != 0
+    wave = header_wave(dhdu.header, flux.shape[0], path, "DATA")
+    head = hdul[0].header
+    psf = _positive_float(head, ["SKY_RES"]) or _positive_float(dhdu.header, ["SKY_RES"])
+    if psf is None:
+        seeing = [v for v in (_positive_float(head, [k]) for k in
+                              ("ESO TEL AMBI FWHM START", "ESO TEL AMBI FWHM END")) if v]
+        psf = float(np.mean(seeing)) if seeing else None
+    return _finish("muse", path, wave, flux, var, bad, wcs, fscale, psf,
+                   _medium(dhdu.header, True), None)
+
+
+_READERS = {"manga": read_manga, "califa": read_califa, "muse": read_muse}
+
+
+def read_cube(path, survey):
+    """Read an IFS cube of ``survey`` (``"manga"``, ``"califa"`` or ``"muse"``).
+
+    Raises
+    ------
+    InputError
+        Unknown survey; missing or corrupt file; missing extension; units that
+        are not a flux density per unit wavelength; no usable pixel.
+    """
+    key = str(survey).strip().lower()
+    if key not in _READERS:
+        raise InputError(f"unknown IFS survey {survey!r}.", "ifs.survey",
+                         f"use one of {', '.join(SURVEYS)}.")
+    return _READERS[key](path)
+
