@@ -15,6 +15,7 @@ include: "workflow/rules/common.smk"
 include: "workflow/rules/models.smk"
 include: "workflow/rules/mock.smk"
 include: "workflow/rules/images.smk"
+include: "workflow/rules/ifs.smk"
 include: "workflow/rules/binning.smk"
 include: "workflow/rules/fit.smk"
 include: "workflow/rules/maps.smk"
@@ -22,6 +23,8 @@ include: "workflow/rules/maps.smk"
 
 def final_products(name):
     out = [f"{RESULTS}/{name}/maps.fits", f"{RESULTS}/{name}/sfh_groups.fits"]
+    if GALAXIES[name]["ifs"]["enabled"]:
+        out.append(f"{RESULTS}/{name}/specphoto.fits")
     return out + ([f"{RESULTS}/{name}/accuracy.json"] if is_mock(name) else [])
 
 

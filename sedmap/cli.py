@@ -112,6 +112,15 @@ def _cmd_images(args):
     print(path)
 
 
+def _cmd_ifs(args):
+    from .stages import run_ifs
+
+    cfg = _load(args)
+    gdir = _gdir(cfg)
+    cube = cfg["ifs"]["cube"] or gdir / "mock" / "ifs.fits"
+    print(run_ifs(cube, gdir / "fluxmap.fits", args.out or gdir / "specphoto.fits", cfg["ifs"]))
+
+
 def _cmd_binning(args):
     from .stages import run_binning
 
@@ -188,6 +197,7 @@ def build_parser():
 
     for name, func, what in (("mock", _cmd_mock, "make the mock galaxy (demo) with known truth"),
                              ("images", _cmd_images, "raw images -> fluxmap.fits"),
+                             ("ifs", _cmd_ifs, "IFS cube + fluxmap.fits -> specphoto.fits"),
                              ("binning", _cmd_binning, "fluxmap.fits -> binmap.fits"),
                              ("fit", _cmd_fit, "binmap.fits + model grid -> fits/bin_K.h5"),
                              ("maps", _cmd_maps, "fits -> maps.fits"),

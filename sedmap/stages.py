@@ -28,6 +28,17 @@ def run_mock(settings, galaxy, out_dir, *, models_config, progress=False):
     return make_mock(cfg, out_dir, models_config=models_config, progress=progress)
 
 
+# -------------------------------------------------------------------- ifs
+def run_ifs(cube_path, fluxmap_path, out_path, cfg, *, confhash=None):
+    """IFS cube + flux map -> ``specphoto.fits`` (``ifs`` config section)."""
+    from .ifs import build_spec_photo
+
+    return build_spec_photo(cube_path, fluxmap_path, out_path, survey=cfg.get("survey", "manga"),
+                            order=cfg.get("order", 2), psf_fwhm=cfg.get("psf_fwhm"),
+                            max_lost=cfg.get("max_lost", 0.05), config_hash=confhash,
+                            progress=False)
+
+
 # ---------------------------------------------------------------- binning
 def run_binning(fluxmap_path, out_path, cfg, *, confhash=None, plot_path=None):
     """Flux cube -> bin map (``binning`` config section)."""

@@ -46,6 +46,11 @@ def _config_args(results_dir):
     return args
 
 
+def _kind(log):
+    """rule_NAME or group_... from a SLURM log path (.../rule_NAME/WILDCARDS/ID.log)."""
+    return next(p for p in Path(log).parts if p.startswith(("rule_", "group_")))
+
+
 def _grid_name():
     """The model-grid file name the workflow derives from the merged config."""
     from snakemake.utils import update_config
@@ -129,13 +134,13 @@ def test_fit_fanout_through_slurm_matches_local(slurm_env, tmp_path):
 
     # every job was an sbatch job: rdsps, the two fit groups (10 + 2 bins), maps
     jobids = re.findall(r"submitted with SLURM jobid (\d+) \(log: ([^)]+)\)", out)
-    kinds = sorted({Path(log).parent.name for _, log in jobids})
+    kinds = sorted({_kind(log) for _, log in jobids})
     assert kinds == ["group_fit_fit_bin", "rule_maps", "rule_rdsps"], out[-3000:]
     assert not re.search(r"^localrule (rdsps|fit_bin|maps):", out, re.MULTILINE), out[-3000:]
     group_sizes, grouped_bins = [], set()
     for _, log in jobids:
         text = Path(log).read_text()
-        if Path(log).parent.name == "group_fit_fit_bin":
+        if _kind(log) == "group_fit_fit_bin":
             # the group job's snakemake command line names its per-bin jobs
             first = re.search(r"--target-jobs (.*?) --", text).group(1)
             bins = re.findall(r"fit_bin:bin=(\d+)", first)
@@ -169,7 +174,7 @@ def test_fit_fanout_through_slurm_matches_local(slurm_env, tmp_path):
                                       np.asarray(mb.maps[name].data), err_msg=name)
     timings["compare"] = time.monotonic() - t0
 
-    print(f"[slurm] SLURM jobs: {', '.join(f'{j} {Path(log).parent.name}' for j, log in jobids)}")
+    print(f"[slurm] SLURM jobs: {', '.join(f'{j} {_kind(log)}' for j, log in jobids)}")
     print(f"[slurm] fit group sizes: {group_sizes}")
     print(f"[slurm] per-bin files byte-identical: {n_identical}/{len(local_fits)} "
           "(the rest equal in percentiles and samples)")

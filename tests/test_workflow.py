@@ -168,3 +168,14 @@ def test_conda_env_matches_pyproject():
     outside = {d for d in deps if d.startswith("snakemake")}
     assert set(pip) == set(deps) - outside
     assert "python=3.11" in env["dependencies"]
+
+
+def test_ifs_enabled_plans_the_specphoto_product():
+    run = snakemake("-n", "--forceall", "--configfile", DEMO, "--config",
+                    "ifs={enabled: true}", "mock={settings: {ifs: true}}")
+    out = run.stdout + run.stderr
+    assert run.returncode == 0, out
+    assert re.search(r"^rule specphoto:", out, re.MULTILINE), out[-3000:]
+    assert "results/demo/specphoto.fits" in out
+    plain = snakemake("-n", "--forceall", "--configfile", DEMO)
+    assert "rule specphoto:" not in plain.stdout

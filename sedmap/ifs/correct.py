@@ -38,7 +38,7 @@ from tqdm.auto import tqdm
 from ..errors import InputError
 from ..filters import filter_matrix, get_filter
 
-__all__ = ["CorrectionDiagnostics", "covered_bands", "correct_spectra", "legendre_x"]
+__all__ = ["CorrectionDiagnostics", "correct_spectra", "covered_bands", "legendre_x"]
 
 #: ``CorrectionDiagnostics.flag`` bits
 FLAG_CONSTANT = 1      #: fewer usable bands than order + 1: constant ratio fitted

@@ -332,10 +332,9 @@ def match_cube(cube, photometry, *, psf_fwhm=None, max_lost=0.05, min_good=0.5, 
     crop = (y1 - y0, x1 - x0)
     rows = ((np.arange(y0, y1)[:, None] * nx) + np.arange(x0, x1)[None]).ravel()
     P = P[rows]
+    area = np.where(area > 0, area, 1.0)  # spaxels off the projection have no overlaps anyway
 
     units = cube.fscale / photometry.fscale
-    flat_f = cube.flux.reshape(n_wave, -1)[:, index]
-    flat_v = cube.var.reshape(n_wave, -1)[:, index]
     out_f = np.full((n_wave,) + crop, np.nan, dtype=np.float32)
     out_v = np.full((n_wave,) + crop, np.nan, dtype=np.float32)
     groups = _groups(sig)
@@ -346,8 +345,9 @@ def match_cube(cube, photometry, *, psf_fwhm=None, max_lost=0.05, min_good=0.5, 
             L = (convolution_matrix(gaussian_kernel(s), crop) @ P).tocsr()
             ops[s] = (L, L.multiply(L).tocsr())
         L, L2 = ops[s]
-        f = flat_f[idx].astype(np.float64).T  # (n_spaxel, n_block)
-        v = flat_v[idx].astype(np.float64).T
+        # (n_spaxel, n_block); only this block is copied out of the cube
+        f = cube.flux[idx].reshape(idx.size, -1)[:, index].astype(np.float64).T
+        v = cube.var[idx].reshape(idx.size, -1)[:, index].astype(np.float64).T
         good = np.isfinite(f) & np.isfinite(v)
         cover = L @ good.astype(float)
         num = L @ (np.where(good, f, 0.0) / area[:, None])

@@ -36,13 +36,21 @@ import numpy as np
 from astropy.wcs import WCS
 
 from ..errors import InputError
-from ..io.fits_utils import FLUX_UNIT, read_wcs, read_whole_fits
 from ..images.grid import pixel_area_arcsec2
+from ..io.fits_utils import FLUX_UNIT, read_wcs, read_whole_fits
 
 log = logging.getLogger(__name__)
 
-__all__ = ["IFSCube", "SURVEYS", "SURVEY_FSCALE", "air_to_vacuum", "read_califa", "read_cube",
-           "read_manga", "read_muse"]
+__all__ = [
+    "SURVEYS",
+    "SURVEY_FSCALE",
+    "IFSCube",
+    "air_to_vacuum",
+    "read_califa",
+    "read_cube",
+    "read_manga",
+    "read_muse",
+]
 
 #: Surveys :func:`read_cube` knows.
 SURVEYS = ("manga", "califa", "muse")
@@ -103,7 +111,7 @@ def air_to_vacuum(wave_air):
 
 _UNIT_FIXES = (
     (re.compile(r"/\s*(spaxel|spax|pixel|pix)\b|\b(spaxel|spax|pixel|pix)(\^|\*\*)?-1\b",
-                re.I), ""),
+                re.IGNORECASE), ""),
     (re.compile(r"\bAng\b"), "Angstrom"),
     (re.compile(r"\bA\b"), "Angstrom"),  # an Ampere never appears in a flux density
     (re.compile(r"\*\*\(\s*([-+]?\d+)\s*\)"), r"**\1"),  # 10**(-16)
@@ -112,7 +120,17 @@ _UNIT_FIXES = (
 
 
 #: "<factor> (<unit>)^<power>", e.g. MaNGA's IVAR '1E+34 (erg/s/cm^2/Ang/spaxel)^-2'
-_POWER_OF_GROUP = re.compile(r"^\s*([0-9.eE+-]+)?\s*\((.+)\)\s*(?:\^|\*\*)\s*\(?([-+]?\d+)\)?\s*$")
+#: and MUSE's '10**(-40)*(erg/s/cm**2/Angstrom)**2' (after the fixes above)
+_POWER_OF_GROUP = re.compile(r"^\s*([0-9.eE+-]+(?:\*\*[-+]?\d+)?)?\s*\*?\s*\((.+)\)\s*"
+                             r"(?:\^|\*\*)\s*\(?([-+]?\d+)\)?\s*$")
+
+
+def _number(text):
+    """``'1E+34'`` or ``'10**-40'`` as a float (empty: 1)."""
+    if not text:
+        return 1.0
+    base, _, power = text.partition("**")
+    return float(base) ** int(power) if power else float(base)
 
 
 def _parse(bunit, path, where):
@@ -127,7 +145,7 @@ def _parse(bunit, path, where):
             m = _POWER_OF_GROUP.match(text)
             try:
                 if m:
-                    factor = float(m.group(1)) if m.group(1) else 1.0
+                    factor = _number(m.group(1))
                     return u.CompositeUnit(factor, [u.Unit(m.group(2), parse_strict="raise")],
                                            [int(m.group(3))])
             except (ValueError, TypeError):

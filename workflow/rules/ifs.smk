@@ -1,0 +1,43 @@
+# Stage "ifs": an IFS cube matched to the flux map and corrected to its
+# photometry -> results/GALAXY/specphoto.fits (galaxies with ifs.enabled).
+
+
+def ifs_cube(wildcards):
+    """The cube of wildcards.galaxy: its ifs.cube, or the mock's ifs.fits."""
+    cfg = gcfg(wildcards)["ifs"]
+    if cfg["cube"]:
+        return cfg["cube"]
+    if not is_mock(wildcards.galaxy):
+        raise ValueError(f"galaxy {wildcards.galaxy}: ifs.enabled needs ifs.cube "
+                         "(or mock.enabled with mock.settings.ifs: true)")
+    return f"{RESULTS}/{wildcards.galaxy}/mock/ifs.fits"
+
+
+def ifs_inputs(wildcards):
+    """The cube file named in the config (tracked), or the mock that writes it."""
+    if gcfg(wildcards)["ifs"]["cube"]:
+        return {"cube": ifs_cube(wildcards)}
+    return {"mock": f"{RESULTS}/{wildcards.galaxy}/mock/truth.fits"}  # written with ifs.fits
+
+
+rule specphoto:
+    input:
+        unpack(ifs_inputs),
+        fluxmap=f"{GDIR}/fluxmap.fits",
+    output:
+        f"{GDIR}/specphoto.fits",
+    params:
+        cube=ifs_cube,
+        ifs=lambda w: gcfg(w)["ifs"],
+        confhash=stage_hash("galaxy", "mock", "images", "ifs"),
+    log:
+        f"{LOGS}/specphoto.log",
+    benchmark:
+        "logs/benchmarks/{galaxy}/specphoto.tsv"
+    resources:
+        mem_mb=6000,
+        runtime=30,
+    conda:
+        "../../envs/sedmap.yaml"
+    script:
+        "../../scripts/specphoto.py"
