@@ -143,7 +143,7 @@ def test_fit_fanout_through_slurm_matches_local(slurm_env, tmp_path):
         if _kind(log) == "group_fit_fit_bin":
             # the group job's snakemake command line names its per-bin jobs
             first = re.search(r"--target-jobs (.*?) --", text).group(1)
-            bins = re.findall(r"fit_bin:bin=(\d+)", first)
+            bins = re.findall(r"fit_bin:(?:galaxy=[^,\s]+,)?bin=(\d+)", first)
             group_sizes.append(len(bins))
             grouped_bins.update(bins)
     assert len(grouped_bins) == 12, group_sizes
