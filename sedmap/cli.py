@@ -87,29 +87,15 @@ def _cmd_mock(args):
 
 def _cmd_images(args):
     """All imaging steps in one process (the workflow runs them as separate jobs)."""
-    from .images import pipeline as P
+    from .images.pipeline import run_all
     from .mock import mock_band_specs
 
     cfg = _load(args)
     gdir = _gdir(cfg)
     bands = (mock_band_specs(cfg["mock"]["settings"], gdir / "mock") if cfg["mock"]["enabled"]
              else cfg["images"]["bands"])
-    psfs = [{k: b[k] for k in P.PSF_KEYS if k in b} for b in bands]
-    cal = [P.calibrate({k: v for k, v in b.items() if k not in P.PSF_KEYS},
-                       gdir / "images" / f"{b['filter']}_cal.fits") for b in bands]
-    grid = P.common_grid(cal, psfs, gdir / "images" / "grid.json",
-                         pixel_scale=cfg["images"]["pixel_scale"],
-                         target_psf_fwhm=cfg["images"]["target_psf_fwhm"])
-    g = cfg["galaxy"]
-    ref = cfg["images"]["reference_band"]
-    ref_path = gdir / "images" / f"{ref}_cal.fits" if ref else None
-    matched = [P.match(c, p, grid, gdir / "images" / f"{b['filter']}_matched.fits",
-                       ra=g["ra"], dec=g["dec"], stamp_arcsec=cfg["images"]["stamp_arcsec"],
-                       ref_path=ref_path, realign=cfg["images"]["realign"])
-               for c, p, b in zip(cal, psfs, bands)]
-    path, _ = P.build_flux_cube(matched, cal, psfs, g, cfg["images"],
-                                     args.out or gdir / "fluxmap.fits", plot_dir=gdir / "plots")
-    print(path)
+    print(run_all(bands, cfg["galaxy"], cfg["images"], gdir, out_path=args.out,
+                  plot_dir=gdir / "plots"))
 
 
 def _cmd_ifs(args):

@@ -62,14 +62,7 @@ def mock(tmp_path_factory):
     cfg = load_config("config/galaxies/demo.yaml")
     with open(man["bands"]) as fh:
         bands = yaml.safe_load(fh)["bands"]
-    psfs = [{k: b[k] for k in P.PSF_KEYS if k in b} for b in bands]
-    cal = [P.calibrate({k: v for k, v in b.items() if k not in P.PSF_KEYS},
-                       tmp / f"images/{b['filter']}_cal.fits") for b in bands]
-    P.common_grid(cal, psfs, tmp / "grid.json")
-    g = cfg["galaxy"]
-    matched = [P.match(c, p, tmp / "grid.json", tmp / f"images/{i}_matched.fits", ra=g["ra"],
-                       dec=g["dec"], stamp_arcsec=STAMP) for i, (c, p) in enumerate(zip(cal, psfs))]
-    fluxmap, _ = P.build_flux_cube(matched, cal, psfs, g, cfg["images"], tmp / "fluxmap.fits")
+    fluxmap = P.run_all(bands, cfg["galaxy"], dict(cfg["images"], stamp_arcsec=STAMP), tmp)
     out = build_spec_photo(man["ifs"], fluxmap, tmp / "specphoto.fits", survey="manga",
                            config_hash="abc123", progress=False)
     return {"tmp": tmp, "cube": man["ifs"], "fluxmap": fluxmap, "specphoto": out}

@@ -18,15 +18,7 @@ def run_images(tmp, seed, cfg):
     man = make_mock({"seed": seed}, tmp / "mock", models_config=cfg["models"], progress=False)
     with open(man["bands"]) as fh:
         bands = yaml.safe_load(fh)["bands"]
-    psfs = [{k: b[k] for k in P.PSF_KEYS if k in b} for b in bands]
-    cal = [P.calibrate({k: v for k, v in b.items() if k not in P.PSF_KEYS},
-                       tmp / f"images/{b['filter']}_cal.fits") for b in bands]
-    P.common_grid(cal, psfs, tmp / "grid.json")
-    g = cfg["galaxy"]
-    matched = [P.match(c, p, tmp / "grid.json", tmp / f"images/{i}_matched.fits", ra=g["ra"],
-                       dec=g["dec"], stamp_arcsec=cfg["images"]["stamp_arcsec"])
-               for i, (c, p) in enumerate(zip(cal, psfs))]
-    path, _ = P.build_flux_cube(matched, cal, psfs, g, cfg["images"], tmp / "fluxmap.fits")
+    path = P.run_all(bands, cfg["galaxy"], cfg["images"], tmp)
     return read_flux_cube(path), fits.getdata(man["truth"], "FLUX_TRUE")
 
 

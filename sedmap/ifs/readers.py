@@ -316,6 +316,18 @@ def _positive_float(header, keys):
 
 # --------------------------------------------------------------------------- readers
 
+def _flux_and_noise(hdul, path, survey, flux_ext, noise_ext, where, keys=("BUNIT",)):
+    """The flux and noise HDUs of a cube, checked to match, with its celestial WCS,
+    spaxel area (arcsec^2) and flux scale (erg/s/cm2/Å per stored unit)."""
+    fhdu = _cube_hdu(hdul, flux_ext, path, survey)
+    nhdu = _cube_hdu(hdul, noise_ext, path, survey)
+    _check_same_shape(fhdu.data, nhdu.data, where, noise_ext, path)
+    wcs = _celestial(fhdu.header, path, where)
+    area = pixel_area_arcsec2(wcs)
+    fscale = _flux_scale(fhdu.header, survey.lower(), path, where, area, keys=keys)
+    return fhdu, nhdu, wcs, area, fscale
+
+
 def read_manga(path):
     """Read a MaNGA DRP ``LOGCUBE`` (also the layout :func:`sedmap.mock.make_mock` writes).
 
@@ -334,13 +346,8 @@ def read_manga(path):
     from ..filters import get_filter
 
     path, hdul = _open(path)
-    fhdu = _cube_hdu(hdul, "FLUX", path, "MaNGA")
-    ihdu = _cube_hdu(hdul, "IVAR", path, "MaNGA")
+    fhdu, ihdu, wcs, area, fscale = _flux_and_noise(hdul, path, "MaNGA", "FLUX", "IVAR", "FLUX")
     flux, ivar = fhdu.data, ihdu.data
-    _check_same_shape(flux, ivar, "FLUX", "IVAR", path)
-    wcs = _celestial(fhdu.header, path, "FLUX")
-    area = pixel_area_arcsec2(wcs)
-    fscale = _flux_scale(fhdu.header, "manga", path, "FLUX", area)
     iscale = _var_scale(ihdu.header, -2, fscale, path, "IVAR", area)
     bad = np.zeros(flux.shape, dtype=bool)
     if "MASK" in hdul:
@@ -382,13 +389,9 @@ def read_califa(path):
     IFSCube
     """
     path, hdul = _open(path)
-    fhdu = _cube_hdu(hdul, 0, path, "CALIFA")
-    ehdu = _cube_hdu(hdul, "ERROR", path, "CALIFA")
+    fhdu, ehdu, wcs, area, fscale = _flux_and_noise(hdul, path, "CALIFA", 0, "ERROR", "PRIMARY",
+                                                    keys=("BUNIT", "PIPE UNITS"))
     flux, err = fhdu.data, ehdu.data
-    _check_same_shape(flux, err, "the primary flux cube", "ERROR", path)
-    wcs = _celestial(fhdu.header, path, "PRIMARY")
-    area = pixel_area_arcsec2(wcs)
-    fscale = _flux_scale(fhdu.header, "califa", path, "PRIMARY", area, keys=("BUNIT", "PIPE UNITS"))
     escale = (unit_scale(ehdu.header["BUNIT"], 1, path, "ERROR", area)
               if ehdu.header.get("BUNIT") not in (None, "") else fscale)
     var = (np.asarray(err, dtype=np.float64) * (escale / fscale)) ** 2
@@ -417,13 +420,8 @@ def read_muse(path):
     IFSCube
     """
     path, hdul = _open(path)
-    dhdu = _cube_hdu(hdul, "DATA", path, "MUSE")
-    shdu = _cube_hdu(hdul, "STAT", path, "MUSE")
+    dhdu, shdu, wcs, area, fscale = _flux_and_noise(hdul, path, "MUSE", "DATA", "STAT", "DATA")
     flux, var = dhdu.data, shdu.data
-    _check_same_shape(flux, var, "DATA", "STAT", path)
-    wcs = _celestial(dhdu.header, path, "DATA")
-    area = pixel_area_arcsec2(wcs)
-    fscale = _flux_scale(dhdu.header, "muse", path, "DATA", area)
     vscale = _var_scale(shdu.header, 2, fscale, path, "STAT", area)
     var = np.asarray(var, dtype=np.float64) * (vscale / fscale**2)
     bad = np.zeros(flux.shape, dtype=bool)

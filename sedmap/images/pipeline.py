@@ -204,3 +204,45 @@ def build_flux_cube(matched_paths, cal_paths, psfs, galaxy, images_cfg, out_path
         plot_images([region.astype(float), smask.astype(float)], ["galaxy region", "star mask"],
                     plot_dir / "region.png", log=False)
     return path, len(stars)
+
+
+def run_all(bands, galaxy, images_cfg, out_dir, *, out_path=None, plot_dir=None):
+    """Every imaging step in one process: band specs -> ``fluxmap.fits``.
+
+    The workflow runs the same steps as separate jobs (calibrate, grid, match
+    per band, then the cube); this is the CLI's and the tests' single call.
+
+    Parameters
+    ----------
+    bands : list of dict
+        Band specs (docs/surveys.md), PSF keys included.
+    galaxy : dict
+        The ``galaxy`` config section (ra, dec in deg; ebv in mag).
+    images_cfg : dict
+        The ``images`` config section.
+    out_dir : str or Path
+        Folder of the intermediates (``images/``, ``grid.json``).
+    out_path : str or Path, optional
+        The flux cube; default ``out_dir/fluxmap.fits``.
+
+    Returns
+    -------
+    pathlib.Path of the flux cube.
+    """
+    out_dir = Path(out_dir)
+    psfs = [{k: b[k] for k in PSF_KEYS if k in b} for b in bands]
+    cal = [calibrate({k: v for k, v in b.items() if k not in PSF_KEYS},
+                     out_dir / "images" / f"{b['filter']}_cal.fits") for b in bands]
+    grid = common_grid(cal, psfs, out_dir / "images" / "grid.json",
+                       pixel_scale=images_cfg.get("pixel_scale"),
+                       target_psf_fwhm=images_cfg.get("target_psf_fwhm"))
+    ref = images_cfg.get("reference_band")
+    ref_path = out_dir / "images" / f"{ref}_cal.fits" if ref else None
+    matched = [match(c, p, grid, out_dir / "images" / f"{b['filter']}_matched.fits",
+                     ra=galaxy["ra"], dec=galaxy["dec"],
+                     stamp_arcsec=images_cfg["stamp_arcsec"], ref_path=ref_path,
+                     realign=images_cfg.get("realign", False))
+               for c, p, b in zip(cal, psfs, bands)]
+    path, _ = build_flux_cube(matched, cal, psfs, galaxy, images_cfg,
+                              out_path or out_dir / "fluxmap.fits", plot_dir=plot_dir)
+    return Path(path)
