@@ -12,7 +12,6 @@ rule rdsps:
         directory(f"{GDIR}/rdsps"),
     params:
         z=lambda w: gcfg(w)["galaxy"]["z"],
-        fit=lambda w: gcfg(w)["fit"],
         fit_json=lambda w: json.dumps(gcfg(w)["fit"], sort_keys=True),
         confhash=HASH_FIT,
     log:

@@ -7,7 +7,6 @@ rule model_grid:
     output:
         f"{RESULTS}/models/{{grid}}.h5",
     params:
-        models=models_for_grid,
         models_json=lambda wildcards: json.dumps(models_for_grid(wildcards), sort_keys=True),
         confhash=lambda wildcards: config_hash(models_for_grid(wildcards)),
     log:
