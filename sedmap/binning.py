@@ -23,6 +23,11 @@ SED-shape-similarity binning (Abdurro'uf & Akiyama 2017; piXedfit's
   flagged ``FLAG_LOW_SNR`` if it misses the thresholds;
 * the default reference band is the band with the highest S/N summed over
   the galaxy region;
+* the noise of PSF-matched, reprojected images is correlated between nearby
+  pixels: with the flux cube's ``noise_corr`` (``grid.noise_correlation``)
+  the variance of a bin's sum includes every pixel pair's covariance, and
+  the shared sky-level error (``sky_err``) adds coherently; piXedfit sums the
+  pixel variances only, which overstates the S/N of large bins several times;
 * work is done in a window around the growing bin, never on full-image arrays;
   a bin none of whose bordering pixels passes the SED test cannot grow, so if
   it misses the thresholds it is abandoned at once (the same outcome as
@@ -86,7 +91,8 @@ def _chi2_red_clipped(fc, fc_sum, v_cand, fs, fs_sum, v_seed):
 
 def bin_sed_similarity(flux, var, region, sn_threshold=10.0, ref_band=None,
                        redc_chi2_limit=4.0, del_r=2.0, d_min=2.0, max_radius=30.0,
-                       required_bands=None, max_failures=100, progress=False):
+                       required_bands=None, max_failures=100, noise_corr=None, sky_err=None,
+                       progress=False):
     """SED-shape-similarity binning.
 
     Parameters
@@ -112,6 +118,9 @@ def bin_sed_similarity(flux, var, region, sn_threshold=10.0, ref_band=None,
     max_failures : int
         Seeds come in order of decreasing brightness; after this many
         consecutive seeds fail to make a bin, the remaining pixels are leftovers.
+    noise_corr, sky_err : optional
+        The flux cube's pixel-noise correlation and shared sky error
+        (:class:`NoiseModel`); the S/N of a bin then counts every covariance.
 
     Returns
     -------
@@ -128,7 +137,8 @@ def bin_sed_similarity(flux, var, region, sn_threshold=10.0, ref_band=None,
     req = np.zeros(nb, bool)
     req[list(range(nb)) if required_bands is None else list(required_bands)] = True
     # pixel-major copies (n_pix, nb): one pixel's SED is contiguous, gathers are cheap
-    cube = _PixelCube(flux, var)
+    noise = NoiseModel(noise_corr, sky_err, n_band=nb)
+    cube = _PixelCube(flux, var, noise)
     geom = _Annuli(del_r, d_min, max_radius)
 
     binmap = np.zeros((ny, nx), np.int32)
@@ -155,19 +165,98 @@ def bin_sed_similarity(flux, var, region, sn_threshold=10.0, ref_band=None,
             if fails >= max_failures:  # seeds only get fainter: the rest is leftover
                 break
     bar.close()
-    return _absorb_leftovers(binmap, valid, flux, var, thr, req)
+    return _absorb_leftovers(binmap, valid, flux, var, thr, req, noise)
 
 
 class _PixelCube:
     """Fluxes and variances as (n_pix, nb) arrays, plus the clipped fluxes of the chi2 test."""
 
-    def __init__(self, flux, var):
+    def __init__(self, flux, var, noise=None):
         nb = flux.shape[0]
         self.nx = flux.shape[2]
+        self.noise = noise if noise is not None else NoiseModel(n_band=nb)
         self.f = np.ascontiguousarray(np.moveaxis(flux, 0, -1)).reshape(-1, nb)
         self.v = np.ascontiguousarray(np.moveaxis(var, 0, -1)).reshape(-1, nb)
+        self.s = self.noise.own_sigma(self.v.T).T    # own (non-sky) noise per pixel
         self.fc = np.clip(self.f, 0.0, None)   # negative fluxes clipped for the shape test only
         self.fc_sum = self.fc.sum(axis=1)
+
+
+class NoiseModel:
+    """Correlated pixel noise: the variance of a sum of pixels.
+
+    Parameters
+    ----------
+    noise_corr : ndarray (n_band, 2L+1, 2L+1) or None
+        Correlation coefficient of two pixels' noise by their offset (1 at the
+        centre), from ``FluxCube.noise_corr``; None: independent pixels.
+    sky_err : ndarray (n_band,) or None
+        Error of the sky level per pixel, shared by every pixel (fully
+        correlated) and included in the pixel variances.
+
+    Notes
+    -----
+    The variance of the sum over a set S of pixels is::
+
+        V(S) = sum_{p,q in S} s_p s_q rho(p - q) + (N sky)^2,   s_p^2 = var_p - sky^2
+
+    (``s``: the pixel's own noise, whose correlation ``rho`` leaves; the
+    approximation ``cov = s_p s_q rho`` holds where the variance varies slowly
+    over ``rho``'s width).
+    """
+
+    def __init__(self, noise_corr=None, sky_err=None, n_band=None):
+        self.rho = None if noise_corr is None else np.asarray(noise_corr, dtype=float)
+        nb = n_band if self.rho is None else self.rho.shape[0]
+        self.sky = np.zeros(nb) if sky_err is None else np.asarray(sky_err, dtype=float)
+        self._table = None
+
+    @property
+    def correlated(self):
+        """True when a sum's variance is not the sum of the pixel variances."""
+        return (self.rho is not None and self.rho.shape[1] > 1) or bool(np.any(self.sky > 0))
+
+    def own_sigma(self, var):
+        """Pixel noise without the shared sky term, (n_band, ...) like ``var``."""
+        sky2 = self.sky.reshape((-1,) + (1,) * (np.ndim(var) - 1)) ** 2
+        return np.sqrt(np.clip(var - sky2, 0.0, None))
+
+    def sum_variance(self, ys, xs, sig):
+        """Variance of the sum over pixels (ys, xs) with own noise ``sig`` (n, n_band)."""
+        ys, xs = np.atleast_1d(ys), np.atleast_1d(xs)
+        sig = np.asarray(sig, dtype=float).reshape(ys.size, -1)
+        n = ys.size
+        if self.rho is None or self.rho.shape[1] == 1:
+            return (sig**2).sum(axis=0) + (n * self.sky) ** 2
+        from scipy.signal import fftconvolve
+
+        y0, x0 = ys.min(), xs.min()
+        img = np.zeros((sig.shape[1], ys.max() - y0 + 1, xs.max() - x0 + 1))
+        img[:, ys - y0, xs - x0] = sig.T
+        conv = fftconvolve(img, self.rho, mode="same", axes=(1, 2))
+        return np.einsum("bi,bi->b", img.reshape(img.shape[0], -1),
+                         conv.reshape(img.shape[0], -1)) + (n * self.sky) ** 2
+
+    def compact_factor(self, n):
+        """Mean over a disc of ``n`` pixels of ``sum_{q in disc} rho(p - q)`` (n_band,):
+        the own-noise variance of a compact bin is about that times its pixels' sum."""
+        if self.rho is None or self.rho.shape[1] == 1:
+            return np.ones_like(self.sky)
+        if self._table is None:
+            from scipy.signal import fftconvolve
+
+            size, fac = [], []
+            for r in np.arange(0.5, 40.0, 0.25):
+                ri = int(np.ceil(r))
+                dy, dx = np.mgrid[-ri:ri + 1, -ri:ri + 1]
+                disc = (dy**2 + dx**2 <= r * r).astype(float)
+                conv = fftconvolve(np.broadcast_to(disc, (self.rho.shape[0],) + disc.shape),
+                                   self.rho, mode="same", axes=(1, 2))
+                size.append(disc.sum())
+                fac.append((conv * disc).sum(axis=(1, 2)) / disc.sum())
+            self._table = (np.array(size), np.array(fac))
+        size, fac = self._table
+        return np.array([np.interp(n, size, f) for f in fac.T])
 
 
 class _Annuli:
@@ -262,10 +351,21 @@ def _grow(cube, geom, free, y0, x0, thr, req, limit):
             comp = lab == lab[c - by.start, c - bx.start]
         my, mx = np.nonzero(comp)
         members = (my + (by.start + ya)) * nx + (mx + (bx.start + xa))
-        sn = cube.f[members].sum(axis=0) / np.sqrt(cube.v[members].sum(axis=0))
+        fsum = cube.f[members].sum(axis=0)
+        noise = cube.noise
+        if noise.correlated:   # a quick estimate first; the exact sum only when it passes
+            v = ((cube.s[members] ** 2).sum(axis=0) * noise.compact_factor(members.size)
+                 + (members.size * noise.sky) ** 2)
+        else:
+            v = cube.v[members].sum(axis=0)
+        sn = fsum / np.sqrt(v)
         # (radii[k] >= d_min / 2 at every step: the growth starts there)
         if (sn[req] >= thr[req]).all():
-            return members, True
+            if not noise.correlated:
+                return members, True
+            v = noise.sum_variance(members // nx, members % nx, cube.s[members])
+            if (fsum[req] / np.sqrt(v[req]) >= thr[req]).all():
+                return members, True
         if k == len(geom.radii) - 1:
             return members, False
         # 4-neighbours of the bin outside it; those within the disc are not taken
@@ -278,7 +378,7 @@ def _grow(cube, geom, free, y0, x0, thr, req, limit):
             return members, False
 
 
-def _absorb_leftovers(binmap, valid, flux, var, thr, req):
+def _absorb_leftovers(binmap, valid, flux, var, thr, req, noise=None):
     """Merge leftover pieces into the neighbour with the longest shared border."""
     left = valid & (binmap == 0)
     lab, _ = ndimage.label(left, structure=_FOUR)
@@ -301,14 +401,14 @@ def _absorb_leftovers(binmap, valid, flux, var, thr, req):
             binmap[ys, xs][piece] = n_bin
             new_bins.append(n_bin)
     flag = np.zeros(n_bin, np.int32)
-    _, _, snr = sum_bins(binmap, flux, var)
+    _, _, snr = sum_bins(binmap, flux, var, noise)
     low = ~np.all(snr[:, req] >= thr[req], axis=1)
     flag[low] |= FLAG_LOW_SNR
     return binmap, flag
 
 
 def voronoi_partition(x, y, signal, noise, target_sn, pixelsize=None, covariance_alpha=0.0,
-                      seed=1):
+                      seed=1, sn_func=None):
     """Voronoi bin number (0-based) of each point, from vorbin.
 
     Parameters
@@ -325,25 +425,32 @@ def voronoi_partition(x, y, signal, noise, target_sn, pixelsize=None, covariance
         CALIFA). 0 means independent points (vorbin's own S/N).
     seed : int
         vorbin's seed for its random tie-breaking.
+    sn_func : callable, optional
+        ``sn_func(index, signal, noise)``, the S/N of the points ``index``
+        (vorbin's hook); overrides ``covariance_alpha``.
     """
     import warnings
 
     from vorbin.voronoi_2d_binning import voronoi_2d_binning
 
-    def sn_func(index, sig, noi):
+    def alpha_sn(index, sig, noi):
         sn = np.sum(sig[index]) / np.sqrt(np.sum(noi[index] ** 2))
         return sn / (1.0 + covariance_alpha * np.log10(index.size))
+
+    if sn_func is None and covariance_alpha:
+        sn_func = alpha_sn
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         bin_num, *_ = voronoi_2d_binning(
             np.asarray(x, float), np.asarray(y, float), np.asarray(signal, float),
             np.asarray(noise, float), target_sn, pixelsize=pixelsize, plot=False, quiet=True,
-            seed=seed, sn_func=sn_func if covariance_alpha else None)
+            seed=seed, sn_func=sn_func)
     return np.asarray(bin_num, dtype=np.int64)
 
 
-def bin_voronoi(flux, var, region, band, target_sn, covariance_alpha=0.0, seed=1):
+def bin_voronoi(flux, var, region, band, target_sn, covariance_alpha=0.0, seed=1,
+                noise_corr=None, sky_err=None):
     """Voronoi binning (Cappellari & Copin 2003, vorbin) of a cube on one band's S/N.
 
     Parameters
@@ -356,6 +463,10 @@ def bin_voronoi(flux, var, region, band, target_sn, covariance_alpha=0.0, seed=1
     target_sn : float
     covariance_alpha, seed
         See :func:`voronoi_partition`.
+    noise_corr, sky_err : optional
+        The flux cube's noise correlation (:class:`NoiseModel`): the S/N of a
+        bin then counts every pixel covariance exactly (``covariance_alpha``
+        is the empirical alternative when they are unknown).
 
     Returns
     -------
@@ -367,12 +478,24 @@ def bin_voronoi(flux, var, region, band, target_sn, covariance_alpha=0.0, seed=1
     if yy.size < 2:
         raise InputError("fewer than two valid pixels to bin", path="fluxmap.fits",
                          fix="check the galaxy region and the variance images")
+    noise = NoiseModel(noise_corr, sky_err, n_band=flux.shape[0])
+    sn_func = None
+    if noise.correlated:
+        one = NoiseModel(None if noise.rho is None else noise.rho[band:band + 1],
+                         noise.sky[band:band + 1])
+        own = one.own_sigma(var[band][valid][None])[0][:, None]
+
+        def sn_func(index, sig, _noi):
+            return np.sum(sig[index]) / np.sqrt(one.sum_variance(yy[index], xx[index],
+                                                                 own[index])[0])
+
     num = voronoi_partition(xx, yy, flux[band][valid], np.sqrt(var[band][valid]), target_sn,
-                            pixelsize=1.0, covariance_alpha=covariance_alpha, seed=seed)
+                            pixelsize=1.0, covariance_alpha=covariance_alpha, seed=seed,
+                            sn_func=sn_func)
     binmap = np.zeros(valid.shape, np.int32)
     binmap[yy, xx] = num + 1
     binmap = _split_disconnected(binmap)
-    _, _, snr = sum_bins(binmap, flux, var)
+    _, _, snr = sum_bins(binmap, flux, var, noise)
     flag = np.where(snr[:, band] < target_sn, FLAG_LOW_SNR, 0).astype(np.int32)
     return binmap, flag
 
@@ -395,13 +518,24 @@ def _split_disconnected(binmap):
     return out
 
 
-def sum_bins(binmap, flux, var):
+def sum_bins(binmap, flux, var, noise=None):
     """Summed flux, variance and S/N per bin.
+
+    Parameters
+    ----------
+    binmap : ndarray (ny, nx) of int
+    flux, var : ndarray (n_band, ny, nx)
+    noise : NoiseModel, optional
+        Correlated pixel noise: the variance of a bin's sum then adds every
+        pixel pair's covariance ``s_p s_q rho(p - q)`` and the shared sky
+        term ``(N sky)^2`` (:class:`NoiseModel`). Default: independent pixels.
 
     Returns
     -------
     flux_sum, var_sum, snr : ndarray (n_bin, n_band)
     """
+    if noise is not None and noise.correlated:
+        return _sum_bins_correlated(binmap, flux, var, noise)
     n_bin = int(binmap.max())
     idx = binmap.ravel()
     sel = idx > 0
@@ -411,6 +545,43 @@ def sum_bins(binmap, flux, var):
     for b in range(nb):  # a handful of bands; bincount is vectorised over pixels
         fs[:, b] = np.bincount(idx[sel] - 1, weights=flux[b].ravel()[sel], minlength=n_bin)
         vs[:, b] = np.bincount(idx[sel] - 1, weights=var[b].ravel()[sel], minlength=n_bin)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        snr = fs / np.sqrt(vs)
+    return fs, vs, snr
+
+
+def _sum_bins_correlated(binmap, flux, var, noise):
+    """:func:`sum_bins` with a :class:`NoiseModel`: one pass over the offsets d of
+    ``rho``, adding ``rho(d) s_p s_{p+d}`` over the pixel pairs in the same bin."""
+    n_bin = int(binmap.max())
+    nb, ny, nx = flux.shape
+    fs, _, _ = sum_bins(binmap, flux, np.ones_like(var))
+    s = noise.own_sigma(var)
+    vs = np.zeros((n_bin, nb))
+    rho = noise.rho if noise.rho is not None else np.ones((nb, 1, 1))
+    lag = rho.shape[1] // 2
+    for dy in range(0, lag + 1):
+        for dx in range(-lag, lag + 1):
+            if dy == 0 and dx < 0:
+                continue   # d and -d give the same pairs: count each once, twice
+            r = rho[:, lag + dy, lag + dx]
+            if not np.any(r):
+                continue
+            a = binmap[:ny - dy, max(-dx, 0):nx - max(dx, 0)]
+            b = binmap[dy:, max(dx, 0):nx + min(dx, 0)]
+            same = (a == b) & (a > 0)
+            if not same.any():
+                continue
+            idx = a[same] - 1
+            sa = s[:, :ny - dy, max(-dx, 0):nx - max(dx, 0)][:, same]
+            sb = s[:, dy:, max(dx, 0):nx + min(dx, 0)][:, same]
+            mult = 1.0 if (dy == 0 and dx == 0) else 2.0
+            for k in range(nb):
+                if r[k]:
+                    vs[:, k] += mult * r[k] * np.bincount(idx, weights=sa[k] * sb[k],
+                                                          minlength=n_bin)
+    npix = np.bincount(binmap.ravel(), minlength=n_bin + 1)[1:]
+    vs += (npix[:, None] * noise.sky[None, :]) ** 2
     with np.errstate(invalid="ignore", divide="ignore"):
         snr = fs / np.sqrt(vs)
     return fs, vs, snr

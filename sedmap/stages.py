@@ -42,7 +42,13 @@ def run_ifs(cube_path, fluxmap_path, out_path, cfg, *, confhash=None):
 # ---------------------------------------------------------------- binning
 def run_binning(fluxmap_path, out_path, cfg, *, confhash=None, plot_path=None):
     """Flux cube -> bin map (``binning`` config section)."""
-    from .binning import bin_sed_similarity, bin_voronoi, default_reference_band, sum_bins
+    from .binning import (
+        NoiseModel,
+        bin_sed_similarity,
+        bin_voronoi,
+        default_reference_band,
+        sum_bins,
+    )
     from .io import BinMap, read_flux_cube, write_bin_map
 
     cube = read_flux_cube(fluxmap_path)
@@ -50,6 +56,7 @@ def run_binning(fluxmap_path, out_path, cfg, *, confhash=None, plot_path=None):
     flux = cube.flux.astype(float)
     var = cube.flux_err.astype(float) ** 2
     region = cube.region.astype(bool)
+    noise = {"noise_corr": cube.noise_corr, "sky_err": cube.sky_err}
 
     def band_index(name, key):
         if name is None:
@@ -66,13 +73,14 @@ def run_binning(fluxmap_path, out_path, cfg, *, confhash=None, plot_path=None):
                                              else default_reference_band(flux, var, region))
         thr = cfg.get("sn_threshold", 10.0)
         binmap, flag = bin_voronoi(flux, var, region, band, float(np.max(thr)),
-                                   covariance_alpha=cfg.get("voronoi_covariance_alpha", 0.0))
+                                   covariance_alpha=cfg.get("voronoi_covariance_alpha", 0.0),
+                                   **noise)
     else:
         binmap, flag = bin_sed_similarity(
             flux, var, region, sn_threshold=cfg.get("sn_threshold", 10.0), ref_band=ref,
             redc_chi2_limit=cfg.get("redc_chi2_limit", 4.0), del_r=cfg.get("del_r", 2.0),
-            d_min=cfg.get("d_min", 2.0), max_radius=cfg.get("max_radius", 30.0))
-    fs, vs, snr = sum_bins(binmap, flux, var)
+            d_min=cfg.get("d_min", 2.0), max_radius=cfg.get("max_radius", 30.0), **noise)
+    fs, vs, snr = sum_bins(binmap, flux, var, NoiseModel(n_band=len(names), **noise))
     bad = ~np.all(np.isfinite(fs) & np.isfinite(vs) & (vs > 0), axis=1)
     from .binning import FLAG_BAD_SED
 

@@ -326,6 +326,46 @@ def test_variance_monte_carlo(pixscale, n, fwhm, nreal):
     assert np.median(ratio_k) < 0.2, np.median(ratio_k)
 
 
+@pytest.mark.parametrize("pixscale,n,fwhm,nreal", [(0.396, 120, 1.3, 600), (1.375, 50, 5.3, 600)])
+def test_bin_sum_variance_monte_carlo(pixscale, n, fwhm, nreal):
+    """Matched pixels are correlated: the variance of a sum of N pixels (a bin)
+    is far above the sum of their variances. With ``noise_correlation`` the
+    predicted variance of 3x3 ... 9x9 blocks matches the Monte Carlo one; the
+    sum of the pixel variances (independent pixels, what piXedfit assumes)
+    is several times too small for the larger blocks."""
+    from sedmap.binning import NoiseModel
+
+    rng = np.random.default_rng(20261122)
+    w = tan_wcs(pixscale, n, rot_deg=7.0, crpix_offset=(0.37, -0.21))
+    yy, xx = np.indices((n, n))
+    var = 1e-4 * (1 + xx / n)
+    noise = rng.normal(0.0, np.sqrt(var), size=(nreal, n, n))
+    band = make_band(noise, var, w, fwhm)
+    gw, shape = grid.target_grid(RA0, DEC0, COMMON, 0.9 * n * pixscale)
+    src = P.psf_for_band(band, COMMON, 41)
+    k = P.matching_kernel(src, P.gaussian_psf(TARGET, COMMON, 41),
+                          fwhm_source=P.effective_fwhm(band), fwhm_target=TARGET)
+    d, v, m = grid.reproject_band(band, gw, shape)
+    out, v_pix = P.match_band(d, v, k, mask=m, var_factor=grid.noise_correlation_factor(band, gw, k))
+    rho = grid.noise_correlation(band, gw, k)
+    assert rho.shape[0] % 2 == 1 and rho[rho.shape[0] // 2, rho.shape[1] // 2] == 1.0
+    assert np.allclose(rho, rho[::-1, ::-1])
+    ok = np.isfinite(v_pix)
+    ys, xs = np.nonzero(ok)
+    cy, cx = int(np.median(ys)), int(np.median(xs))
+    noise_model = NoiseModel(rho[None])
+    for h in (1, 2, 4):
+        sl = (slice(cy - h, cy + h + 1), slice(cx - h, cx + h + 1))
+        assert ok[sl].all()
+        empirical = out[(slice(None),) + sl].sum(axis=(1, 2)).var(ddof=1)
+        by, bx = np.nonzero(np.ones(ok[sl].shape, bool))
+        predicted = noise_model.sum_variance(by, bx, np.sqrt(v_pix[sl]).reshape(-1, 1))[0]
+        # 600 realisations: the empirical variance scatters by ~6% (1 sigma)
+        assert 0.8 < empirical / predicted < 1.25, (h, empirical / predicted)
+        if h == 4:
+            assert empirical / v_pix[sl].sum() > 4.0   # independent pixels: far too small
+
+
 # ---------------------------------------------------------------- bad inputs
 
 

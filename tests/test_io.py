@@ -176,6 +176,24 @@ def test_flux_cube_round_trip(tmp_path):
         assert hdul[0].header["CONFHASH"] == HASH
 
 
+def test_flux_cube_noise_correlation_round_trip(tmp_path):
+    cube = make_flux_cube()
+    nb = cube.flux.shape[0]
+    rho = np.zeros((nb, 5, 5))
+    rho[:, 2, 2] = 1.0
+    rho[:, 2, 1] = rho[:, 2, 3] = 0.4
+    cube.noise_corr, cube.sky_err = rho, np.arange(nb) * 0.01
+    back = read_flux_cube(write_flux_cube(cube, tmp_path / "fluxmap.fits"))
+    np.testing.assert_array_equal(back.noise_corr, rho)
+    np.testing.assert_allclose(back.sky_err, cube.sky_err)
+    assert read_flux_cube(write_flux_cube(make_flux_cube(), tmp_path / "b.fits")).noise_corr is None
+    bad = make_flux_cube()
+    bad.noise_corr = rho * 0.5       # not 1 at zero offset
+    with pytest.raises(InputError, match="NOISE_CORR"):
+        write_flux_cube(bad, tmp_path / "c.fits")
+    assert not (tmp_path / "c.fits").exists()
+
+
 def test_flux_cube_other_scale_is_converted(tmp_path):
     path = write_flux_cube(make_flux_cube(), tmp_path / "fluxmap.fits")
 

@@ -38,6 +38,10 @@ class BandImage:
         The file it came from (for error messages).
     meta : dict
         Anything else worth keeping (zero point, exposure time...).
+    noise_corr : ndarray (2L+1, 2L+1) or None
+        Correlation coefficient of the noise of two pixels by their offset
+        (``grid.noise_correlation``; set on matched bands), None for
+        independent pixels.
     """
 
     filter: str
@@ -53,6 +57,7 @@ class BandImage:
     survey: str = "generic"
     path: str = ""
     meta: dict = field(default_factory=dict)
+    noise_corr: np.ndarray = None
 
     def __post_init__(self):
         if self.mask is None:

@@ -212,6 +212,82 @@ def noise_correlation_factor(band, wcs, kernel, phases=((0.0, 0.0), (0.5, 0.5), 
 # ------------------------------------------------------------------ checks
 
 
+def noise_correlation(band, wcs, kernel, tol=1e-3, max_lag=25,
+                      phases=((0.0, 0.0), (0.5, 0.5), (0.25, 0.75), (0.75, 0.25))):
+    """Correlation coefficient of the noise of two matched pixels, by their offset.
+
+    The matched band is ``K * R(F)``: the native image F (independent pixels)
+    reprojected (``R``, flux conserving) and convolved with the kernel K, so its
+    noise is correlated between nearby pixels. Summing N pixels (a bin) with
+    the per-pixel variances alone underestimates the variance of the sum;
+    ``binning.sum_bins`` uses this correlation to get it right. For a noise
+    variance that varies slowly on the kernel's scale the covariance of
+    matched pixels p and p + d is ``sigma_p sigma_{p+d} rho(d)`` with::
+
+        rho = C / C(0),   C = C_R * (K * K~)
+
+    where ``K~(x) = K(-x)`` and ``C_R(d) = sum_i a_{0i} a_{di}`` is the
+    covariance that reprojection leaves between output pixels 0 and d (a: the
+    areas native pixel i shares with them, computed with ``reproject_exact``
+    on a native-like grid and averaged over ``phases``, sub-pixel offsets of
+    the two grids).
+
+    Parameters
+    ----------
+    band : BandImage
+        Gives the native pixel grid (its WCS: scale and orientation).
+    wcs : astropy.wcs.WCS
+        The common grid.
+    kernel : ndarray (odd sides)
+        The matching kernel on the common grid (a delta for no matching).
+    tol : float
+        Offsets are kept out to the largest at which ``|rho|`` exceeds ``tol``.
+    max_lag : int
+        Largest offset kept, common-grid pixels.
+
+    Returns
+    -------
+    rho : ndarray (2L+1, 2L+1)
+        ``rho[L + dy, L + dx]``, 1 at the centre, symmetric under d -> -d.
+    """
+    from reproject import reproject_exact
+    from scipy.signal import fftconvolve
+
+    a_in = pixel_area_arcsec2(band.wcs)
+    a_out = pixel_area_arcsec2(wcs)
+    r = int(np.ceil(np.sqrt(a_in / a_out))) + 1      # output pixels one native pixel reaches
+    n = 2 * r + 1
+    deltas = np.zeros((n * n, n, n))
+    deltas[np.arange(n * n), np.arange(n * n) // n, np.arange(n * n) % n] = 1.0
+    bw = band.wcs.celestial
+    bny, bnx = np.shape(band.data)[-2:]
+    ra0, dec0 = (float(v) for v in bw.pixel_to_world_values((bnx - 1) / 2.0, (bny - 1) / 2.0))
+    half = int(np.ceil(0.75 * n * np.sqrt(a_out / a_in))) + 2
+    wn = bw.deepcopy()
+    wn.wcs.crval = [ra0, dec0]
+    wn.wcs.crpix = [half + 1.0, half + 1.0]
+    if wn.sip is not None:
+        wn.sip = None
+    c_r = np.zeros((n, n))
+    for py, px in phases:
+        wk = wcs.celestial.deepcopy()
+        wk.wcs.crval = [ra0, dec0]
+        wk.wcs.crpix = [(n + 1) / 2.0 + px, (n + 1) / 2.0 + py]
+        m, _ = reproject_exact((deltas, wk), wn, shape_out=(2 * half + 1, 2 * half + 1))
+        m = np.nan_to_num(m).reshape(n * n, -1)
+        c_r += (m @ m[(n * n) // 2]).reshape(n, n)   # covariance with the centre pixel
+    c_r = 0.5 * (c_r + c_r[::-1, ::-1])
+    kernel = np.asarray(kernel, dtype=float)
+    c = fftconvolve(c_r, fftconvolve(kernel, kernel[::-1, ::-1]), mode="full")
+    cy, cx = np.unravel_index(np.argmax(c), c.shape)
+    rho = c / c[cy, cx]
+    big = np.abs(rho) > tol
+    yy, xx = np.nonzero(big)
+    lag = int(min(max(np.max(np.abs(yy - cy)), np.max(np.abs(xx - cx))), max_lag))
+    rho = rho[cy - lag:cy + lag + 1, cx - lag:cx + lag + 1]
+    return 0.5 * (rho + rho[::-1, ::-1])
+
+
 def _band_name(band):
     return band.path or band.filter
 

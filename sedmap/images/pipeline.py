@@ -25,6 +25,7 @@ from .grid import (
     align_to_reference,
     check_coverage,
     check_psf_fits,
+    noise_correlation,
     noise_correlation_factor,
     reproject_band,
     target_grid,
@@ -119,17 +120,19 @@ def match(cal_path, psf, grid_path, out_path, *, ra, dec, stamp_arcsec, ref_path
     kernel = matching_kernel(src, tgt, fwhm_source=effective_fwhm(band), fwhm_target=target,
                              name=band.filter)
     factor = noise_correlation_factor(band, wcs, kernel)
+    rho = noise_correlation(band, wcs, kernel)
     from .psf import match_band
 
     data, var = match_band(data, var, kernel, mask=mask, var_factor=factor)
     # the sky level's error is one offset shared by every pixel: convolution does
     # not average it down, so it is added after matching (per output pixel)
     area = (pix / band.pixscale) ** 2
-    var = var + (band.meta.get("bkg_err", 0.0) * area) ** 2
+    sky_err = band.meta.get("bkg_err", 0.0) * area
+    var = var + sky_err**2
     bad = ~(np.isfinite(data) & np.isfinite(var) & (var > 0))
     out = BandImage(band.filter, np.where(bad, 0.0, data), np.where(bad, 0.0, var), wcs,
                     target, mask=bad, survey=band.survey, path=band.path,
-                    meta={"bkg_err": 0.0})
+                    meta={"bkg_err": 0.0, "sky_err": sky_err}, noise_corr=rho)
     return write_band_image(out, out_path, step="matched", confhash=confhash)
 
 
@@ -189,12 +192,16 @@ def build_flux_cube(matched_paths, cal_paths, psfs, galaxy, images_cfg, out_path
     f = flux / trans[:, None, None] / fscale
     e = np.sqrt(var) / trans[:, None, None] / fscale
     e[mask] = 0.0
+    rhos = [b.noise_corr if b.noise_corr is not None else np.ones((1, 1)) for b in bands]
+    lag = max(r.shape[0] for r in rhos) // 2
+    noise_corr = np.stack([np.pad(r, lag - r.shape[0] // 2) for r in rhos])
+    sky_err = np.array([b.meta.get("sky_err", 0.0) for b in bands]) / trans / fscale
     cube = FluxCube(galaxy=galaxy["name"], flux=f.astype(np.float32), flux_err=e.astype(np.float32),
                     region=region.astype(np.uint8), wcs=wcs,
                     filters=Filters(names, pivots, np.array([b.psf_fwhm for b in bands])),
                     ra=galaxy["ra"], dec=galaxy["dec"], z=galaxy["z"], pixsize=pix,
                     psf_fwhm=target, ebv=galaxy.get("ebv", 0.0), fscale=fscale,
-                    config_hash=confhash or "none")
+                    config_hash=confhash or "none", noise_corr=noise_corr, sky_err=sky_err)
     path = write_flux_cube(cube, out_path)
     if plot_dir is not None:
         from ..plots import plot_images

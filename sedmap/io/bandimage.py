@@ -39,7 +39,9 @@ def write_band_image(band, path, *, step, confhash=None):
              "PSFMODEL": band.psf_model, "MOFFBETA": float(band.moffat_beta),
              "STEP": step, "SOURCE": str(band.path)[-60:],
              "BKGERR": (float(band.meta.get("bkg_err", 0.0)),
-                        "sky-level error, erg/s/cm2/AA")}
+                        "sky-level error, erg/s/cm2/AA"),
+             "SKYERR": (float(band.meta.get("sky_err", 0.0)),
+                        "shared sky offset error per pixel (in VAR)")}
     if band.psf is not None:
         cards["PSFPIX"] = (float(band.psf_pixscale), "PSF pixel scale, arcsec")
     hdus = [primary_hdu(PRODUCT, confhash, cards),
@@ -51,6 +53,8 @@ def write_band_image(band, path, *, step, confhash=None):
                       band.wcs.celestial)]
     if band.psf is not None:
         hdus.append(image_hdu("PSF", np.asarray(band.psf, dtype=float), confhash))
+    if band.noise_corr is not None:
+        hdus.append(image_hdu("NOISECORR", np.asarray(band.noise_corr, dtype=float), confhash))
     return write_fits(hdus, path)
 
 
@@ -65,6 +69,7 @@ def read_band_image(path):
     check_shape(mask, data.shape, "MASK", path, "DATA")
     wcs = read_wcs(get_hdu(hdul, "DATA", path).header, path, "DATA")
     psf = get_image(hdul, "PSF", path, 2).astype(float) if "PSF" in hdul else None
+    corr = get_image(hdul, "NOISECORR", path, 2).astype(float) if "NOISECORR" in hdul else None
     return BandImage(filter=str(head.get("FILTER")), data=data, var=var, wcs=wcs,
                      psf_fwhm=header_float(head, "PSFFWHM", path), mask=mask, psf=psf,
                      psf_pixscale=float(head["PSFPIX"]) if psf is not None else None,
@@ -72,4 +77,6 @@ def read_band_image(path):
                      moffat_beta=float(head.get("MOFFBETA", 4.765)),
                      survey=str(head.get("SURVEY", "generic")), path=str(path),
                      meta={"step": head.get("STEP"), "source": head.get("SOURCE"),
-                           "bkg_err": float(head.get("BKGERR", 0.0))})
+                           "bkg_err": float(head.get("BKGERR", 0.0)),
+                           "sky_err": float(head.get("SKYERR", 0.0))},
+                     noise_corr=corr)

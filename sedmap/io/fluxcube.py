@@ -8,6 +8,11 @@ Layout (see ``docs/products.md``)::
     FLUX_ERR       float32 (n_band, ny, nx), BUNIT, FSCALE, WCS   (1-sigma)
     GALAXY_REGION  uint8   (ny, nx), 1 = inside the galaxy, WCS
     FILTERS        table: name, pivot_aa, psf_fwhm_arcsec
+    NOISE_CORR     float64 (n_band, 2L+1, 2L+1), optional: correlation
+                   coefficient of the noise of two pixels by their offset
+                   (centre = 0 offset); header SKYERRk: the error of band k's
+                   sky level per pixel (in FSCALE units), shared by every
+                   pixel, so fully correlated (it is included in FLUX_ERR)
 """
 
 from dataclasses import dataclass
@@ -86,6 +91,8 @@ class FluxCube:
     fscale: float = DEFAULT_FSCALE
     config_hash: str = "none"
     sedmap_version: str = ""  #: filled in by the reader
+    noise_corr: np.ndarray = None  #: (n_band, 2L+1, 2L+1) or None (independent pixels)
+    sky_err: np.ndarray = None     #: (n_band,) shared sky-level error per pixel, or None
 
     @property
     def shape(self):
@@ -113,6 +120,17 @@ def validate_flux_cube(cube, path):
     if not np.isfinite(cube.fscale) or cube.fscale <= 0:
         raise InputError(f"FSCALE {cube.fscale} is not a positive number.", path,
                          "use a positive flux scale such as 1e-17.")
+    if cube.noise_corr is not None:
+        rho = np.asarray(cube.noise_corr)
+        if (rho.ndim != 3 or rho.shape[0] != flux.shape[0] or rho.shape[1] != rho.shape[2]
+                or rho.shape[1] % 2 == 0):
+            raise InputError(f"NOISE_CORR has shape {rho.shape}, expected (n_band, 2L+1, 2L+1) "
+                             f"with n_band = {flux.shape[0]}.", path,
+                             "rebuild the flux map with the imaging stage.")
+        c = rho.shape[1] // 2
+        if not (np.all(np.isfinite(rho)) and np.allclose(rho[:, c, c], 1.0)):
+            raise InputError("NOISE_CORR is not a correlation (NaN, or not 1 at zero offset).",
+                             path, "rebuild the flux map with the imaging stage.")
 
 
 # --------------------------------------------------------------------------- shared parts
@@ -148,7 +166,7 @@ def flux_cube_hdus(cube, product):
         "PSFFWHM": (float(cube.psf_fwhm), "[arcsec] target PSF FWHM of all bands"),
         "EBV": (float(cube.ebv), "[mag] Milky Way E(B-V)"),
     })
-    return [
+    hdus = [
         primary,
         image_hdu("FLUX", np.asarray(cube.flux, dtype=np.float32), h, cube.wcs, bunit, fcard),
         image_hdu("FLUX_ERR", np.asarray(cube.flux_err, dtype=np.float32), h, cube.wcs, bunit,
@@ -156,6 +174,13 @@ def flux_cube_hdus(cube, product):
         image_hdu("GALAXY_REGION", np.asarray(cube.region, dtype=np.uint8), h, cube.wcs, ""),
         filters_hdu(cube.filters, h),
     ]
+    if cube.noise_corr is not None:
+        sky = np.zeros(len(cube.filters)) if cube.sky_err is None else np.asarray(cube.sky_err)
+        cards = {f"SKYERR{k + 1}": (float(v), f"sky-level error per pixel, {n}")
+                 for k, (v, n) in enumerate(zip(sky, cube.filters.name))}
+        hdus.append(image_hdu("NOISE_CORR", np.asarray(cube.noise_corr, dtype=float), h,
+                              None, "", cards))
+    return hdus
 
 
 def flux_cube_from_hdul(hdul, path):
@@ -176,6 +201,11 @@ def flux_cube_from_hdul(hdul, path):
         psf_fwhm=header_float(head, "PSFFWHM", path), ebv=header_float(head, "EBV", path),
         fscale=fscale, config_hash=confhash, sedmap_version=version,
     )
+    if "NOISE_CORR" in hdul:
+        cube.noise_corr = get_image(hdul, "NOISE_CORR", path, 3).astype(float)
+        hc = hdul["NOISE_CORR"].header
+        cube.sky_err = np.array([float(hc.get(f"SKYERR{k + 1}", 0.0))
+                                 for k in range(len(cube.filters))])
     validate_flux_cube(cube, path)
     return cube
 
