@@ -560,7 +560,7 @@ def _sum_bins_correlated(binmap, flux, var, noise):
     vs = np.zeros((n_bin, nb))
     rho = noise.rho if noise.rho is not None else np.ones((nb, 1, 1))
     lag = rho.shape[1] // 2
-    for dy in range(0, lag + 1):
+    for dy in range(lag + 1):
         for dx in range(-lag, lag + 1):
             if dy == 0 and dx < 0:
                 continue   # d and -d give the same pairs: count each once, twice

@@ -235,7 +235,7 @@ def test_sed_binning_with_correlated_noise_reaches_true_sn():
     multi = np.bincount(naive.ravel())[1:] > 1
     short = ~(snr_naive >= 20.0).all(axis=1)
     assert short[multi].mean() > 0.3    # independent pixels: many multi-pixel bins fall short
-    vb, vflag = bin_voronoi(flux, var, region, band=0, target_sn=30.0, noise_corr=rho)
+    vb, _ = bin_voronoi(flux, var, region, band=0, target_sn=30.0, noise_corr=rho)
     _, _, vsnr = sum_bins(vb, flux, var, noise)
     multi = np.bincount(vb.ravel())[1:] > 1
     assert np.median(vsnr[multi, 0]) == pytest.approx(30.0, rel=0.3)

@@ -337,7 +337,7 @@ def test_bin_sum_variance_monte_carlo(pixscale, n, fwhm, nreal):
 
     rng = np.random.default_rng(20261122)
     w = tan_wcs(pixscale, n, rot_deg=7.0, crpix_offset=(0.37, -0.21))
-    yy, xx = np.indices((n, n))
+    _, xx = np.indices((n, n))
     var = 1e-4 * (1 + xx / n)
     noise = rng.normal(0.0, np.sqrt(var), size=(nreal, n, n))
     band = make_band(noise, var, w, fwhm)
