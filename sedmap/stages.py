@@ -105,7 +105,7 @@ def run_rdsps(binmap_path, grid_path, z, out_dir, cfg, *, confhash=None):
     from .io import read_bin_map, read_model_grid
 
     bm = read_bin_map(binmap_path)
-    grid = read_model_grid(grid_path)
+    grid = read_model_grid(grid_path, spectra=False)  # photometry read chunk by chunk
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     return _rdsps(bm, grid, z, out_dir, sys_err=cfg.get("sys_err", 0.0),
@@ -231,6 +231,8 @@ def run_accuracy(truth_path, binmap_path, rdsps_paths, fit_paths, out_json, *, p
         report["mcmc_bins"] = sorted(mc)
         report["mcmc_note"] = (f"MCMC ran on {len(mc)} of {bm.n_bin} bins (a seeded random "
                                "subset); its figures cover those bins only")
+        if len(mc) < len(rd):  # both methods on the same bins
+            report["rdsps_on_mcmc_bins"] = compare(truth, {k: rd[k] for k in mc if k in rd})
     write_report(out_json, report)
     if plot_path:
         from .plots import plot_truth_comparison

@@ -237,6 +237,16 @@ def test_rdsps_under_mpi_writes_the_serial_bytes(setup, tmp_path):
         assert (tmp_path / "serial" / name).read_bytes() == (tmp_path / "mpi" / name).read_bytes()
 
 
+def test_rdsps_reading_spectra_from_disk_gives_the_same_bytes(setup, tmp_path):
+    """A grid read without its spectra (RDSPS reads them chunk by chunk from the
+    file, so a grid need not fit in memory, nor once per MPI rank) fits the same."""
+    lazy = read_model_grid(setup["tmp"] / "grid.h5", spectra=False)
+    assert lazy.spectra is None
+    paths = run_rdsps(setup["bm"], lazy, setup["z"], tmp_path, progress=False)
+    for p in paths:
+        assert p.read_bytes() == (setup["tmp"] / "rd" / p.name).read_bytes()
+
+
 def test_bad_bin_is_flagged_not_fatal(setup, tmp_path):
     bm = setup["bm"]
     bm2 = BinMap(galaxy="t", binmap=bm.binmap, wcs=bm.wcs, filters=bm.filters,

@@ -36,8 +36,8 @@ def grid_photometry(grid, filters, z):
     resp = filter_matrix(list(filters), wave_obs) * factor[None, :]
     out = np.empty((grid.n_model, len(filters)))
     step = 20000
-    for s in range(0, grid.n_model, step):
-        out[s:s + step] = grid.spectra[s:s + step].astype(float) @ resp.T
+    for s in range(0, grid.n_model, step):  # chunks: the spectra may stay on disk
+        out[s:s + step] = grid.spectra_rows(slice(s, s + step)) @ resp.T
     return out
 
 
@@ -67,7 +67,7 @@ def _bestfit_spectrum(grid, index, scale, z, fscale):
     mc = grid.model_config
     cosmo = get_cosmology(**(mc.get("cosmology") or {}))
     wave_obs, factor = observed_factor(grid.wave, z, cosmo, mc.get("igm", "inoue14"))
-    return wave_obs, grid.spectra[index].astype(float) * factor * scale / fscale
+    return wave_obs, grid.spectra_rows(int(index)) * factor * scale / fscale
 
 
 def run_rdsps(binmap, grid, z, out_dir, *, sys_err=0.0, chi2_percentile=10.0,

@@ -57,6 +57,9 @@ class ModelGrid:
     model_config : dict
     config_hash : str
     sedmap_version : str
+    path : str
+        The file it was read from ('' if built in memory); with
+        ``spectra=None``, :meth:`spectra_rows` reads the spectra from it.
     """
 
     wave: np.ndarray
@@ -67,10 +70,22 @@ class ModelGrid:
     model_config: dict
     config_hash: str = "none"
     sedmap_version: str = ""
+    path: str = ""
 
     @property
     def n_model(self):
         return self.params.shape[0]
+
+    def spectra_rows(self, rows):
+        """Spectra of the models ``rows`` (a slice or sorted index array), float64.
+
+        From memory when loaded, else read from :attr:`path` (only those rows:
+        a grid need not fit in memory).
+        """
+        if self.spectra is not None:
+            return np.asarray(self.spectra[rows], dtype=float)
+        with open_h5(self.path) as f:
+            return np.asarray(f["spectra"][rows], dtype=float)
 
 
 @contextlib.contextmanager
@@ -140,7 +155,8 @@ def read_model_grid(path, spectra=True):
         return ModelGrid(wave=wave, spectra=spec[()] if spectra else None, params=params,
                          param_names=names, derived=derived, model_config=cfg,
                          config_hash=str(require_attr(f, "config_hash", path)),
-                         sedmap_version=str(require_attr(f, "sedmap_version", path)))
+                         sedmap_version=str(require_attr(f, "sedmap_version", path)),
+                         path=str(path))
 
 
 def read_strings_attr(obj, name, path):
