@@ -109,6 +109,10 @@ DEFAULT_MOCK = {
     "fine_pixscale": 0.3,   # arcsec: target sub-pixel size of the fine model grids
     "gradient_step_arcsec": 0.1,  # radial step of the parameter gradients
     "gradient_rmax_scales": 5.0,  # the parameters stop changing beyond this many scale lengths
+    # SFH form of the mock's populations; None: the models' sfh (and their
+    # parameter ranges). Set it to fit the mock with another SFH family than the
+    # one that made it (e.g. a non-parametric fit of delayed-tau populations).
+    "sfh": None,
     "galaxy": {
         "log_mstar": 10.4,         # log10 total SURVIVING stellar mass (disk+bulge+clumps), Msun
         "pa_deg": 35.0,            # position angle of the major axis, east of north
@@ -276,6 +280,10 @@ def _unknown(given, allowed, where):
 
 def _check_config(cfg):
     _unknown(cfg, DEFAULT_MOCK, "")
+    from .sps.sfh import FORMS
+
+    if cfg["sfh"] is not None and cfg["sfh"] not in FORMS:
+        raise _bad("sfh", f"unknown SFH form {cfg['sfh']!r}", f"use one of {list(FORMS)}")
     _unknown(cfg["galaxy"], DEFAULT_MOCK["galaxy"], "galaxy.")
     _unknown(cfg["ifs_cube"], DEFAULT_MOCK["ifs_cube"], "ifs_cube.")
     _unknown(cfg["cosmic_rays"], DEFAULT_MOCK["cosmic_rays"], "cosmic_rays.")
@@ -1037,13 +1045,25 @@ def noiseless_images(mock_config=None, models_config=None, *, stars=True, extinc
     from .models import model_from_config
 
     cfg = merge_mock_config(mock_config)
-    mc = models_config if models_config is not None else _default_models_config()
+    mc = _mock_models(cfg, models_config if models_config is not None
+                      else _default_models_config())
     setup = _BandSetup(cfg, MockGalaxy(cfg, model_from_config(mc), mc))
     out = {}
     for ib, band in enumerate(cfg["bands"]):
         wcs, shape = band_wcs(cfg, band)
         out[setup.filters[ib]] = (setup.noiseless(ib, wcs, shape, stars, extinction), wcs)
     return out
+
+
+def _mock_models(cfg, mc):
+    """The models config the mock galaxy is made with: ``mc``, or with ``sfh`` set,
+    that form with the library's full parameter ranges (the fit's ranges and draw
+    settings do not constrain the truth)."""
+    mc = copy.deepcopy(mc)
+    if cfg.get("sfh"):
+        mc.update(sfh=cfg["sfh"], params={})
+        mc.pop("draw", None)
+    return mc
 
 
 def _default_models_config():
@@ -1134,8 +1154,8 @@ def make_mock(mock_config, out_dir, *, models_config=None, progress=True):
     ``EBVGAL``, ``GFWHM``/``RFWHM``/``IFWHM``/``ZFWHM`` (PSF, arcsec).
     """
     cfg = merge_mock_config(mock_config)
-    mc = copy.deepcopy(models_config if models_config is not None
-                       else _default_models_config())
+    mc = _mock_models(cfg, models_config if models_config is not None
+                      else _default_models_config())
     from .models import model_from_config
 
     out_dir = Path(out_dir)

@@ -64,15 +64,40 @@ def parameter_ranges(mc, model):
     return ranges
 
 
+def draw_priors(mc, model):
+    """``{name: Prior}`` of the parameters that ``models.draw`` draws from a prior
+    (the others are drawn uniformly within their ranges)."""
+    from .fit.priors import Prior
+
+    draw = dict(mc.get("draw") or {})
+    unknown = sorted(set(draw) - set(model.param_names))
+    if unknown:
+        raise InputError(f"models.draw names parameters the model does not have: {unknown}",
+                         path="models.draw", fix=f"use names from {list(model.param_names)}")
+    ranges = parameter_ranges(mc, model)
+    out = {}
+    for name, spec in draw.items():
+        lo, hi = ranges[name]
+        if hi <= lo:
+            raise InputError(f"{name} is fixed, so it cannot be drawn from a prior",
+                             path=f"models.draw.{name}", fix="give it a [min, max] range")
+        spec = dict(spec)
+        out[name] = Prior(name, lo, hi, spec.pop("form", "uniform"), **spec)
+    return out
+
+
 def draw_parameters(mc, model):
-    """Seeded uniform draws, (n_models, n_param), columns in ``model.param_names`` order."""
+    """Seeded draws, (n_models, n_param), columns in ``model.param_names`` order:
+    uniform within each range, or from the prior ``models.draw`` gives."""
     ranges = parameter_ranges(mc, model)
     n = int(mc.get("n_models", 100000))
     if n < 1:
         raise InputError(f"n_models = {n}", path="models.n_models", fix="use n_models >= 1")
+    priors = draw_priors(mc, model)
     rng = np.random.default_rng(int(mc.get("seed", 42)))
-    cols = [rng.uniform(lo, hi, n) if hi > lo else np.full(n, lo)
-            for lo, hi in ranges.values()]
+    cols = [priors[name].sample(rng, n) if name in priors
+            else rng.uniform(lo, hi, n) if hi > lo else np.full(n, lo)
+            for name, (lo, hi) in ranges.items()]
     return np.column_stack(cols)
 
 

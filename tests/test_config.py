@@ -73,7 +73,8 @@ def test_partial_sections_are_completed():
 
 
 def test_schema_rejects_unknown_keys_everywhere():
-    free_form = {"config.mock.settings", "config.fit.priors", "config.maps.split"}
+    free_form = {"config.mock.settings", "config.fit.priors", "config.maps.split",
+                 "config.models.draw"}  # keyed by parameter name; the library checks names
 
     def walk(schema, where):
         if schema.get("type") == "object" and where not in free_form:

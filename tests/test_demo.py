@@ -69,27 +69,25 @@ def test_demo_bin_fluxes_agree_with_truth_within_their_errors(demo):
 
 @pytest.mark.slow
 def test_demo_accuracy(demo):
-    """Issue 4's targets on the demo mock. RDSPS (every unflagged bin) meets all of
-    them. MCMC (a seeded subset of 20 bins) meets the scatter targets; its posteriors
-    are broader than RDSPS's (it samples the whole age-dust-SFH degeneracy, where
-    RDSPS keeps the grid's best models), so its 68% intervals over-cover and its
-    log M* bias is about -0.08 dex on that subset (RDSPS: -0.05 on the same bins):
-    those two are checked loosely here, and the closing notes give the figures."""
+    """Issue 4's targets on the demo mock, fitted with the non-parametric continuity
+    SFH. RDSPS (every unflagged bin) meets all of them. MCMC (a seeded subset of
+    20 bins) meets the bias and scatter targets; its 68% intervals of log SFR
+    over-cover (about 1.0: conservative; the SFR-dust degeneracy with no mid-IR
+    band), so only the lower coverage bound is checked for it. The closing
+    notes give the figures."""
     rep = json.loads((demo / "accuracy.json").read_text())
-    assert set(rep) >= {"rdsps", "mcmc", "mcmc_bins", "n_bins"}
+    assert set(rep) >= {"rdsps", "mcmc", "mcmc_bins", "n_bins", "rdsps_on_mcmc_bins"}
     assert len(rep["mcmc_bins"]) == 20
-    r = rep["rdsps"]
-    assert abs(r["log_mass"]["bias"]) <= 0.05, r["log_mass"]
-    for name in ("log_mass", "log_sfr", "av"):
-        assert 0.55 <= r[name]["coverage68"] <= 0.80, (name, r[name])
     for method in ("rdsps", "mcmc"):
         r = rep[method]
+        assert abs(r["log_mass"]["bias"]) <= 0.05, (method, r["log_mass"])
         assert r["log_mass"]["scatter"] <= 0.1, (method, r["log_mass"])
         assert r["log_sfr"]["scatter"] <= 0.2, (method, r["log_sfr"])
         assert r["av"]["scatter"] <= 0.15, (method, r["av"])
-    m = rep["mcmc"]
-    assert abs(m["log_mass"]["bias"]) <= 0.1, m["log_mass"]
-    assert all(0.55 <= m[n]["coverage68"] for n in ("log_mass", "log_sfr", "av")), m
+        assert all(0.55 <= r[n]["coverage68"] for n in ("log_mass", "log_sfr", "av")), r
+    r = rep["rdsps"]
+    for name in ("log_mass", "log_sfr", "av"):
+        assert 0.55 <= r[name]["coverage68"] <= 0.80, (name, r[name])
 
 
 def dry_run(results_dir, *config, configfile="config/galaxies/demo.yaml", targets=()):

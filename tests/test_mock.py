@@ -392,3 +392,17 @@ def test_ifs_cube(runs):
     snr = np.median(flux[:, round(float(y)), round(float(x))]
                     * np.sqrt(ivar[:, round(float(y)), round(float(x))]))
     assert snr > 5
+
+
+def test_mock_sfh_is_independent_of_the_fit_models():
+    """mock.sfh makes the truth with its own SFH family and the library's full
+    ranges, whatever SFH and ranges the fit's models section has."""
+    cfg = mock.merge_mock_config({"sfh": "delayed_tau_burst"})
+    fit_models = {"sfh": "continuity", "params": {"log_age": 1.1}, "draw": {"x": {}},
+                  "wavelength": {"R": 100}}
+    made = mock._mock_models(cfg, fit_models)
+    assert made["sfh"] == "delayed_tau_burst" and made["params"] == {} and "draw" not in made
+    assert made["wavelength"] == {"R": 100} and fit_models["sfh"] == "continuity"
+    assert mock._mock_models(mock.merge_mock_config(), fit_models)["sfh"] == "continuity"
+    with pytest.raises(InputError, match="mock.sfh"):
+        mock.merge_mock_config({"sfh": "boxy"})

@@ -139,3 +139,50 @@ def test_cli_reports_bad_config_in_one_line(tmp_path, capsys):
     assert "logzsol" in err and "[-2.3, 0.69]" in err
     assert len(err.strip().splitlines()) == 1
     assert not (tmp_path / "g.h5").exists()
+
+
+def test_draw_from_a_prior(tmp_path, small_config):
+    """models.draw: the drawn column follows the (truncated) prior, the other
+    columns are the uniform draws of the same seed, and RDSPS's importance
+    weights (prior over draw density) are flat when the fit keeps that prior."""
+    from scipy import stats
+
+    from sedmap.fit.driver import effective_priors, grid_log_prior
+
+    mc = json.loads(json.dumps(small_config))
+    mc.update(sfh="continuity", n_models=4000)
+    mc["params"]["log_age"] = 1.0
+    spec = {"form": "student_t", "mu": 0.0, "sigma": 0.3, "nu": 2.0}
+    plain = draw_parameters(mc, model_from_config(mc))
+    mc["draw"] = {"log_sfr_ratio_2": spec}
+    model = model_from_config(mc)
+    drawn = draw_parameters(mc, model)
+    j = model.param_names.index("log_sfr_ratio_2")
+    lo, hi = mc["params"]["log_sfr_ratio_2"]
+    t = stats.t(2.0, scale=0.3)
+    cdf = lambda x: (t.cdf(x) - t.cdf(lo)) / (t.cdf(hi) - t.cdf(lo))  # noqa: E731
+    assert stats.kstest(drawn[:, j], cdf).pvalue > 0.01
+    assert stats.kstest(plain[:, j], cdf).pvalue < 1e-6        # the uniform draw is not it
+    others = [i for i in range(drawn.shape[1]) if i != j]
+    np.testing.assert_array_equal(drawn[:, others], plain[:, others])
+
+    mc["n_models"] = 300
+    grid = read_model_grid(build_grid(mc, tmp_path / "g.h5", progress=False), spectra=False)
+    assert effective_priors(grid) == {"log_sfr_ratio_2": spec}
+    lp = grid_log_prior(grid)
+    np.testing.assert_allclose(lp, lp[0], atol=1e-9)           # prior == draw: no weights
+    lp = grid_log_prior(grid, {"log_sfr_ratio_2": {"form": "uniform"}})
+    x = grid.params[:, j]
+    expect = -t.logpdf(x)                                       # back to a flat prior
+    np.testing.assert_allclose(lp - lp[0], expect - expect[0], atol=1e-9)
+
+
+def test_draw_of_an_unknown_or_fixed_parameter_is_refused(small_config):
+    mc = json.loads(json.dumps(small_config))
+    mc["draw"] = {"log_fburst": {"form": "gaussian", "mu": -2, "sigma": 1}}
+    with pytest.raises(InputError, match="models.draw"):
+        draw_parameters(mc, model_from_config(mc))
+    mc["draw"] = {"dust_index": {"form": "gaussian", "mu": -0.7, "sigma": 0.2}}
+    mc["params"]["dust_index"] = -0.7
+    with pytest.raises(InputError, match="fixed"):
+        draw_parameters(mc, model_from_config(mc))

@@ -19,7 +19,13 @@ from sedmap.sps.wavelength import resample
 
 BASE = {"logzsol": 0.0, "log_age": 0.7, "log_tau": 0.2, "log_t0": 0.4, "log_alpha": 0.5,
         "log_beta": 0.8, "log_fburst": -1.0, "log_tburst": -0.7, "dust1": 0.6, "dust2": 0.4, "dust_index": -0.7, "gas_logu": -2.5,
-        "log_umin": 0.2, "log_gamma": -1.5, "log_qpah": 0.3}
+        "log_umin": 0.2, "log_gamma": -1.5, "log_qpah": 0.3,
+        "log_sfr_ratio_1": 0.4, "log_sfr_ratio_2": -0.2, "log_sfr_ratio_3": 0.0,
+        "log_sfr_ratio_4": 0.7, "log_sfr_ratio_5": -0.5}
+
+#: the continuity bins' lookback edges for BASE's age (5.01 Gyr), written out by hand
+CONT_EDGES = [0.0, 0.03, 0.1, 0.1 * 50.12 ** 0.25, 0.1 * 50.12 ** 0.5, 0.1 * 50.12 ** 0.75,
+              10 ** 0.7]
 
 
 def params_for(model, **over):
@@ -37,6 +43,15 @@ def model():
 def analytic_sfr(form, t, p):
     """Independent statement of the SFH forms, t = time since onset (Gyr)."""
     tau = 10 ** p["log_tau"]
+    if form == "continuity":  # SFR_i = SFR_{i+1} 10**ratio_i, bin 1 the youngest
+        age = 10 ** p["log_age"]
+        ratios = [p[f"log_sfr_ratio_{i}"] for i in range(1, 6)]
+        log_sfr = [sum(ratios[i:]) for i in range(6)]     # relative to the oldest bin
+        lb = age - t
+        for i in range(6):
+            if CONT_EDGES[i] <= lb <= CONT_EDGES[i + 1]:
+                return 10 ** log_sfr[i]
+        return 0.0
     if form == "delayed_tau_burst":  # 1 Msun in all; f of it constant over the last t_b
         age, f, tb = 10 ** p["log_age"], 10 ** p["log_fburst"], 10 ** p["log_tburst"]
         norm = tau**2 * (1 - (1 + age / tau) * np.exp(-age / tau))
@@ -63,7 +78,8 @@ def test_sfh_bin_masses_match_quadrature(form):
     assert w.sum() == pytest.approx(1.0, abs=1e-9)  # 1 Msun formed
     age = 10 ** BASE["log_age"]
     pp = BASE
-    pts = [10 ** pp["log_t0"], 10 ** pp["log_tau"], age - 10 ** pp["log_tburst"]]
+    pts = [10 ** pp["log_t0"], 10 ** pp["log_tau"], age - 10 ** pp["log_tburst"],
+           *(age - e for e in CONT_EDGES)]
     total = quad(lambda t: analytic_sfr(form, t, pp), 0, age, points=pts, limit=400)[0]
     ref = []
     for lo, hi in zip(edges[:-1] / 1e9, edges[1:] / 1e9):
@@ -79,10 +95,30 @@ def test_sfr_matches_analytic_formula(form):
     age = 10 ** BASE["log_age"]
     total = quad(lambda t: analytic_sfr(form, t, BASE), 0, age,
                  points=[10 ** BASE["log_t0"], 10 ** BASE["log_tau"],
-                         age - 10 ** BASE["log_tburst"]], limit=400)[0]
-    look = np.array([0.0, 0.1, 0.5, 2.0, 4.0])
+                         age - 10 ** BASE["log_tburst"], *(age - e for e in CONT_EDGES)],
+                 limit=400)[0]
+    look = np.array([0.0, 0.05, 0.5, 2.0, 4.0])
     expect = [analytic_sfr(form, age - lb, BASE) / total / 1e9 for lb in look]
     np.testing.assert_allclose(sfh_mod.sfr(form, p, look)[0], expect, rtol=1e-3)
+
+
+def test_continuity_sfh_is_piecewise_constant_with_the_given_ratios():
+    """Constant SFR within each bin; adjacent bins' SFRs differ by 10**ratio; a
+    flat history (all ratios 0) has its mass-weighted age at half the age and
+    100 Myr / A of its mass in the 100 Myr SFR."""
+    p = {k: np.array([v]) for k, v in BASE.items()}
+    mids = 0.5 * (np.array(CONT_EDGES[:-1]) + np.array(CONT_EDGES[1:]))
+    rate = sfh_mod.sfr("continuity", p, mids)[0]
+    ratios = [BASE[f"log_sfr_ratio_{i}"] for i in range(1, 6)]
+    np.testing.assert_allclose(np.log10(rate[:-1] / rate[1:]), ratios, atol=1e-12)
+    inside = sfh_mod.sfr("continuity", p, np.array([0.031, 0.099]))[0]
+    assert inside[0] == pytest.approx(inside[1])    # bin 2 is flat
+    flat = {"log_age": np.array([1.0]), **{k: np.zeros(1) for k in sfh_mod.CONTINUITY_PARAMS}}
+    assert sfh_mod.mass_weighted_age("continuity", flat)[0] == pytest.approx(5.0, rel=1e-3)
+    m = SPSModel(sfh="continuity", dust_law="calzetti", nebular=False, dust_emission=False)
+    d = m.derived({"logzsol": 0.0, "log_age": 1.0, "dust2": 0.0,
+                   **{k: 0.0 for k in sfh_mod.CONTINUITY_PARAMS}})
+    assert d["sfr_100myr"][0] == pytest.approx(1.0 / 10.0 / 1e9, rel=1e-6)
 
 
 def test_derived_sfr_is_recent_mean_sfr():

@@ -41,6 +41,37 @@ def grid_photometry(grid, filters, z):
     return out
 
 
+def effective_priors(grid, priors=None):
+    """The fit's prior config: ``fit.priors`` over the grid's ``models.draw`` (a
+    parameter drawn from a prior has that prior unless ``fit.priors`` sets another;
+    the rest are uniform within the grid's ranges)."""
+    return {**dict(grid.model_config.get("draw") or {}), **dict(priors or {})}
+
+
+def grid_log_prior(grid, priors=None):
+    """Log importance weight of every grid model, (n_model,), or None (all equal).
+
+    ``log p(theta) - log q(theta)``: the fit's prior (:func:`effective_priors`)
+    over the density the grid was drawn from (uniform within the ranges, or the
+    ``models.draw`` prior), up to a constant. Joint-with-mass priors need the
+    mass and act in MCMC only.
+    """
+    draw = dict(grid.model_config.get("draw") or {})
+    priors = effective_priors(grid, priors)
+    if not priors:
+        return None
+    ranges = grid_ranges(grid)
+    pri = build_priors(grid.param_names, ranges, priors)
+    drawn = build_priors(grid.param_names, ranges, draw)
+    out = np.zeros(grid.n_model)
+    for j, (p, q) in enumerate(zip(pri, drawn)):
+        if p.form != "joint_mass":
+            out += p.logpdf(grid.params[:, j])
+        if p.name in draw:
+            out -= q.logpdf(grid.params[:, j])
+    return out
+
+
 def check_filters(grid_filters, cube_filters, path):
     """InputError naming both filter sets when they differ."""
     if list(grid_filters) != list(cube_filters):
@@ -98,13 +129,7 @@ def run_rdsps(binmap, grid, z, out_dir, *, sys_err=0.0, chi2_percentile=10.0,
     flux = np.array(binmap.flux, dtype=float)
     flux[(np.asarray(binmap.flag) & 2) > 0] = np.nan  # FLAG_BAD_SED: skipped, stays flagged
     mine = np.arange(rank, flux.shape[0], size)
-    log_prior = None
-    if priors:  # importance weights: the grid was drawn uniformly within its ranges
-        pri = build_priors(grid.param_names, grid_ranges(grid), priors)
-        log_prior = np.zeros(grid.n_model)
-        for j, p in enumerate(pri):
-            if p.form != "joint_mass":  # needs the mass: MCMC only
-                log_prior += p.logpdf(grid.params[:, j])
+    log_prior = grid_log_prior(grid, priors)
     res = fit_rdsps(flux[mine], np.asarray(binmap.flux_var)[mine], phot, grid.params,
                     grid.param_names, grid.derived, sys_err=sys_err,
                     chi2_percentile=chi2_percentile, likelihood=likelihood, nu=nu,
@@ -148,7 +173,7 @@ def fit_bin_mcmc(bin_id, binmap, grid, rdsps_path, z, out_path, *, nwalkers=100,
         return write_fit_result(fr, out_path)
     model = model or model_from_config(grid.model_config)
     ranges = grid_ranges(grid)
-    pri = build_priors(model.param_names, ranges, priors)
+    pri = build_priors(model.param_names, ranges, effective_priors(grid, priors))
     cols = [rd.param_names.index(n) for n in model.param_names]
     lmf = rd.samples[:, rd.param_names.index("log_mass_formed")]
     mass_prior = mass_prior_from(float(rd.percentiles["log_mass_formed"][1]))

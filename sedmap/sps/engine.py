@@ -33,6 +33,8 @@ PARAM_INFO = {
     "log_beta": ((-3.0, 3.0), "log10 rising slope of the double power law"),
     "log_fburst": ((-6.0, 0.0), "log10 fraction of the mass formed in the recent burst"),
     "log_tburst": ((-3.0, 1.0), "log10(burst duration / Gyr), counted back from now"),
+    **{k: ((-5.0, 5.0), f"log10 SFR ratio of continuity bins {k[-1]} and {int(k[-1]) + 1}")
+       for k in sfh.CONTINUITY_PARAMS},
     "dust1": ((0.0, 10.0), "V-band optical depth of birth clouds"),
     "dust2": ((0.0, 10.0), "V-band optical depth of diffuse dust (A_V = 1.086 dust2)"),
     "dust_index": ((-3.0, 1.0), "power-law index of the diffuse attenuation curve"),

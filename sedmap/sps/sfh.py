@@ -17,6 +17,8 @@ double_power_law     1 / ((t/tau)^alpha + (t/tau)^-beta)          log_tau, log_a
                                                                   log_beta
 delayed_tau_burst    (1 - f) delayed_tau + f constant over the    log_tau, log_fburst,
                      last t_b (a recent burst, as in CIGALE)      log_tburst
+continuity           piecewise constant in 6 lookback-time bins   log_sfr_ratio_1 ...
+                     (non-parametric, Leja et al. 2019)           log_sfr_ratio_5
 ===================  ===========================================  ==================
 
 with tau = 10**log_tau (Gyr; dimensionless width in ln t for log_normal),
@@ -25,13 +27,25 @@ f = 10**log_fburst (fraction of the mass formed in the burst) and
 t_b = 10**log_tburst Gyr (burst duration, counted back from the observation;
 capped at the age).
 Every history is normalised to 1 Msun formed between t = 0 and t = A.
+
+The ``continuity`` form (Prospector's non-parametric SFH) has a constant SFR
+within each of ``N_CONTINUITY`` = 6 lookback-time bins with edges 0, 30 Myr,
+100 Myr, then log-spaced from 100 Myr to the age A; its parameters are
+``log_sfr_ratio_i = log10(SFR_i / SFR_{i+1})`` between adjacent bins (bin 1 the
+youngest). With a Student-t prior on the ratios (``fit.priors``: ``{form:
+student_t, mu: 0, sigma: 0.3, nu: 2}``, the "continuity prior") it favours
+smooth histories but allows sharp changes, and it does not tie the old
+population's mass to the young population's light as a parametric form does.
 """
 
 import numpy as np
 from scipy.special import erf
 
 FORMS = ("tau", "delayed_tau", "log_normal", "gaussian", "double_power_law",
-         "delayed_tau_burst")
+         "delayed_tau_burst", "continuity")
+
+N_CONTINUITY = 6   #: bins of the continuity SFH
+CONTINUITY_PARAMS = tuple(f"log_sfr_ratio_{i}" for i in range(1, N_CONTINUITY))
 
 PARAMS = {
     "tau": ("log_tau",),
@@ -40,6 +54,7 @@ PARAMS = {
     "gaussian": ("log_tau", "log_t0"),
     "double_power_law": ("log_tau", "log_alpha", "log_beta"),
     "delayed_tau_burst": ("log_tau", "log_fburst", "log_tburst"),
+    "continuity": CONTINUITY_PARAMS,
 }
 
 _DPL_NODES = np.geomspace(1e-6, 1.0, 4096)  # fractions of the age, for the DPL integral
@@ -55,8 +70,35 @@ def _burst(p, n):
     return 10 ** _col(p, "log_fburst", n), np.minimum(10 ** _col(p, "log_tburst", n), age), age
 
 
+def continuity_bins(p, n):
+    """Bin edges in time since onset (n, N + 1), increasing, and the SFR of each bin
+    (n, N), normalised to 1 Msun formed, of the continuity form."""
+    age = 10 ** _col(p, "log_age", n)                       # (n, 1) Gyr
+    frac = np.linspace(0.0, 1.0, N_CONTINUITY - 1)          # log-spaced 0.1 Gyr .. A
+    look = np.concatenate([np.zeros((n, 1)), np.full((n, 1), 0.03),
+                           0.1 * (age / 0.1) ** frac[None, :]], axis=1)
+    look = np.minimum(look, age)                            # young systems: empty bins
+    look[:, -1] = age[:, 0]
+    ratio = np.column_stack([np.broadcast_to(np.asarray(p[k], dtype=float), (n,))
+                             for k in CONTINUITY_PARAMS])   # log SFR_i / SFR_{i+1}
+    # log SFR_i relative to the oldest bin: sum of the ratios from i to N-1
+    log_sfr = np.concatenate([np.cumsum(ratio[:, ::-1], axis=1)[:, ::-1],
+                              np.zeros((n, 1))], axis=1)
+    width = np.diff(look, axis=1)
+    sfr_bin = 10 ** (log_sfr - log_sfr.max(axis=1, keepdims=True))
+    sfr_bin = sfr_bin / np.sum(sfr_bin * width, axis=1, keepdims=True)
+    # time since onset: bin i spans [A - look_{i+1}, A - look_i]; reverse to increasing
+    return (age - look)[:, ::-1], sfr_bin[:, ::-1]
+
+
 def sfr_shape(form, t, p):
     """Un-normalised SFR(t) for parameters ``p`` (dict of (n,) arrays), t (n, m) Gyr."""
+    if form == "continuity":  # normalised: 1 Msun formed from 0 to the age
+        edges, rate = continuity_bins(p, t.shape[0])
+        idx = np.clip((t[:, :, None] >= edges[:, None, 1:-1]).sum(axis=2), 0,
+                      N_CONTINUITY - 1)
+        out = np.take_along_axis(rate, idx, axis=1)
+        return np.where((t >= 0) & (t <= edges[:, -1:]), out, 0.0)
     tau = 10 ** _col(p, "log_tau", t.shape[0])
     if form == "delayed_tau_burst":  # normalised: 1 Msun formed from 0 to the age
         f, tb, age = _burst(p, t.shape[0])
@@ -86,8 +128,13 @@ def sfr_shape(form, t, p):
 def cumulative_mass(form, t, p, age):
     """Un-normalised mass formed between 0 and ``t`` (n, m) Gyr, exact where analytic."""
     n = t.shape[0]
-    tau = 10 ** _col(p, "log_tau", n)
     t = np.clip(t, 0.0, None)
+    if form == "continuity":  # normalised: 1 at the age; piecewise linear, exact
+        edges, rate = continuity_bins(p, n)
+        inside = np.clip(t[:, :, None] - edges[:, None, :-1], 0.0,
+                         np.diff(edges, axis=1)[:, None, :])
+        return np.einsum("nmk,nk->nm", inside, rate)
+    tau = 10 ** _col(p, "log_tau", n)
     if form == "delayed_tau_burst":  # normalised: 1 at the age
         f, tb, a = _burst(p, n)
         main = cumulative_mass("delayed_tau", t, p, None) / cumulative_mass(

@@ -10,9 +10,12 @@ rule mock:
     params:
         settings=lambda w: gcfg(w)["mock"]["settings"],
         galaxy=lambda w: gcfg(w)["galaxy"],
-        # the mock's SPS physics; the grid's draw settings do not change it
+        # the mock's SPS physics; the grid's draw settings do not change it, nor
+        # do the fit's SFH and ranges when the mock sets its own sfh
         models=lambda w: {k: v for k, v in gcfg(w)["models"].items()
-                          if k not in ("seed", "n_models", "chunk_size")},
+                          if k not in ("seed", "n_models", "chunk_size", "draw")
+                          and not (k in ("sfh", "params")
+                                   and gcfg(w)["mock"]["settings"].get("sfh"))},
         confhash=stage_hash("galaxy", "mock"),
     log:
         f"{LOGS}/mock.log",
