@@ -576,10 +576,9 @@ def _sum_bins_correlated(binmap, flux, var, noise):
             sa = s[:, :ny - dy, max(-dx, 0):nx - max(dx, 0)][:, same]
             sb = s[:, dy:, max(dx, 0):nx + min(dx, 0)][:, same]
             mult = 1.0 if (dy == 0 and dx == 0) else 2.0
-            for k in range(nb):
-                if r[k]:
-                    vs[:, k] += mult * r[k] * np.bincount(idx, weights=sa[k] * sb[k],
-                                                          minlength=n_bin)
+            w = (mult * r)[:, None] * sa * sb                     # (nb, m)
+            flat = (idx[None, :] + n_bin * np.arange(nb)[:, None]).ravel()  # one bincount
+            vs += np.bincount(flat, weights=w.ravel(), minlength=n_bin * nb).reshape(nb, n_bin).T
     npix = np.bincount(binmap.ravel(), minlength=n_bin + 1)[1:]
     vs += (npix[:, None] * noise.sky[None, :]) ** 2
     with np.errstate(invalid="ignore", divide="ignore"):
