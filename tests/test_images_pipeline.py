@@ -15,7 +15,8 @@ SEEDS = (1, 2, 3, 4)
 
 
 def run_images(tmp, seed, cfg):
-    man = make_mock({"seed": seed}, tmp / "mock", models_config=cfg["models"], progress=False)
+    settings = {**cfg["mock"]["settings"], "seed": seed}  # the demo mock, another seed
+    man = make_mock(settings, tmp / "mock", models_config=cfg["models"], progress=False)
     with open(man["bands"]) as fh:
         bands = yaml.safe_load(fh)["bands"]
     path = P.run_all(bands, cfg["galaxy"], cfg["images"], tmp)
