@@ -13,8 +13,9 @@ from sedmap.stages import run_binning, run_script
 
 
 def body(p, i, o, w):
-    run_binning(i.fluxmap, o.binmap, p.binning,
-                confhash=p.confhash, plot_path=o.plot)
+    spectra = list(i.specphoto)  # [specphoto.fits] with ifs.enabled, else []
+    run_binning(i.fluxmap, o.binmap, p.binning, confhash=p.confhash, plot_path=o.plot,
+                specphoto_path=spectra[0] if spectra else None)
 
 
 run_script(snakemake, body)

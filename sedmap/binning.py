@@ -584,3 +584,42 @@ def _sum_bins_correlated(binmap, flux, var, noise):
     with np.errstate(invalid="ignore", divide="ignore"):
         snr = fs / np.sqrt(vs)
     return fs, vs, snr
+
+
+def bin_spectra(binmap, spec, spec_var, spec_mask):
+    """Summed spectrum and variance of each bin, from a spectral cube on the same grid.
+
+    Parameters
+    ----------
+    binmap : ndarray (ny, nx) of int
+    spec, spec_var : ndarray (n_wave, ny, nx)
+        Spectra and variances (the photometry's flux units); NaN marks a bad
+        wavelength pixel of a spaxel.
+    spec_mask : ndarray (ny, nx) of bool
+        True where the pixel has a spectrum.
+
+    Returns
+    -------
+    bin_spec, bin_var : ndarray (n_bin, n_wave)
+        NaN for a bin with any pixel outside the spectral coverage (its
+        spectrum would not match its photometry) and, elsewhere, at the
+        wavelengths where any of its pixels is bad. Spaxel covariances are
+        not counted.
+    """
+    from scipy import sparse
+
+    n_bin = int(binmap.max())
+    nw = spec.shape[0]
+    idx = np.asarray(binmap).ravel()
+    sel = np.flatnonzero(idx > 0)
+    onehot = sparse.csr_matrix((np.ones(sel.size), (idx[sel] - 1, np.arange(sel.size))),
+                               shape=(n_bin, sel.size))
+    s = np.asarray(spec, dtype=float).reshape(nw, -1)[:, sel]
+    v = np.asarray(spec_var, dtype=float).reshape(nw, -1)[:, sel]
+    bad = ~(np.isfinite(s) & np.isfinite(v))
+    out = np.asarray(onehot @ np.where(bad, 0.0, s).T)
+    var = np.asarray(onehot @ np.where(bad, 0.0, v).T)
+    nbad = np.asarray(onehot @ bad.T.astype(float))
+    uncovered = np.asarray(onehot @ (~np.asarray(spec_mask).ravel()[sel]).astype(float)) > 0
+    drop = (nbad > 0) | uncovered[:, None]
+    return np.where(drop, np.nan, out), np.where(drop, np.nan, var)

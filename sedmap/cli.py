@@ -112,8 +112,9 @@ def _cmd_binning(args):
 
     cfg = _load(args)
     gdir = _gdir(cfg)
+    spec = gdir / "specphoto.fits" if cfg["ifs"]["enabled"] else None
     print(run_binning(gdir / "fluxmap.fits", args.out or gdir / "binmap.fits", cfg["binning"],
-                      plot_path=gdir / "plots" / "binmap.png"))
+                      plot_path=gdir / "plots" / "binmap.png", specphoto_path=spec))
 
 
 def _cmd_fit(args):

@@ -40,8 +40,11 @@ def run_ifs(cube_path, fluxmap_path, out_path, cfg, *, confhash=None):
 
 
 # ---------------------------------------------------------------- binning
-def run_binning(fluxmap_path, out_path, cfg, *, confhash=None, plot_path=None):
-    """Flux cube -> bin map (``binning`` config section)."""
+def run_binning(fluxmap_path, out_path, cfg, *, confhash=None, plot_path=None,
+                specphoto_path=None):
+    """Flux cube -> bin map (``binning`` config section); with ``specphoto_path``
+    (the IFS stage's product, same grid) the bin map also holds each bin's summed
+    spectrum (``binning.bin_spectra``)."""
     from .binning import (
         NoiseModel,
         bin_sed_similarity,
@@ -86,9 +89,21 @@ def run_binning(fluxmap_path, out_path, cfg, *, confhash=None, plot_path=None):
 
     flag = np.where(bad, flag | FLAG_BAD_SED, flag).astype(np.int32)
     vs = np.where(np.isfinite(vs) & (vs > 0), vs, 1.0)  # flagged bins: placeholder, skipped
+    spectra = {}
+    if specphoto_path is not None:
+        from .binning import bin_spectra
+        from .io import read_spec_photo
+
+        sp = read_spec_photo(specphoto_path)
+        if sp.photometry.shape != cube.shape or sp.photometry.filters.name != names:
+            raise InputError(f"the spectra's grid {sp.photometry.shape} / bands do not match "
+                             f"the flux map's {cube.shape}", path=str(specphoto_path),
+                             fix="rebuild specphoto.fits from this flux map (rule specphoto)")
+        bs, bv = bin_spectra(binmap, sp.spec, sp.spec_err.astype(float) ** 2, sp.spec_mask)
+        spectra = {"wave": sp.wave, "bin_spec": bs, "bin_spec_var": bv}
     bm = BinMap(galaxy=cube.galaxy, binmap=binmap, wcs=cube.wcs, filters=cube.filters,
                 flux=np.nan_to_num(fs), flux_var=vs, snr=np.nan_to_num(snr), flag=flag,
-                fscale=cube.fscale, config_hash=confhash or "none")
+                fscale=cube.fscale, config_hash=confhash or "none", **spectra)
     path = write_bin_map(bm, out_path)
     if plot_path:
         from .plots import plot_binmap

@@ -382,3 +382,32 @@ def test_some_bad_variances_are_masked_not_fatal(mock, tmp_path):
     cube = read_cube(_edit_mock(mock, tmp_path, "partial.fits", edit), "manga")
     assert np.all(np.isnan(cube.flux[10:20])) and np.all(np.isnan(cube.var[30, 25:35, 25:35]))
     assert np.isfinite(cube.flux[40]).sum() > 100 and np.all(cube.var[np.isfinite(cube.var)] > 0)
+
+
+def test_binned_spectra_conserve_flux_and_skip_uncovered_bins(mock, tmp_path):
+    """The binning stage with the IFS product: each covered bin's spectrum is the
+    sum of its spaxels' spectra (and variances); bins reaching outside the IFS
+    footprint get no spectrum (NaN), so a spectrum always matches its photometry."""
+    from sedmap.io import read_bin_map
+    from sedmap.stages import run_binning
+
+    cfg = dict(load_config("config/galaxies/demo.yaml")["binning"], sn_threshold=3.0)
+    out = run_binning(mock["fluxmap"], tmp_path / "binmap.fits", cfg,
+                      specphoto_path=mock["specphoto"])
+    bm = read_bin_map(out)
+    sp = read_spec_photo(mock["specphoto"])
+    assert bm.bin_spec.shape == (bm.n_bin, sp.wave.size)
+    np.testing.assert_allclose(bm.wave, sp.wave)
+    covered = np.array([sp.spec_mask[bm.binmap == k].all() for k in range(1, bm.n_bin + 1)])
+    assert covered.sum() >= 5 and (~covered).sum() >= 5
+    assert np.all(np.isnan(bm.bin_spec[~covered]))
+    for k in np.flatnonzero(covered)[:5] + 1:
+        pix = bm.binmap == k
+        expect = np.sum(sp.spec[:, pix], axis=1)
+        ok = np.isfinite(expect)
+        assert ok.mean() > 0.9
+        np.testing.assert_allclose(bm.bin_spec[k - 1, ok], expect[ok], rtol=1e-5)
+        np.testing.assert_allclose(bm.bin_spec_var[k - 1, ok],
+                                   np.sum(sp.spec_err[:, pix].astype(float) ** 2, axis=1)[ok],
+                                   rtol=1e-5)
+        assert np.all(np.isnan(bm.bin_spec[k - 1, ~ok]))

@@ -177,5 +177,8 @@ def test_ifs_enabled_plans_the_specphoto_product():
     assert run.returncode == 0, out
     assert re.search(r"^rule specphoto:", out, re.MULTILINE), out[-3000:]
     assert "results/demo/specphoto.fits" in out
+    # the binning stage bins the spectra too
+    assert re.search(r"checkpoint binning:\n    input: [^\n]*specphoto\.fits", out), out[-3000:]
     plain = snakemake("-n", "--forceall", "--configfile", DEMO)
     assert "rule specphoto:" not in plain.stdout
+    assert not re.search(r"checkpoint binning:\n    input: [^\n]*specphoto", plain.stdout)

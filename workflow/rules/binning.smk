@@ -2,9 +2,17 @@
 # decides how many fit jobs run.
 
 
+def binning_spectra(wildcards):
+    """specphoto.fits for galaxies with ifs.enabled: its spectra are binned too."""
+    if gcfg(wildcards)["ifs"]["enabled"]:
+        return [f"{RESULTS}/{wildcards.galaxy}/specphoto.fits"]
+    return []
+
+
 checkpoint binning:
     input:
         fluxmap=f"{GDIR}/fluxmap.fits",
+        specphoto=binning_spectra,
     output:
         binmap=f"{GDIR}/binmap.fits",
         plot=report(f"{GDIR}/plots/binmap.png", caption="../report/binmap.rst",
