@@ -290,6 +290,20 @@ def test_reprojection_of_masked_input():
 # --------------------------------------------------- variance, Monte Carlo
 
 
+def reproject_and_match(noise, var, w, fwhm, side_arcsec):
+    """Noise realisations on a native grid through reprojection and PSF matching:
+    (band, common wcs, kernel, matched realisations, predicted variance, reprojected
+    variance, reprojection mask)."""
+    band = make_band(noise, var, w, fwhm)
+    gw, shape = grid.target_grid(RA0, DEC0, COMMON, 0.9 * side_arcsec)
+    src = P.psf_for_band(band, COMMON, 41)
+    k = P.matching_kernel(src, P.gaussian_psf(TARGET, COMMON, 41),
+                          fwhm_source=P.effective_fwhm(band), fwhm_target=TARGET)
+    d, v, m = grid.reproject_band(band, gw, shape)
+    out, v_pred = P.match_band(d, v, k, mask=m, var_factor=grid.noise_correlation_factor(band, gw, k))
+    return band, gw, k, out, v_pred, v, m
+
+
 @pytest.mark.parametrize("pixscale,n,fwhm,nreal", [(0.396, 80, 1.3, 400), (1.375, 40, 5.3, 300)])
 def test_variance_monte_carlo(pixscale, n, fwhm, nreal):
     """Noise realisations with a spatially varying variance, reprojected and
@@ -306,14 +320,7 @@ def test_variance_monte_carlo(pixscale, n, fwhm, nreal):
     var = 1e-4 * (1 + 3 * np.exp(-0.5 * ((xx - 0.4 * n) ** 2 + (yy - 0.6 * n) ** 2)
                                  / (0.15 * n) ** 2) + xx / n)
     noise = rng.normal(0.0, np.sqrt(var), size=(nreal, n, n))
-    band = make_band(noise, var, w, fwhm)
-    gw, shape = grid.target_grid(RA0, DEC0, COMMON, 0.9 * n * pixscale)
-    src = P.psf_for_band(band, COMMON, 41)
-    k = P.matching_kernel(src, P.gaussian_psf(TARGET, COMMON, 41),
-                          fwhm_source=P.effective_fwhm(band), fwhm_target=TARGET)
-    corr = grid.noise_correlation_factor(band, gw, k)
-    d, v, m = grid.reproject_band(band, gw, shape)
-    out, v_pred = P.match_band(d, v, k, mask=m, var_factor=corr)
+    _, _, k, out, v_pred, v, m = reproject_and_match(noise, var, w, fwhm, n * pixscale)
     ok = np.isfinite(v_pred)
     assert ok.sum() >= 40
     ratio = out.var(axis=0, ddof=1)[ok] / v_pred[ok]
@@ -340,13 +347,7 @@ def test_bin_sum_variance_monte_carlo(pixscale, n, fwhm, nreal):
     _, xx = np.indices((n, n))
     var = 1e-4 * (1 + xx / n)
     noise = rng.normal(0.0, np.sqrt(var), size=(nreal, n, n))
-    band = make_band(noise, var, w, fwhm)
-    gw, shape = grid.target_grid(RA0, DEC0, COMMON, 0.9 * n * pixscale)
-    src = P.psf_for_band(band, COMMON, 41)
-    k = P.matching_kernel(src, P.gaussian_psf(TARGET, COMMON, 41),
-                          fwhm_source=P.effective_fwhm(band), fwhm_target=TARGET)
-    d, v, m = grid.reproject_band(band, gw, shape)
-    out, v_pix = P.match_band(d, v, k, mask=m, var_factor=grid.noise_correlation_factor(band, gw, k))
+    band, gw, k, out, v_pix, _, _ = reproject_and_match(noise, var, w, fwhm, n * pixscale)
     rho = grid.noise_correlation(band, gw, k)
     assert rho.shape[0] % 2 == 1 and rho[rho.shape[0] // 2, rho.shape[1] // 2] == 1.0
     assert np.allclose(rho, rho[::-1, ::-1])

@@ -182,31 +182,38 @@ def noise_correlation_factor(band, wcs, kernel, phases=((0.0, 0.0), (0.5, 0.5), 
     -------
     float : multiply the matched variance by it (``match_band(var_factor=F)``).
     """
+    kernel = np.asarray(kernel, dtype=float)
+    a_in = pixel_area_arcsec2(band.wcs)
+    a_out = pixel_area_arcsec2(wcs)
+    factors = [a_in * np.sum(m**2) / (a_out * np.sum(kernel**2))
+               for m in _on_native_grid(kernel, band, wcs, phases)]
+    return float(np.mean(factors))
+
+
+def _on_native_grid(images, band, wcs, phases):
+    """``reproject_exact`` of small common-grid ``images`` (..., k, k), centred on the
+    band's centre, onto a native-like grid (the band's CD matrix, no distortion),
+    once per sub-pixel phase of the two grids; yields arrays (..., n_native)."""
     from reproject import reproject_exact
 
-    kernel = np.asarray(kernel, dtype=float)
-    ky, kx = kernel.shape
+    k = images.shape[-1]
     a_in = pixel_area_arcsec2(band.wcs)
     a_out = pixel_area_arcsec2(wcs)
     bw = band.wcs.celestial
     bny, bnx = np.shape(band.data)[-2:]
     ra0, dec0 = (float(v) for v in bw.pixel_to_world_values((bnx - 1) / 2.0, (bny - 1) / 2.0))
-    # a native-like grid around the kernel: the band's CD matrix, centred on ra0, dec0
-    half = int(np.ceil(0.75 * max(ky, kx) * np.sqrt(a_out / a_in))) + 2
-    nn = 2 * half + 1
+    half = int(np.ceil(0.75 * k * np.sqrt(a_out / a_in))) + 2
     wn = bw.deepcopy()
     wn.wcs.crval = [ra0, dec0]
     wn.wcs.crpix = [half + 1.0, half + 1.0]
     if wn.sip is not None:
         wn.sip = None
-    factors = []
     for py, px in phases:
         wk = wcs.celestial.deepcopy()
         wk.wcs.crval = [ra0, dec0]
-        wk.wcs.crpix = [(kx + 1) / 2.0 + px, (ky + 1) / 2.0 + py]
-        m, _ = reproject_exact((kernel, wk), wn, shape_out=(nn, nn))
-        factors.append(a_in * np.sum(np.nan_to_num(m) ** 2) / (a_out * np.sum(kernel**2)))
-    return float(np.mean(factors))
+        wk.wcs.crpix = [(k + 1) / 2.0 + px, (k + 1) / 2.0 + py]
+        m, _ = reproject_exact((images, wk), wn, shape_out=(2 * half + 1, 2 * half + 1))
+        yield np.nan_to_num(m).reshape(images.shape[:-2] + (-1,))
 
 
 # ------------------------------------------------------------------ checks
@@ -250,7 +257,6 @@ def noise_correlation(band, wcs, kernel, tol=1e-3, max_lag=25,
     rho : ndarray (2L+1, 2L+1)
         ``rho[L + dy, L + dx]``, 1 at the centre, symmetric under d -> -d.
     """
-    from reproject import reproject_exact
     from scipy.signal import fftconvolve
 
     a_in = pixel_area_arcsec2(band.wcs)
@@ -259,22 +265,8 @@ def noise_correlation(band, wcs, kernel, tol=1e-3, max_lag=25,
     n = 2 * r + 1
     deltas = np.zeros((n * n, n, n))
     deltas[np.arange(n * n), np.arange(n * n) // n, np.arange(n * n) % n] = 1.0
-    bw = band.wcs.celestial
-    bny, bnx = np.shape(band.data)[-2:]
-    ra0, dec0 = (float(v) for v in bw.pixel_to_world_values((bnx - 1) / 2.0, (bny - 1) / 2.0))
-    half = int(np.ceil(0.75 * n * np.sqrt(a_out / a_in))) + 2
-    wn = bw.deepcopy()
-    wn.wcs.crval = [ra0, dec0]
-    wn.wcs.crpix = [half + 1.0, half + 1.0]
-    if wn.sip is not None:
-        wn.sip = None
     c_r = np.zeros((n, n))
-    for py, px in phases:
-        wk = wcs.celestial.deepcopy()
-        wk.wcs.crval = [ra0, dec0]
-        wk.wcs.crpix = [(n + 1) / 2.0 + px, (n + 1) / 2.0 + py]
-        m, _ = reproject_exact((deltas, wk), wn, shape_out=(2 * half + 1, 2 * half + 1))
-        m = np.nan_to_num(m).reshape(n * n, -1)
+    for m in _on_native_grid(deltas, band, wcs, phases):
         c_r += (m @ m[(n * n) // 2]).reshape(n, n)   # covariance with the centre pixel
     c_r = 0.5 * (c_r + c_r[::-1, ::-1])
     kernel = np.asarray(kernel, dtype=float)
