@@ -241,6 +241,12 @@ def run_accuracy(truth_path, binmap_path, rdsps_paths, fit_paths, out_json, *, p
           if r.method == "mcmc" and r.bin_id in ok}
     report = {"n_bins": bm.n_bin, "n_bins_flagged": bm.n_bin - len(ok),
               "rdsps": compare(truth, rd)}
+    for name, res in (("rdsps", rd), ("mcmc", mc)):  # how many samples the percentiles rest on
+        ess = [r.effective_sample_size for r in res.values() if not r.flag]
+        ess = np.asarray([e for e in ess if np.isfinite(e)])
+        if ess.size:
+            report[f"{name}_ess"] = {"p10": float(np.percentile(ess, 10)),
+                                     "median": float(np.median(ess))}
     if mc:
         report["mcmc"] = compare(truth, mc)
         report["mcmc_bins"] = sorted(mc)

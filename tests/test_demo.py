@@ -88,6 +88,10 @@ def test_demo_accuracy(demo):
     r = rep["rdsps"]
     for name in ("log_mass", "log_sfr", "av"):
         assert 0.55 <= r[name]["coverage68"] <= 0.80, (name, r[name])
+    # how many independent samples the percentiles rest on: the chains are long
+    # enough (many autocorrelation times); RDSPS's weights sit on a few models
+    assert rep["mcmc_ess"]["p10"] > 100, rep["mcmc_ess"]
+    assert rep["rdsps_ess"]["median"] >= 2, rep["rdsps_ess"]
 
 
 def dry_run(results_dir, *config, configfile="config/galaxies/demo.yaml", targets=()):

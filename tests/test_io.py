@@ -562,3 +562,18 @@ def test_writer_refuses_empty_bin(tmp_path, name):
     with pytest.raises(InputError, match=r"bin ids \[2\] have zero pixels"):
         write_bin_map(bm, tmp_path / name)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_effective_sample_size():
+    base = dict(bin_id=1, param_names=["a"], percentiles={"a": np.zeros(3)})
+    equal = FitResult(method="rdsps", samples=np.zeros((50, 1)), weights=np.full(50, 0.02), **base)
+    assert equal.effective_sample_size == pytest.approx(50.0)
+    w = np.zeros(50)
+    w[:2] = 0.5                                   # two models carry all the weight
+    assert FitResult(method="rdsps", samples=np.zeros((50, 1)), weights=w,
+                     **base).effective_sample_size == pytest.approx(2.0)
+    chain = FitResult(method="mcmc", samples=np.zeros((6400, 1)), autocorr_time=np.array([32.0]),
+                      **base)
+    assert chain.effective_sample_size == pytest.approx(200.0)
+    assert np.isnan(FitResult(method="mcmc", samples=np.zeros((10, 1)),
+                              **base).effective_sample_size)

@@ -64,6 +64,21 @@ class FitResult:
     config_hash: str = "none"
     sedmap_version: str = ""  #: filled in by the reader
 
+    @property
+    def effective_sample_size(self):
+        """Independent samples the percentiles rest on: Kish's (sum w)^2 / sum w^2 for
+        weighted (RDSPS) samples, n_samples / max(autocorr_time) for an MCMC chain;
+        NaN when unknown (no samples, or MCMC without autocorrelation times)."""
+        n = np.asarray(self.samples).shape[0]
+        if n == 0:
+            return float("nan")
+        if self.weights is not None:
+            w = np.asarray(self.weights, dtype=float)
+            return float(w.sum() ** 2 / np.sum(w**2))
+        tau = np.asarray(self.autocorr_time if self.autocorr_time is not None else [], float)
+        tau = tau[np.isfinite(tau)]
+        return float(n / max(tau.max(), 1.0)) if tau.size else float("nan")
+
 
 def validate_fit_result(res, path):
     """Check ``res``; InputError naming ``path`` on failure."""
