@@ -565,7 +565,7 @@ def test_writer_refuses_empty_bin(tmp_path, name):
 
 
 def test_effective_sample_size():
-    base = dict(bin_id=1, param_names=["a"], percentiles={"a": np.zeros(3)})
+    base = {"bin_id": 1, "param_names": ["a"], "percentiles": {"a": np.zeros(3)}}
     equal = FitResult(method="rdsps", samples=np.zeros((50, 1)), weights=np.full(50, 0.02), **base)
     assert equal.effective_sample_size == pytest.approx(50.0)
     w = np.zeros(50)
