@@ -237,6 +237,35 @@ class NoiseModel:
         return np.einsum("bi,bi->b", img.reshape(img.shape[0], -1),
                          conv.reshape(img.shape[0], -1)) + (n * self.sky) ** 2
 
+    def bin_variances(self, binmap, var):
+        """Variance of every bin's sum, (n_bin, n_band): the :meth:`sum_variance` of
+        each bin at once, in one pass over the offsets d of ``rho`` that adds
+        ``rho(d) s_p s_{p+d}`` over the pixel pairs in the same bin."""
+        n_bin = int(binmap.max())
+        nb, ny, nx = var.shape
+        s = self.own_sigma(var)
+        vs = np.zeros((n_bin, nb))
+        rho = self.rho if self.rho is not None else np.ones((nb, 1, 1))
+        lag = rho.shape[1] // 2
+        for dy in range(lag + 1):
+            for dx in range(-lag, lag + 1):
+                if dy == 0 and dx < 0:
+                    continue   # d and -d give the same pairs: count each once, twice
+                r = rho[:, lag + dy, lag + dx]
+                a = binmap[:ny - dy, max(-dx, 0):nx - max(dx, 0)]
+                b = binmap[dy:, max(dx, 0):nx + min(dx, 0)]
+                same = (a == b) & (a > 0)
+                if not (np.any(r) and same.any()):
+                    continue
+                sa = s[:, :ny - dy, max(-dx, 0):nx - max(dx, 0)][:, same]
+                sb = s[:, dy:, max(dx, 0):nx + min(dx, 0)][:, same]
+                w = ((1.0 if dy == dx == 0 else 2.0) * r)[:, None] * sa * sb   # (nb, m)
+                flat = (a[same][None, :] - 1 + n_bin * np.arange(nb)[:, None]).ravel()
+                vs += np.bincount(flat, weights=w.ravel(),
+                                  minlength=n_bin * nb).reshape(nb, n_bin).T
+        npix = np.bincount(np.asarray(binmap).ravel(), minlength=n_bin + 1)[1:]
+        return vs + (npix[:, None] * self.sky[None, :]) ** 2
+
     def compact_factor(self, n):
         """Mean over a disc of ``n`` pixels of ``sum_{q in disc} rho(p - q)`` (n_band,):
         the own-noise variance of a compact bin is about that times its pixels' sum."""
@@ -534,8 +563,6 @@ def sum_bins(binmap, flux, var, noise=None):
     -------
     flux_sum, var_sum, snr : ndarray (n_bin, n_band)
     """
-    if noise is not None and noise.correlated:
-        return _sum_bins_correlated(binmap, flux, var, noise)
     n_bin = int(binmap.max())
     idx = binmap.ravel()
     sel = idx > 0
@@ -545,42 +572,8 @@ def sum_bins(binmap, flux, var, noise=None):
     for b in range(nb):  # a handful of bands; bincount is vectorised over pixels
         fs[:, b] = np.bincount(idx[sel] - 1, weights=flux[b].ravel()[sel], minlength=n_bin)
         vs[:, b] = np.bincount(idx[sel] - 1, weights=var[b].ravel()[sel], minlength=n_bin)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        snr = fs / np.sqrt(vs)
-    return fs, vs, snr
-
-
-def _sum_bins_correlated(binmap, flux, var, noise):
-    """:func:`sum_bins` with a :class:`NoiseModel`: one pass over the offsets d of
-    ``rho``, adding ``rho(d) s_p s_{p+d}`` over the pixel pairs in the same bin."""
-    n_bin = int(binmap.max())
-    nb, ny, nx = flux.shape
-    fs, _, _ = sum_bins(binmap, flux, np.ones_like(var))
-    s = noise.own_sigma(var)
-    vs = np.zeros((n_bin, nb))
-    rho = noise.rho if noise.rho is not None else np.ones((nb, 1, 1))
-    lag = rho.shape[1] // 2
-    for dy in range(lag + 1):
-        for dx in range(-lag, lag + 1):
-            if dy == 0 and dx < 0:
-                continue   # d and -d give the same pairs: count each once, twice
-            r = rho[:, lag + dy, lag + dx]
-            if not np.any(r):
-                continue
-            a = binmap[:ny - dy, max(-dx, 0):nx - max(dx, 0)]
-            b = binmap[dy:, max(dx, 0):nx + min(dx, 0)]
-            same = (a == b) & (a > 0)
-            if not same.any():
-                continue
-            idx = a[same] - 1
-            sa = s[:, :ny - dy, max(-dx, 0):nx - max(dx, 0)][:, same]
-            sb = s[:, dy:, max(dx, 0):nx + min(dx, 0)][:, same]
-            mult = 1.0 if (dy == 0 and dx == 0) else 2.0
-            w = (mult * r)[:, None] * sa * sb                     # (nb, m)
-            flat = (idx[None, :] + n_bin * np.arange(nb)[:, None]).ravel()  # one bincount
-            vs += np.bincount(flat, weights=w.ravel(), minlength=n_bin * nb).reshape(nb, n_bin).T
-    npix = np.bincount(binmap.ravel(), minlength=n_bin + 1)[1:]
-    vs += (npix[:, None] * noise.sky[None, :]) ** 2
+    if noise is not None and noise.correlated:
+        vs = noise.bin_variances(binmap, var)
     with np.errstate(invalid="ignore", divide="ignore"):
         snr = fs / np.sqrt(vs)
     return fs, vs, snr

@@ -67,7 +67,7 @@ def parameter_ranges(mc, model):
 def draw_priors(mc, model):
     """``{name: Prior}`` of the parameters that ``models.draw`` draws from a prior
     (the others are drawn uniformly within their ranges)."""
-    from .fit.priors import Prior
+    from .fit.priors import build_priors
 
     draw = dict(mc.get("draw") or {})
     unknown = sorted(set(draw) - set(model.param_names))
@@ -75,15 +75,12 @@ def draw_priors(mc, model):
         raise InputError(f"models.draw names parameters the model does not have: {unknown}",
                          path="models.draw", fix=f"use names from {list(model.param_names)}")
     ranges = parameter_ranges(mc, model)
-    out = {}
-    for name, spec in draw.items():
-        lo, hi = ranges[name]
-        if hi <= lo:
+    for name in draw:
+        if ranges[name][1] <= ranges[name][0]:
             raise InputError(f"{name} is fixed, so it cannot be drawn from a prior",
                              path=f"models.draw.{name}", fix="give it a [min, max] range")
-        spec = dict(spec)
-        out[name] = Prior(name, lo, hi, spec.pop("form", "uniform"), **spec)
-    return out
+    names = list(draw)
+    return dict(zip(names, build_priors(names, {n: ranges[n] for n in names}, draw)))
 
 
 def draw_parameters(mc, model):

@@ -206,6 +206,10 @@ def test_correlated_sum_variance_matches_monte_carlo():
     np.testing.assert_allclose(v_corr[:, 0], empirical, rtol=0.1)
     assert v_plain[0, 0] < 0.1 * empirical[0]
     assert v_corr[2, 0] == pytest.approx(v_plain[2, 0])   # one pixel: its own variance
+    for k in (1, 2):   # one bin at a time (the growth's check) = all bins at once
+        ys, xs = np.nonzero(binmap == k)
+        one = NoiseModel(rho[None]).sum_variance(ys, xs, np.sqrt(var[ys, xs])[:, None])
+        assert one[0] == pytest.approx(v_corr[k - 1, 0], rel=1e-9)
     sky = 0.3
     _, v_sky, _ = sum_bins(binmap, flux, var[None] + sky**2, NoiseModel(rho[None], [sky]))
     npix = np.bincount(binmap.ravel())[1:]
