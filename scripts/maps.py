@@ -15,7 +15,7 @@ from sedmap.stages import bin_result_paths, run_maps, run_script
 def body(p, i, o, w):
     run_maps(i.fluxmap, i.binmap, bin_result_paths(i.binmap, i.rdsps, i.fits),
              o.maps, p.maps, confhash=p.confhash,
-             plot_dir=Path(o.plot).parent)
+             plot_dir=Path(o.plot).parent, sfh_form=p.sfh, continuity_young=p.young)
 
 
 run_script(snakemake, body)

@@ -143,7 +143,9 @@ def _cmd_maps(args):
     print(run_maps(gdir / "fluxmap.fits", gdir / "binmap.fits",
                    bin_result_paths(gdir / "binmap.fits", gdir / "rdsps",
                                     sorted((gdir / "fits").glob("bin_*.h5"))),
-                   args.out or gdir / "maps.fits", cfg["maps"], plot_dir=gdir / "plots"))
+                   args.out or gdir / "maps.fits", cfg["maps"], plot_dir=gdir / "plots",
+                   sfh_form=cfg["models"]["sfh"],
+                   continuity_young=cfg["models"].get("continuity_young_gyr")))
 
 
 def _cmd_sfh_groups(args):
@@ -155,7 +157,8 @@ def _cmd_sfh_groups(args):
                          bin_result_paths(gdir / "binmap.fits", gdir / "rdsps",
                                           sorted((gdir / "fits").glob("bin_*.h5"))),
                          cfg["models"]["sfh"], args.out or gdir / "sfh_groups.fits",
-                         cfg["sfh_groups"], plot_path=gdir / "plots" / "sfh_groups.png"))
+                         cfg["sfh_groups"], plot_path=gdir / "plots" / "sfh_groups.png",
+                         continuity_young=cfg["models"].get("continuity_young_gyr")))
 
 
 def build_parser():

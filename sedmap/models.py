@@ -34,7 +34,8 @@ def model_from_config(mc):
                     igm=mc.get("igm", "inoue14"), backend=mc.get("backend", "bc03"),
                     imf=mc.get("imf", "chabrier"), wave=wave, cosmology=mc.get("cosmology"),
                     dtype=mc.get("dtype", "float32"),
-                    free_gas_logz="gas_logz" in mc.get("params", {}))
+                    free_gas_logz="gas_logz" in mc.get("params", {}),
+                    continuity_young_gyr=mc.get("continuity_young_gyr"))
 
 
 def parameter_ranges(mc, model):

@@ -115,6 +115,44 @@ def plot_sfh(lookback_gyr, sfr_samples, path, weights=None, title=""):
     return _save(fig, path)
 
 
+def bin_sfh_samples(result, sfh_form, lookback_gyr, continuity_young=None, max_samples=2000):
+    """SFR(lookback) of a bin's posterior samples, Msun/yr.
+
+    Parameters
+    ----------
+    result : FitResult
+        With ``log_age``, the form's parameters and ``log_mass_formed`` among
+        its sample columns.
+    sfh_form : str
+        The ``models.sfh`` the bin was fitted with.
+    lookback_gyr : ndarray (m,)
+    continuity_young : sequence of float, optional
+        ``models.continuity_young_gyr``.
+    max_samples : int
+        The samples with the largest weights (all, for equal weights: the first).
+
+    Returns
+    -------
+    sfr : ndarray (k, m); weights : ndarray (k,)
+    """
+    from .sps import sfh
+
+    w = np.ones(len(result.samples)) if result.weights is None else np.asarray(result.weights)
+    keep = np.argsort(-w, kind="stable")[:max_samples]
+    col = {n: result.samples[keep, i] for i, n in enumerate(result.param_names)}
+    p = {n: col[n] for n in ("log_age",) + sfh.PARAMS[sfh_form]}
+    rate = sfh.sfr(sfh_form, p, lookback_gyr, continuity_young)
+    return rate * 10 ** col["log_mass_formed"][:, None], w[keep]
+
+
+def plot_bin_sfh(result, sfh_form, path, continuity_young=None, title=""):
+    """The SFH of one bin: median and 68% band over its posterior (:func:`plot_sfh`)."""
+    look = np.geomspace(1e-3, 10 ** np.max(result.samples[:, result.param_names.index("log_age")]),
+                        200)
+    rate, w = bin_sfh_samples(result, sfh_form, look, continuity_young)
+    return plot_sfh(look, rate, path, weights=w, title=title)
+
+
 def _weighted_band(samples, weights):
     from .fit.rdsps import weighted_percentiles
 

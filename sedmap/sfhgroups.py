@@ -136,7 +136,7 @@ def _masked_smooth(cube, has, sigma):
 
 
 def sfh_cube(binmap, results, sfh_form, time_edges_gyr, mass_key="log_mass_formed",
-             smooth_sigma_pix=0.0, min_mass=0.0, pixel_weights=None):
+             smooth_sigma_pix=0.0, min_mass=0.0, pixel_weights=None, continuity_young=None):
     """Per-pixel star-formation histories on a common lookback-time grid.
 
     Each bin's SFH is its posterior-median SFH: the p50 of ``log_age`` and the
@@ -158,6 +158,8 @@ def sfh_cube(binmap, results, sfh_form, time_edges_gyr, mass_key="log_mass_forme
         Lookback-time bin edges, Gyr, >= 0, strictly increasing.
     mass_key : str
         The percentile entry holding the log10 of the mass formed (Msun).
+    continuity_young : sequence of float, optional
+        The continuity form's fixed young edges, Gyr (``models.continuity_young_gyr``).
     smooth_sigma_pix : float
         Gaussian sigma in pixels (e.g. the PSF's) to smooth each time slice
         with; 0 = none. The smoothing moves SFR only between pixels that have
@@ -223,7 +225,8 @@ def sfh_cube(binmap, results, sfh_form, time_edges_gyr, mass_key="log_mass_forme
     if good.any():
         p = {n: pars[good, i] for i, n in enumerate(names[:-1])}
         with np.errstate(invalid="ignore", over="ignore"):
-            frac = bin_mass_fractions(sfh_form, p, edges * 1e9)  # (n_good, n_time)
+            frac = bin_mass_fractions(sfh_form, p, edges * 1e9,  # (n_good, n_time)
+                                      continuity_young)
             sfr_bins[1:][good] = frac * 10 ** pars[good, -1][:, None] / dt_yr
     ok_bin = np.all(np.isfinite(sfr_bins), axis=1)
 
@@ -670,12 +673,12 @@ def choose_k(cube, mask, pixel_mass, k_range, seed=0, max_iter=100, n_init=3,
 def make_sfh_groups(binmap, results, sfh_form, time_edges_gyr, k, *, galaxy=None, wcs=None,
                     seed=0, max_iter=100, mass_key="log_mass_formed", smooth_sigma_pix=0.0,
                     min_mass=0.0, pixel_weights=None, n_init=3, init="kmeans++",
-                    config_hash=None):
+                    config_hash=None, continuity_young=None):
     """From bin map and fit results to an :class:`sedmap.io.SFHGroups` product.
 
     :func:`sfh_cube` (see it for ``binmap``, ``results``, ``sfh_form``,
     ``time_edges_gyr`` in Gyr, ``mass_key``, ``smooth_sigma_pix``,
-    ``min_mass`` in Msun, ``pixel_weights``), then :func:`group_sfhs` with
+    ``min_mass`` in Msun, ``pixel_weights``, ``continuity_young``), then :func:`group_sfhs` with
     ``k`` groups (``seed``, ``max_iter``, ``init``, ``n_init`` as there), or,
     when ``k`` is an iterable of candidates, with the k :func:`choose_k`
     picks. ``galaxy``, ``wcs`` and ``config_hash`` default to the BinMap's
@@ -690,7 +693,8 @@ def make_sfh_groups(binmap, results, sfh_form, time_edges_gyr, k, *, galaxy=None
     edges = _check_edges(time_edges_gyr)
     cube, mask, pixel_mass = sfh_cube(binmap, results, sfh_form, edges, mass_key=mass_key,
                                       smooth_sigma_pix=smooth_sigma_pix, min_mass=min_mass,
-                                      pixel_weights=pixel_weights)
+                                      pixel_weights=pixel_weights,
+                                      continuity_young=continuity_young)
     if np.ndim(k) == 0:
         k = int(k)
     else:

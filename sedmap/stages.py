@@ -183,8 +183,9 @@ def run_fit_bin(bin_id, binmap_path, grid_path, rdsps_path, z, out_path, cfg, *,
 
 # ------------------------------------------------------------------- maps
 def run_maps(fluxmap_path, binmap_path, fit_paths, out_path, cfg, *, confhash=None,
-             plot_dir=None):
-    """Fit results -> ``maps.fits`` (+ plots)."""
+             plot_dir=None, sfh_form=None, continuity_young=None):
+    """Fit results -> ``maps.fits`` (+ plots; with ``sfh_form``, the ``models.sfh`` of
+    the fits, also the brightest bin's SFH with its 68% band, ``sfh.png``)."""
     from .io import read_bin_map, read_fit_result, read_flux_cube, write_map_set
     from .maps import make_map_set
 
@@ -199,12 +200,12 @@ def run_maps(fluxmap_path, binmap_path, fit_paths, out_path, cfg, *, confhash=No
                       list(cube.filters.name), cfg.get("split"), confhash)
     path = write_map_set(ms, out_path)
     if plot_dir is not None and cfg.get("plots", True):
-        _map_plots(ms, bm, results, Path(plot_dir))
+        _map_plots(ms, bm, results, Path(plot_dir), sfh_form, continuity_young)
     return path
 
 
-def _map_plots(ms, bm, results, plot_dir):
-    from .plots import plot_corner, plot_images, plot_sed
+def _map_plots(ms, bm, results, plot_dir, sfh_form=None, continuity_young=None):
+    from .plots import plot_bin_sfh, plot_corner, plot_images, plot_sed
 
     keys = [k for k in ("LOG_MSTAR_PIX_P50", "LOG_SFR_PIX_P50", "AGE_MW_P50", "LOGZSOL_P50",
                         "AV_P50", "LOG_SSFR_P50") if k in ms.maps]
@@ -220,6 +221,9 @@ def _map_plots(ms, bm, results, plot_dir):
     plot_corner(brightest, plot_dir / "corner.png",
                 names=[n for n in ("log_mstar", "log_sfr", "age_mw", "logzsol", "av")
                        if n in brightest.param_names])
+    if sfh_form is not None:
+        plot_bin_sfh(brightest, sfh_form, plot_dir / "sfh.png", continuity_young,
+                     title=f"bin {brightest.bin_id} ({brightest.method})")
 
 
 # --------------------------------------------------------------- accuracy
@@ -303,8 +307,9 @@ def snakemake_logging(snakemake):
 
 # -------------------------------------------------------------- SFH groups
 def run_sfh_groups(fluxmap_path, binmap_path, fit_paths, sfh_form, out_path, cfg, *,
-                   confhash=None, plot_path=None):
-    """Per-bin fits -> SFH groups (``sfh_groups`` config section)."""
+                   confhash=None, plot_path=None, continuity_young=None):
+    """Per-bin fits -> SFH groups (``sfh_groups`` config section; ``continuity_young``:
+    ``models.continuity_young_gyr``)."""
     from .io import read_bin_map, read_fit_result, read_flux_cube, write_sfh_groups
     from .sfhgroups import make_sfh_groups, plot_sfh_groups
 
@@ -323,7 +328,7 @@ def run_sfh_groups(fluxmap_path, binmap_path, fit_paths, sfh_form, out_path, cfg
     groups = make_sfh_groups(bm, results, sfh_form, edges, k, seed=cfg.get("seed", 0),
                              smooth_sigma_pix=sigma, min_mass=cfg.get("min_mass", 0.0),
                              pixel_weights=None if weights is None else np.clip(weights, 0, None),
-                             config_hash=confhash)
+                             config_hash=confhash, continuity_young=continuity_young)
     path = write_sfh_groups(groups, out_path)
     if plot_path:
         plot_sfh_groups(groups, plot_path)

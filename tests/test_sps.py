@@ -121,6 +121,29 @@ def test_continuity_sfh_is_piecewise_constant_with_the_given_ratios():
     assert d["sfr_100myr"][0] == pytest.approx(1.0 / 10.0 / 1e9, rel=1e-6)
 
 
+def test_continuity_young_edges_set_the_first_bins():
+    """young = (0.1,): one 0-100 Myr bin, then 5 log-spaced bins to the age; the
+    100 Myr SFR is then that bin's SFR, and 1 Msun is formed over the age."""
+    age = 10.0
+    p = {"log_age": np.array([1.0]),
+         **{k: np.array([0.3 * (i + 1) - 0.8]) for i, k in enumerate(sfh_mod.CONTINUITY_PARAMS)}}
+    edges, rate = sfh_mod.continuity_bins(p, 1, young=(0.1,))
+    look = (age - edges[0])[::-1]                  # lookback edges, increasing
+    np.testing.assert_allclose(look, [0.0, *np.geomspace(0.1, age, 6)], rtol=1e-12)
+    assert np.sum(rate * np.diff(edges)) == pytest.approx(1.0)
+    inside = sfh_mod.sfr("continuity", p, np.array([0.001, 0.05, 0.099]), young=(0.1,))[0]
+    np.testing.assert_allclose(inside, inside[0], rtol=1e-12)    # flat over 0-100 Myr
+    m = SPSModel(sfh="continuity", dust_law="calzetti", nebular=False, dust_emission=False,
+                 continuity_young_gyr=[0.1])
+    d = m.derived({"logzsol": 0.0, "dust2": 0.0, **{k: v[0] for k, v in p.items()}})
+    assert d["sfr_100myr"][0] == pytest.approx(inside[0], rel=1e-6)
+    # the default (Leja et al. 2019) edges give another history for the same ratios
+    assert sfh_mod.sfr("continuity", p, np.array([0.05]))[0, 0] != pytest.approx(inside[0])
+    for bad in ([], [0.1, 0.03], [0.0], [0.01, 0.02, 0.03, 0.04, 0.05]):
+        with pytest.raises(InputError, match="models.continuity_young_gyr"):
+            SPSModel(sfh="continuity", continuity_young_gyr=bad)
+
+
 def test_derived_sfr_is_recent_mean_sfr():
     m = SPSModel(sfh="tau", dust_law="calzetti", nebular=False, dust_emission=False)
     p = {"logzsol": 0.0, "log_age": 1.0, "log_tau": 0.5, "dust2": 0.0}

@@ -16,6 +16,7 @@ from . import dust, sfh
 from .cosmology import age_of_universe_gyr, get_cosmology, luminosity_distance_cm
 from .dust_emission import QPAH, UMIN, dust_mass, interp_weights, template_weights
 from .igm import transmission
+from .sfh import check_young
 from .ssp import T_BC_YR, load_library
 
 LSUN_ERG_S = 3.828e33  # IAU 2015 nominal solar luminosity, erg/s
@@ -100,11 +101,14 @@ class SPSModel:
         Precision of the matrix products and outputs.
     free_gas_logz : bool
         Make gas_logz a free parameter (otherwise gas Z = stellar Z).
+    continuity_young_gyr : sequence of float, optional
+        Fixed young lookback edges (Gyr) of the ``continuity`` SFH; default
+        30 and 100 Myr (:data:`sedmap.sps.sfh.CONTINUITY_YOUNG_GYR`).
     """
 
     def __init__(self, sfh="delayed_tau", dust_law="charlot_fall", nebular=True,
                  dust_emission=True, igm="inoue14", backend="bc03", imf="chabrier", wave=None,
-                 cosmology=None, dtype="float32", free_gas_logz=False):
+                 cosmology=None, dtype="float32", free_gas_logz=False, continuity_young_gyr=None):
         if sfh not in SFH_FORMS:
             raise InputError(f"unknown SFH form '{sfh}'", path="models.sfh",
                              fix=f"use one of {', '.join(SFH_FORMS)}")
@@ -115,6 +119,11 @@ class SPSModel:
             raise InputError(f"unknown IGM model '{igm}'", path="models.igm",
                              fix=f"use one of {', '.join(IGM_MODELS)}")
         self.sfh, self.dust_law, self.igm = sfh, dust_law, igm
+        try:  # the continuity form's fixed young bin edges, Gyr
+            self.continuity_young = check_young(continuity_young_gyr)
+        except ValueError as err:
+            raise InputError(str(err), path="models.continuity_young_gyr",
+                             fix="give e.g. [0.03, 0.1] or [0.1]") from None
         self.nebular, self.dust_emission = bool(nebular), bool(dust_emission)
         self.free_gas_logz = bool(free_gas_logz)
         self.dtype = np.dtype(dtype)
@@ -212,7 +221,7 @@ class SPSModel:
 
     def _ssp_weights(self, p):
         """(n, n_z, n_age) mass formed per Msun, split over the bracketing metallicities."""
-        w = sfh.bin_mass_fractions(self.sfh, p, self.lib.age_edges)
+        w = sfh.bin_mass_fractions(self.sfh, p, self.lib.age_edges, self.continuity_young)
         n = w.shape[0]
         iz, w0, w1 = self._metal_weights(p["logzsol"])
         out = np.zeros((n, self.lib.zmet.size, w.shape[1]))
@@ -315,7 +324,7 @@ class SPSModel:
             "surviving_mass": np.einsum("nza,za->n", wz, lib.live_frac),
             "sfr_10myr": w[:, edges[1:] <= T_BC_YR].sum(axis=1) / T_BC_YR,
             "sfr_100myr": w[:, edges[1:] <= 1e8].sum(axis=1) / 1e8,
-            "mass_weighted_age": sfh.mass_weighted_age(self.sfh, p),
+            "mass_weighted_age": sfh.mass_weighted_age(self.sfh, p, self.continuity_young),
             "l_dust": l_abs,
             "dust_mass": mdust,
         }

@@ -29,8 +29,12 @@ capped at the age).
 Every history is normalised to 1 Msun formed between t = 0 and t = A.
 
 The ``continuity`` form (Prospector's non-parametric SFH) has a constant SFR
-within each of ``N_CONTINUITY`` = 6 lookback-time bins with edges 0, 30 Myr,
-100 Myr, then log-spaced from 100 Myr to the age A; its parameters are
+within each of ``N_CONTINUITY`` = 6 lookback-time bins. The young edges are
+fixed (``young``: by default 30 and 100 Myr, Leja et al. 2019; ``models.
+continuity_young_gyr``) and the rest are log-spaced from the last young edge to
+the age A. With ``young = (0.1,)`` the first bin is 0-100 Myr, the time scale
+on which the reported SFR is averaged; broad-band photometry cannot split it
+further, so a split would only spread the prior into the SFR. Its parameters are
 ``log_sfr_ratio_i = log10(SFR_i / SFR_{i+1})`` between adjacent bins (bin 1 the
 youngest). With a Student-t prior on the ratios (``fit.priors``: ``{form:
 student_t, mu: 0, sigma: 0.3, nu: 2}``, the "continuity prior") it favours
@@ -45,6 +49,7 @@ FORMS = ("tau", "delayed_tau", "log_normal", "gaussian", "double_power_law",
          "delayed_tau_burst", "continuity")
 
 N_CONTINUITY = 6   #: bins of the continuity SFH
+CONTINUITY_YOUNG_GYR = (0.03, 0.1)  #: default fixed young lookback edges, Gyr (Leja+19)
 CONTINUITY_PARAMS = tuple(f"log_sfr_ratio_{i}" for i in range(1, N_CONTINUITY))
 
 PARAMS = {
@@ -70,13 +75,32 @@ def _burst(p, n):
     return 10 ** _col(p, "log_fburst", n), np.minimum(10 ** _col(p, "log_tburst", n), age), age
 
 
-def continuity_bins(p, n):
+def check_young(young):
+    """The fixed young lookback edges (Gyr) of the continuity form, as a tuple.
+
+    Raises ValueError unless they are 1 to ``N_CONTINUITY - 2`` increasing
+    positive values.
+    """
+    young = tuple(float(y) for y in (CONTINUITY_YOUNG_GYR if young is None else young))
+    if not 1 <= len(young) <= N_CONTINUITY - 2 or young[0] <= 0 or np.any(np.diff(young) <= 0):
+        raise ValueError(f"continuity young edges must be 1 to {N_CONTINUITY - 2} increasing "
+                         f"positive lookback times (Gyr), got {list(young)}")
+    return young
+
+
+def continuity_bins(p, n, young=None):
     """Bin edges in time since onset (n, N + 1), increasing, and the SFR of each bin
-    (n, N), normalised to 1 Msun formed, of the continuity form."""
+    (n, N), normalised to 1 Msun formed, of the continuity form.
+
+    ``young``: the fixed young lookback edges, Gyr (default
+    ``CONTINUITY_YOUNG_GYR``); the other edges are log-spaced from the last of
+    them to the age.
+    """
+    young = check_young(young)
     age = 10 ** _col(p, "log_age", n)                       # (n, 1) Gyr
-    frac = np.linspace(0.0, 1.0, N_CONTINUITY - 1)          # log-spaced 0.1 Gyr .. A
-    look = np.concatenate([np.zeros((n, 1)), np.full((n, 1), 0.03),
-                           0.1 * (age / 0.1) ** frac[None, :]], axis=1)
+    frac = np.linspace(0.0, 1.0, N_CONTINUITY + 1 - len(young))  # log-spaced young[-1] .. A
+    look = np.concatenate([np.zeros((n, 1))] + [np.full((n, 1), y) for y in young[:-1]]
+                          + [young[-1] * (age / young[-1]) ** frac[None, :]], axis=1)
     look = np.minimum(look, age)                            # young systems: empty bins
     look[:, -1] = age[:, 0]
     ratio = np.column_stack([np.broadcast_to(np.asarray(p[k], dtype=float), (n,))
@@ -91,10 +115,13 @@ def continuity_bins(p, n):
     return (age - look)[:, ::-1], sfr_bin[:, ::-1]
 
 
-def sfr_shape(form, t, p):
-    """Un-normalised SFR(t) for parameters ``p`` (dict of (n,) arrays), t (n, m) Gyr."""
+def sfr_shape(form, t, p, young=None):
+    """Un-normalised SFR(t) for parameters ``p`` (dict of (n,) arrays), t (n, m) Gyr.
+
+    ``young``: the continuity form's fixed young edges (:func:`continuity_bins`).
+    """
     if form == "continuity":  # normalised: 1 Msun formed from 0 to the age
-        edges, rate = continuity_bins(p, t.shape[0])
+        edges, rate = continuity_bins(p, t.shape[0], young)
         idx = np.clip((t[:, :, None] >= edges[:, None, 1:-1]).sum(axis=2), 0,
                       N_CONTINUITY - 1)
         out = np.take_along_axis(rate, idx, axis=1)
@@ -125,12 +152,12 @@ def sfr_shape(form, t, p):
     raise ValueError(f"unknown SFH form {form!r}")
 
 
-def cumulative_mass(form, t, p, age):
+def cumulative_mass(form, t, p, age, young=None):
     """Un-normalised mass formed between 0 and ``t`` (n, m) Gyr, exact where analytic."""
     n = t.shape[0]
     t = np.clip(t, 0.0, None)
     if form == "continuity":  # normalised: 1 at the age; piecewise linear, exact
-        edges, rate = continuity_bins(p, n)
+        edges, rate = continuity_bins(p, n, young)
         inside = np.clip(t[:, :, None] - edges[:, None, :-1], 0.0,
                          np.diff(edges, axis=1)[:, None, :])
         return np.einsum("nmk,nk->nm", inside, rate)
@@ -171,7 +198,7 @@ def cumulative_mass(form, t, p, age):
     raise ValueError(f"unknown SFH form {form!r}")
 
 
-def bin_mass_fractions(form, p, age_edges_yr):
+def bin_mass_fractions(form, p, age_edges_yr, young=None):
     """Fraction of the formed mass in each lookback-time bin.
 
     Parameters
@@ -182,6 +209,8 @@ def bin_mass_fractions(form, p, age_edges_yr):
         Parameters; must hold ``log_age`` (Gyr) and the form's parameters.
     age_edges_yr : ndarray (n_age + 1,)
         Lookback-time bin edges, yr, increasing from 0.
+    young : sequence of float, optional
+        The continuity form's fixed young edges, Gyr (:func:`continuity_bins`).
 
     Returns
     -------
@@ -192,15 +221,15 @@ def bin_mass_fractions(form, p, age_edges_yr):
     age = np.broadcast_to(10 ** np.asarray(p["log_age"], dtype=float), (n,))
     edges_gyr = np.asarray(age_edges_yr) / 1e9
     t_at_edge = age[:, None] - edges_gyr[None, :]  # time since onset at each lookback edge
-    cum = cumulative_mass(form, np.clip(t_at_edge, 0, None), p, age)
+    cum = cumulative_mass(form, np.clip(t_at_edge, 0, None), p, age, young)
     w = cum[:, :-1] - cum[:, 1:]
-    total = cumulative_mass(form, age[:, None], p, age)[:, 0]
+    total = cumulative_mass(form, age[:, None], p, age, young)[:, 0]
     with np.errstate(invalid="ignore", divide="ignore"):
         w = w / total[:, None]
     return np.clip(w, 0.0, None)
 
 
-def sfr(form, p, lookback_gyr):
+def sfr(form, p, lookback_gyr, young=None):
     """Normalised SFR at lookback times, Msun/yr per Msun formed.
 
     Parameters
@@ -215,15 +244,15 @@ def sfr(form, p, lookback_gyr):
     n = np.asarray(p["log_age"]).size
     age = np.broadcast_to(10 ** np.asarray(p["log_age"], dtype=float), (n,))
     t = age[:, None] - np.asarray(lookback_gyr)[None, :]
-    shape = np.where(t >= 0, sfr_shape(form, np.clip(t, 0, None), p), 0.0)
-    total = cumulative_mass(form, age[:, None], p, age)
+    shape = np.where(t >= 0, sfr_shape(form, np.clip(t, 0, None), p, young), 0.0)
+    total = cumulative_mass(form, age[:, None], p, age, young)
     return shape / total / 1e9
 
 
 _U = np.linspace(0.0, 1.0, 129)
 
 
-def mass_weighted_age(form, p):
+def mass_weighted_age(form, p, young=None):
     """Mass-weighted (by mass formed) lookback age, Gyr.
 
     Uses <lookback> = (1/M) ∫_0^A M(<t) dt, with M(<t) the cumulative mass
@@ -233,5 +262,5 @@ def mass_weighted_age(form, p):
     n = np.asarray(p["log_age"]).size
     age = np.broadcast_to(10 ** np.asarray(p["log_age"], dtype=float), (n,))
     t = age[:, None] * _U[None, :]
-    cum = cumulative_mass(form, t, p, age)
+    cum = cumulative_mass(form, t, p, age, young)
     return np.trapezoid(cum, t, axis=1) / cum[:, -1]

@@ -13,8 +13,12 @@ rule maps:
                     subcategory="{galaxy}"),
         sed=report(f"{GDIR}/plots/sed_fit.png", caption="../report/sed_fit.rst",
                    category="Fits", subcategory="{galaxy}"),
+        sfh=report(f"{GDIR}/plots/sfh.png", caption="../report/sfh.rst",
+                   category="Fits", subcategory="{galaxy}"),
     params:
         maps=lambda w: gcfg(w)["maps"],
+        sfh=lambda w: gcfg(w)["models"]["sfh"],
+        young=lambda w: gcfg(w)["models"]["continuity_young_gyr"],
         confhash=HASH_MAPS,
     log:
         f"{LOGS}/maps.log",
@@ -62,6 +66,7 @@ rule sfh_groups:
                     category="SFH groups", subcategory="{galaxy}"),
     params:
         sfh=lambda w: gcfg(w)["models"]["sfh"],
+        young=lambda w: gcfg(w)["models"]["continuity_young_gyr"],
         cfg=lambda w: gcfg(w)["sfh_groups"],
         confhash=stage_hash("galaxy", "mock", "images", "binning", "models", "fit",
                             "sfh_groups"),
