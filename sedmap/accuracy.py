@@ -1,8 +1,9 @@
 """Accuracy report: recovered vs true properties of the mock galaxy, per bin.
 
 The truth per bin comes from the mock's truth maps binned with the same bin
-map: log M* and log SFR are summed in linear units; mass-weighted age, logZ and
-A_V are averaged with the true stellar mass as weight.
+map: log M* and log SFR are summed in linear units; logZ and A_V are averaged
+with the true stellar mass as weight, and the mass-weighted age with the mass
+formed (``LOG_MASS_FORMED``, as the fits weight it) where the truth has it.
 """
 
 import json
@@ -27,7 +28,8 @@ def bin_truth(binmap, truth_maps):
     ----------
     binmap : ndarray (ny, nx) of int
     truth_maps : dict of ndarray (ny, nx)
-        LOG_MASS (log Msun), LOG_SFR (log Msun/yr), AGE_MW (Gyr), LOGZ, AV.
+        LOG_MASS (log Msun), LOG_SFR (log Msun/yr), AGE_MW (Gyr), LOGZ, AV;
+        optionally LOG_MASS_FORMED (log Msun), the weight of AGE_MW.
 
     Returns
     -------
@@ -45,10 +47,14 @@ def bin_truth(binmap, truth_maps):
     with np.errstate(divide="ignore"):
         out["LOG_SFR"] = np.log10(total(truth_maps["LOG_SFR"]))
     w = np.nan_to_num(10 ** truth_maps["LOG_MASS"][inside])
+    formed = truth_maps.get("LOG_MASS_FORMED")
+    wf = w if formed is None else np.nan_to_num(10 ** formed[inside])
     for key in ("AGE_MW", "LOGZ", "AV"):
         if key in truth_maps:
-            out[key] = np.bincount(idx, weights=w * truth_maps[key][inside],
-                                   minlength=n_bin) / mass
+            ww = wf if key == "AGE_MW" else w
+            out[key] = np.bincount(idx, weights=ww * truth_maps[key][inside],
+                                   minlength=n_bin) / np.bincount(idx, weights=ww,
+                                                                  minlength=n_bin)
     return out
 
 

@@ -862,9 +862,11 @@ def _write_yaml(data, path):
     return Path(path)
 
 
-def _smooth_truth(mass, sfr, quantities, fwhm_pix):
+def _smooth_truth(mass, sfr, quantities, fwhm_pix, mass_formed=None):
     """Truth maps at a Gaussian PSF of ``fwhm_pix`` pixels: mass and SFR convolved,
-    mass-weighted quantities as (mass x q) convolved over mass convolved."""
+    mass-weighted quantities as (mass x q) convolved over mass convolved; with
+    ``mass_formed``, ``AGE_MW`` is weighted by it instead (as the fits define the
+    age) and the convolved formed mass is returned as a fourth value."""
     from scipy.ndimage import gaussian_filter
 
     sig = fwhm_pix / 2.3548
@@ -876,11 +878,18 @@ def _smooth_truth(mass, sfr, quantities, fwhm_pix):
     with np.errstate(invalid="ignore", divide="ignore"):
         q = {k: np.where(ms > 0, conv(mass * np.nan_to_num(v)) / ms, np.nan)
              for k, v in quantities.items()}
-    return ms, conv(sfr), q
+        if mass_formed is None:
+            return ms, conv(sfr), q
+        mf = conv(mass_formed)
+        q["AGE_MW"] = np.where(mf > 0, conv(mass_formed * np.nan_to_num(quantities["AGE_MW"]))
+                               / mf, np.nan)
+    return ms, conv(sfr), q, mf
 
 
 def _truth_maps(galaxy, wcs, shape, pix, k):
-    """Truth maps on a grid: mass, SFR and mass-weighted quantities (no PSF)."""
+    """Truth maps on a grid (no PSF): surviving mass, SFR, mass-weighted quantities
+    (``AGE_MW`` weighted by the mass formed, the others by the surviving mass), the
+    mean parameters and the mass formed."""
     sub = pix / k
     xi, eta = _fine_coords(wcs, shape, k, galaxy.cfg["ra"], galaxy.cfg["dec"])
     rbin, m_main, m_clumps = galaxy.sample(xi, eta, sub * sub)
@@ -892,11 +901,15 @@ def _truth_maps(galaxy, wcs, shape, pix, k):
     def mean(values):
         return _block_sum(sum(m * values[i] for m, i in pops), k) / mass
 
+    # the fits' age is weighted by the mass formed: so is the truth's (populations
+    # of different ages keep different fractions of the mass they formed)
+    formed = _block_sum(sum(m / galaxy.surv[i] for m, i in pops), k)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        age = _block_sum(sum(m / galaxy.surv[i] * galaxy.age_mw[i] for m, i in pops), k) / formed
     av = 1.086 * galaxy.params["dust2"]
-    quantities = {"AGE_MW": mean(galaxy.age_mw), "LOGZ": mean(galaxy.params["logzsol"]),
-                  "AV": mean(av)}
+    quantities = {"AGE_MW": age, "LOGZ": mean(galaxy.params["logzsol"]), "AV": mean(av)}
     params = np.stack([mean(galaxy.params[p]) for p in galaxy.param_names])
-    return mass, sfr, quantities, params
+    return mass, sfr, quantities, params, formed
 
 
 def _safe_log(x):
@@ -1130,8 +1143,10 @@ def make_mock(mock_config, out_dir, *, models_config=None, progress=True):
       target PSF (``LOG_MASS_NOPSF``: without it);
     * ``LOG_SFR`` dex(solMass / yr): SFR averaged over 100 Myr in the pixel, at
       the target PSF (``LOG_SFR_NOPSF``);
-    * ``AGE_MW`` Gyr: surviving-mass-weighted mean of the populations'
-      mass-weighted (by mass formed) ages;
+    * ``LOG_MASS_FORMED`` dex(solMass): stellar mass formed in the pixel, at the
+      target PSF;
+    * ``AGE_MW`` Gyr: the mass-weighted (by mass formed, as the fits define it)
+      lookback age of all the pixel's populations together;
     * ``LOGZ`` dex: surviving-mass-weighted logzsol;
     * ``AV`` mag: surviving-mass-weighted diffuse A_V = 1.086 dust2 (no
       birth-cloud term, which only young stars see);
@@ -1205,11 +1220,12 @@ def make_mock(mock_config, out_dir, *, models_config=None, progress=True):
     psf_t = max(b["psf_fwhm"] for b in bands)
     gwcs, gshape = target_grid(cfg["ra"], cfg["dec"], pix, cfg["stamp_arcsec"])
     k = _sub_factor(pix, cfg["fine_pixscale"])
-    mass0, sfr0, quant0, params = _truth_maps(galaxy, gwcs, gshape, pix, k)
+    mass0, sfr0, quant0, params, formed0 = _truth_maps(galaxy, gwcs, gshape, pix, k)
     # the data have the target PSF, so the truth the fits are judged against has it too:
     # extensive maps convolved with it, mass-weighted ones as ratios of convolved maps
     pmaps = {f"P{i}": params[i] for i in range(params.shape[0])}
-    mass, sfr, quantities = _smooth_truth(mass0, sfr0, {**quant0, **pmaps}, psf_t / pix)
+    mass, sfr, quantities, formed = _smooth_truth(mass0, sfr0, {**quant0, **pmaps},
+                                                  psf_t / pix, mass_formed=formed0)
     params = np.stack([quantities.pop(f"P{i}") for i in range(params.shape[0])])
     # FLUX_TRUE on the grid plus a margin, convolved with the target PSF, then cropped
     m = int(np.ceil(3 * psf_t / pix))
@@ -1245,6 +1261,8 @@ def make_mock(mock_config, out_dir, *, models_config=None, progress=True):
                       "dex(solMass)", card),
             image_hdu("LOG_SFR", _safe_log(sfr).astype(np.float32), h, gwcs,
                       "dex(solMass / yr)", card),
+            image_hdu("LOG_MASS_FORMED", _safe_log(formed).astype(np.float32), h, gwcs,
+                      "dex(solMass)", card),
             image_hdu("AGE_MW", quantities["AGE_MW"].astype(np.float32), h, gwcs, "Gyr", card),
             image_hdu("LOGZ", quantities["LOGZ"].astype(np.float32), h, gwcs, "dex", card),
             image_hdu("AV", quantities["AV"].astype(np.float32), h, gwcs, "mag", card),

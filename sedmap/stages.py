@@ -237,7 +237,8 @@ def run_accuracy(truth_path, binmap_path, rdsps_paths, fit_paths, out_json, *, p
     bm = read_bin_map(binmap_path)
     with fits.open(truth_path) as h:
         maps = {k: np.asarray(h[k].data, float) for k in ("LOG_MASS", "LOG_SFR", "AGE_MW",
-                                                          "LOGZ", "AV") if k in h}
+                                                          "LOGZ", "AV", "LOG_MASS_FORMED")
+                if k in h}
     truth = bin_truth(bm.binmap, maps)
     ok = set((np.flatnonzero(np.asarray(bm.flag) == 0) + 1).tolist())  # binning flags
     rd = {r.bin_id: r for r in map(read_fit_result, rdsps_paths) if r.bin_id in ok}

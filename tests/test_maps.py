@@ -91,3 +91,24 @@ def test_bin_sfh_band_integrates_to_the_mass_formed(tmp_path):
                                rtol=2e-3)
     out = plot_bin_sfh(res, "continuity", tmp_path / "sfh.png", continuity_young=[0.1])
     assert out.stat().st_size > 1000
+
+
+def test_bin_truth_weights_the_age_by_the_mass_formed():
+    """Two pixels, one old (kept 55% of the mass it formed) and one young (90%):
+    the bin's true age is the formed-mass-weighted one, as the fits define it;
+    logZ stays weighted by the surviving mass; without LOG_MASS_FORMED the
+    surviving mass weights the age too."""
+    binmap = np.array([[1, 1]])
+    surv = np.array([0.55, 0.9])
+    mstar = np.array([1e9, 1e9])
+    maps = {"LOG_MASS": np.log10(mstar)[None], "LOG_SFR": np.array([[-2.0, -1.0]]),
+            "AGE_MW": np.array([[8.0, 1.0]]), "LOGZ": np.array([[0.1, -0.3]]),
+            "AV": np.array([[0.2, 0.6]]), "LOG_MASS_FORMED": np.log10(mstar / surv)[None]}
+    t = bin_truth(binmap, maps)
+    mf = mstar / surv
+    assert t["AGE_MW"][0] == pytest.approx((8.0 * mf[0] + 1.0 * mf[1]) / mf.sum())
+    assert t["AGE_MW"][0] > 4.5 + 0.5    # the old pixel formed more
+    assert t["LOGZ"][0] == pytest.approx(-0.1)
+    assert t["LOG_SFR"][0] == pytest.approx(np.log10(0.01 + 0.1))
+    del maps["LOG_MASS_FORMED"]
+    assert bin_truth(binmap, maps)["AGE_MW"][0] == pytest.approx(4.5)

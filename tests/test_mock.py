@@ -194,6 +194,7 @@ def test_total_mass_and_maps(runs):
         logsfr = h["LOG_SFR_NOPSF"].data.astype(float)
         age = h["AGE_MW_NOPSF"].data.astype(float)
         logm_psf = h["LOG_MASS"].data.astype(float)
+        logmf_psf = h["LOG_MASS_FORMED"].data.astype(float)
         logz = h["LOGZ"].data.astype(float)
         av = h["AV"].data.astype(float)
         params = h["PARAMS"].data.astype(float)
@@ -206,6 +207,10 @@ def test_total_mass_and_maps(runs):
     # the PSF-matched truth keeps the mass (but for what the PSF spreads off the stamp)
     assert np.sum(10**logm_psf) == pytest.approx(np.sum(10**logm), rel=0.03)
     assert np.max(logm_psf) < np.max(logm)  # and is smoother
+    # stars return mass to the gas: with a Chabrier IMF 0.4-0.6 of the mass formed
+    # survives in populations of several Gyr
+    ratio = 10 ** (logmf_psf - logm_psf)[np.isfinite(logmf_psf)]
+    assert 1.6 < ratio.min() and ratio.max() < 2.5
 
     ny, nx = logm.shape
     cy, cx = (ny - 1) // 2, (nx - 1) // 2
