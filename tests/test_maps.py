@@ -87,6 +87,7 @@ def test_bin_sfh_band_integrates_to_the_mass_formed(tmp_path):
     look = np.concatenate([np.linspace(0, 0.1, 2001), np.geomspace(0.1, 10.0, 20001)[1:]])
     rate, w = bin_sfh_samples(res, "continuity", look, continuity_young=[0.1])
     mass = trapezoid(rate, look * 1e9, axis=1)
+    assert np.all(np.diff(w) <= 0)    # the heaviest samples first
     np.testing.assert_allclose(mass, 10 ** samples[np.argsort(-res.weights, kind="stable"), -1],
                                rtol=2e-3)
     out = plot_bin_sfh(res, "continuity", tmp_path / "sfh.png", continuity_young=[0.1])
