@@ -178,7 +178,8 @@ def run_fit_bin(bin_id, binmap_path, grid_path, rdsps_path, z, out_path, cfg, *,
                         burn=m.get("burn", 200), thin=m.get("thin", 1), seed=m.get("seed", 42),
                         sys_err=cfg.get("sys_err", 0.0),
                         likelihood=cfg.get("likelihood", "gaussian"), nu=cfg.get("nu", 3.0),
-                        priors=cfg.get("priors") or None, confhash=confhash)
+                        priors=cfg.get("priors") or None, confhash=confhash,
+                        spectrum=cfg.get("spectrum"))
 
 
 # ------------------------------------------------------------------- maps

@@ -158,10 +158,41 @@ def run_rdsps(binmap, grid, z, out_dir, *, sys_err=0.0, chi2_percentile=10.0,
     return [out_dir / f"bin_{k}.h5" for k in range(1, flux.shape[0] + 1)]
 
 
+def spectrum_model_config(model_config, wave_obs, z, R):
+    """The ``models`` config with a spectral segment of resolving power ``R`` over
+    observed wavelengths ``wave_obs`` (Angstrom) at redshift ``z`` (50 AA margins)."""
+    import copy
+
+    mc = copy.deepcopy(dict(model_config))
+    wl = mc.setdefault("wavelength", {})
+    wl.update(spec_min_aa=float(np.min(wave_obs)) / (1 + z) - 50.0,
+              spec_max_aa=float(np.max(wave_obs)) / (1 + z) + 50.0, spec_R=float(R))
+    return mc
+
+
+def bin_spectrum(binmap, k):
+    """(wave, flux, var) of bin index ``k`` (0-based), fluxes in erg/s/cm^2/AA, or None
+    when the bin map has no spectra or this bin's is all NaN (outside the cube)."""
+    if binmap.bin_spec is None:
+        return None
+    flux = np.asarray(binmap.bin_spec[k], float) * binmap.fscale
+    var = np.asarray(binmap.bin_spec_var[k], float) * binmap.fscale**2
+    if not np.any(np.isfinite(flux) & (var > 0)):
+        return None
+    return np.asarray(binmap.wave, float), flux, var
+
+
 def fit_bin_mcmc(bin_id, binmap, grid, rdsps_path, z, out_path, *, nwalkers=100, nsteps=600,
                  burn=200, thin=1, seed=42, sys_err=0.0, likelihood="gaussian", nu=3.0,
-                 priors=None, confhash=None, model=None, progress=False):
-    """MCMC fit of one bin, started from its RDSPS result; writes a FitResult."""
+                 priors=None, confhash=None, model=None, progress=False, spectrum=None):
+    """MCMC fit of one bin, started from its RDSPS result; writes a FitResult.
+
+    ``spectrum``: the ``fit.spectrum`` config. When it is enabled and the bin
+    has a spectrum in the bin map, the fit is the joint one of the photometry
+    and the spectrum (:meth:`sedmap.fit.mcmc.PhotometryPosterior.add_spectrum`),
+    with model spectra of resolving power ``spectrum['R']`` over its range
+    (``model``, when given, must have them).
+    """
     from ..models import model_from_config
 
     rd = read_fit_result(rdsps_path)
@@ -171,7 +202,13 @@ def fit_bin_mcmc(bin_id, binmap, grid, rdsps_path, z, out_path, *, nwalkers=100,
                        percentiles={}, flag=rd.flag, fscale=binmap.fscale,
                        config_hash=confhash or "none")
         return write_fit_result(fr, out_path)
-    model = model or model_from_config(grid.model_config)
+    spectrum = dict(spectrum or {})
+    spec = bin_spectrum(binmap, k) if spectrum.get("enabled") else None
+    if model is None:
+        mc = grid.model_config
+        if spec is not None:
+            mc = spectrum_model_config(mc, spec[0], z, spectrum.get("R", 2000.0))
+        model = model_from_config(mc)
     ranges = grid_ranges(grid)
     pri = build_priors(model.param_names, ranges, effective_priors(grid, priors))
     cols = [rd.param_names.index(n) for n in model.param_names]
@@ -183,6 +220,14 @@ def fit_bin_mcmc(bin_id, binmap, grid, rdsps_path, z, out_path, *, nwalkers=100,
                                sys_err=sys_err, likelihood=likelihood, nu=nu)
     rng = np.random.default_rng([seed, int(bin_id)])
     p0 = initial_walkers(post, rd.samples[:, cols], rd.weights, lmf, nwalkers, rng)
+    n_spec = 0
+    if spec is not None:
+        best = int(np.argmax(rd.weights))
+        ref = np.append(rd.samples[best, cols][post.free], lmf[best])
+        n_spec = post.add_spectrum(*spec, reference=ref, order=spectrum.get("order", 3),
+                                   del_wave=spectrum.get("del_wave", 10.0),
+                                   clip=spectrum.get("clip", 5.0))
+        log.info("bin %d: joint fit with %d spectral pixels", bin_id, n_spec)
     out = run_mcmc(post, p0, nsteps, burn, seed=int(rng.integers(2**31)), thin=thin,
                    progress=progress)
     theta = out["best_theta"]  # full: every model parameter, then log_mass_formed
@@ -197,5 +242,7 @@ def fit_bin_mcmc(bin_id, binmap, grid, rdsps_path, z, out_path, *, nwalkers=100,
                    bestfit_spectrum=flam[0] * 10 ** theta[-1] / binmap.fscale,
                    bestfit_photometry=out["best_photometry"] / binmap.fscale,
                    fscale=binmap.fscale, acceptance_fraction=out["acceptance_fraction"],
-                   autocorr_time=out["autocorr_time"], config_hash=confhash or "none")
+                   autocorr_time=out["autocorr_time"], config_hash=confhash or "none",
+                   chi2_spec=float(post.spectrum_chi2(theta)[0]) if n_spec else float("nan"),
+                   n_spec=n_spec)
     return write_fit_result(fr, out_path)

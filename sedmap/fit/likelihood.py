@@ -58,7 +58,9 @@ def legendre_normalise(wave, flux, ivar, model, order=3):
     atw = a * ivar[None, :, None]
     lhs = np.einsum("nwk,nwl->nkl", atw, a)
     rhs = np.einsum("nwk,w->nk", atw, flux)
-    coef = np.linalg.solve(lhs + 1e-12 * np.eye(order + 1)[None], rhs[..., None])[..., 0]
+    # a ridge relative to each system's scale (fluxes per Msun can be ~1e-30)
+    ridge = 1e-12 * np.trace(lhs, axis1=1, axis2=2)[:, None, None] / (order + 1)
+    coef = np.linalg.solve(lhs + ridge * np.eye(order + 1)[None], rhs[..., None])[..., 0]
     return model * (basis @ coef.T).T
 
 
@@ -66,9 +68,27 @@ def spectrum_loglike(wave, flux, ivar, model, z, order=3, del_wave=10.0, clip=5.
     """Log-likelihood of a spectrum: Legendre-normalised model, lines masked, outliers
     (> ``clip`` sigma from the normalised model) clipped once.
 
+    Parameters
+    ----------
+    wave : ndarray (n_wave,)
+        Observed-frame wavelength, Angstrom.
+    flux, ivar : ndarray (n_wave,)
+        Spectrum and inverse variance (any flux unit; ``ivar`` in its -2 power).
+        Pixels with ``ivar <= 0`` or non-finite flux are left out.
+    model : ndarray (n, n_wave)
+        Model spectra on ``wave``; their scale is free (the Legendre polynomial).
+    z : float
+        Redshift (for the emission-line mask, ±``del_wave`` Angstrom rest frame).
+
     Returns
     -------
     ndarray (n,)
+
+    See Also
+    --------
+    sedmap.fit.mcmc.PhotometryPosterior.add_spectrum : the joint fit, which
+        clips once against a reference model so that every walker counts the
+        same pixels.
     """
     good = line_mask(wave, z, del_wave) & (ivar > 0) & np.isfinite(flux)
     w, f, iv = wave[good], flux[good], ivar[good]

@@ -2,13 +2,16 @@
 
 Free parameters: the SPS parameters of the model grid plus ``log_mass_formed``
 (log10 of the mass formed, Msun). Walkers start from the best RDSPS models.
+With a spectrum (the bin's IFS spectrum), the likelihood is the joint one of
+the photometry and the spectrum (:meth:`PhotometryPosterior.add_spectrum`).
 """
 
 import emcee
 import numpy as np
 
 from ..errors import InputError
-from .likelihood import photometry_loglike
+from ..sps.wavelength import resample
+from .likelihood import legendre_normalise, line_mask, photometry_loglike
 from .priors import Prior
 from .rdsps import derived_columns, weighted_percentiles
 
@@ -49,6 +52,82 @@ class PhotometryPosterior:
         self.free = [i for i, p in enumerate(priors) if p.hi - p.lo > 1e-5]
         self._fixed = np.array([0.5 * (p.lo + p.hi) for p in priors])
         self._joint = [i for i, p in enumerate(priors) if p.form == "joint_mass"]
+        self.spec = None
+
+    def add_spectrum(self, wave, flux, var, reference, order=3, del_wave=10.0, clip=5.0):
+        """Fit a spectrum jointly with the photometry.
+
+        The model spectrum is resampled onto ``wave`` and multiplied by the
+        Legendre polynomial of ``order`` that matches it best to ``flux``
+        (:func:`sedmap.fit.likelihood.spectrum_loglike`), so the spectrum
+        constrains the shape of the SED (breaks, absorption lines) and the
+        photometry its scale. Pixels within ±``del_wave`` Angstrom (rest) of
+        the emission lines are masked, and so are those whose residual from the
+        normalised ``reference`` model is more than ``clip`` times the
+        residuals' robust spread (1.4826 MAD, at least 1 sigma) from their
+        median: once, here, so that the pixels the likelihood counts are the
+        same for every walker.
+
+        Parameters
+        ----------
+        wave : ndarray (n_wave,)
+            Observed-frame wavelength, Angstrom, increasing.
+        flux, var : ndarray (n_wave,)
+            The spectrum and its variance, erg/s/cm^2/AA (the unit of the
+            photometry); NaN or non-positive variance marks bad pixels.
+        reference : ndarray (ndim,)
+            A sampled vector (e.g. the best RDSPS model) for the clipping.
+        """
+        wave, flux, var = (np.asarray(a, float) for a in (wave, flux, var))
+        good = np.isfinite(flux) & np.isfinite(var) & (var > 0)
+        good &= line_mask(wave, self.z, del_wave)
+        if wave.size and (wave.min() < self.wave_min_model or wave.max() > self.wave_max_model):
+            raise InputError(f"the spectrum ({wave.min():.0f}-{wave.max():.0f} AA observed) "
+                             "reaches beyond the model spectra", path="fit.spectrum",
+                             fix="widen models.wavelength (min_aa, max_aa)")
+        if good.sum() <= order + 1:
+            raise InputError(f"the spectrum has {int(good.sum())} usable pixels",
+                             path="fit.spectrum", fix="fit this bin without its spectrum")
+        ivar = np.where(good, 1.0 / np.where(good, var, 1.0), 0.0)
+        # the model is resampled onto the whole pixel grid (its pixel widths), then
+        # the used pixels are taken
+        self.spec = {"grid": wave, "sel": np.flatnonzero(good), "wave": wave[good],
+                     "flux": flux[good], "ivar": ivar[good], "order": order}
+        # outliers against the reference, in units of the residuals' robust spread
+        # (at least the errors): a reference that is not yet the best model leaves
+        # broad residuals, and those are the fit's to explain, not the clip's
+        r = np.sqrt(self._spec_resid2(self._model_spectrum(self.full(reference)))[0])
+        med = np.median(r)
+        spread = max(1.4826 * np.median(np.abs(r - med)), 1.0)
+        inside = np.abs(r - med) < clip * spread
+        self.spec.update({k: self.spec[k][inside] for k in ("sel", "wave", "flux", "ivar")})
+        return int(inside.sum())
+
+    @property
+    def wave_min_model(self):
+        return float(self.model.wave[0] * (1 + self.z))
+
+    @property
+    def wave_max_model(self):
+        return float(self.model.wave[-1] * (1 + self.z))
+
+    def _model_spectrum(self, full):
+        """Observed-frame model spectra (n, n_spec) on the spectrum's pixels."""
+        spec = self.model.spectra(full[:, :-1])
+        wave_obs, flam = self.model.observed(spec, self.z)
+        return resample(wave_obs, flam.astype(float), self.spec["grid"])[:, self.spec["sel"]]
+
+    def _spec_resid2(self, model):
+        """Squared normalised residuals (n, n_spec) of model spectra against the spectrum."""
+        s = self.spec
+        norm = legendre_normalise(s["wave"], s["flux"], s["ivar"], model, s["order"])
+        return (s["flux"] - norm) ** 2 * s["ivar"]
+
+    def spectrum_chi2(self, full):
+        """chi^2 of the spectrum term for full vectors (n, n_param + 1); NaN without one."""
+        if self.spec is None:
+            return np.full(len(np.atleast_2d(full)), np.nan)
+        return np.sum(self._spec_resid2(self._model_spectrum(np.atleast_2d(full))), axis=1)
 
     @property
     def ndim(self):
@@ -63,12 +142,16 @@ class PhotometryPosterior:
         out[:, -1] = theta[:, -1]
         return out
 
-    def photometry(self, full):
+    def photometry(self, full, return_spectrum=False):
         """Model photometry (n, n_band) and derived quantities for full vectors
-        (n, n_param + 1), as returned by :meth:`full`."""
+        (n, n_param + 1), as returned by :meth:`full`; with ``return_spectrum``
+        also the model spectra on the fitted spectrum's pixels (n, n_spec)."""
         spec, der = self.model.spectra(full[:, :-1], return_derived=True)
-        _, flam = self.model.observed(spec, self.z)
-        phot = (flam.astype(float) @ self.matrix.T) * 10 ** full[:, -1:]
+        wave_obs, flam = self.model.observed(spec, self.z)
+        flam = flam.astype(float)
+        phot = (flam @ self.matrix.T) * 10 ** full[:, -1:]
+        if return_spectrum:
+            return phot, der, resample(wave_obs, flam, self.spec["grid"])[:, self.spec["sel"]]
         return phot, der
 
     def __call__(self, theta):
@@ -81,7 +164,11 @@ class PhotometryPosterior:
         ok = np.isfinite(lp)
         out = np.full(len(theta), -np.inf)
         if ok.any():
-            phot, der = self.photometry(theta[ok])
+            if self.spec is None:
+                phot, der = self.photometry(theta[ok])
+            else:
+                phot, der, model = self.photometry(theta[ok], return_spectrum=True)
+                lp[ok] += -0.5 * np.sum(self._spec_resid2(model), axis=1)
             if self._joint:
                 log_mstar = theta[ok, -1] + np.log10(der["surviving_mass"])
                 for i in self._joint:

@@ -3,7 +3,8 @@
 Layout (see ``docs/products.md``)::
 
     /                   attrs: bin_id, method ('rdsps'|'mcmc'), flag, chi2, fscale,
-                               sedmap_version, config_hash
+                               sedmap_version, config_hash; chi2_spec, n_spec
+                               (joint photometry + spectrum fits only)
     /params/<name>      float64 (3,) = [p16, p50, p84]; group attr percentiles=[16, 50, 84]
     /samples            float64 (n_samples, n_params)
     /param_names        utf-8 strings (n_params,), the columns of /samples
@@ -61,6 +62,8 @@ class FitResult:
     fscale: float = DEFAULT_FSCALE
     acceptance_fraction: float | np.ndarray | None = None
     autocorr_time: np.ndarray | None = None     #: (n_params,)
+    chi2_spec: float = float("nan")  #: best fit's spectrum chi^2 (NaN: no spectrum fitted)
+    n_spec: int = 0                  #: spectral pixels in the fit (unmasked, unclipped)
     config_hash: str = "none"
     sedmap_version: str = ""  #: filled in by the reader
 
@@ -132,6 +135,9 @@ def write_fit_result(res, path):
         f.attrs["flag"] = int(res.flag)
         f.attrs["chi2"] = float(res.chi2)
         f.attrs["fscale"] = float(res.fscale)
+        if res.n_spec:
+            f.attrs["chi2_spec"] = float(res.chi2_spec)
+            f.attrs["n_spec"] = int(res.n_spec)
         provenance_attrs(f.attrs, res.config_hash)
         params = create_group(f, "params")
         params.attrs["percentiles"] = np.array(PERCENTILES)
@@ -174,6 +180,8 @@ def read_fit_result(path):
         params = require(f, "params", path)
         percentiles = {name: np.array(params[name][()], dtype=float) for name in params}
         kwargs = {}
+        if "n_spec" in f.attrs:
+            kwargs.update(chi2_spec=float(f.attrs["chi2_spec"]), n_spec=int(f.attrs["n_spec"]))
         if "weights" in f:
             kwargs["weights"] = f["weights"][()]
         if "bestfit" in f:
