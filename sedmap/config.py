@@ -547,6 +547,13 @@ def _cross_checks(config):
                 f"{_num(wave['max_aa'])}).",
                 path=f"models.wavelength.{key}",
             )
+    fit = config["fit"]
+    if fit["spectrum"]["enabled"] and not (config["ifs"]["enabled"] and fit["method"] == "mcmc"):
+        raise InputError(
+            "true is not allowed without IFS spectra and MCMC fits; set ifs.enabled: true "
+            "and fit.method: mcmc (RDSPS fits the photometry only), or leave it false.",
+            path="fit.spectrum.enabled",
+        )
     z, zmax = config["galaxy"]["z"], models["redshift"]
     if z > zmax:
         raise InputError(

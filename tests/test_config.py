@@ -194,6 +194,16 @@ def test_bc03_has_chabrier_only():
     assert config["models"]["imf"] == "salpeter"
 
 
+def test_spectrum_fit_needs_ifs_spectra_and_mcmc():
+    for cfg in ({"fit": {"method": "mcmc", "spectrum": {"enabled": True}}},
+                {"ifs": {"enabled": True}, "fit": {"spectrum": {"enabled": True}}}):
+        message = error_of(cfg)
+        assert message.startswith("fit.spectrum.enabled:") and "ifs.enabled" in message
+    config = validate_config({"ifs": {"enabled": True},
+                              "fit": {"method": "mcmc", "spectrum": {"enabled": True}}})
+    assert config["fit"]["spectrum"]["R"] == 2000.0
+
+
 def test_galaxy_beyond_grid_redshift():
     message = error_of({"galaxy": {"z": 0.5}})
     assert message.startswith("galaxy.z:") and "models.redshift" in message
