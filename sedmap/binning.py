@@ -469,6 +469,14 @@ def voronoi_partition(x, y, signal, noise, target_sn, pixelsize=None, covariance
     if sn_func is None and covariance_alpha:
         sn_func = alpha_sn
 
+    sig, noi = np.asarray(signal, float), np.asarray(noise, float)
+    if np.all(sig / noi >= target_sn):  # vorbin refuses; every point is a bin of its own
+        return np.arange(sig.size, dtype=np.int64)
+    total = np.sum(sig) / np.sqrt(np.sum(noi**2))
+    if total < target_sn:
+        raise InputError(f"all the pixels together reach S/N {total:.1f}, below the target "
+                         f"{target_sn:g}", path="binning.sn_threshold",
+                         fix="lower binning.sn_threshold")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         bin_num, *_ = voronoi_2d_binning(
@@ -616,3 +624,50 @@ def bin_spectra(binmap, spec, spec_var, spec_mask):
     uncovered = np.asarray(onehot @ (~np.asarray(spec_mask).ravel()[sel]).astype(float)) > 0
     drop = (nbad > 0) | uncovered[:, None]
     return np.where(drop, np.nan, out), np.where(drop, np.nan, var)
+
+
+def window_signal(wave, spec, spec_var, spec_mask, window, z=0.0):
+    """S/N input for Voronoi binning of a spectral cube: the mean spectrum over a
+    line-free wavelength window, per spaxel (as in vorbin's MUSE example).
+
+    Parameters
+    ----------
+    wave : ndarray (n_wave,)
+        Observed-frame wavelength, Angstrom.
+    spec, spec_var : ndarray (n_wave, ny, nx)
+        Spectra and variances; NaN marks a bad wavelength pixel.
+    spec_mask : ndarray (ny, nx) of bool
+        True where the pixel has a spectrum.
+    window : (float, float)
+        Rest-frame wavelength range, Angstrom; pick one free of emission lines
+        (e.g. 5300-5700).
+    z : float
+        Redshift: the window in the observed frame is ``window * (1 + z)``.
+
+    Returns
+    -------
+    signal, var : ndarray (ny, nx)
+        Mean flux density over the window and its variance (spectral pixels
+        taken as independent).
+    good : ndarray (ny, nx) of bool
+        Pixels with a spectrum and no bad pixel in the window.
+
+    Raises
+    ------
+    InputError
+        The window holds fewer than 3 wavelength pixels of the cube.
+    """
+    lo, hi = np.asarray(window, float) * (1 + z)
+    sel = (wave >= lo) & (wave <= hi)
+    if sel.sum() < 3:
+        raise InputError(f"the window {list(window)} AA (rest) holds {int(sel.sum())} of the "
+                         f"cube's wavelength pixels ({wave[0]:.0f}-{wave[-1]:.0f} AA observed)",
+                         path="binning.voronoi_window",
+                         fix="choose a line-free window inside the cube's range")
+    s = np.asarray(spec, float)[sel]
+    v = np.asarray(spec_var, float)[sel]
+    good = np.asarray(spec_mask, bool) & np.all(np.isfinite(s) & np.isfinite(v), axis=0)
+    n = sel.sum()
+    signal = np.where(good, np.nan_to_num(s).mean(axis=0), 0.0)
+    var = np.where(good, np.nan_to_num(v).sum(axis=0) / n**2, np.inf)
+    return signal, var, good

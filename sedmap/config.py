@@ -547,6 +547,15 @@ def _cross_checks(config):
                 f"{_num(wave['max_aa'])}).",
                 path=f"models.wavelength.{key}",
             )
+    window = config["binning"]["voronoi_window"]
+    if window is not None:
+        if window[0] >= window[1]:
+            raise InputError(f"{_show(window)} is not allowed; expected [min, max] with "
+                             "min < max.", path="binning.voronoi_window")
+        if not config["ifs"]["enabled"] or config["binning"]["method"] != "voronoi":
+            raise InputError(f"{_show(window)} is not allowed without IFS spectra and "
+                             "Voronoi binning; set ifs.enabled: true and binning.method: "
+                             "voronoi, or leave it null.", path="binning.voronoi_window")
     fit = config["fit"]
     if fit["spectrum"]["enabled"] and not (config["ifs"]["enabled"] and fit["method"] == "mcmc"):
         raise InputError(

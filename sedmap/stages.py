@@ -44,15 +44,17 @@ def run_binning(fluxmap_path, out_path, cfg, *, confhash=None, plot_path=None,
                 specphoto_path=None):
     """Flux cube -> bin map (``binning`` config section); with ``specphoto_path``
     (the IFS stage's product, same grid) the bin map also holds each bin's summed
-    spectrum (``binning.bin_spectra``)."""
+    spectrum (``binning.bin_spectra``), and Voronoi binning may run on the S/N of a
+    line-free window of the spectra (``binning.voronoi_window``)."""
     from .binning import (
         NoiseModel,
         bin_sed_similarity,
         bin_voronoi,
         default_reference_band,
         sum_bins,
+        window_signal,
     )
-    from .io import BinMap, read_flux_cube, write_bin_map
+    from .io import BinMap, read_flux_cube, read_spec_photo, write_bin_map
 
     cube = read_flux_cube(fluxmap_path)
     names = list(cube.filters.name)
@@ -70,7 +72,26 @@ def run_binning(fluxmap_path, out_path, cfg, *, confhash=None, plot_path=None,
         return names.index(name)
 
     ref = band_index(cfg.get("ref_band"), "ref_band")
-    if cfg.get("method", "sed_similarity") == "voronoi":
+    sp = None
+    if specphoto_path is not None:
+        sp = read_spec_photo(specphoto_path)
+        if sp.photometry.shape != cube.shape or sp.photometry.filters.name != names:
+            raise InputError(f"the spectra's grid {sp.photometry.shape} / bands do not match "
+                             f"the flux map's {cube.shape}", path=str(specphoto_path),
+                             fix="rebuild specphoto.fits from this flux map (rule specphoto)")
+    window = cfg.get("voronoi_window")
+    if window is not None and cfg.get("method", "sed_similarity") == "voronoi":
+        if sp is None:
+            raise InputError("Voronoi binning on a spectral window needs the IFS spectra",
+                             path="binning.voronoi_window", fix="set ifs.enabled: true")
+        # the S/N of the spectra's mean over a line-free window (vorbin's MUSE example);
+        # pixels without a clean spectrum there stay unbinned
+        sig, svar, good = window_signal(sp.wave, sp.spec, sp.spec_err.astype(float) ** 2,
+                                        sp.spec_mask, window, z=cube.z)
+        binmap, flag = bin_voronoi(sig[None], svar[None], region & good, 0,
+                                   float(np.max(cfg.get("sn_threshold", 10.0))),
+                                   covariance_alpha=cfg.get("voronoi_covariance_alpha", 0.0))
+    elif cfg.get("method", "sed_similarity") == "voronoi":
         band = band_index(cfg.get("voronoi_band"), "voronoi_band")
         band = band if band is not None else (ref if ref is not None
                                              else default_reference_band(flux, var, region))
@@ -90,15 +111,9 @@ def run_binning(fluxmap_path, out_path, cfg, *, confhash=None, plot_path=None,
     flag = np.where(bad, flag | FLAG_BAD_SED, flag).astype(np.int32)
     vs = np.where(np.isfinite(vs) & (vs > 0), vs, 1.0)  # flagged bins: placeholder, skipped
     spectra = {}
-    if specphoto_path is not None:
+    if sp is not None:
         from .binning import bin_spectra
-        from .io import read_spec_photo
 
-        sp = read_spec_photo(specphoto_path)
-        if sp.photometry.shape != cube.shape or sp.photometry.filters.name != names:
-            raise InputError(f"the spectra's grid {sp.photometry.shape} / bands do not match "
-                             f"the flux map's {cube.shape}", path=str(specphoto_path),
-                             fix="rebuild specphoto.fits from this flux map (rule specphoto)")
         bs, bv = bin_spectra(binmap, sp.spec, sp.spec_err.astype(float) ** 2, sp.spec_mask)
         spectra = {"wave": sp.wave, "bin_spec": bs, "bin_spec_var": bv}
     bm = BinMap(galaxy=cube.galaxy, binmap=binmap, wcs=cube.wcs, filters=cube.filters,

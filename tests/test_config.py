@@ -204,6 +204,16 @@ def test_spectrum_fit_needs_ifs_spectra_and_mcmc():
     assert config["fit"]["spectrum"]["R"] == 2000.0
 
 
+def test_voronoi_window_needs_ifs_and_voronoi():
+    message = error_of({"binning": {"method": "voronoi", "voronoi_window": [5300, 5700]}})
+    assert message.startswith("binning.voronoi_window:") and "ifs.enabled" in message
+    message = error_of({"ifs": {"enabled": True},
+                        "binning": {"method": "voronoi", "voronoi_window": [5700, 5300]}})
+    assert "min < max" in message
+    validate_config({"ifs": {"enabled": True},
+                     "binning": {"method": "voronoi", "voronoi_window": [5300, 5700]}})
+
+
 def test_galaxy_beyond_grid_redshift():
     message = error_of({"galaxy": {"z": 0.5}})
     assert message.startswith("galaxy.z:") and "models.redshift" in message

@@ -411,3 +411,37 @@ def test_binned_spectra_conserve_flux_and_skip_uncovered_bins(mock, tmp_path):
                                    np.sum(sp.spec_err[:, pix].astype(float) ** 2, axis=1)[ok],
                                    rtol=1e-5)
         assert np.all(np.isnan(bm.bin_spec[k - 1, ~ok]))
+
+
+def test_voronoi_on_a_line_free_window_bins_the_ifs_footprint(mock, tmp_path):
+    """binning.voronoi_window (vorbin's MUSE example): the bins cover only the
+    spaxels with a clean spectrum in the window, every bin with more than one
+    pixel reaches about the target S/N of the window's mean flux (independent
+    spaxels), and every bin still gets its photometry and its spectrum."""
+    from sedmap.binning import window_signal
+    from sedmap.io import read_bin_map, read_flux_cube
+    from sedmap.stages import run_binning
+
+    window, target = (5300.0, 5700.0), 600.0
+    cfg = dict(load_config("config/galaxies/demo.yaml")["binning"], method="voronoi",
+               sn_threshold=target, voronoi_window=list(window))
+    out = run_binning(mock["fluxmap"], tmp_path / "binmap.fits", cfg,
+                      specphoto_path=mock["specphoto"])
+    bm = read_bin_map(out)
+    sp = read_spec_photo(mock["specphoto"])
+    z = read_flux_cube(mock["fluxmap"]).z
+    sig, var, good = window_signal(sp.wave, sp.spec, sp.spec_err.astype(float) ** 2,
+                                   sp.spec_mask, window, z=z)
+    assert bm.n_bin >= 10
+    assert np.all(good[bm.binmap > 0])                     # inside the footprint only
+    assert np.all(np.isfinite(bm.bin_spec).any(axis=1))    # so every bin has a spectrum
+    sn = np.array([sig[bm.binmap == k].sum() / np.sqrt(var[bm.binmap == k].sum())
+                   for k in range(1, bm.n_bin + 1)])
+    npix = np.bincount(bm.binmap.ravel(), minlength=bm.n_bin + 1)[1:]
+    multi = npix > 1
+    assert multi.sum() >= 0.8 * bm.n_bin
+    assert 0.7 * target < np.median(sn[multi]) < 1.5 * target, sn[multi]
+    # a window outside the cube is a clear error
+    with pytest.raises(InputError, match="binning.voronoi_window"):
+        run_binning(mock["fluxmap"], tmp_path / "b2.fits", dict(cfg, voronoi_window=[100, 200]),
+                    specphoto_path=mock["specphoto"])
