@@ -159,14 +159,21 @@ def _weighted_band(samples, weights):
     return weighted_percentiles(samples, weights)
 
 
-def plot_truth_comparison(pairs, path):
+def plot_truth_comparison(pairs, path, overlay=None, labels=("RDSPS", "MCMC")):
     """Recovered (p16/p50/p84) vs true values per quantity; ``pairs`` =
-    {name: (truth (n,), percentiles (n, 3))}."""
+    {name: (truth (n,), percentiles (n, 3))}; ``overlay``, the same for a second
+    method (e.g. MCMC on its subset of bins), drawn on top in colour."""
     fig, axes = _grid(len(pairs), size=2.8)
-    for ax, (name, (t, p)) in zip(axes, pairs.items()):
+    for i, (ax, (name, (t, p))) in enumerate(zip(axes, pairs.items())):
         ax.errorbar(t, p[:, 1], yerr=[p[:, 1] - p[:, 0], p[:, 2] - p[:, 1]], fmt="o", ms=2,
-                    lw=0.5, color="k")
+                    lw=0.5, color="k", label=labels[0])
         lo, hi = np.nanmin([t.min(), p.min()]), np.nanmax([t.max(), p.max()])
+        if overlay and name in overlay:
+            t2, p2 = overlay[name]
+            ax.errorbar(t2, p2[:, 1], yerr=[p2[:, 1] - p2[:, 0], p2[:, 2] - p2[:, 1]], fmt="s",
+                        ms=3, lw=0.8, color="C0", label=labels[1])
+            if i == 0:
+                ax.legend(fontsize=7, loc="upper left")
         ax.plot([lo, hi], [lo, hi], color="C3", lw=0.8)
         ax.set_xlabel(f"true {name}", fontsize=8)
         ax.set_ylabel(f"recovered {name}", fontsize=8)

@@ -279,14 +279,17 @@ def run_accuracy(truth_path, binmap_path, rdsps_paths, fit_paths, out_json, *, p
     if plot_path:
         from .plots import plot_truth_comparison
 
-        pairs = {}
-        for name, (tkey, fkey) in QUANTITIES.items():
-            ids = [k for k in sorted(rd) if not rd[k].flag and fkey in rd[k].percentiles
-                   and tkey in truth]
-            if ids:
-                pairs[name] = (np.array([truth[tkey][k - 1] for k in ids]),
-                               np.array([rd[k].percentiles[fkey] for k in ids]))
-        plot_truth_comparison(pairs, plot_path)
+        def pairs_of(res):
+            out = {}
+            for name, (tkey, fkey) in QUANTITIES.items():
+                ids = [k for k in sorted(res) if not res[k].flag
+                       and fkey in res[k].percentiles and tkey in truth]
+                if ids:
+                    out[name] = (np.array([truth[tkey][k - 1] for k in ids]),
+                                 np.array([res[k].percentiles[fkey] for k in ids]))
+            return out
+
+        plot_truth_comparison(pairs_of(rd), plot_path, overlay=pairs_of(mc) if mc else None)
     return report
 
 

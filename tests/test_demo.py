@@ -156,7 +156,7 @@ def test_report_holds_the_plots(demo, tmp_path):
     for png in ("fluxmap.png", "region.png", "binmap.png", "maps.png", "sed_fit.png",
                 "accuracy.png", "sfh_groups.png", "sfh.png"):
         assert png in html, png
-    assert "Recovered (RDSPS p16/p50/p84)" in html  # a caption from workflow/report/
+    assert "RDSPS for every bin (black), MCMC" in html  # a caption from workflow/report/
 
 
 # --------------------------------------------------------- many galaxies
