@@ -557,6 +557,18 @@ def _cross_checks(config):
                              "Voronoi binning; set ifs.enabled: true and binning.method: "
                              "voronoi, or leave it null.", path="binning.voronoi_window")
     fit = config["fit"]
+    fz = fit["free_redshift"]
+    if fz["enabled"]:
+        if fit["method"] != "mcmc" or fit["spectrum"]["enabled"]:
+            raise InputError("true is not allowed without MCMC fits or with fit.spectrum; set "
+                             "fit.method: mcmc and fit.spectrum.enabled: false, or leave it "
+                             "false.", path="fit.free_redshift.enabled")
+        top = config["galaxy"]["z"] + fz["max_shift"]
+        if top > models["redshift"] + 1e-12:
+            raise InputError(f"{_num(fz['max_shift'])} is not allowed: galaxy.z + max_shift = "
+                             f"{_num(top)} is above models.redshift ({_num(models['redshift'])});"
+                             " lower it or raise models.redshift.",
+                             path="fit.free_redshift.max_shift")
     if fit["spectrum"]["enabled"] and not (config["ifs"]["enabled"] and fit["method"] == "mcmc"):
         raise InputError(
             "true is not allowed without IFS spectra and MCMC fits; set ifs.enabled: true "

@@ -194,7 +194,7 @@ def run_fit_bin(bin_id, binmap_path, grid_path, rdsps_path, z, out_path, cfg, *,
                         sys_err=cfg.get("sys_err", 0.0),
                         likelihood=cfg.get("likelihood", "gaussian"), nu=cfg.get("nu", 3.0),
                         priors=cfg.get("priors") or None, confhash=confhash,
-                        spectrum=cfg.get("spectrum"))
+                        spectrum=cfg.get("spectrum"), free_redshift=cfg.get("free_redshift"))
 
 
 # ------------------------------------------------------------------- maps

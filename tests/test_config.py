@@ -214,6 +214,15 @@ def test_voronoi_window_needs_ifs_and_voronoi():
                      "binning": {"method": "voronoi", "voronoi_window": [5300, 5700]}})
 
 
+def test_free_redshift_needs_mcmc_and_room_in_the_grid():
+    message = error_of({"fit": {"free_redshift": {"enabled": True}}})
+    assert message.startswith("fit.free_redshift.enabled:") and "mcmc" in message
+    message = error_of({"fit": {"method": "mcmc", "free_redshift": {"enabled": True}}})
+    assert message.startswith("fit.free_redshift.max_shift:") and "models.redshift" in message
+    validate_config({"fit": {"method": "mcmc", "free_redshift": {"enabled": True}},
+                     "models": {"redshift": 0.07}})
+
+
 def test_galaxy_beyond_grid_redshift():
     message = error_of({"galaxy": {"z": 0.5}})
     assert message.startswith("galaxy.z:") and "models.redshift" in message

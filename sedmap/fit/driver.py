@@ -11,7 +11,7 @@ from ..io import FitResult, read_fit_result, write_fit_result
 from ..sps.cosmology import get_cosmology
 from ..sps.engine import observed_factor
 from .mcmc import PhotometryPosterior, initial_walkers, mass_prior_from, run_mcmc
-from .priors import build_priors
+from .priors import Prior, build_priors
 from .rdsps import fit_rdsps
 
 log = logging.getLogger(__name__)
@@ -184,7 +184,8 @@ def bin_spectrum(binmap, k):
 
 def fit_bin_mcmc(bin_id, binmap, grid, rdsps_path, z, out_path, *, nwalkers=100, nsteps=600,
                  burn=200, thin=1, seed=42, sys_err=0.0, likelihood="gaussian", nu=3.0,
-                 priors=None, confhash=None, model=None, progress=False, spectrum=None):
+                 priors=None, confhash=None, model=None, progress=False, spectrum=None,
+                 free_redshift=None):
     """MCMC fit of one bin, started from its RDSPS result; writes a FitResult.
 
     ``spectrum``: the ``fit.spectrum`` config. When it is enabled and the bin
@@ -192,6 +193,11 @@ def fit_bin_mcmc(bin_id, binmap, grid, rdsps_path, z, out_path, *, nwalkers=100,
     and the spectrum (:meth:`sedmap.fit.mcmc.PhotometryPosterior.add_spectrum`),
     with model spectra of resolving power ``spectrum['R']`` over its range
     (``model``, when given, must have them).
+
+    ``free_redshift``: the ``fit.free_redshift`` config. When it is enabled the
+    redshift is sampled too, with a Gaussian prior of ``sigma`` around ``z``
+    truncated to ±``max_shift`` (and z >= 0); the samples get a ``redshift``
+    column, and the distance's uncertainty reaches the masses.
     """
     from ..models import model_from_config
 
@@ -218,6 +224,11 @@ def fit_bin_mcmc(bin_id, binmap, grid, rdsps_path, z, out_path, *, nwalkers=100,
                                binmap.flux[k] * binmap.fscale,
                                binmap.flux_var[k] * binmap.fscale**2, pri, mass_prior,
                                sys_err=sys_err, likelihood=likelihood, nu=nu)
+    fz = dict(free_redshift or {})
+    if fz.get("enabled"):
+        shift = float(fz.get("max_shift", 0.05))
+        post.free_redshift(Prior("redshift", max(0.0, z - shift), z + shift, form="gaussian",
+                                 mu=float(z), sigma=float(fz.get("sigma", 0.01))))
     rng = np.random.default_rng([seed, int(bin_id)])
     p0 = initial_walkers(post, rd.samples[:, cols], rd.weights, lmf, nwalkers, rng)
     n_spec = 0
@@ -232,7 +243,7 @@ def fit_bin_mcmc(bin_id, binmap, grid, rdsps_path, z, out_path, *, nwalkers=100,
                    progress=progress)
     theta = out["best_theta"]  # full: every model parameter, then log_mass_formed
     spec = model.spectra(theta[None, :-1]).astype(float)
-    wave_obs, flam = model.observed(spec, z)
+    wave_obs, flam = model.observed(spec, out["best_z"])
     chi2 = float(np.sum((binmap.flux[k] * binmap.fscale - out["best_photometry"]) ** 2
                         / (binmap.flux_var[k] * binmap.fscale**2)))
     fr = FitResult(bin_id=bin_id, method="mcmc", param_names=out["names"],

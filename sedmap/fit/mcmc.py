@@ -52,7 +52,31 @@ class PhotometryPosterior:
         self.free = [i for i, p in enumerate(priors) if p.hi - p.lo > 1e-5]
         self._fixed = np.array([0.5 * (p.lo + p.hi) for p in priors])
         self._joint = [i for i, p in enumerate(priors) if p.form == "joint_mass"]
+        self.filters = list(filters)
         self.spec = None
+        self.z_prior = None
+
+    def free_redshift(self, prior, n_grid=256):
+        """Sample the redshift too, with ``prior`` (a :class:`Prior` named
+        ``redshift``); it goes into ``theta`` just before log_mass_formed.
+
+        The photometry at any z in the prior's range is interpolated linearly
+        between responses precomputed on ``n_grid`` redshifts (filter curves and
+        luminosity distance; the interpolation error is far below 0.1% for the
+        default grid). The spectrum term needs a fixed redshift.
+        """
+        if self.spec is not None:
+            raise InputError("a free redshift with a spectrum in the fit is not supported",
+                             path="fit.free_redshift", fix="fix the redshift (galaxy.z)")
+        from ..sps.engine import observed_factor
+
+        self.z_prior = prior
+        self._zgrid = np.linspace(prior.lo, prior.hi, n_grid)
+        resp = []
+        for zk in self._zgrid:
+            _, factor = observed_factor(self.model.wave, zk, self.model.cosmo, self.model.igm)
+            resp.append(self.model.filter_matrix(self.filters, zk).astype(float) * factor)
+        self._zresp = np.stack(resp)                        # (n_grid, n_band, n_wave)
 
     def add_spectrum(self, wave, flux, var, reference, order=3, del_wave=10.0, clip=5.0):
         """Fit a spectrum jointly with the photometry.
@@ -78,6 +102,9 @@ class PhotometryPosterior:
         reference : ndarray (ndim,)
             A sampled vector (e.g. the best RDSPS model) for the clipping.
         """
+        if self.z_prior is not None:
+            raise InputError("a spectrum in a fit with a free redshift is not supported",
+                             path="fit.spectrum", fix="fix the redshift (galaxy.z)")
         wave, flux, var = (np.asarray(a, float) for a in (wave, flux, var))
         good = np.isfinite(flux) & np.isfinite(var) & (var > 0)
         good &= line_mask(wave, self.z, del_wave)
@@ -131,22 +158,39 @@ class PhotometryPosterior:
 
     @property
     def ndim(self):
-        """Number of sampled dimensions: the free parameters and log_mass_formed."""
-        return len(self.free) + 1
+        """Number of sampled dimensions: the free parameters, the redshift when it is
+        free (:meth:`free_redshift`), and log_mass_formed."""
+        return len(self.free) + 1 + (self.z_prior is not None)
+
+    def redshift(self, theta):
+        """(n,) redshift of each vector ``theta`` (n, ndim): sampled or fixed."""
+        theta = np.atleast_2d(theta)
+        if self.z_prior is None:
+            return np.full(len(theta), self.z)
+        return theta[:, len(self.free)]
 
     def full(self, theta):
         """(n, n_param + 1): ``theta`` (n, ndim) with the fixed parameters put back."""
         theta = np.atleast_2d(theta)
         out = np.tile(np.append(self._fixed, 0.0), (len(theta), 1))
-        out[:, self.free] = theta[:, :-1]
+        out[:, self.free] = theta[:, :len(self.free)]
         out[:, -1] = theta[:, -1]
         return out
 
-    def photometry(self, full, return_spectrum=False):
+    def photometry(self, full, return_spectrum=False, z=None):
         """Model photometry (n, n_band) and derived quantities for full vectors
         (n, n_param + 1), as returned by :meth:`full`; with ``return_spectrum``
-        also the model spectra on the fitted spectrum's pixels (n, n_spec)."""
+        also the model spectra on the fitted spectrum's pixels (n, n_spec).
+        ``z`` (n,): each vector's redshift (a free redshift; default the fixed one)."""
         spec, der = self.model.spectra(full[:, :-1], return_derived=True)
+        if z is not None and self.z_prior is not None:
+            pos = np.interp(z, self._zgrid, np.arange(self._zgrid.size))
+            k = np.clip(np.floor(pos).astype(int), 0, self._zgrid.size - 2)
+            w = (pos - k)[:, None]
+            spec = spec.astype(float)
+            phot = ((1 - w) * np.einsum("nw,nbw->nb", spec, self._zresp[k])
+                    + w * np.einsum("nw,nbw->nb", spec, self._zresp[k + 1]))
+            return phot * 10 ** full[:, -1:], der
         wave_obs, flam = self.model.observed(spec, self.z)
         flam = flam.astype(float)
         phot = (flam @ self.matrix.T) * 10 ** full[:, -1:]
@@ -154,18 +198,22 @@ class PhotometryPosterior:
             return phot, der, resample(wave_obs, flam, self.spec["grid"])[:, self.spec["sel"]]
         return phot, der
 
-    def __call__(self, theta):
-        theta = self.full(theta)
+    def __call__(self, theta_in):
+        theta = self.full(theta_in)
         lp = np.zeros(len(theta))
         for i in self.free:
             if self.priors[i].form != "joint_mass":
                 lp += self.priors[i].logpdf(theta[:, i])
         lp += self.mass_prior.logpdf(theta[:, -1])
+        z = None
+        if self.z_prior is not None:
+            z = self.redshift(theta_in)
+            lp += self.z_prior.logpdf(z)
         ok = np.isfinite(lp)
         out = np.full(len(theta), -np.inf)
         if ok.any():
             if self.spec is None:
-                phot, der = self.photometry(theta[ok])
+                phot, der = self.photometry(theta[ok], z=None if z is None else z[ok])
             else:
                 phot, der, model = self.photometry(theta[ok], return_spectrum=True)
                 lp[ok] += -0.5 * np.sum(self._spec_resid2(model), axis=1)
@@ -188,8 +236,21 @@ def initial_walkers(post, rdsps_samples, rdsps_weights, log_mass_formed, nwalker
     order = np.argsort(-rdsps_weights)
     take = order[np.arange(nwalkers) % order.size]
     pri = [post.priors[i] for i in post.free]
-    p0 = np.column_stack([rdsps_samples[take][:, post.free], log_mass_formed[take]])
+    zcol, lmf = [], np.asarray(log_mass_formed, float)[take]
+    if post.z_prior is not None:
+        # redshifts drawn from their prior, each walker's mass moved along the
+        # distance degeneracy (M ~ d_L^2), so that the walkers span the ridge
+        from ..sps.cosmology import luminosity_distance_cm
+
+        pri = pri + [post.z_prior]
+        zs = post.z_prior.sample(rng, nwalkers)
+        dl = np.array([luminosity_distance_cm(float(v), post.model.cosmo) for v in zs])
+        lmf = lmf + 2 * np.log10(dl / luminosity_distance_cm(post.z, post.model.cosmo))
+        zcol = [zs]
+    p0 = np.column_stack([rdsps_samples[take][:, post.free], *zcol, lmf])
     widths = np.array([p.hi - p.lo for p in pri] + [0.5])
+    if zcol:
+        widths[-2] = 0.0  # already spread
     p0 = p0 + rng.normal(size=p0.shape) * jitter * widths
     lo = np.array([p.lo for p in pri] + [post.mass_prior.lo])
     hi = np.array([p.hi for p in pri] + [post.mass_prior.hi])
@@ -201,9 +262,9 @@ def run_mcmc(post, p0, nsteps, burn, seed, thin=1, progress=False):
 
     Returns
     -------
-    dict with names, samples (flat, post-burn, thinned, incl. derived columns),
-    percentiles (3, n), acceptance_fraction, autocorr_time, best (theta, lnp),
-    best_photometry.
+    dict with names, samples (flat, post-burn, thinned, incl. the redshift when it
+    is free and the derived columns), percentiles (3, n), acceptance_fraction,
+    autocorr_time, best (theta, lnp), best_photometry, best_z.
     """
     nwalkers, ndim = p0.shape
     if burn >= nsteps:
@@ -217,13 +278,15 @@ def run_mcmc(post, p0, nsteps, burn, seed, thin=1, progress=False):
     ok = np.isfinite(lnp)
     chain, lnp = chain[ok], lnp[ok]
     tau = sampler.get_autocorr_time(discard=burn, quiet=True, tol=0)
+    zs = post.redshift(chain) if post.z_prior is not None else None
     chain = post.full(chain)  # the fixed parameters back in, as columns of the samples
-    phot, der = post.photometry(chain)
+    phot, der = post.photometry(chain, z=zs)
     names = post.names
     dcols = derived_columns(chain[:, :-1], names, der, 10 ** chain[:, -1])
     dcols.pop("log_mass_formed")
-    samples = np.column_stack([chain] + [dcols[k] for k in dcols])
-    all_names = names + ["log_mass_formed"] + list(dcols)
+    zcol = [] if zs is None else [zs]
+    samples = np.column_stack([chain] + zcol + [dcols[k] for k in dcols])
+    all_names = names + ["log_mass_formed"] + ["redshift"] * len(zcol) + list(dcols)
     finite = np.all(np.isfinite(samples), axis=0)
     samples, all_names = samples[:, finite], [n for n, f in zip(all_names, finite) if f]
     pct = weighted_percentiles(samples, np.ones(len(samples)))
@@ -231,7 +294,8 @@ def run_mcmc(post, p0, nsteps, burn, seed, thin=1, progress=False):
     return {"names": all_names, "samples": samples, "percentiles": pct,
             "acceptance_fraction": float(np.mean(sampler.acceptance_fraction)),
             "autocorr_time": np.asarray(tau, float), "best_theta": chain[best],
-            "best_lnp": float(lnp[best]), "best_photometry": phot[best]}
+            "best_lnp": float(lnp[best]), "best_photometry": phot[best],
+            "best_z": float(post.z if zs is None else zs[best])}
 
 
 def mass_prior_from(rdsps_log_mass, width=3.0):
