@@ -862,11 +862,10 @@ def _write_yaml(data, path):
     return Path(path)
 
 
-def _smooth_truth(mass, sfr, quantities, fwhm_pix, mass_formed=None):
-    """Truth maps at a Gaussian PSF of ``fwhm_pix`` pixels: mass and SFR convolved,
-    mass-weighted quantities as (mass x q) convolved over mass convolved; with
-    ``mass_formed``, ``AGE_MW`` is weighted by it instead (as the fits define the
-    age) and the convolved formed mass is returned as a fourth value."""
+def _smooth_truth(mass, sfr, mass_formed, quantities, fwhm_pix):
+    """Truth maps at a Gaussian PSF of ``fwhm_pix`` pixels: mass, SFR and mass formed
+    convolved; mass-weighted quantities as (mass x q) convolved over mass convolved,
+    but ``AGE_MW`` weighted by the mass formed (as the fits define the age)."""
     from scipy.ndimage import gaussian_filter
 
     sig = fwhm_pix / 2.3548
@@ -877,9 +876,7 @@ def _smooth_truth(mass, sfr, quantities, fwhm_pix, mass_formed=None):
     ms = conv(mass)
     with np.errstate(invalid="ignore", divide="ignore"):
         q = {k: np.where(ms > 0, conv(mass * np.nan_to_num(v)) / ms, np.nan)
-             for k, v in quantities.items()}
-        if mass_formed is None:
-            return ms, conv(sfr), q
+             for k, v in quantities.items() if k != "AGE_MW"}
         mf = conv(mass_formed)
         q["AGE_MW"] = np.where(mf > 0, conv(mass_formed * np.nan_to_num(quantities["AGE_MW"]))
                                / mf, np.nan)
@@ -1224,8 +1221,8 @@ def make_mock(mock_config, out_dir, *, models_config=None, progress=True):
     # the data have the target PSF, so the truth the fits are judged against has it too:
     # extensive maps convolved with it, mass-weighted ones as ratios of convolved maps
     pmaps = {f"P{i}": params[i] for i in range(params.shape[0])}
-    mass, sfr, quantities, formed = _smooth_truth(mass0, sfr0, {**quant0, **pmaps},
-                                                  psf_t / pix, mass_formed=formed0)
+    mass, sfr, quantities, formed = _smooth_truth(mass0, sfr0, formed0, {**quant0, **pmaps},
+                                                  psf_t / pix)
     params = np.stack([quantities.pop(f"P{i}") for i in range(params.shape[0])])
     # FLUX_TRUE on the grid plus a margin, convolved with the target PSF, then cropped
     m = int(np.ceil(3 * psf_t / pix))

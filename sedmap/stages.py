@@ -80,7 +80,8 @@ def run_binning(fluxmap_path, out_path, cfg, *, confhash=None, plot_path=None,
                              f"the flux map's {cube.shape}", path=str(specphoto_path),
                              fix="rebuild specphoto.fits from this flux map (rule specphoto)")
     window = cfg.get("voronoi_window")
-    if window is not None and cfg.get("method", "sed_similarity") == "voronoi":
+    voronoi = cfg.get("method", "sed_similarity") == "voronoi"
+    if voronoi and window is not None:
         if sp is None:
             raise InputError("Voronoi binning on a spectral window needs the IFS spectra",
                              path="binning.voronoi_window", fix="set ifs.enabled: true")
@@ -91,7 +92,7 @@ def run_binning(fluxmap_path, out_path, cfg, *, confhash=None, plot_path=None,
         binmap, flag = bin_voronoi(sig[None], svar[None], region & good, 0,
                                    float(np.max(cfg.get("sn_threshold", 10.0))),
                                    covariance_alpha=cfg.get("voronoi_covariance_alpha", 0.0))
-    elif cfg.get("method", "sed_similarity") == "voronoi":
+    elif voronoi:
         band = band_index(cfg.get("voronoi_band"), "voronoi_band")
         band = band if band is not None else (ref if ref is not None
                                              else default_reference_band(flux, var, region))

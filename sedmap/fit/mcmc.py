@@ -65,9 +65,7 @@ class PhotometryPosterior:
         luminosity distance; the interpolation error is far below 0.1% for the
         default grid). The spectrum term needs a fixed redshift.
         """
-        if self.spec is not None:
-            raise InputError("a free redshift with a spectrum in the fit is not supported",
-                             path="fit.free_redshift", fix="fix the redshift (galaxy.z)")
+        self._refuse_spectrum_with_free_z(spectrum=self.spec is not None, free_z=True)
         from ..sps.engine import observed_factor
 
         self.z_prior = prior
@@ -102,13 +100,12 @@ class PhotometryPosterior:
         reference : ndarray (ndim,)
             A sampled vector (e.g. the best RDSPS model) for the clipping.
         """
-        if self.z_prior is not None:
-            raise InputError("a spectrum in a fit with a free redshift is not supported",
-                             path="fit.spectrum", fix="fix the redshift (galaxy.z)")
+        self._refuse_spectrum_with_free_z(spectrum=True, free_z=self.z_prior is not None)
         wave, flux, var = (np.asarray(a, float) for a in (wave, flux, var))
         good = np.isfinite(flux) & np.isfinite(var) & (var > 0)
         good &= line_mask(wave, self.z, del_wave)
-        if wave.size and (wave.min() < self.wave_min_model or wave.max() > self.wave_max_model):
+        model_range = self.model.wave[[0, -1]] * (1 + self.z)
+        if wave.size and (wave.min() < model_range[0] or wave.max() > model_range[1]):
             raise InputError(f"the spectrum ({wave.min():.0f}-{wave.max():.0f} AA observed) "
                              "reaches beyond the model spectra", path="fit.spectrum",
                              fix="widen models.wavelength (min_aa, max_aa)")
@@ -123,38 +120,33 @@ class PhotometryPosterior:
         # outliers against the reference, in units of the residuals' robust spread
         # (at least the errors): a reference that is not yet the best model leaves
         # broad residuals, and those are the fit's to explain, not the clip's
-        r = np.sqrt(self._spec_resid2(self._model_spectrum(self.full(reference)))[0])
+        r = self._spec_resid(self.photometry(self.full(reference), return_spectrum=True)[2])[0]
         med = np.median(r)
         spread = max(1.4826 * np.median(np.abs(r - med)), 1.0)
         inside = np.abs(r - med) < clip * spread
         self.spec.update({k: self.spec[k][inside] for k in ("sel", "wave", "flux", "ivar")})
         return int(inside.sum())
 
-    @property
-    def wave_min_model(self):
-        return float(self.model.wave[0] * (1 + self.z))
+    @staticmethod
+    def _refuse_spectrum_with_free_z(spectrum, free_z):
+        if spectrum and free_z:
+            raise InputError("a spectrum in a fit with a free redshift is not supported",
+                             path="fit.free_redshift", fix="fix the redshift (galaxy.z)")
 
-    @property
-    def wave_max_model(self):
-        return float(self.model.wave[-1] * (1 + self.z))
-
-    def _model_spectrum(self, full):
-        """Observed-frame model spectra (n, n_spec) on the spectrum's pixels."""
-        spec = self.model.spectra(full[:, :-1])
-        wave_obs, flam = self.model.observed(spec, self.z)
-        return resample(wave_obs, flam.astype(float), self.spec["grid"])[:, self.spec["sel"]]
-
-    def _spec_resid2(self, model):
-        """Squared normalised residuals (n, n_spec) of model spectra against the spectrum."""
+    def _spec_resid(self, model):
+        """Normalised residuals (n, n_spec), in sigma, of model spectra on the spectrum's
+        pixels against the spectrum (after the Legendre normalisation)."""
         s = self.spec
         norm = legendre_normalise(s["wave"], s["flux"], s["ivar"], model, s["order"])
-        return (s["flux"] - norm) ** 2 * s["ivar"]
+        return (s["flux"] - norm) * np.sqrt(s["ivar"])
 
     def spectrum_chi2(self, full):
         """chi^2 of the spectrum term for full vectors (n, n_param + 1); NaN without one."""
+        full = np.atleast_2d(full)
         if self.spec is None:
-            return np.full(len(np.atleast_2d(full)), np.nan)
-        return np.sum(self._spec_resid2(self._model_spectrum(np.atleast_2d(full))), axis=1)
+            return np.full(len(full), np.nan)
+        return np.sum(self._spec_resid(self.photometry(full, return_spectrum=True)[2]) ** 2,
+                      axis=1)
 
     @property
     def ndim(self):
@@ -216,7 +208,7 @@ class PhotometryPosterior:
                 phot, der = self.photometry(theta[ok], z=None if z is None else z[ok])
             else:
                 phot, der, model = self.photometry(theta[ok], return_spectrum=True)
-                lp[ok] += -0.5 * np.sum(self._spec_resid2(model), axis=1)
+                lp[ok] += -0.5 * np.sum(self._spec_resid(model) ** 2, axis=1)
             if self._joint:
                 log_mstar = theta[ok, -1] + np.log10(der["surviving_mass"])
                 for i in self._joint:
