@@ -142,7 +142,8 @@ def run_rdsps(binmap_path, grid_path, z, out_dir, cfg, *, confhash=None):
     return _rdsps(bm, grid, z, out_dir, sys_err=cfg.get("sys_err", 0.0),
                   chi2_percentile=cfg.get("chi2_percentile", 10.0),
                   likelihood=cfg.get("likelihood", "gaussian"), nu=cfg.get("nu", 3.0),
-                  priors=cfg.get("priors") or None, confhash=confhash, progress=False)
+                  priors=cfg.get("priors") or None, confhash=confhash, progress=False,
+                  population=cfg.get("population_prior"))
 
 
 def mcmc_bins(flags, cfg):
@@ -177,6 +178,7 @@ def run_fit_bin(bin_id, binmap_path, grid_path, rdsps_path, z, out_path, cfg, *,
     """One bin's fit file: MCMC if the bin is selected, else a copy of its RDSPS result
     (the workflow asks for the selected bins only; see :func:`bin_result_paths`)."""
     from .fit import fit_bin_mcmc
+    from .fit.driver import POPULATION_FILE
     from .io import read_bin_map, read_model_grid
 
     bm = read_bin_map(binmap_path)
@@ -195,7 +197,10 @@ def run_fit_bin(bin_id, binmap_path, grid_path, rdsps_path, z, out_path, cfg, *,
                         sys_err=cfg.get("sys_err", 0.0),
                         likelihood=cfg.get("likelihood", "gaussian"), nu=cfg.get("nu", 3.0),
                         priors=cfg.get("priors") or None, confhash=confhash,
-                        spectrum=cfg.get("spectrum"), free_redshift=cfg.get("free_redshift"))
+                        spectrum=cfg.get("spectrum"), free_redshift=cfg.get("free_redshift"),
+                        population_prior=(Path(rdsps_path).parent / POPULATION_FILE
+                                          if (cfg.get("population_prior") or {}).get("enabled")
+                                          else None))
 
 
 # ------------------------------------------------------------------- maps

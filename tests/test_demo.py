@@ -90,9 +90,9 @@ def test_demo_accuracy(demo):
         assert 0.55 <= r[name]["coverage68"] <= 0.80, (name, r[name])
     for name in ("log_sfr", "av"):
         assert rep["mcmc"][name]["coverage68"] <= 0.80, (name, rep["mcmc"][name])
-    # how many independent samples the percentiles rest on: the chains are long
-    # enough (many autocorrelation times); RDSPS's weights sit on a few models
-    assert rep["mcmc_ess"]["p10"] > 100, rep["mcmc_ess"]
+    # RDSPS's weights sit on a few models. (MCMC's ESS is not checked: on the
+    # demo's 300 post-burn steps emcee's tau saturates near 30, where 3000-step
+    # chains give about 120, so its ESS is an upper bound that cannot fail.)
     assert rep["rdsps_ess"]["median"] >= 2, rep["rdsps_ess"]
 
 

@@ -213,7 +213,8 @@ MPIEXEC = shutil.which("mpiexec") or str(Path(sys.executable).parent / "mpiexec"
 @pytest.mark.mpi
 @pytest.mark.skipif(not Path(MPIEXEC).exists(), reason="no mpiexec (pip install mpich)")
 def test_rdsps_under_mpi_writes_the_serial_bytes(setup, tmp_path):
-    """`sedmap rdsps` (the workflow's rdsps rule) on 2 MPI ranks = 1 process, byte for byte."""
+    """`sedmap rdsps` (the workflow's rdsps rule) on 2 MPI ranks = 1 process, byte for
+    byte, with a population prior (estimated from the bins of both ranks)."""
     import dataclasses
 
     from sedmap.io import write_bin_map
@@ -225,7 +226,10 @@ def test_rdsps_under_mpi_writes_the_serial_bytes(setup, tmp_path):
     write_bin_map(dataclasses.replace(setup["bm"], wcs=wcs), bm_path)
     args = ["-m", "sedmap.cli", "rdsps", "--binmap", str(bm_path), "--grid",
             str(setup["tmp"] / "grid.h5"), "--z", "0.02", "--confhash", "abc",
-            "--fit-json", json.dumps({"sys_err": 0.03, "likelihood": "student_t"})]
+            "--fit-json", json.dumps({"sys_err": 0.03, "likelihood": "student_t",
+                                      "priors": {"log_tau": {"form": "gaussian", "mu": 0.0,
+                                                             "sigma": 0.5}},
+                                      "population_prior": {"enabled": True}})]
     for cmd, out in (([sys.executable], "serial"), ([MPIEXEC, "-n", "2", sys.executable], "mpi")):
         run = subprocess.run(cmd + args + ["--out", str(tmp_path / out)], cwd=ROOT,
                              capture_output=True, text=True, timeout=300, check=False)
@@ -233,7 +237,7 @@ def test_rdsps_under_mpi_writes_the_serial_bytes(setup, tmp_path):
     names = sorted(p.name for p in (tmp_path / "serial").glob("bin_*.h5"))
     assert len(names) == setup["bm"].n_bin
     assert names == sorted(p.name for p in (tmp_path / "mpi").glob("bin_*.h5"))
-    for name in names:
+    for name in names + ["population_prior.json"]:  # the population prior from all ranks' bins
         assert (tmp_path / "serial" / name).read_bytes() == (tmp_path / "mpi" / name).read_bytes()
 
 
@@ -288,6 +292,41 @@ def test_rdsps_priors_act_as_importance_weights():
                        log_prior=pri.logpdf(params[:, 0]))[0]
     assert flat["percentiles"][1, 0] == pytest.approx(0.5, abs=0.05)
     assert tilted["percentiles"][1, 0] == pytest.approx(0.2, abs=0.02)
+
+
+def test_population_prior_moves_the_centre_towards_the_bins_and_reaches_mcmc(setup, tmp_path):
+    """fit.population_prior: a Gaussian prior on log_tau centred off the bins' truths
+    (uniform in [-0.5, 1.0]) moves towards them; RDSPS is refitted with it, and
+    the MCMC fits read it from population_prior.json."""
+    from sedmap.fit.driver import POPULATION_FILE, read_population_priors
+
+    bm, grid, z = setup["bm"], setup["grid"], setup["z"]
+    priors = {"log_tau": {"form": "gaussian", "mu": -0.4, "sigma": 0.3}}
+    itau = setup["model"].param_names.index("log_tau")
+    truth = setup["truth"][:, itau]
+    med = {}
+    for on in (False, True):
+        run_rdsps(bm, grid, z, tmp_path / str(on), priors=priors, progress=False,
+                  population={"enabled": on})
+        med[on] = np.array([read_fit_result(tmp_path / str(on) / f"bin_{k}.h5")
+                            .percentiles["log_tau"][1] for k in range(1, 25)])
+    assert not (tmp_path / "False" / POPULATION_FILE).exists()
+    rec = json.loads((tmp_path / "True" / POPULATION_FILE).read_text())
+    mu = rec["priors"]["log_tau"]["mu"]
+    assert rec["n_bins"] == 24 and rec["initial_mu"] == {"log_tau": -0.4}
+    assert -0.4 + 0.2 < mu < np.mean(truth) + 0.3, (mu, np.mean(truth))
+    # the refitted bins are nearer their truths on average
+    assert np.mean(np.abs(med[True] - truth)) < np.mean(np.abs(med[False] - truth))
+    pri = read_population_priors(tmp_path / "True" / POPULATION_FILE)
+    assert pri["log_tau"]["sigma"] == 0.3 and pri["log_tau"]["form"] == "gaussian"
+    out = fit_bin_mcmc(1, bm, grid, tmp_path / "True" / "bin_1.h5", z, tmp_path / "mc.h5",
+                       nwalkers=24, nsteps=60, burn=20, priors=priors, model=setup["model"],
+                       population_prior=tmp_path / "True" / POPULATION_FILE)
+    assert read_fit_result(out).percentiles["log_tau"].shape == (3,)
+    with pytest.raises(InputError, match="population prior"):
+        fit_bin_mcmc(1, bm, grid, tmp_path / "True" / "bin_1.h5", z, tmp_path / "mc.h5",
+                     nwalkers=24, nsteps=60, burn=20, model=setup["model"],
+                     population_prior=tmp_path / "nosuch.json")
 
 
 # ------------------------------------------------------ joint photometry + spectrum

@@ -1,5 +1,6 @@
 """Glue between the products (bin map, model grid) and the fitting algorithms."""
 
+import json
 import logging
 from pathlib import Path
 
@@ -8,9 +9,11 @@ import numpy as np
 from ..errors import InputError
 from ..filters import filter_matrix
 from ..io import FitResult, read_fit_result, write_fit_result
+from ..io.atomic import atomic_path
 from ..sps.cosmology import get_cosmology
 from ..sps.engine import observed_factor
 from .mcmc import PhotometryPosterior, initial_walkers, mass_prior_from, run_mcmc
+from .population import moved_priors, population_centres
 from .priors import Prior, build_priors
 from .rdsps import fit_rdsps
 
@@ -103,7 +106,7 @@ def _bestfit_spectrum(grid, index, scale, z, fscale):
 
 def run_rdsps(binmap, grid, z, out_dir, *, sys_err=0.0, chi2_percentile=10.0,
               likelihood="gaussian", nu=3.0, priors=None, confhash=None, progress=True,
-              comm=None):
+              comm=None, population=None):
     """Fit every bin with RDSPS and write ``out_dir/bin_{k}.h5`` for k = 1..N.
 
     Parameters
@@ -111,6 +114,13 @@ def run_rdsps(binmap, grid, z, out_dir, *, sys_err=0.0, chi2_percentile=10.0,
     binmap : sedmap.io.BinMap
     grid : sedmap.io.ModelGrid
     z : float
+    population : dict, optional
+        The ``fit.population_prior`` config. When enabled, the centres of the
+        Gaussian and Student-t priors are estimated from the first fits of all
+        the bins the binning did not flag
+        (:func:`sedmap.fit.population.population_centres`), every bin is fitted
+        again with the moved priors, and ``out_dir/population_prior.json``
+        records them (the MCMC fits read it).
     comm : mpi4py communicator, optional
         Defaults to COMM_WORLD under mpiexec/srun with more than one rank. Rank r
         fits and writes bins r+1, r+1+size, ...; every bin's file is the same as a
@@ -129,12 +139,22 @@ def run_rdsps(binmap, grid, z, out_dir, *, sys_err=0.0, chi2_percentile=10.0,
     flux = np.array(binmap.flux, dtype=float)
     flux[(np.asarray(binmap.flag) & 2) > 0] = np.nan  # FLAG_BAD_SED: skipped, stays flagged
     mine = np.arange(rank, flux.shape[0], size)
-    log_prior = grid_log_prior(grid, priors)
-    res = fit_rdsps(flux[mine], np.asarray(binmap.flux_var)[mine], phot, grid.params,
-                    grid.param_names, grid.derived, sys_err=sys_err,
-                    chi2_percentile=chi2_percentile, likelihood=likelihood, nu=nu,
-                    log_prior=log_prior, progress=progress and rank == 0)
+    def fit(log_prior):
+        return fit_rdsps(flux[mine], np.asarray(binmap.flux_var)[mine], phot, grid.params,
+                         grid.param_names, grid.derived, sys_err=sys_err,
+                         chi2_percentile=chi2_percentile, likelihood=likelihood, nu=nu,
+                         log_prior=log_prior, progress=progress and rank == 0)
+
+    res = fit(grid_log_prior(grid, priors))
     out_dir = Path(out_dir)
+    if (population or {}).get("enabled"):
+        moved = _population_priors(grid, priors, res, mine, np.asarray(binmap.flag), comm,
+                                   float(population.get("max_shift", 1.0)),
+                                   int(population.get("max_iter", 200)))
+        res = fit(grid_log_prior(grid, {**dict(priors or {}), **moved["priors"]}))
+        if rank == 0:
+            with atomic_path(out_dir / POPULATION_FILE) as tmp:
+                tmp.write_text(json.dumps(moved, indent=1, sort_keys=True) + "\n")
     for k, r in zip(mine + 1, res):
         k = int(k)
         path = out_dir / f"bin_{k}.h5"
@@ -156,6 +176,40 @@ def run_rdsps(binmap, grid, z, out_dir, *, sys_err=0.0, chi2_percentile=10.0,
     if comm is not None:
         comm.Barrier()  # every rank's files are in place
     return [out_dir / f"bin_{k}.h5" for k in range(1, flux.shape[0] + 1)]
+
+
+#: file, in the RDSPS directory, of the population prior (``fit.population_prior``)
+POPULATION_FILE = "population_prior.json"
+
+
+def _population_priors(grid, priors, res, mine, bin_flags, comm, max_shift, max_iter):
+    """The ``fit.priors``-style dict of the moved priors and the estimate's record."""
+    n = len(grid.param_names)
+    pri = build_priors(grid.param_names, grid_ranges(grid), effective_priors(grid, priors))
+    post = [(int(k), r["samples"][:, :n], r["weights"]) for k, r in zip(mine, res)
+            if not r["flag"] and bin_flags[k] == 0]
+    if comm is not None:  # every rank gets every bin, in bin order (the serial sums)
+        post = sorted((p for part in comm.allgather(post) for p in part), key=lambda p: p[0])
+    centres, n_iter = population_centres([p[1] for p in post], [p[2] for p in post], pri,
+                                         max_shift=max_shift, max_iter=max_iter)
+    moved = moved_priors(pri, centres)
+    log.info("population prior from %d bins (%d iterations): %s", len(post), n_iter,
+             {k: round(v["mu"], 3) for k, v in moved.items()})
+    return {"priors": moved, "n_bins": len(post), "n_iter": int(n_iter), "max_shift": max_shift,
+            "initial_mu": {p.name: float(p.kw["mu"]) for p in pri if p.name in moved}}
+
+
+def read_population_priors(path):
+    """``fit.priors``-style dict of the moved priors in a ``population_prior.json``."""
+    path = Path(path)
+    try:
+        return dict(json.loads(path.read_text())["priors"])
+    except FileNotFoundError:
+        raise InputError("no population prior file", path=str(path),
+                         fix="rerun the rdsps rule with fit.population_prior.enabled") from None
+    except (ValueError, KeyError) as err:
+        raise InputError(f"unreadable population prior file ({err})", path=str(path),
+                         fix="delete it and rerun the rdsps rule") from None
 
 
 def spectrum_model_config(model_config, wave_obs, z, R):
@@ -185,7 +239,7 @@ def bin_spectrum(binmap, k):
 def fit_bin_mcmc(bin_id, binmap, grid, rdsps_path, z, out_path, *, nwalkers=100, nsteps=600,
                  burn=200, thin=1, seed=42, sys_err=0.0, likelihood="gaussian", nu=3.0,
                  priors=None, confhash=None, model=None, progress=False, spectrum=None,
-                 free_redshift=None):
+                 free_redshift=None, population_prior=None):
     """MCMC fit of one bin, started from its RDSPS result; writes a FitResult.
 
     ``spectrum``: the ``fit.spectrum`` config. When it is enabled and the bin
@@ -198,6 +252,9 @@ def fit_bin_mcmc(bin_id, binmap, grid, rdsps_path, z, out_path, *, nwalkers=100,
     redshift is sampled too, with a Gaussian prior of ``sigma`` around ``z``
     truncated to ±``max_shift`` (and z >= 0); the samples get a ``redshift``
     column, and the distance's uncertainty reaches the masses.
+
+    ``population_prior``: path of RDSPS's ``population_prior.json``
+    (``fit.population_prior``); its moved priors replace those of ``priors``.
     """
     from ..models import model_from_config
 
@@ -216,6 +273,8 @@ def fit_bin_mcmc(bin_id, binmap, grid, rdsps_path, z, out_path, *, nwalkers=100,
             mc = spectrum_model_config(mc, spec[0], z, spectrum.get("R", 2000.0))
         model = model_from_config(mc)
     ranges = grid_ranges(grid)
+    if population_prior is not None:
+        priors = {**dict(priors or {}), **read_population_priors(population_prior)}
     pri = build_priors(model.param_names, ranges, effective_priors(grid, priors))
     cols = [rd.param_names.index(n) for n in model.param_names]
     lmf = rd.samples[:, rd.param_names.index("log_mass_formed")]

@@ -6,6 +6,8 @@ With a spectrum (the bin's IFS spectrum), the likelihood is the joint one of
 the photometry and the spectrum (:meth:`PhotometryPosterior.add_spectrum`).
 """
 
+import logging
+
 import emcee
 import numpy as np
 
@@ -14,6 +16,8 @@ from ..sps.wavelength import resample
 from .likelihood import legendre_normalise, line_mask, photometry_loglike
 from .priors import Prior
 from .rdsps import derived_columns, weighted_percentiles
+
+log = logging.getLogger(__name__)
 
 
 class PhotometryPosterior:
@@ -270,6 +274,15 @@ def run_mcmc(post, p0, nsteps, burn, seed, thin=1, progress=False):
     ok = np.isfinite(lnp)
     chain, lnp = chain[ok], lnp[ok]
     tau = sampler.get_autocorr_time(discard=burn, quiet=True, tol=0)
+    finite = np.asarray(tau, float)[np.isfinite(tau)]
+    n_tau = (nsteps - burn) / max(float(finite.max()), 1.0) if finite.size else 0.0
+    if n_tau < 50:
+        # emcee's own criterion; on a shorter chain its estimate of tau is itself too
+        # low (it saturates near a tenth of the chain), and the ESS too high
+        log.warning("the chain after burn-in is %d steps, %.0f autocorrelation times "
+                    "(emcee asks for 50): tau is a lower bound and the effective sample "
+                    "size an upper one; raise fit.mcmc.nsteps for converged percentiles",
+                    nsteps - burn, n_tau)
     zs = post.redshift(chain) if post.z_prior is not None else None
     chain = post.full(chain)  # the fixed parameters back in, as columns of the samples
     phot, der = post.photometry(chain, z=zs)
