@@ -13,17 +13,6 @@ from sedmap.io import read_bin_map, read_flux_cube, read_map_set, read_sfh_group
 ROOT = Path(__file__).resolve().parents[1]
 
 
-@pytest.fixture(scope="module")
-def demo(tmp_path_factory):
-    out = tmp_path_factory.mktemp("demo")
-    run = subprocess.run(
-        [sys.executable, "-m", "snakemake", "--configfile", "config/galaxies/demo.yaml",
-         "--cores", "2", "--nolock", "--config", f"results_dir={out}"],
-        cwd=ROOT, capture_output=True, text=True, timeout=1200, check=False)
-    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
-    return out / "demo"
-
-
 @pytest.mark.slow
 def test_demo_products(demo):
     cube = read_flux_cube(demo / "fluxmap.fits")

@@ -17,7 +17,6 @@ maximum-likelihood values.
 import numpy as np
 
 from ..errors import InputError
-from .priors import Prior
 
 #: prior forms whose centre the population estimate moves
 FORMS = ("gaussian", "student_t")
@@ -141,4 +140,4 @@ def _normalised(lw):
     return w / w.sum()
 
 
-__all__ = ["FORMS", "Prior", "moved_priors", "population_centres", "reweight"]
+__all__ = ["FORMS", "moved_priors", "population_centres", "reweight"]

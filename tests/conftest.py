@@ -1,0 +1,23 @@
+"""Fixtures shared by test files."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="session")
+def demo(tmp_path_factory):
+    """The README demo run once per session (tests/test_demo.py checks it; the
+    SLURM test starts from its images). Returns its ``results/demo`` folder;
+    tests must not change what is in it."""
+    out = tmp_path_factory.mktemp("demo")
+    run = subprocess.run(
+        [sys.executable, "-m", "snakemake", "--configfile", "config/galaxies/demo.yaml",
+         "--cores", "2", "--nolock", "--config", f"results_dir={out}"],
+        cwd=ROOT, capture_output=True, text=True, timeout=1200, check=False)
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    return out / "demo"
