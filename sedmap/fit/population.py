@@ -17,6 +17,7 @@ maximum-likelihood values.
 import numpy as np
 
 from ..errors import InputError
+from .priors import Prior
 
 #: prior forms whose centre the population estimate moves
 FORMS = ("gaussian", "student_t")
@@ -63,14 +64,15 @@ def population_centres(samples, weights, priors, *, max_shift=1.0, max_iter=200)
     if not movable:
         return out, 0
     mu0, sig, nu = _form_arrays(priors, movable)
+    moving = [priors[j] for j in movable]
     th = [np.asarray(s, float)[:, movable] for s in samples]
-    lw0 = [np.log(np.clip(np.asarray(w, float), 1e-300, None)) - _logpdf(t, mu0, sig, nu)
+    lw0 = [np.log(np.clip(np.asarray(w, float), 1e-300, None)) - _log_prior(moving, mu0, t)
            for t, w in zip(th, weights)]
 
     def objective(mu):
         f, g = 0.0, np.zeros(mu.size)
         for t, lw in zip(th, lw0):
-            a = lw + _logpdf(t, mu, sig, nu)
+            a = lw + _log_prior(moving, mu, t)
             norm = logsumexp(a)
             r = np.exp(a - norm)
             f -= norm
@@ -92,9 +94,10 @@ def reweight(samples, weights, priors, centres):
     if not movable:
         return w / w.sum()
     t = np.asarray(samples, float)[:, movable]
-    mu0, sig, nu = _form_arrays(priors, movable)
-    lw = (np.log(np.clip(w, 1e-300, None)) + _logpdf(t, np.asarray(centres)[movable], sig, nu)
-          - _logpdf(t, mu0, sig, nu))
+    moving = [priors[j] for j in movable]
+    lw = (np.log(np.clip(w, 1e-300, None))
+          + _log_prior(moving, np.asarray(centres)[movable], t)
+          - _log_prior(moving, _form_arrays(priors, movable)[0], t))
     return _normalised(lw)
 
 
@@ -109,14 +112,12 @@ def moved_priors(priors, centres):
     return out
 
 
-def _logpdf(t, mu, sig, nu):
-    """Sum over parameters of the untruncated log densities, up to a constant (the
-    truncation's normalisation, which changes with mu, is neglected: the ranges
-    are taken to be wide compared with the widths)."""
-    z2 = ((t - mu) / sig) ** 2
-    gauss = ~np.isfinite(nu)
-    out = np.where(gauss, -0.5 * z2, -0.5 * (nu + 1) * np.log1p(z2 / np.where(gauss, 1, nu)))
-    return out.sum(axis=1)
+def _log_prior(moving, mu, t):
+    """Sum over the moving priors of their log densities at samples t (k, n), with
+    their centres at ``mu``. The truncation's normalisation, which changes with
+    mu, is neglected: the ranges are taken to be wide compared with the widths."""
+    return sum(Prior(p.name, p.lo, p.hi, p.form, **{**p.kw, "mu": float(m)}).logpdf(t[:, i])
+               for i, (p, m) in enumerate(zip(moving, mu)))
 
 
 def _dlogpdf(t, mu, sig, nu):
