@@ -151,7 +151,8 @@ def run_rdsps(binmap, grid, z, out_dir, *, sys_err=0.0, chi2_percentile=10.0,
         moved = _population_priors(grid, priors, res, mine, np.asarray(binmap.flag), comm,
                                    float(population.get("max_shift", 1.0)),
                                    int(population.get("max_iter", 200)))
-        res = fit(grid_log_prior(grid, {**dict(priors or {}), **moved["priors"]}))
+        if moved["priors"]:  # nothing to move (no Gaussian/Student-t prior): no refit
+            res = fit(grid_log_prior(grid, {**dict(priors or {}), **moved["priors"]}))
         if rank == 0:
             with atomic_path(out_dir / POPULATION_FILE) as tmp:
                 tmp.write_text(json.dumps(moved, indent=1, sort_keys=True) + "\n")
