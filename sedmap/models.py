@@ -16,7 +16,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from .errors import InputError
-from .io.modelgrid import model_grid_writer
+from .io.modelgrid import ModelGrid, model_grid_writer
 from .io.provenance import config_hash as _hash
 from .sps import DERIVED, PARAM_INFO, SPSModel, make_wavelength_grid
 
@@ -175,3 +175,62 @@ def build_grid(model_config, out_path, *, config_hash=None, progress=True, comm=
     if comm:
         comm.Barrier()
     return out_path
+
+
+class DrawnGrid(ModelGrid):
+    """A model grid held as photometry: its spectra are recomputed on demand.
+
+    Made by :func:`draw_grid`. Besides :class:`sedmap.io.ModelGrid`'s attributes
+    (``spectra`` is None), ``photometry`` (n_model, n_band) holds the models'
+    photometry through the response it was drawn with.
+    """
+
+    def spectra_rows(self, rows):
+        """Spectra (Lsun/AA per Msun formed) of the models ``rows``, recomputed."""
+        return np.asarray(self._model.spectra(np.atleast_2d(self.params[rows])),
+                          dtype=float).reshape(np.shape(self.params[rows])[:-1] + (-1,))
+
+
+def draw_grid(model_config, response, *, progress=False):
+    """Models drawn as ``model_config`` says (``models.draw`` priors, ``n_models``,
+    ``seed``), kept in memory as photometry and derived quantities.
+
+    RDSPS's second pass with a galaxy's population prior uses it
+    (``fit.population_prior.regrid``): a grid drawn from the prior the bins are
+    fitted with has every model where the posteriors are, so their effective
+    sample sizes do not collapse under the importance weights. No spectra are
+    stored (400k models would take 1.5 GB); :meth:`DrawnGrid.spectra_rows`
+    recomputes the few that are needed.
+
+    Parameters
+    ----------
+    model_config : dict
+        A ``models`` section.
+    response : ndarray (n_band, n_wave)
+        Photometric response on the model's rest-frame wavelengths (observed
+        frame factors included): the photometry is ``spectra @ response.T``.
+
+    Returns
+    -------
+    DrawnGrid
+    """
+    mc = dict(model_config)
+    model = model_from_config(mc)
+    params = draw_parameters(mc, model)
+    n = params.shape[0]
+    chunk = int(mc.get("chunk_size", 2000))
+    phot = np.empty((n, response.shape[0]))
+    derived = {d: np.empty(n) for d in DERIVED}
+    resp = np.asarray(response, float).T
+    for s in tqdm(range(0, n, chunk), desc="population grid", unit="chunk",
+                  disable=not progress):
+        sl = slice(s, min(s + chunk, n))
+        spec, der = model.spectra(params[sl], chunk_size=chunk, return_derived=True)
+        phot[sl] = spec @ resp
+        for d in DERIVED:
+            derived[d][sl] = der[d]
+    grid = DrawnGrid(wave=model.wave, spectra=None, params=params,
+                     param_names=list(model.param_names), derived=derived, model_config=mc,
+                     config_hash=_hash(mc))
+    grid._model, grid.photometry = model, phot
+    return grid

@@ -13,11 +13,20 @@ from ..io.atomic import atomic_path
 from ..sps.cosmology import get_cosmology
 from ..sps.engine import observed_factor
 from .mcmc import PhotometryPosterior, initial_walkers, mass_prior_from, run_mcmc
-from .population import moved_priors, population_centres
+from .population import moved_priors, population_estimate
 from .priors import Prior, build_priors
 from .rdsps import fit_rdsps
 
 log = logging.getLogger(__name__)
+
+
+def photometry_response(grid, filters, z):
+    """(n_band, n_wave) matrix taking the grid's rest-frame spectra (Lsun/AA per Msun
+    formed) to band-averaged observed f_lambda at redshift z (erg/s/cm^2/AA)."""
+    mc = grid.model_config
+    cosmo = get_cosmology(**(mc.get("cosmology") or {}))
+    wave_obs, factor = observed_factor(grid.wave, z, cosmo, mc.get("igm", "inoue14"))
+    return filter_matrix(list(filters), wave_obs) * factor[None, :]
 
 
 def grid_photometry(grid, filters, z):
@@ -33,10 +42,7 @@ def grid_photometry(grid, filters, z):
     -------
     ndarray (n_model, n_band), float64
     """
-    mc = grid.model_config
-    cosmo = get_cosmology(**(mc.get("cosmology") or {}))
-    wave_obs, factor = observed_factor(grid.wave, z, cosmo, mc.get("igm", "inoue14"))
-    resp = filter_matrix(list(filters), wave_obs) * factor[None, :]
+    resp = photometry_response(grid, filters, z)
     out = np.empty((grid.n_model, len(filters)))
     step = 20000
     for s in range(0, grid.n_model, step):  # chunks: the spectra may stay on disk
@@ -115,11 +121,12 @@ def run_rdsps(binmap, grid, z, out_dir, *, sys_err=0.0, chi2_percentile=10.0,
     grid : sedmap.io.ModelGrid
     z : float
     population : dict, optional
-        The ``fit.population_prior`` config. When enabled, the centres of the
-        Gaussian and Student-t priors are estimated from the first fits of all
-        the bins the binning did not flag
-        (:func:`sedmap.fit.population.population_centres`), every bin is fitted
-        again with the moved priors, and ``out_dir/population_prior.json``
+        The ``fit.population_prior`` config. When enabled, the centres (and,
+        with ``widths``, the widths) of the Gaussian and Student-t priors are
+        estimated from the first fits of all the bins the binning did not flag
+        (:func:`sedmap.fit.population.population_estimate`), every bin is fitted
+        again with the moved priors (with ``regrid``, against a grid drawn from
+        them, :func:`population_grid`), and ``out_dir/population_prior.json``
         records them (the MCMC fits read it).
     comm : mpi4py communicator, optional
         Defaults to COMM_WORLD under mpiexec/srun with more than one rank. Rank r
@@ -139,20 +146,24 @@ def run_rdsps(binmap, grid, z, out_dir, *, sys_err=0.0, chi2_percentile=10.0,
     flux = np.array(binmap.flux, dtype=float)
     flux[(np.asarray(binmap.flag) & 2) > 0] = np.nan  # FLAG_BAD_SED: skipped, stays flagged
     mine = np.arange(rank, flux.shape[0], size)
-    def fit(log_prior):
+    def fit(grid, phot, log_prior):
         return fit_rdsps(flux[mine], np.asarray(binmap.flux_var)[mine], phot, grid.params,
                          grid.param_names, grid.derived, sys_err=sys_err,
                          chi2_percentile=chi2_percentile, likelihood=likelihood, nu=nu,
                          log_prior=log_prior, progress=progress and rank == 0)
 
-    res = fit(grid_log_prior(grid, priors))
+    res = fit(grid, phot, grid_log_prior(grid, priors))
     out_dir = Path(out_dir)
-    if (population or {}).get("enabled"):
+    population = dict(population or {})
+    if population.get("enabled"):
         moved = _population_priors(grid, priors, res, mine, np.asarray(binmap.flag), comm,
-                                   float(population.get("max_shift", 1.0)),
-                                   int(population.get("max_iter", 200)))
+                                   population)
         if moved["priors"]:  # nothing to move (no Gaussian/Student-t prior): no refit
-            res = fit(grid_log_prior(grid, {**dict(priors or {}), **moved["priors"]}))
+            fit_priors = {**dict(priors or {}), **moved["priors"]}
+            if population.get("regrid"):
+                grid = population_grid(grid, fit_priors, filters, z, progress=progress)
+                phot = grid.photometry / binmap.fscale
+            res = fit(grid, phot, grid_log_prior(grid, fit_priors))
         if rank == 0:
             with atomic_path(out_dir / POPULATION_FILE) as tmp:
                 tmp.write_text(json.dumps(moved, indent=1, sort_keys=True) + "\n")
@@ -183,7 +194,24 @@ def run_rdsps(binmap, grid, z, out_dir, *, sys_err=0.0, chi2_percentile=10.0,
 POPULATION_FILE = "population_prior.json"
 
 
-def _population_priors(grid, priors, res, mine, bin_flags, comm, max_shift, max_iter):
+def population_grid(grid, priors, filters, z, *, progress=False):
+    """A grid like ``grid`` (same model, ranges and size) drawn from the fit's
+    ``priors`` instead of the grid's ``models.draw``, held as its photometry in
+    ``filters`` at z (:func:`sedmap.models.draw_grid`). Seeded with the grid's
+    ``seed`` + 1, so a config gives the same models on every rank and run."""
+    from ..models import draw_grid
+
+    mc = dict(grid.model_config)
+    ranges = grid_ranges(grid)
+    fixed = {n for n, v in (mc.get("params") or {}).items() if np.isscalar(v)}
+    draw = {n: dict(p) for n, p in effective_priors(grid, priors).items()
+            if n in ranges and n not in fixed and p.get("form", "uniform") != "joint_mass"}
+    mc.update(draw=draw, seed=int(mc.get("seed", 42)) + 1)
+    log.info("population grid: %d models drawn from the population priors", grid.n_model)
+    return draw_grid(mc, photometry_response(grid, filters, z), progress=progress)
+
+
+def _population_priors(grid, priors, res, mine, bin_flags, comm, population):
     """The ``fit.priors``-style dict of the moved priors and the estimate's record."""
     n = len(grid.param_names)
     pri = build_priors(grid.param_names, grid_ranges(grid), effective_priors(grid, priors))
@@ -191,13 +219,21 @@ def _population_priors(grid, priors, res, mine, bin_flags, comm, max_shift, max_
             if not r["flag"] and bin_flags[k] == 0]
     if comm is not None:  # every rank gets every bin, in bin order (the serial sums)
         post = sorted((p for part in comm.allgather(post) for p in part), key=lambda p: p[0])
-    centres, n_iter = population_centres([p[1] for p in post], [p[2] for p in post], pri,
-                                         max_shift=max_shift, max_iter=max_iter)
-    moved = moved_priors(pri, centres)
+    opts = {"max_shift": float(population.get("max_shift", 1.0)),
+            "widths": bool(population.get("widths", False)),
+            "min_width": float(population.get("min_width", 0.2)),
+            "max_iter": int(population.get("max_iter", 200))}
+    centres, sigmas, n_iter = population_estimate([p[1] for p in post], [p[2] for p in post],
+                                                  pri, grid=grid.params,
+                                                  grid_log_weight=grid_log_prior(grid, priors),
+                                                  **opts)
+    moved = moved_priors(pri, centres, sigmas)
     log.info("population prior from %d bins (%d iterations): %s", len(post), n_iter,
-             {k: round(v["mu"], 3) for k, v in moved.items()})
-    return {"priors": moved, "n_bins": len(post), "n_iter": int(n_iter), "max_shift": max_shift,
-            "initial_mu": {p.name: float(p.kw["mu"]) for p in pri if p.name in moved}}
+             {k: (round(v["mu"], 3), round(v["sigma"], 3)) for k, v in moved.items()})
+    return {"priors": moved, "n_bins": len(post), "n_iter": int(n_iter), **opts,
+            "regrid": bool(population.get("regrid", False)),
+            "initial": {p.name: {"mu": float(p.kw["mu"]), "sigma": float(p.kw["sigma"])}
+                        for p in pri if p.name in moved}}
 
 
 def read_population_priors(path):
