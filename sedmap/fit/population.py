@@ -17,6 +17,7 @@ are fixed at their maximum-likelihood values.
 
 import numpy as np
 from scipy import stats
+from scipy.special import gammaln
 
 from ..errors import InputError
 
@@ -99,21 +100,26 @@ def population_estimate(samples, weights, priors, *, grid=None, grid_log_weight=
         mu, sig = x[:m], np.exp(x[m:])
         f, g = 0.0, np.zeros(2 * m)
         for t, lw in zip(th, lw0):
-            lp, dmu, dls = log_density(t, mu, sig, nu, lo, hi, grad=True)
+            lp, dmu, dls = _untruncated(t, mu, sig, nu, grad=True)
             a = lw + lp
             norm = logsumexp(a)
             r = np.exp(a - norm)
             f -= norm
             g[:m] -= r @ dmu
             g[m:] -= r @ dls
-        if grid is not None:  # each bin's prior, normalised on the grid
-            lp, dmu, dls = log_density(tg, mu, sig, nu, lo, hi, grad=True)
+        # each bin's prior normalised on the grid (the truncation then cancels), or
+        # on its range
+        if grid is not None:
+            lp, dmu, dls = _untruncated(tg, mu, sig, nu, grad=True)
             a = gw + lp
             norm = logsumexp(a)
             r = np.exp(a - norm)
-            f += len(th) * norm
-            g[:m] += len(th) * (r @ dmu)
-            g[m:] += len(th) * (r @ dls)
+            dz_mu, dz_ls = r @ dmu, r @ dls
+        else:
+            norm, dz_mu, dz_ls = _log_truncation(mu, sig, nu, lo, hi)
+        f += len(th) * norm
+        g[:m] += len(th) * dz_mu
+        g[m:] += len(th) * dz_ls
         return f, g
 
     bounds = list(zip(np.maximum(lo, mu0 - max_shift * sig0),
@@ -129,24 +135,41 @@ def population_estimate(samples, weights, priors, *, grid=None, grid_log_weight=
 def log_density(t, mu, sig, nu, lo, hi, grad=False):
     """Summed log density of Gaussian (``nu`` = inf) or Student-t priors truncated to
     [lo, hi], at samples t (k, n); with ``grad``, also its derivatives (k, n) with
-    respect to each ``mu`` and ``log sigma``."""
+    respect to each ``mu`` and ``log sigma``. (``Prior.logpdf`` leaves out the
+    normalisation, which is constant in a fit but not here.)"""
+    lp, dmu, dls = _untruncated(t, mu, sig, nu, grad)
+    lz, dz_mu, dz_ls = _log_truncation(mu, sig, nu, lo, hi)
+    if not grad:
+        return lp - lz, None, None
+    return lp - lz, dmu - dz_mu, dls - dz_ls
+
+
+def _untruncated(t, mu, sig, nu, grad=False):
+    """Summed log density (k,) of the untruncated priors, and its derivatives (k, n)."""
     d = (t - mu) / sig
     gauss = ~np.isfinite(nu)
     nn = np.where(gauss, 1.0, nu)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        lp = np.where(gauss, stats.norm.logpdf(d), stats.t.logpdf(d, nn)) - np.log(sig)
-        a, b = (lo - mu) / sig, (hi - mu) / sig
-        z = _std(gauss, nn, "cdf", b) - _std(gauss, nn, "cdf", a)
-        lp = np.sum(lp - np.log(z), axis=1)
-        if not grad:
-            return lp, None, None
-        u = np.where(gauss, d, (nn + 1) * d / (nn + d * d))  # -d log f / d d
-        pa = np.where(np.isfinite(a), _std(gauss, nn, "pdf", a), 0.0)
-        pb = np.where(np.isfinite(b), _std(gauss, nn, "pdf", b), 0.0)
-        dmu = u / sig + (pb - pa) / (sig * z)
-        dls = u * d - 1.0 + (np.where(np.isfinite(b), b, 0.0) * pb
-                             - np.where(np.isfinite(a), a, 0.0) * pa) / z
-    return lp, dmu, dls
+    const = np.where(gauss, -0.5 * np.log(2 * np.pi),
+                     gammaln(0.5 * (nn + 1)) - gammaln(0.5 * nn) - 0.5 * np.log(nn * np.pi))
+    d2 = d * d
+    lp = np.where(gauss, -0.5 * d2, -0.5 * (nn + 1) * np.log1p(d2 / nn)) + const - np.log(sig)
+    if not grad:
+        return lp.sum(axis=1), None, None
+    u = np.where(gauss, d, (nn + 1) * d / (nn + d2))  # -d log f / d d
+    return lp.sum(axis=1), u / sig, u * d - 1.0
+
+
+def _log_truncation(mu, sig, nu, lo, hi):
+    """log of the priors' mass inside [lo, hi], summed, and its derivatives (n,) with
+    respect to each ``mu`` and ``log sigma``."""
+    gauss = ~np.isfinite(nu)
+    nn = np.where(gauss, 1.0, nu)
+    a, b = (lo - mu) / sig, (hi - mu) / sig
+    z = _std(gauss, nn, "cdf", b) - _std(gauss, nn, "cdf", a)
+    pa = np.where(np.isfinite(a), _std(gauss, nn, "pdf", a), 0.0)
+    pb = np.where(np.isfinite(b), _std(gauss, nn, "pdf", b), 0.0)
+    aa, bb = np.where(np.isfinite(a), a, 0.0), np.where(np.isfinite(b), b, 0.0)
+    return np.sum(np.log(z)), (pa - pb) / (sig * z), (aa * pa - bb * pb) / z
 
 
 def _std(gauss, nu, fn, x):
