@@ -214,7 +214,8 @@ MPIEXEC = shutil.which("mpiexec") or str(Path(sys.executable).parent / "mpiexec"
 @pytest.mark.skipif(not Path(MPIEXEC).exists(), reason="no mpiexec (pip install mpich)")
 def test_rdsps_under_mpi_writes_the_serial_bytes(setup, tmp_path):
     """`sedmap rdsps` (the workflow's rdsps rule) on 2 MPI ranks = 1 process, byte for
-    byte, with a population prior (estimated from the bins of both ranks)."""
+    byte, with a population prior (estimated from the bins of both ranks) whose
+    widths move and whose grid every rank draws alike (regrid)."""
     import dataclasses
 
     from sedmap.io import write_bin_map
@@ -229,7 +230,8 @@ def test_rdsps_under_mpi_writes_the_serial_bytes(setup, tmp_path):
             "--fit-json", json.dumps({"sys_err": 0.03, "likelihood": "student_t",
                                       "priors": {"log_tau": {"form": "gaussian", "mu": 0.0,
                                                              "sigma": 0.5}},
-                                      "population_prior": {"enabled": True}})]
+                                      "population_prior": {"enabled": True, "widths": True,
+                                                           "regrid": True}})]
     for cmd, out in (([sys.executable], "serial"), ([MPIEXEC, "-n", "2", sys.executable], "mpi")):
         run = subprocess.run(cmd + args + ["--out", str(tmp_path / out)], cwd=ROOT,
                              capture_output=True, text=True, timeout=300, check=False)
