@@ -68,9 +68,10 @@ def parameter_ranges(mc, model):
 def draw_priors(mc, model):
     """``{name: Prior}`` of the parameters that ``models.draw`` draws from a prior
     (the others are drawn uniformly within their ranges)."""
-    from .fit.priors import build_priors
+    from .fit.priors import CORRELATION, build_priors
 
     draw = dict(mc.get("draw") or {})
+    draw.pop(CORRELATION, None)
     unknown = sorted(set(draw) - set(model.param_names))
     if unknown:
         raise InputError(f"models.draw names parameters the model does not have: {unknown}",
@@ -86,7 +87,10 @@ def draw_priors(mc, model):
 
 def draw_parameters(mc, model):
     """Seeded draws, (n_models, n_param), columns in ``model.param_names`` order:
-    uniform within each range, or from the prior ``models.draw`` gives."""
+    uniform within each range, or from the prior ``models.draw`` gives (with
+    its ``correlation``, the correlated Gaussian priors jointly, after the others)."""
+    from .fit.priors import correlation_from
+
     ranges = parameter_ranges(mc, model)
     n = int(mc.get("n_models", 100000))
     if n < 1:
@@ -96,7 +100,12 @@ def draw_parameters(mc, model):
     cols = [priors[name].sample(rng, n) if name in priors
             else rng.uniform(lo, hi, n) if hi > lo else np.full(n, lo)
             for name, (lo, hi) in ranges.items()]
-    return np.column_stack(cols)
+    params = np.column_stack(cols)
+    names = list(priors)
+    corr = correlation_from(list(priors.values()), mc.get("draw"))
+    if corr is not None:
+        params[:, [list(ranges).index(names[i]) for i in corr.cols]] = corr.sample(rng, n)
+    return params
 
 
 def _mpi_comm(comm):

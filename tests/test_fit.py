@@ -215,7 +215,7 @@ MPIEXEC = shutil.which("mpiexec") or str(Path(sys.executable).parent / "mpiexec"
 def test_rdsps_under_mpi_writes_the_serial_bytes(setup, tmp_path):
     """`sedmap rdsps` (the workflow's rdsps rule) on 2 MPI ranks = 1 process, byte for
     byte, with a population prior (estimated from the bins of both ranks) whose
-    widths move and whose grid every rank draws alike (regrid)."""
+    widths and correlations move and whose grid every rank draws alike (regrid)."""
     import dataclasses
 
     from sedmap.io import write_bin_map
@@ -229,8 +229,11 @@ def test_rdsps_under_mpi_writes_the_serial_bytes(setup, tmp_path):
             str(setup["tmp"] / "grid.h5"), "--z", "0.02", "--confhash", "abc",
             "--fit-json", json.dumps({"sys_err": 0.03, "likelihood": "student_t",
                                       "priors": {"log_tau": {"form": "gaussian", "mu": 0.0,
-                                                             "sigma": 0.5}},
+                                                             "sigma": 0.5},
+                                                 "dust2": {"form": "gaussian", "mu": 0.3,
+                                                           "sigma": 0.5}},
                                       "population_prior": {"enabled": True, "widths": True,
+                                                           "covariance": True,
                                                            "regrid": True}})]
     for cmd, out in (([sys.executable], "serial"), ([MPIEXEC, "-n", "2", sys.executable], "mpi")):
         run = subprocess.run(cmd + args + ["--out", str(tmp_path / out)], cwd=ROOT,
@@ -360,6 +363,52 @@ def test_population_widths_and_regrid_raise_the_effective_sample_size(setup, tmp
     r = res[0]  # spectrum on the observed grid, erg/s/cm^2/AA / fscale
     np.testing.assert_allclose(filter_matrix(list(bm.filters.name), r.bestfit_wave)
                                @ r.bestfit_spectrum, r.bestfit_photometry, rtol=1e-4)
+
+
+def test_population_covariance_reaches_the_regrid_and_mcmc(setup, tmp_path):
+    """fit.population_prior.covariance: the Gaussian priors' correlation is
+    estimated and written as the priors' ``correlation``; the regrid draws its
+    models from the joint prior (importance weights all equal, the drawn
+    correlation the estimated one) and MCMC's prior includes it."""
+    from sedmap.fit.driver import (
+        POPULATION_FILE,
+        effective_priors,
+        grid_log_prior,
+        population_grid,
+        read_population_priors,
+    )
+    from sedmap.fit.priors import CORRELATION
+
+    bm, grid, z = setup["bm"], setup["grid"], setup["z"]
+    priors = {"dust2": {"form": "gaussian", "mu": 0.35, "sigma": 0.6},
+              "log_tau": {"form": "gaussian", "mu": 0.2, "sigma": 0.6}}
+    run_rdsps(bm, grid, z, tmp_path, priors=priors, progress=False,
+              population={"enabled": True, "widths": True, "covariance": True})
+    rec = json.loads((tmp_path / POPULATION_FILE).read_text())
+    corr = rec["priors"][CORRELATION]
+    names = [n for n in setup["model"].param_names if n in priors]
+    assert rec["covariance"] and corr["names"] == names
+    c = np.array(corr["matrix"])
+    np.testing.assert_allclose(c, c.T)
+    np.testing.assert_allclose(np.diag(c), 1.0)
+    assert 0.0 < abs(c[0, 1]) < 0.995
+    fit_priors = {**priors, **read_population_priors(tmp_path / POPULATION_FILE)}
+    drawn = population_grid(grid, fit_priors, list(bm.filters.name), z)
+    lw = grid_log_prior(drawn, fit_priors)
+    np.testing.assert_allclose(lw, lw[0], atol=1e-9)  # drawn from exactly the fit's prior
+    cols = [drawn.param_names.index(n) for n in names]
+    mu = [fit_priors[n]["mu"] for n in names]
+    sd = np.array([fit_priors[n]["sigma"] for n in names])
+    lo, hi = np.array([[fit_priors[n]["min"], fit_priors[n]["max"]] for n in names]).T
+    ref = np.random.default_rng(0).multivariate_normal(mu, c * np.outer(sd, sd), 400000)
+    ref = ref[np.all((ref >= lo) & (ref <= hi), axis=1)]  # the same truncated joint prior
+    assert np.corrcoef(drawn.params[:, cols].T)[0, 1] == pytest.approx(
+        np.corrcoef(ref.T)[0, 1], abs=0.03)
+    assert effective_priors(drawn)[CORRELATION] == corr  # the regrid's draw config has it
+    out = fit_bin_mcmc(1, bm, grid, tmp_path / "bin_1.h5", z, tmp_path / "mc.h5",
+                       nwalkers=24, nsteps=40, burn=10, priors=priors, model=setup["model"],
+                       population_prior=tmp_path / POPULATION_FILE)
+    assert read_fit_result(out).percentiles["dust2"].shape == (3,)
 
 
 # ------------------------------------------------------ joint photometry + spectrum

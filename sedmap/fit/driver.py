@@ -14,7 +14,7 @@ from ..sps.cosmology import get_cosmology
 from ..sps.engine import observed_factor
 from .mcmc import PhotometryPosterior, initial_walkers, mass_prior_from, run_mcmc
 from .population import moved_priors, population_estimate
-from .priors import Prior, build_priors
+from .priors import CORRELATION, Prior, build_priors, correlation_from
 from .rdsps import fit_rdsps
 
 log = logging.getLogger(__name__)
@@ -78,6 +78,10 @@ def grid_log_prior(grid, priors=None):
             out += p.logpdf(grid.params[:, j])
         if p.name in draw:
             out -= q.logpdf(grid.params[:, j])
+    for cfg, pr, sign in ((priors, pri, 1.0), (draw, drawn, -1.0)):
+        corr = correlation_from(pr, cfg)
+        if corr is not None:
+            out += sign * corr.log_correction(grid.params)
     return out
 
 
@@ -122,7 +126,8 @@ def run_rdsps(binmap, grid, z, out_dir, *, sys_err=0.0, chi2_percentile=10.0,
     z : float
     population : dict, optional
         The ``fit.population_prior`` config. When enabled, the centres (and,
-        with ``widths``, the widths) of the Gaussian and Student-t priors are
+        with ``widths``, the widths; with ``covariance``, the Gaussian priors'
+        correlations) of the Gaussian and Student-t priors are
         estimated from the first fits of all the bins the binning did not flag
         (:func:`sedmap.fit.population.population_estimate`), every bin is fitted
         again with the moved priors (with ``regrid``, against a grid drawn from
@@ -204,8 +209,11 @@ def population_grid(grid, priors, filters, z, *, progress=False):
     mc = dict(grid.model_config)
     ranges = grid_ranges(grid)
     fixed = {n for n, v in (mc.get("params") or {}).items() if np.isscalar(v)}
-    draw = {n: dict(p) for n, p in effective_priors(grid, priors).items()
+    eff = effective_priors(grid, priors)
+    draw = {n: dict(p) for n, p in eff.items()
             if n in ranges and n not in fixed and p.get("form", "uniform") != "joint_mass"}
+    if CORRELATION in eff:
+        draw[CORRELATION] = eff[CORRELATION]
     mc.update(draw=draw, seed=int(mc.get("seed", 42)) + 1)
     log.info("population grid: %d models drawn from the population priors", grid.n_model)
     return draw_grid(mc, photometry_response(grid, filters, z), progress=progress)
@@ -222,14 +230,18 @@ def _population_priors(grid, priors, res, mine, bin_flags, comm, population):
     opts = {"max_shift": float(population.get("max_shift", 1.0)),
             "widths": bool(population.get("widths", False)),
             "min_width": float(population.get("min_width", 0.2)),
+            "covariance": bool(population.get("covariance", False)),
             "max_iter": int(population.get("max_iter", 200))}
-    centres, sigmas, n_iter = population_estimate([p[1] for p in post], [p[2] for p in post],
-                                                  pri, grid=grid.params,
-                                                  grid_log_weight=grid_log_prior(grid, priors),
-                                                  **opts)
+    centres, sigmas, n_iter, corr = population_estimate(
+        [p[1] for p in post], [p[2] for p in post], pri, grid=grid.params,
+        grid_log_weight=grid_log_prior(grid, priors), **opts)
     moved = moved_priors(pri, centres, sigmas)
     log.info("population prior from %d bins (%d iterations): %s", len(post), n_iter,
              {k: (round(v["mu"], 3), round(v["sigma"], 3)) for k, v in moved.items()})
+    if corr is not None:
+        moved[CORRELATION] = {"names": corr["names"], "matrix": corr["matrix"].tolist()}
+        log.info("population correlations of %s:\n%s", corr["names"],
+                 np.array2string(corr["matrix"], precision=2))
     return {"priors": moved, "n_bins": len(post), "n_iter": int(n_iter), **opts,
             "regrid": bool(population.get("regrid", False)),
             "initial": {p.name: {"mu": float(p.kw["mu"]), "sigma": float(p.kw["sigma"])}
@@ -312,14 +324,16 @@ def fit_bin_mcmc(bin_id, binmap, grid, rdsps_path, z, out_path, *, nwalkers=100,
     ranges = grid_ranges(grid)
     if population_prior is not None:
         priors = {**dict(priors or {}), **read_population_priors(population_prior)}
-    pri = build_priors(model.param_names, ranges, effective_priors(grid, priors))
+    eff = effective_priors(grid, priors)
+    pri = build_priors(model.param_names, ranges, eff)
     cols = [rd.param_names.index(n) for n in model.param_names]
     lmf = rd.samples[:, rd.param_names.index("log_mass_formed")]
     mass_prior = mass_prior_from(float(rd.percentiles["log_mass_formed"][1]))
     post = PhotometryPosterior(model, list(binmap.filters.name), z,
                                binmap.flux[k] * binmap.fscale,
                                binmap.flux_var[k] * binmap.fscale**2, pri, mass_prior,
-                               sys_err=sys_err, likelihood=likelihood, nu=nu)
+                               sys_err=sys_err, likelihood=likelihood, nu=nu,
+                               correlation=correlation_from(pri, eff))
     fz = dict(free_redshift or {})
     if fz.get("enabled"):
         shift = float(fz.get("max_shift", 0.05))

@@ -33,6 +33,9 @@ class PhotometryPosterior:
         One per SPS parameter, in ``model.param_names`` order.
     mass_prior : Prior
         Prior of log_mass_formed.
+    correlation : sedmap.fit.priors.Correlation, optional
+        Correlations between Gaussian priors (their joint density replaces the
+        product of theirs).
 
     Notes
     -----
@@ -43,8 +46,9 @@ class PhotometryPosterior:
     """
 
     def __init__(self, model, filters, z, flux, var, priors, mass_prior, sys_err=0.0,
-                 likelihood="gaussian", nu=3.0):
+                 likelihood="gaussian", nu=3.0, correlation=None):
         self.model, self.z = model, float(z)
+        self.correlation = correlation
         self.flux, self.var = np.asarray(flux, float), np.asarray(var, float)
         self.priors, self.mass_prior = priors, mass_prior
         self.sys_err, self.kind, self.nu = sys_err, likelihood, nu
@@ -201,6 +205,8 @@ class PhotometryPosterior:
             if self.priors[i].form != "joint_mass":
                 lp += self.priors[i].logpdf(theta[:, i])
         lp += self.mass_prior.logpdf(theta[:, -1])
+        if self.correlation is not None:
+            lp += self.correlation.log_correction(theta)
         z = None
         if self.z_prior is not None:
             z = self.redshift(theta_in)

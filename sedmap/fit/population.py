@@ -26,8 +26,9 @@ FORMS = ("gaussian", "student_t")
 
 
 def population_estimate(samples, weights, priors, *, grid=None, grid_log_weight=None,
-                        max_shift=1.0, widths=False, min_width=0.2, max_iter=200):
-    """Maximum-marginal-likelihood centres (and widths) of the priors, from many bins.
+                        max_shift=1.0, widths=False, min_width=0.2, covariance=False,
+                        max_iter=200):
+    """Maximum-marginal-likelihood centres (and widths, and correlations) of the priors.
 
     The marginal likelihood of all bins as a function of the centres ``mu`` and
     widths ``sigma`` is estimated by importance sampling of each bin's posterior
@@ -41,6 +42,17 @@ def population_estimate(samples, weights, priors, *, grid=None, grid_log_weight=
     otherwise enter every bin's term alike: with 1000 bins, a 4% excess of
     models near the centre is worth 40 in log likelihood, and pulls the widths
     away from the population's. Normalised on the grid, the excess cancels.
+
+    With ``covariance``, the Gaussian priors become one multivariate Gaussian
+    whose correlations are estimated too (Student-t priors stay independent).
+    A galaxy's parameters are rarely independent across its bins (age,
+    metallicity and dust all follow radius); a population prior that knows it
+    narrows each bin's posterior along the correlation, where independent
+    priors leave it prior-wide. Its covariance is ``S C S``: ``S`` the marginal
+    widths (bounded like ``widths``) and ``C`` a correlation matrix with
+    Cholesky factor of unit rows (``B`` row-normalised, ``B`` lower triangular
+    with unit diagonal, its strict lower entries free). It needs ``grid``
+    (a truncated multivariate Gaussian has no closed-form normalisation).
 
     Parameters
     ----------
@@ -65,6 +77,8 @@ def population_estimate(samples, weights, priors, *, grid=None, grid_log_weight=
         configured ones at least: a population narrower than the prior is what
         all the bins can show; a wider one would rest on the old prior's tails.
     min_width : float
+    covariance : bool
+        Estimate the correlations of the Gaussian priors.
     max_iter : int
 
     Returns
@@ -73,9 +87,11 @@ def population_estimate(samples, weights, priors, *, grid=None, grid_log_weight=
         The new ``mu`` and ``sigma`` of each prior (NaN where it does not move).
     n_iter : int
         Optimiser iterations.
+    correlation : dict or None
+        With ``covariance`` (and two or more Gaussian priors): ``{"names": [...],
+        "matrix": ndarray (m, m)}``, the correlation matrix of those priors.
     """
     from scipy.optimize import minimize
-    from scipy.special import logsumexp
 
     if len(samples) != len(weights) or not samples:
         raise InputError("the population prior needs the posteriors of at least one bin",
@@ -83,13 +99,21 @@ def population_estimate(samples, weights, priors, *, grid=None, grid_log_weight=
     movable = [j for j, p in enumerate(priors) if p.form in FORMS]
     centres, sigmas = np.full(len(priors), np.nan), np.full(len(priors), np.nan)
     if not movable:
-        return centres, sigmas, 0
+        return centres, sigmas, 0, None
     mu0, sig0, nu, lo, hi = _form_arrays(priors, movable)
     m = len(movable)
+    joint = ([i for i, j in enumerate(movable) if priors[j].form == "gaussian"]
+             if covariance else [])
+    if len(joint) < 2:
+        joint = []
+    if joint and grid is None:
+        raise InputError("a population prior with covariance needs the model grid",
+                         path="fit.population_prior.covariance",
+                         fix="pass the grid (RDSPS does) or set covariance: false")
+    dens = _Density(nu, joint)
     th = [np.asarray(s, float)[:, movable] for s in samples]
     lw0 = [np.log(np.clip(np.asarray(w, float), 1e-300, None))
            - log_density(t, mu0, sig0, nu, lo, hi)[0] for t, w in zip(th, weights)]
-
     if grid is not None:
         tg = np.asarray(grid, float)[:, movable]
         gw = (np.zeros(len(tg)) if grid_log_weight is None
@@ -97,39 +121,96 @@ def population_estimate(samples, weights, priors, *, grid=None, grid_log_weight=
         gw = gw - log_density(tg, mu0, sig0, nu, lo, hi)[0]
 
     def objective(x):
-        mu, sig = x[:m], np.exp(x[m:])
-        f, g = 0.0, np.zeros(2 * m)
+        f, g = 0.0, np.zeros_like(x)
         for t, lw in zip(th, lw0):
-            lp, dmu, dls = _untruncated(t, mu, sig, nu, grad=True)
-            a = lw + lp
-            norm = logsumexp(a)
-            r = np.exp(a - norm)
+            norm, grad = dens.log_mean(t, lw, x)
             f -= norm
-            g[:m] -= r @ dmu
-            g[m:] -= r @ dls
+            g -= grad
         # each bin's prior normalised on the grid (the truncation then cancels), or
         # on its range
         if grid is not None:
-            lp, dmu, dls = _untruncated(tg, mu, sig, nu, grad=True)
-            a = gw + lp
-            norm = logsumexp(a)
-            r = np.exp(a - norm)
-            dz_mu, dz_ls = r @ dmu, r @ dls
+            norm, grad = dens.log_mean(tg, gw, x)
         else:
-            norm, dz_mu, dz_ls = _log_truncation(mu, sig, nu, lo, hi)
-        f += len(th) * norm
-        g[:m] += len(th) * dz_mu
-        g[m:] += len(th) * dz_ls
-        return f, g
+            norm, dz_mu, dz_ls = _log_truncation(x[:m], np.exp(x[m:2 * m]), nu, lo, hi)
+            grad = np.concatenate([dz_mu, dz_ls])
+        return f + len(th) * norm, g + len(th) * grad
 
     bounds = list(zip(np.maximum(lo, mu0 - max_shift * sig0),
                       np.minimum(hi, mu0 + max_shift * sig0)))
     ls0 = np.log(sig0)
     bounds += [(l0 + np.log(min_width), l0) if widths else (l0, l0) for l0 in ls0]
-    res = minimize(objective, np.concatenate([mu0, ls0]), jac=True, method="L-BFGS-B",
-                   bounds=bounds, options={"maxiter": int(max_iter)})
-    centres[movable], sigmas[movable] = res.x[:m], np.where(widths, np.exp(res.x[m:]), sig0)
-    return centres, sigmas, int(res.nit)
+    bounds += [(-10.0, 10.0)] * dens.n_corr  # correlations within +-0.995
+    x0 = np.concatenate([mu0, ls0, np.zeros(dens.n_corr)])
+    res = minimize(objective, x0, jac=True, method="L-BFGS-B", bounds=bounds,
+                   options={"maxiter": int(max_iter)})
+    centres[movable] = res.x[:m]
+    sigmas[movable] = np.where(widths, np.exp(res.x[m:2 * m]), sig0)
+    correlation = None
+    if joint:
+        c = dens.corr_factor(res.x[2 * m:])
+        correlation = {"names": [priors[movable[i]].name for i in joint], "matrix": c @ c.T}
+    return centres, sigmas, int(res.nit), correlation
+
+
+class _Density:
+    """The population priors' log density and its gradient, for the objective.
+
+    Parameters ``x`` = (mu (m), log sigma (m), the correlation factor's free
+    entries): independent Gaussian/Student-t densities for the columns not in
+    ``joint``, one multivariate Gaussian for those in it (untruncated: the
+    objective normalises on the grid).
+    """
+
+    def __init__(self, nu, joint):
+        self.nu, self.m = nu, len(nu)
+        self.joint = list(joint)
+        self.indep = [i for i in range(self.m) if i not in self.joint]
+        self.tri = np.tril_indices(len(self.joint), -1)
+        self.n_corr = len(self.tri[0])
+
+    def corr_factor(self, b):
+        """Cholesky factor (nj, nj) of the correlation matrix: unit-diagonal lower
+        triangular ``B`` with strict lower entries ``b``, its rows normalised."""
+        B = np.eye(len(self.joint))
+        B[self.tri] = b
+        return B / np.linalg.norm(B, axis=1, keepdims=True)
+
+    def log_mean(self, t, lw, x):
+        """``log sum_k exp(lw_k + log p_x(t_k))`` and its gradient with respect to x."""
+        from scipy.linalg import solve_triangular
+        from scipy.special import logsumexp
+
+        m, ii, jj = self.m, self.indep, self.joint
+        mu, ls = x[:m], x[m:2 * m]
+        sig = np.exp(ls)
+        a = np.array(lw, float)
+        if ii:
+            lp, dmu, dls = _untruncated(t[:, ii], mu[ii], sig[ii], self.nu[ii], grad=True)
+            a += lp
+        if jj:
+            C = self.corr_factor(x[2 * m:])
+            L = sig[jj][:, None] * C
+            z = solve_triangular(L, (t[:, jj] - mu[jj]).T, lower=True).T
+            a += (-0.5 * np.sum(z * z, axis=1) - np.sum(np.log(np.diag(L)))
+                  - 0.5 * len(jj) * np.log(2 * np.pi))
+        norm = logsumexp(a)
+        r = np.exp(a - norm)
+        g = np.zeros_like(x)
+        if ii:
+            g[ii], g[m + np.array(ii)] = r @ dmu, r @ dls
+        if jj:
+            ez, ezz = r @ z, (z * r[:, None]).T @ z
+            linv_t = solve_triangular(L, np.eye(len(jj)), lower=True).T  # L^-T
+            g[jj] = linv_t @ ez
+            G = np.tril(linv_t @ (ezz - np.eye(len(jj))))  # d/dL of E[log p]
+            g[m + np.array(jj)] = sig[jj] * np.sum(G * C, axis=1)
+            H = sig[jj][:, None] * G  # d/dC
+            B = np.eye(len(jj))
+            B[self.tri] = x[2 * m:]
+            dB = (H - np.sum(H * C, axis=1, keepdims=True) * C) / np.linalg.norm(
+                B, axis=1, keepdims=True)
+            g[2 * m:] = dB[self.tri]
+        return norm, g
 
 
 def log_density(t, mu, sig, nu, lo, hi, grad=False):

@@ -24,12 +24,21 @@ Config form (``fit.priors``)::
     logzsol: {form: joint_mass, mu0: 0.0, slope: 0.3, pivot: 10.5, sigma: 0.3}
 
 Ranges come from the model grid (``models.params``); a prior never widens them.
+
+Gaussian priors may also be correlated: the reserved key ``correlation`` of a
+priors dict, ``{names: [...], matrix: [[...]]}``, makes the Gaussian priors of
+``names`` one multivariate Gaussian with their ``mu`` and ``sigma`` and that
+correlation matrix (:class:`Correlation`). The population prior
+(``fit.population_prior.covariance``) writes it.
 """
 
 import numpy as np
 from scipy import stats
 
 from ..errors import InputError
+
+#: reserved key of a priors dict: correlations between Gaussian priors
+CORRELATION = "correlation"
 
 FORMS = ("uniform", "uniform_linear", "gaussian", "gamma", "student_t", "tabulated", "joint_mass")
 
@@ -112,6 +121,7 @@ class Prior:
 def build_priors(names, ranges, prior_config=None):
     """Priors for ``names`` with grid ``ranges`` {name: (lo, hi)} and the config overrides."""
     prior_config = dict(prior_config or {})
+    prior_config.pop(CORRELATION, None)
     unknown = sorted(set(prior_config) - set(names))
     if unknown:
         raise InputError(f"priors given for parameters the model does not have: {unknown}",
@@ -127,3 +137,75 @@ def build_priors(names, ranges, prior_config=None):
                              fix="keep priors inside models.params, or rebuild the grid")
         out.append(Prior(name, cmin, cmax, **cfg))
     return out
+
+
+class Correlation:
+    """Correlated Gaussian priors: a multivariate Gaussian truncated to their ranges.
+
+    Parameters
+    ----------
+    priors : list of Prior
+        All the priors (one per parameter, in the parameters' order).
+    names : list of str
+        The Gaussian priors that are correlated; their ``mu`` and ``sigma`` are
+        the joint density's centre and marginal widths.
+    matrix : array_like (m, m)
+        Their correlation matrix (symmetric, positive definite, unit diagonal).
+    """
+
+    def __init__(self, priors, names, matrix):
+        by_name = {p.name: i for i, p in enumerate(priors)}
+        where = f"fit.priors.{CORRELATION}"
+        bad = [n for n in names if n not in by_name or priors[by_name[n]].form != "gaussian"]
+        if bad:
+            raise InputError(f"correlated priors must be Gaussian priors of the model: {bad}",
+                             path=where, fix="give each of them {form: gaussian, mu, sigma}")
+        c = np.asarray(matrix, float)
+        if c.shape != (len(names), len(names)) or not np.allclose(c, c.T) \
+                or not np.allclose(np.diag(c), 1.0):
+            raise InputError("the correlation matrix must be symmetric, with unit diagonal, "
+                             "one row per name", path=where, fix="fix the matrix")
+        try:
+            self._chol = np.linalg.cholesky(c)
+        except np.linalg.LinAlgError:
+            raise InputError("the correlation matrix is not positive definite", path=where,
+                             fix="fix the matrix") from None
+        self.names, self.matrix = list(names), c
+        self.cols = [by_name[n] for n in names]
+        sel = [priors[i] for i in self.cols]
+        self.mu = np.array([p.kw["mu"] for p in sel], float)
+        self.sigma = np.array([p.kw["sigma"] for p in sel], float)
+        self.lo = np.array([p.lo for p in sel])
+        self.hi = np.array([p.hi for p in sel])
+
+    def log_correction(self, theta):
+        """What the correlations add to the sum of the independent Gaussian priors'
+        log densities (``Prior.logpdf``, up to the same constant), at ``theta``
+        (k, n_param): the parameters in the priors' order (extra columns are ignored)."""
+        from scipy.linalg import solve_triangular
+
+        d = (np.asarray(theta, float)[:, self.cols] - self.mu) / self.sigma
+        z = solve_triangular(self._chol, d.T, lower=True).T
+        return -0.5 * np.sum(z * z, axis=1) + 0.5 * np.sum(d * d, axis=1)
+
+    def sample(self, rng, n, max_rounds=1000):
+        """n draws (n, m) of the truncated joint density (rejection from the untruncated one)."""
+        out, have = np.empty((n, len(self.cols))), 0
+        for _ in range(max_rounds):
+            if have == n:
+                return out
+            x = self.mu + self.sigma * (rng.standard_normal((n, len(self.cols)))
+                                        @ self._chol.T)
+            x = x[np.all((x >= self.lo) & (x <= self.hi), axis=1)][:n - have]
+            out[have:have + len(x)] = x
+            have += len(x)
+        raise InputError("the correlated priors have almost no mass inside their ranges",
+                         path=f"fit.priors.{CORRELATION}", fix="move them into the ranges")
+
+
+def correlation_from(priors, prior_config):
+    """The :class:`Correlation` a priors dict sets (its ``correlation`` key), or None."""
+    spec = dict(prior_config or {}).get(CORRELATION)
+    if not spec:
+        return None
+    return Correlation(priors, list(spec["names"]), spec["matrix"])
