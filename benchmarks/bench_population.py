@@ -4,9 +4,12 @@ models x 12 bands, against the plain RDSPS pass timed in the same run.
 * baseline: ``run_rdsps`` without the population prior (one pass);
 * centres + widths: the estimate and the refit against the shared grid;
 * regrid: the same with the second pass on 100k models drawn from the
-  population priors (their photometry computed, in memory).
+  population priors (their photometry computed, in memory);
+* covariance: regrid with the Gaussian priors' correlations estimated too
+  (``covariance``).
 
-Last line: JSON with rdsps_s, population_s, population_regrid_s and the
+Last line: JSON with rdsps_s, population_s, population_regrid_s,
+population_covariance_s and the
 median effective sample sizes per bin.
 """
 
@@ -60,7 +63,9 @@ def main():
         for name, pop in (("rdsps", None),
                           ("population", {"enabled": True, "widths": True}),
                           ("population_regrid", {"enabled": True, "widths": True,
-                                                 "regrid": True})):
+                                                 "regrid": True}),
+                          ("population_covariance", {"enabled": True, "widths": True,
+                                                     "regrid": True, "covariance": True})):
             t = time.perf_counter()
             run_rdsps(bm, grid, z, tmp / name, priors=PRIORS, population=pop, progress=False)
             times[name] = time.perf_counter() - t
@@ -73,6 +78,7 @@ def main():
               f"sample size {ess[name]:.0f} models per bin")
     print(json.dumps({"rdsps_s": round(base, 3), "population_s": round(times["population"], 3),
                       "population_regrid_s": round(times["population_regrid"], 3),
+                      "population_covariance_s": round(times["population_covariance"], 3),
                       "ess": {k: round(v, 1) for k, v in ess.items()}}))
 
 

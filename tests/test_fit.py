@@ -409,6 +409,10 @@ def test_population_covariance_reaches_the_regrid_and_mcmc(setup, tmp_path):
                        nwalkers=24, nsteps=40, burn=10, priors=priors, model=setup["model"],
                        population_prior=tmp_path / POPULATION_FILE)
     assert read_fit_result(out).percentiles["dust2"].shape == (3,)
+    # priors correlated by hand cannot be the starting point of the estimate
+    with pytest.raises(InputError, match="correlated already"):
+        run_rdsps(bm, grid, z, tmp_path / "again", priors=fit_priors, progress=False,
+                  population={"enabled": True})
 
 
 # ------------------------------------------------------ joint photometry + spectrum
