@@ -200,7 +200,7 @@ class DrawnGrid(ModelGrid):
                           dtype=float).reshape(np.shape(self.params[rows])[:-1] + (-1,))
 
 
-def draw_grid(model_config, response, *, progress=False):
+def draw_grid(model_config, response, *, progress=False, comm=None):
     """Models drawn as ``model_config`` says (``models.draw`` priors, ``n_models``,
     ``seed``), kept in memory as photometry and derived quantities.
 
@@ -219,6 +219,11 @@ def draw_grid(model_config, response, *, progress=False):
         Photometric response on the model's rest-frame wavelengths (observed
         frame factors included): the photometry is ``spectra @ response.T``.
 
+    comm : mpi4py communicator, optional
+        Under MPI every rank draws the same parameters and computes every
+        ``size``-th chunk of the models (the serial chunks, so the same bytes);
+        all ranks then hold the whole grid.
+
     Returns
     -------
     DrawnGrid
@@ -228,16 +233,26 @@ def draw_grid(model_config, response, *, progress=False):
     params = draw_parameters(mc, model)
     n = params.shape[0]
     chunk = int(mc.get("chunk_size", 2000))
+    rank, size = (comm.Get_rank(), comm.Get_size()) if comm else (0, 1)
     phot = np.empty((n, response.shape[0]))
     derived = {d: np.empty(n) for d in DERIVED}
     resp = np.asarray(response, float).T
-    for s in tqdm(range(0, n, chunk), desc="population grid", unit="chunk",
-                  disable=not progress):
+    starts = list(range(0, n, chunk))
+    for s in tqdm(starts[rank::size], desc="population grid", unit="chunk",
+                  disable=not progress or rank != 0):
         sl = slice(s, min(s + chunk, n))
         spec, der = model.spectra(params[sl], chunk_size=chunk, return_derived=True)
         phot[sl] = spec @ resp
         for d in DERIVED:
             derived[d][sl] = der[d]
+    if comm is not None:  # every rank gets the others' chunks
+        for owner in range(size):
+            rows = np.concatenate([np.arange(s, min(s + chunk, n)) for s in starts[owner::size]]
+                                  or [np.zeros(0, int)])
+            phot[rows] = comm.bcast(phot[rows] if owner == rank else None, root=owner)
+            for d in DERIVED:
+                derived[d][rows] = comm.bcast(derived[d][rows] if owner == rank else None,
+                                              root=owner)
     grid = DrawnGrid(wave=model.wave, spectra=None, params=params,
                      param_names=list(model.param_names), derived=derived, model_config=mc,
                      config_hash=_hash(mc))

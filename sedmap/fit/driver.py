@@ -166,7 +166,8 @@ def run_rdsps(binmap, grid, z, out_dir, *, sys_err=0.0, chi2_percentile=10.0,
         if moved["priors"]:  # nothing to move (no Gaussian/Student-t prior): no refit
             fit_priors = {**dict(priors or {}), **moved["priors"]}
             if population.get("regrid"):
-                grid = population_grid(grid, fit_priors, filters, z, progress=progress)
+                grid = population_grid(grid, fit_priors, filters, z, progress=progress,
+                                       comm=comm)
                 phot = grid.photometry / binmap.fscale
             res = fit(grid, phot, grid_log_prior(grid, fit_priors))
         if rank == 0:
@@ -199,11 +200,12 @@ def run_rdsps(binmap, grid, z, out_dir, *, sys_err=0.0, chi2_percentile=10.0,
 POPULATION_FILE = "population_prior.json"
 
 
-def population_grid(grid, priors, filters, z, *, progress=False):
+def population_grid(grid, priors, filters, z, *, progress=False, comm=None):
     """A grid like ``grid`` (same model, ranges and size) drawn from the fit's
     ``priors`` instead of the grid's ``models.draw``, held as its photometry in
     ``filters`` at z (:func:`sedmap.models.draw_grid`). Seeded with the grid's
-    ``seed`` + 1, so a config gives the same models on every rank and run."""
+    ``seed`` + 1, so a config gives the same models on every rank and run; under
+    MPI (``comm``) the ranks share the work."""
     from ..models import draw_grid
 
     mc = dict(grid.model_config)
@@ -216,7 +218,7 @@ def population_grid(grid, priors, filters, z, *, progress=False):
         draw[CORRELATION] = eff[CORRELATION]
     mc.update(draw=draw, seed=int(mc.get("seed", 42)) + 1)
     log.info("population grid: %d models drawn from the population priors", grid.n_model)
-    return draw_grid(mc, photometry_response(grid, filters, z), progress=progress)
+    return draw_grid(mc, photometry_response(grid, filters, z), progress=progress, comm=comm)
 
 
 def _population_priors(grid, priors, res, mine, bin_flags, comm, population):
