@@ -10,6 +10,10 @@ Gaussian and Student-t priors (type-II maximum likelihood; ``nu`` and the
 ranges stay as configured), from each bin's weighted posterior samples
 (RDSPS's) reweighted by ``p_(mu, sigma)(theta) / p_0(theta)``.
 
+With ``covariance``, the Gaussian priors are estimated as one multivariate
+Gaussian (their correlations too), written as the priors' ``correlation``
+entry (:class:`sedmap.fit.priors.Correlation`).
+
 The fits then use the priors with the estimated centres and widths
 (``fit.population_prior``): a hierarchical model whose population parameters
 are fixed at their maximum-likelihood values.
