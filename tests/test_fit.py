@@ -117,6 +117,19 @@ def test_chi2_scale_is_the_least_squares_solution():
 
 
 # ------------------------------------------------------------ recovery
+def noisy_bins(model, truth, mass, z, rng, shape, snr=20.0):
+    """A BinMap of ``shape`` whose bins are the models ``truth`` scaled by ``mass``
+    (Msun formed) at z, observed with S/N ``snr`` in every band (fluxes in 1e-17)."""
+    flux = model.photometry(truth, FILTERS, z).astype(float) * mass[:, None] / 1e-17
+    err = flux / snr
+    obs = flux + rng.normal(size=flux.shape) * err
+    n = len(truth)
+    return BinMap(galaxy="t", binmap=np.arange(1, n + 1).reshape(shape).astype(np.int32),
+                  wcs=WCS(naxis=2), filters=Filters(FILTERS, pivot_wavelengths(FILTERS),
+                                                    np.ones(12)),
+                  flux=obs, flux_var=err**2, snr=obs / err, flag=np.zeros(n, np.int32))
+
+
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("fit")
@@ -127,19 +140,13 @@ def setup(tmp_path_factory):
     grid = read_model_grid(build_grid(mc, tmp / "grid.h5", progress=False))
     model = model_from_config(mc)
     rng = np.random.default_rng(5)
-    nbin, z, fscale = 24, 0.02, 1e-17
+    nbin, z = 24, 0.02
     ranges = {"logzsol": (-1.0, 0.2), "log_age": (0.0, 1.0), "log_tau": (-0.5, 1.0),
               "dust1": (0.0, 0.8), "dust2": (0.05, 0.6), "dust_index": (-1.0, 0.0),
               "gas_logu": (-3.5, -1.5)}
     truth = np.column_stack([rng.uniform(*ranges[n], nbin) for n in model.param_names])
     mass = 10 ** rng.uniform(7.5, 9.0, nbin)
-    flux = model.photometry(truth, FILTERS, z).astype(float) * mass[:, None] / fscale
-    err = flux / 20.0  # S/N 20 in every band
-    obs = flux + rng.normal(size=flux.shape) * err
-    bm = BinMap(galaxy="t", binmap=np.arange(1, nbin + 1).reshape(4, 6).astype(np.int32),
-                wcs=WCS(naxis=2), filters=Filters(FILTERS, pivot_wavelengths(FILTERS),
-                                                  np.ones(12)),
-                flux=obs, flux_var=err**2, snr=obs / err, flag=np.zeros(nbin, np.int32))
+    bm = noisy_bins(model, truth, mass, z, rng, (4, 6))
     run_rdsps(bm, grid, z, tmp / "rd", progress=False)
     der = model.derived(truth)
     log_mstar = np.log10(mass * der["surviving_mass"])
@@ -535,17 +542,11 @@ def test_rdsps_intervals_are_calibrated_on_truths_drawn_from_the_prior(tmp_path)
                         dust_index=-0.7, gas_logu=-2.5)
     grid = read_model_grid(build_grid(mc, tmp_path / "grid.h5", progress=False))
     model = model_from_config(mc)
-    n, z, fscale = 300, 0.02, 1e-17
+    n, z = 300, 0.02
     truth = draw_parameters({**mc, "seed": 99, "n_models": n}, model)
     rng = np.random.default_rng(3)
     mass = 10 ** rng.uniform(7.5, 9.0, n)
-    flux = model.photometry(truth, FILTERS, z).astype(float) * mass[:, None] / fscale
-    err = flux / 20.0
-    obs = flux + rng.normal(size=flux.shape) * err
-    bm = BinMap(galaxy="t", binmap=np.arange(1, n + 1).reshape(15, 20).astype(np.int32),
-                wcs=WCS(naxis=2), filters=Filters(FILTERS, pivot_wavelengths(FILTERS),
-                                                  np.ones(12)),
-                flux=obs, flux_var=err**2, snr=obs / err, flag=np.zeros(n, np.int32))
+    bm = noisy_bins(model, truth, mass, z, rng, (15, 20))
     run_rdsps(bm, grid, z, tmp_path / "rd", progress=False)
     res = [read_fit_result(tmp_path / "rd" / f"bin_{k}.h5") for k in range(1, n + 1)]
     assert np.median([r.effective_sample_size for r in res]) > 50
