@@ -14,7 +14,7 @@ from sedmap.stages import run_binning, run_script
 
 def body(p, i, o, w):
     spectra = list(i.specphoto)  # [specphoto.fits] with ifs.enabled, else []
-    run_binning(i.fluxmap, o.binmap, p.binning, confhash=p.confhash, plot_path=o.plot,
+    run_binning(i.fluxmap, o.binmap, p.binning, confhash=p.confhash,
                 specphoto_path=spectra[0] if spectra else None)
 
 

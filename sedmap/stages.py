@@ -129,6 +129,15 @@ def run_binning(fluxmap_path, out_path, cfg, *, confhash=None, plot_path=None,
     return path
 
 
+def run_binmap_plot(binmap_path, plot_path):
+    """The bin map of ``binmap.fits`` as a PNG (the workflow's binmap_plot rule)."""
+    from .io import read_bin_map
+    from .plots import plot_binmap
+
+    plot_binmap(read_bin_map(binmap_path).binmap, plot_path)
+    return plot_path
+
+
 # -------------------------------------------------------------------- fit
 def run_rdsps(binmap_path, grid_path, z, out_dir, cfg, *, confhash=None):
     """All bins against the model grid -> ``out_dir/bin_{k}.h5``."""

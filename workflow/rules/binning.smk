@@ -13,10 +13,9 @@ checkpoint binning:
     input:
         fluxmap=f"{GDIR}/fluxmap.fits",
         specphoto=binning_spectra,
-    output:
+    output:  # the bin map only: a checkpoint with a missing side output (a plot) would
+        # leave its dependants' inputs undetermined; rule binmap_plot draws it
         binmap=f"{GDIR}/binmap.fits",
-        plot=report(f"{GDIR}/plots/binmap.png", caption="../report/binmap.rst",
-                    category="Binning", subcategory="{galaxy}"),
     params:
         binning=lambda w: gcfg(w)["binning"],
         confhash=HASH_BINNING,
@@ -31,6 +30,23 @@ checkpoint binning:
         "../../envs/sedmap.yaml"
     script:
         "../../scripts/binning.py"
+
+
+rule binmap_plot:
+    input:
+        binmap=f"{GDIR}/binmap.fits",
+    output:
+        plot=report(f"{GDIR}/plots/binmap.png", caption="../report/binmap.rst",
+                    category="Binning", subcategory="{galaxy}"),
+    log:
+        f"{LOGS}/binmap_plot.log",
+    benchmark:
+        "logs/benchmarks/{galaxy}/binmap_plot.tsv"
+    localrule: True
+    conda:
+        "../../envs/sedmap.yaml"
+    script:
+        "../../scripts/binmap_plot.py"
 
 
 def mcmc_fits(wildcards):
