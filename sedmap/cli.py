@@ -108,13 +108,15 @@ def _cmd_ifs(args):
 
 
 def _cmd_binning(args):
-    from .stages import run_binning
+    from .stages import run_binmap_plot, run_binning
 
     cfg = _load(args)
     gdir = _gdir(cfg)
     spec = gdir / "specphoto.fits" if cfg["ifs"]["enabled"] else None
-    print(run_binning(gdir / "fluxmap.fits", args.out or gdir / "binmap.fits", cfg["binning"],
-                      plot_path=gdir / "plots" / "binmap.png", specphoto_path=spec))
+    out = run_binning(gdir / "fluxmap.fits", args.out or gdir / "binmap.fits", cfg["binning"],
+                      specphoto_path=spec)
+    run_binmap_plot(out, gdir / "plots" / "binmap.png")
+    print(out)
 
 
 def _cmd_fit(args):

@@ -96,15 +96,15 @@ def draw_parameters(mc, model):
     if n < 1:
         raise InputError(f"n_models = {n}", path="models.n_models", fix="use n_models >= 1")
     priors = draw_priors(mc, model)
+    corr = correlation_from(list(priors.values()), mc.get("draw"))
+    joint = corr.names if corr is not None else []
     rng = np.random.default_rng(int(mc.get("seed", 42)))
-    cols = [priors[name].sample(rng, n) if name in priors
+    cols = [np.empty(n) if name in joint else priors[name].sample(rng, n) if name in priors
             else rng.uniform(lo, hi, n) if hi > lo else np.full(n, lo)
             for name, (lo, hi) in ranges.items()]
     params = np.column_stack(cols)
-    names = list(priors)
-    corr = correlation_from(list(priors.values()), mc.get("draw"))
     if corr is not None:
-        params[:, [list(ranges).index(names[i]) for i in corr.cols]] = corr.sample(rng, n)
+        params[:, [list(ranges).index(name) for name in joint]] = corr.sample(rng, n)
     return params
 
 

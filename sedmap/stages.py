@@ -40,8 +40,7 @@ def run_ifs(cube_path, fluxmap_path, out_path, cfg, *, confhash=None):
 
 
 # ---------------------------------------------------------------- binning
-def run_binning(fluxmap_path, out_path, cfg, *, confhash=None, plot_path=None,
-                specphoto_path=None):
+def run_binning(fluxmap_path, out_path, cfg, *, confhash=None, specphoto_path=None):
     """Flux cube -> bin map (``binning`` config section); with ``specphoto_path``
     (the IFS stage's product, same grid) the bin map also holds each bin's summed
     spectrum (``binning.bin_spectra``), and Voronoi binning may run on the S/N of a
@@ -121,16 +120,12 @@ def run_binning(fluxmap_path, out_path, cfg, *, confhash=None, plot_path=None,
                 flux=np.nan_to_num(fs), flux_var=vs, snr=np.nan_to_num(snr), flag=flag,
                 fscale=cube.fscale, config_hash=confhash or "none", **spectra)
     path = write_bin_map(bm, out_path)
-    if plot_path:
-        from .plots import plot_binmap
-
-        plot_binmap(binmap, plot_path)
     log.info("%d bins (%d flagged)", bm.n_bin, int(np.count_nonzero(flag)))
     return path
 
 
 def run_binmap_plot(binmap_path, plot_path):
-    """The bin map of ``binmap.fits`` as a PNG (the workflow's binmap_plot rule)."""
+    """The bin map of ``binmap.fits`` as a PNG (the binmap_plot rule, ``sedmap binning``)."""
     from .io import read_bin_map
     from .plots import plot_binmap
 

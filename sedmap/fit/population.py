@@ -151,7 +151,7 @@ def population_estimate(samples, weights, priors, *, grid=None, grid_log_weight=
     sigmas[movable] = np.where(widths, np.exp(res.x[m:2 * m]), sig0)
     correlation = None
     if joint:
-        c = dens.corr_factor(res.x[2 * m:])
+        c = dens.corr_factor(res.x[2 * m:])[0]
         correlation = {"names": [priors[movable[i]].name for i in joint], "matrix": c @ c.T}
     return centres, sigmas, int(res.nit), correlation
 
@@ -174,10 +174,12 @@ class _Density:
 
     def corr_factor(self, b):
         """Cholesky factor (nj, nj) of the correlation matrix: unit-diagonal lower
-        triangular ``B`` with strict lower entries ``b``, its rows normalised."""
+        triangular ``B`` with strict lower entries ``b``, its rows normalised; and
+        the rows' norms (nj, 1)."""
         B = np.eye(len(self.joint))
         B[self.tri] = b
-        return B / np.linalg.norm(B, axis=1, keepdims=True)
+        norms = np.linalg.norm(B, axis=1, keepdims=True)
+        return B / norms, norms
 
     def log_mean(self, t, lw, x):
         """``log sum_k exp(lw_k + log p_x(t_k))`` and its gradient with respect to x."""
@@ -192,7 +194,7 @@ class _Density:
             lp, dmu, dls = _untruncated(t[:, ii], mu[ii], sig[ii], self.nu[ii], grad=True)
             a += lp
         if jj:
-            C = self.corr_factor(x[2 * m:])
+            C, norms = self.corr_factor(x[2 * m:])
             L = sig[jj][:, None] * C
             z = solve_triangular(L, (t[:, jj] - mu[jj]).T, lower=True).T
             a += (-0.5 * np.sum(z * z, axis=1) - np.sum(np.log(np.diag(L)))
@@ -209,11 +211,7 @@ class _Density:
             G = np.tril(linv_t @ (ezz - np.eye(len(jj))))  # d/dL of E[log p]
             g[m + np.array(jj)] = sig[jj] * np.sum(G * C, axis=1)
             H = sig[jj][:, None] * G  # d/dC
-            B = np.eye(len(jj))
-            B[self.tri] = x[2 * m:]
-            dB = (H - np.sum(H * C, axis=1, keepdims=True) * C) / np.linalg.norm(
-                B, axis=1, keepdims=True)
-            g[2 * m:] = dB[self.tri]
+            g[2 * m:] = ((H - np.sum(H * C, axis=1, keepdims=True) * C) / norms)[self.tri]
         return norm, g
 
 
