@@ -131,6 +131,9 @@ DEFAULT_MOCK = {
         "log_beta": 0.3, "log_fburst": -4.0, "log_tburst": -1.0, "dust1": 0.6, "dust2": 0.3,
         "dust_index": -0.7, "gas_logu": -2.5,
         "gas_logz": 0.0, "log_umin": 0.5, "log_gamma": -2.0, "log_qpah": 0.45,
+        # continuity SFH: log10 SFR ratios of adjacent lookback bins (0 = constant SFR)
+        "log_sfr_ratio_1": 0.0, "log_sfr_ratio_2": 0.0, "log_sfr_ratio_3": 0.0,
+        "log_sfr_ratio_4": 0.0, "log_sfr_ratio_5": 0.0,
     },
     # [value at the centre, change per disk scale length]; clipped to the allowed ranges
     "gradients": {

@@ -411,3 +411,27 @@ def test_mock_sfh_is_independent_of_the_fit_models():
     assert mock._mock_models(mock.merge_mock_config(), fit_models)["sfh"] == "continuity"
     with pytest.raises(InputError, match="mock.sfh"):
         mock.merge_mock_config({"sfh": "boxy"})
+
+
+def test_continuity_mock_grows_inside_out():
+    """A mock made in the continuity family (the demo's): with every SFR ratio 0 the
+    history is constant from the start, so the mass-weighted age is half of it;
+    with the demo's gradients (the centre's SFR fell) the centre is older and has
+    a lower SFR per unit mass than the outskirts, and a clump whose last-100-Myr
+    SFR is 100x the next bin's has a far higher one."""
+    from sedmap.config import load_config
+    from sedmap.models import model_from_config
+
+    mc = load_config()["models"]
+    mc.update(sfh="continuity", continuity_young_gyr=[0.1], params={"log_age": 1.1})
+    flat = mock.MockGalaxy(mock.merge_mock_config(), model_from_config(mc), mc)
+    assert np.allclose(flat.age_mw[:flat.nbin], 10 ** 1.1 / 2, rtol=1e-3)
+
+    demo = yaml.safe_load(Path("config/galaxies/demo.yaml").read_text())["mock"]["settings"]
+    cfg = mock.merge_mock_config({"gradients": demo["gradients"], "clumps": demo["clumps"][:1]})
+    gal = mock.MockGalaxy(cfg, model_from_config(mc), mc)
+    r_in, r_out = 0, int(3.0 * gal.h / gal.dr)  # centre, 3 scale lengths
+    assert gal.age_mw[r_in] > gal.age_mw[r_out] + 1.0
+    assert gal.age_mw[r_out] == pytest.approx(10 ** 1.1 / 2, abs=0.5)  # nearly flat there
+    assert gal.sfr[r_in] < gal.sfr[r_out] / 2
+    assert gal.sfr[gal.nbin] > 20 * gal.sfr[r_out]  # the clump
