@@ -88,7 +88,7 @@ def test_schema_rejects_unknown_keys_everywhere():
 def test_demo_merges_over_defaults():
     config = load_config(DEFAULTS_PATH.parent / "galaxies" / "demo.yaml")
     assert config["galaxy"]["name"] == "demo"
-    assert config["models"]["n_models"] == 400000
+    assert config["models"]["n_models"] == 800000
     assert config["models"]["wavelength"]["R"] == 100
     # keys the demo does not set keep their defaults
     assert config["models"]["wavelength"]["min_aa"] == 900.0
