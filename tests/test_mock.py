@@ -427,7 +427,8 @@ def test_continuity_mock_grows_inside_out():
     flat = mock.MockGalaxy(mock.merge_mock_config(), model_from_config(mc), mc)
     assert np.allclose(flat.age_mw[:flat.nbin], 10 ** 1.1 / 2, rtol=1e-3)
 
-    demo = yaml.safe_load(Path("config/galaxies/demo.yaml").read_text())["mock"]["settings"]
+    demo_yaml = Path(__file__).parents[1] / "config" / "galaxies" / "demo.yaml"
+    demo = yaml.safe_load(demo_yaml.read_text())["mock"]["settings"]
     cfg = mock.merge_mock_config({"gradients": demo["gradients"], "clumps": demo["clumps"][:1]})
     gal = mock.MockGalaxy(cfg, model_from_config(mc), mc)
     r_in, r_out = 0, int(3.0 * gal.h / gal.dr)  # centre, 3 scale lengths
