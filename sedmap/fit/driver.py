@@ -224,12 +224,13 @@ def population_grid(grid, priors, filters, z, *, progress=False, comm=None):
 def _population_priors(grid, priors, res, mine, bin_flags, comm, population):
     """The ``fit.priors``-style dict of the moved priors and the estimate's record."""
     n = len(grid.param_names)
-    if CORRELATION in effective_priors(grid, priors):
+    eff = effective_priors(grid, priors)
+    if CORRELATION in eff:
         raise InputError("the priors are correlated already; the population prior estimates "
                          "the correlations itself", path="fit.priors.correlation",
                          fix="remove fit.priors.correlation (or models.draw.correlation), or "
                              "disable fit.population_prior")
-    pri = build_priors(grid.param_names, grid_ranges(grid), effective_priors(grid, priors))
+    pri = build_priors(grid.param_names, grid_ranges(grid), eff)
     post = [(int(k), r["samples"][:, :n], r["weights"]) for k, r in zip(mine, res)
             if not r["flag"] and bin_flags[k] == 0]
     if comm is not None:  # every rank gets every bin, in bin order (the serial sums)
