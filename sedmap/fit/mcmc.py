@@ -12,6 +12,7 @@ import emcee
 import numpy as np
 
 from ..errors import InputError
+from ..sps.engine import observed_factor
 from ..sps.wavelength import resample
 from .likelihood import legendre_normalise, line_mask, photometry_loglike
 from .priors import Prior
@@ -56,6 +57,9 @@ class PhotometryPosterior:
         if [p.name for p in priors] != self.names:
             raise InputError("priors do not match the model parameters", path="fit.priors")
         self.matrix = model.filter_matrix(filters, z).astype(float)
+        # rest-frame L_lambda -> band fluxes at z in one product (filters, distance, IGM)
+        self._resp = self.matrix * observed_factor(model.wave, self.z, model.cosmo,
+                                                   model.igm)[1]
         self.wave_obs, self.obs = None, None
         self.free = [i for i, p in enumerate(priors) if p.hi - p.lo > 1e-5]
         self._fixed = np.array([0.5 * (p.lo + p.hi) for p in priors])
@@ -74,8 +78,6 @@ class PhotometryPosterior:
         default grid). The spectrum term needs a fixed redshift.
         """
         self._refuse_spectrum_with_free_z(spectrum=self.spec is not None, free_z=True)
-        from ..sps.engine import observed_factor
-
         self.z_prior = prior
         self._zgrid = np.linspace(prior.lo, prior.hi, n_grid)
         resp = []
@@ -191,11 +193,11 @@ class PhotometryPosterior:
             phot = ((1 - w) * np.einsum("nw,nbw->nb", spec, self._zresp[k])
                     + w * np.einsum("nw,nbw->nb", spec, self._zresp[k + 1]))
             return phot * 10 ** full[:, -1:], der
-        wave_obs, flam = self.model.observed(spec, self.z)
-        flam = flam.astype(float)
-        phot = (flam @ self.matrix.T) * 10 ** full[:, -1:]
+        phot = (spec.astype(float) @ self._resp.T) * 10 ** full[:, -1:]
         if return_spectrum:
-            return phot, der, resample(wave_obs, flam, self.spec["grid"])[:, self.spec["sel"]]
+            wave_obs, flam = self.model.observed(spec, self.z)
+            model = resample(wave_obs, flam.astype(float), self.spec["grid"])
+            return phot, der, model[:, self.spec["sel"]]
         return phot, der
 
     def __call__(self, theta_in):

@@ -33,7 +33,7 @@ correlation matrix (:class:`Correlation`). The population prior
 """
 
 import numpy as np
-from scipy import stats
+from scipy import special
 
 from ..errors import InputError
 
@@ -92,10 +92,16 @@ class Prior:
                 lp = np.log(10.0) * (x - self.hi)
             elif self.form == "gaussian":
                 lp = -0.5 * ((x - kw["mu"]) / kw["sigma"]) ** 2
-            elif self.form == "gamma":
-                lp = stats.gamma.logpdf(x - self.lo, kw["k"], scale=kw["theta"])
-            elif self.form == "student_t":
-                lp = stats.t.logpdf(x, kw["nu"], loc=kw["mu"], scale=kw["sigma"])
+            elif self.form == "gamma":  # scipy.stats.gamma.logpdf, in closed form
+                k, theta = kw["k"], kw["theta"]
+                y = x - self.lo
+                lp = (special.xlogy(k - 1.0, y) - y / theta - special.gammaln(k)
+                      - k * np.log(theta))
+            elif self.form == "student_t":  # scipy.stats.t.logpdf, in closed form
+                nu, sigma = kw["nu"], kw["sigma"]
+                lp = (special.gammaln(0.5 * (nu + 1)) - special.gammaln(0.5 * nu)
+                      - 0.5 * np.log(nu * np.pi) - np.log(sigma)
+                      - 0.5 * (nu + 1) * np.log1p(((x - kw["mu"]) / sigma) ** 2 / nu))
             elif self.form == "tabulated":
                 lp = np.log(np.interp(x, self._x, self._p, left=0.0, right=0.0))
             else:  # joint_mass

