@@ -13,7 +13,14 @@ ROOT = Path(__file__).resolve().parents[1]
 def demo(tmp_path_factory):
     """The README demo run once per session (tests/test_demo.py checks it; the
     SLURM test starts from its images). Returns its ``results/demo`` folder;
-    tests must not change what is in it."""
+    tests must not change what is in it.
+
+    ``SEDMAP_TEST_DEMO=DIR`` reuses a finished demo run made with this code
+    (``--config results_dir=DIR``; DIR/demo is returned) when iterating on one test."""
+    import os
+
+    if os.environ.get("SEDMAP_TEST_DEMO"):
+        return Path(os.environ["SEDMAP_TEST_DEMO"]) / "demo"
     out = tmp_path_factory.mktemp("demo")
     run = subprocess.run(
         [sys.executable, "-m", "snakemake", "--configfile", "config/galaxies/demo.yaml",

@@ -59,11 +59,9 @@ def test_demo_bin_fluxes_agree_with_truth_within_their_errors(demo):
 @pytest.mark.slow
 def test_demo_accuracy(demo):
     """Issue 4's targets on the demo mock (continuity populations, fitted with the
-    continuity SFH). RDSPS (every unflagged bin) meets all of them. MCMC (a seeded
-    subset of 40 bins) meets the bias and scatter targets and the coverage of log
-    M*, log SFR, log Z and A_V; its age intervals are the prior's width and
-    over-cover (about 0.85), so only their lower bound is checked. The README
-    gives the figures."""
+    continuity SFH and the population prior), for RDSPS (every unflagged bin) and
+    MCMC (a seeded subset of 40 bins). The README gives the figures, and those of
+    MCMC on every bin (all five coverages in range there too)."""
     rep = json.loads((demo / "accuracy.json").read_text())
     assert set(rep) >= {"rdsps", "mcmc", "mcmc_bins", "n_bins", "rdsps_on_mcmc_bins"}
     assert len(rep["mcmc_bins"]) == 40
@@ -74,11 +72,8 @@ def test_demo_accuracy(demo):
         assert r["log_mass"]["scatter"] <= 0.1, (method, r["log_mass"])
         assert r["log_sfr"]["scatter"] <= 0.2, (method, r["log_sfr"])
         assert r["av"]["scatter"] <= 0.15, (method, r["av"])
-        assert all(0.55 <= r[n]["coverage68"] for n in names), (method, r)
-    for name in names:
-        assert rep["rdsps"][name]["coverage68"] <= 0.80, (name, rep["rdsps"][name])
-    for name in ("log_mass", "log_sfr", "logz", "av"):
-        assert rep["mcmc"][name]["coverage68"] <= 0.80, (name, rep["mcmc"][name])
+        for name in names:
+            assert 0.55 <= r[name]["coverage68"] <= 0.80, (method, name, r[name])
     # RDSPS's weights sit on a few models. (MCMC's ESS is not checked: on the
     # demo's 300 post-burn steps emcee's tau saturates near 30, where 3000-step
     # chains give about 120, so its ESS is an upper bound that cannot fail.)
