@@ -12,7 +12,7 @@ import emcee
 import numpy as np
 
 from ..errors import InputError
-from ..sps.engine import observed_factor
+from ..sps.engine import DERIVED, observed_factor
 from ..sps.wavelength import resample
 from .likelihood import legendre_normalise, line_mask, photometry_loglike
 from .priors import Prior
@@ -201,6 +201,12 @@ class PhotometryPosterior:
         return phot, der
 
     def __call__(self, theta_in):
+        return self.evaluate(theta_in)[0]
+
+    def evaluate(self, theta_in):
+        """log posterior (n,) of ``theta_in`` (n, ndim), and the derived quantities
+        (n, len(DERIVED); columns in ``sedmap.sps.DERIVED`` order) of its models,
+        NaN where the prior is zero (no model computed)."""
         theta = self.full(theta_in)
         lp = np.zeros(len(theta))
         for i in self.free:
@@ -215,6 +221,7 @@ class PhotometryPosterior:
             lp += self.z_prior.logpdf(z)
         ok = np.isfinite(lp)
         out = np.full(len(theta), -np.inf)
+        derived = np.full((len(theta), len(DERIVED)), np.nan)
         if ok.any():
             if self.spec is None:
                 phot, der = self.photometry(theta[ok], z=None if z is None else z[ok])
@@ -227,7 +234,8 @@ class PhotometryPosterior:
                     lp[ok] += self.priors[i].logpdf(theta[ok, i], log_mstar=log_mstar)
             out[ok] = lp[ok] + photometry_loglike(self.flux, self.var, phot, self.sys_err,
                                                   self.kind, self.nu)
-        return np.where(np.isfinite(out), out, -np.inf)
+            derived[ok] = np.column_stack([der[k] for k in DERIVED])
+        return np.where(np.isfinite(out), out, -np.inf), derived
 
 
 def initial_walkers(post, rdsps_samples, rdsps_weights, log_mass_formed, nwalkers, rng,
@@ -274,13 +282,18 @@ def run_mcmc(post, p0, nsteps, burn, seed, thin=1, progress=False):
     if burn >= nsteps:
         raise InputError(f"burn-in ({burn}) must be shorter than the chain ({nsteps})",
                          path="fit.mcmc.burn", fix="lower fit.mcmc.burn")
-    sampler = emcee.EnsembleSampler(nwalkers, ndim, post, vectorize=True)
+    def log_prob(theta):  # the derived quantities travel as emcee blobs: no second pass
+        lp, derived = post.evaluate(theta)
+        return np.column_stack([lp, derived])
+
+    sampler = emcee.EnsembleSampler(nwalkers, ndim, log_prob, vectorize=True)
     state = emcee.State(p0, random_state=np.random.RandomState(seed).get_state())
     sampler.run_mcmc(state, nsteps, progress=progress)
     chain = sampler.get_chain(discard=burn, thin=thin, flat=True)
     lnp = sampler.get_log_prob(discard=burn, thin=thin, flat=True)
+    blobs = sampler.get_blobs(discard=burn, thin=thin, flat=True)
     ok = np.isfinite(lnp)
-    chain, lnp = chain[ok], lnp[ok]
+    chain, lnp, blobs = chain[ok], lnp[ok], blobs[ok]
     tau = sampler.get_autocorr_time(discard=burn, quiet=True, tol=0)
     finite = np.asarray(tau, float)[np.isfinite(tau)]
     n_tau = (nsteps - burn) / max(float(finite.max()), 1.0) if finite.size else 0.0
@@ -293,7 +306,10 @@ def run_mcmc(post, p0, nsteps, burn, seed, thin=1, progress=False):
                     nsteps - burn, n_tau)
     zs = post.redshift(chain) if post.z_prior is not None else None
     chain = post.full(chain)  # the fixed parameters back in, as columns of the samples
-    phot, der = post.photometry(chain, z=zs)
+    der = {k: blobs[:, i] for i, k in enumerate(DERIVED)}
+    best = int(np.argmax(lnp))
+    best_phot = post.photometry(chain[best:best + 1],
+                                z=None if zs is None else zs[best:best + 1])[0][0]
     names = post.names
     dcols = derived_columns(chain[:, :-1], names, der, 10 ** chain[:, -1])
     dcols.pop("log_mass_formed")
@@ -303,11 +319,10 @@ def run_mcmc(post, p0, nsteps, burn, seed, thin=1, progress=False):
     finite = np.all(np.isfinite(samples), axis=0)
     samples, all_names = samples[:, finite], [n for n, f in zip(all_names, finite) if f]
     pct = weighted_percentiles(samples, np.ones(len(samples)))
-    best = int(np.argmax(lnp))
     return {"names": all_names, "samples": samples, "percentiles": pct,
             "acceptance_fraction": float(np.mean(sampler.acceptance_fraction)),
             "autocorr_time": np.asarray(tau, float), "best_theta": chain[best],
-            "best_lnp": float(lnp[best]), "best_photometry": phot[best],
+            "best_lnp": float(lnp[best]), "best_photometry": best_phot,
             "best_z": float(post.z if zs is None else zs[best])}
 
 
