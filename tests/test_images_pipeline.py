@@ -25,8 +25,13 @@ def run_images(tmp, seed, cfg):
 
 @pytest.fixture(scope="module")
 def recovered(tmp_path_factory):
+    """The four realisations, two at a time (each runs on one core)."""
+    from concurrent.futures import ProcessPoolExecutor
+
     cfg = load_config("config/galaxies/demo.yaml")
-    return [run_images(tmp_path_factory.mktemp(f"seed{s}"), s, cfg) for s in SEEDS]
+    dirs = [tmp_path_factory.mktemp(f"seed{s}") for s in SEEDS]
+    with ProcessPoolExecutor(2) as pool:
+        return list(pool.map(run_images, dirs, SEEDS, [cfg] * len(SEEDS)))
 
 
 @pytest.mark.slow
