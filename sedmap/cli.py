@@ -87,23 +87,25 @@ def _cmd_mock(args):
 
 def _cmd_images(args):
     """All imaging steps in one process (the workflow runs them as separate jobs)."""
+    from .config import band_specs
     from .images.pipeline import run_all
     from .mock import mock_band_specs
 
     cfg = _load(args)
     gdir = _gdir(cfg)
     bands = (mock_band_specs(cfg["mock"]["settings"], gdir / "mock") if cfg["mock"]["enabled"]
-             else cfg["images"]["bands"])
+             else band_specs(cfg))
     print(run_all(bands, cfg["galaxy"], cfg["images"], gdir, out_path=args.out,
                   plot_dir=gdir / "plots"))
 
 
 def _cmd_ifs(args):
+    from .config import resolve_input
     from .stages import run_ifs
 
     cfg = _load(args)
     gdir = _gdir(cfg)
-    cube = cfg["ifs"]["cube"] or gdir / "mock" / "ifs.fits"
+    cube = resolve_input(cfg, cfg["ifs"]["cube"]) or gdir / "mock" / "ifs.fits"
     print(run_ifs(cube, gdir / "fluxmap.fits", args.out or gdir / "specphoto.fits", cfg["ifs"]))
 
 

@@ -583,3 +583,138 @@ def _cross_checks(config):
             f"(or raise models.redshift to at least {_num(z)}).",
             path="galaxy.z",
         )
+    _check_ages(config)
+    _check_bands(config)
+
+
+# ------------------------------------------------------------ input paths
+
+
+def resolve_input(config, path):
+    """``path`` (a file a configuration names) against ``data_dir``.
+
+    Relative paths in ``images.bands`` (``file``, ``unc_file``, ``weight_file``,
+    ``var_file``, ``psf_file``) and ``ifs.cube`` are relative to ``data_dir``
+    when it is set, else to the working directory (the repository root under
+    Snakemake). Absolute paths and ``None`` pass through unchanged.
+    """
+    if path is None:
+        return None
+    base = config.get("data_dir")
+    p = Path(path)
+    if base is None or p.is_absolute():
+        return str(path)
+    return (Path(base) / p).as_posix()
+
+
+#: keys of a band spec that name files
+BAND_FILE_KEYS = ("file", "unc_file", "weight_file", "var_file", "psf_file")
+
+
+def band_specs(config):
+    """The configured ``images.bands`` with their file paths resolved (:func:`resolve_input`)."""
+    return [{k: (resolve_input(config, v) if k in BAND_FILE_KEYS else v) for k, v in b.items()}
+            for b in config["images"]["bands"]]
+
+
+# ---------------------------------------------------------------- bands
+
+#: Longest pivot wavelength (Angstrom) of a band that traces the stars' mass (the
+#: reddest optical/NIR band below it; redder bands see hot dust, PAHs)
+STELLAR_MAX_PIVOT_AA = 40000.0
+
+
+def configured_filters(config):
+    """Canonical filter names of the configured bands, in order: ``images.bands``, or
+    the mock's bands with ``mock.enabled``. InputError for an unknown or repeated filter."""
+    from .filters import get_filter
+
+    if config["mock"]["enabled"]:
+        from .mock import merge_mock_config
+
+        bands, where = merge_mock_config(config["mock"]["settings"])["bands"], \
+            "mock.settings.bands"
+    else:
+        bands, where = config["images"]["bands"], "images.bands"
+    names = []
+    for i, b in enumerate(bands):
+        try:
+            name = get_filter(b["filter"]).name
+        except InputError as err:
+            raise InputError(err.problem, path=f"{where}.{i}.filter", fix=err.fix) from None
+        if name in names:
+            raise InputError(f"filter {name!r} is listed twice (entries {names.index(name)} "
+                             f"and {i}); each band must appear once.", path=f"{where}.{i}.filter",
+                             fix="remove one of the two entries.")
+        names.append(name)
+    return names
+
+
+def default_split(filters):
+    """``maps.split`` picked from the configured bands: the stellar mass by the reddest
+    band below 4 micron (optical/NIR), the SFR by the bluest band, the dust mass by the
+    reddest band."""
+    from .filters import get_filter
+
+    pivot = {n: get_filter(n).pivot_wavelength for n in filters}
+    by_wave = sorted(filters, key=pivot.get)
+    stellar = [n for n in by_wave if pivot[n] <= STELLAR_MAX_PIVOT_AA] or by_wave[:1]
+    return {"log_mstar": stellar[-1], "log_sfr": by_wave[0], "log_mdust": by_wave[-1]}
+
+
+def _check_bands(config):
+    """Every setting that names a band names a configured one; fill the adaptive
+    defaults (``maps.split``, ``sfh_groups.weight_band``) from the configured bands."""
+    if not config["mock"]["enabled"] and not config["images"]["bands"]:
+        return  # no bands yet: the workflow refuses an empty images.bands itself
+    filters = configured_filters(config)
+    from .filters import get_filter
+
+    def check(name, where):
+        if name is None:
+            return None
+        try:
+            canon = get_filter(name).name
+        except InputError:
+            canon = name
+        if canon not in filters:
+            raise InputError(f"band {name!r} is not one of the configured bands "
+                             f"({', '.join(filters)}).", path=where,
+                             fix="name one of those bands (or null for the default).")
+        return canon
+
+    images, binning = config["images"], config["binning"]
+    images["reference_band"] = check(images["reference_band"], "images.reference_band")
+    binning["ref_band"] = check(binning["ref_band"], "binning.ref_band")
+    binning["voronoi_band"] = check(binning["voronoi_band"], "binning.voronoi_band")
+    thr = binning["sn_threshold"]
+    if isinstance(thr, list):
+        if len(thr) != len(filters):
+            raise InputError(f"{len(thr)} S/N thresholds for {len(filters)} bands "
+                             f"({', '.join(filters)}).", path="binning.sn_threshold",
+                             fix="give one number, or one per band in the bands' order.")
+    split = {**default_split(filters), **config["maps"]["split"]}
+    config["maps"]["split"] = {q: check(b, f"maps.split.{q}") for q, b in split.items()}
+    weight = config["sfh_groups"]["weight_band"]
+    config["sfh_groups"]["weight_band"] = (check(weight, "sfh_groups.weight_band")
+                                           if weight is not None
+                                           else config["maps"]["split"]["log_mstar"])
+
+
+def _check_ages(config):
+    """The models' ages fit in the universe at ``models.redshift``."""
+    from .sps.cosmology import age_of_universe_gyr, get_cosmology
+
+    models = config["models"]
+    age = models["params"].get("log_age")
+    if age is None:
+        return
+    top = max(age) if isinstance(age, list) else age
+    cosmo = get_cosmology(**models["cosmology"])
+    tmax = age_of_universe_gyr(models["redshift"], cosmo)
+    if top > math.log10(tmax) + 1e-9:
+        raise InputError(f"{_num(top)} is older than the universe at models.redshift "
+                         f"{_num(models['redshift'])} ({tmax:.2f} Gyr, log {math.log10(tmax):.3f}"
+                         ").", path="models.params.log_age",
+                         fix=f"keep log_age <= {math.log10(tmax):.3f} (or lower "
+                             "models.redshift).")

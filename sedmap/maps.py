@@ -2,18 +2,30 @@
 
 * Bin-space maps (``MAPSPACE='BIN'``): p16/p50/p84 of every parameter and
   derived quantity, the bin's value repeated on its pixels.
+* ``NAME_CONSTRAINT`` (bin space): how much the data narrowed each quantity
+  relative to its prior, ``1 - posterior 68% width / prior 68% width``
+  (:mod:`sedmap.fit.constraint`); a bin is *constrained* in a quantity when
+  this is at least ``maps.constraint_min``. ``BIN_ID`` and ``FIT_FLAG`` (NaN
+  outside the bins).
 * Pixel-space maps (``MAPSPACE='PIXEL'``) of the extensive quantities (log
   stellar mass, log SFR, log dust mass): the bin's total is shared among its
-  pixels in proportion to their flux in a chosen band,
-  ``log X_pix = log X_bin + log10(f_pix / f_bin)``, with
-  ``sigma_pix^2 = sigma_bin^2 + (sigma_f,pix / (f_pix ln 10))^2`` where
-  ``sigma_bin = (p84 - p16) / 2``. Pixels with a non-positive flux in that band
-  are NaN.
+  pixels in proportion to their flux in a chosen band (``maps.split``). The
+  share of pixel p in bin b is ``g_p / sum_b g``, with
+  ``g_p = max(f_p, 0.1 <f>_b)``: the pixel's flux, floored at a tenth of the
+  bin's mean pixel flux (equal shares when that mean is <= 0). Noise or a
+  star's mask cannot then give a pixel a non-positive or vanishing share,
+  the shares of a bin sum to 1 (the bin total is exact), and
+  ``log X_pix = log X_bin + log10(share_p)`` with
+  ``sigma_pix^2 = sigma_bin^2 + (sigma_f,pix / (g_p ln 10))^2``, ``sigma_bin =
+  (p84 - p16) / 2``. ``NAME_PIX_FLOOR`` is 1 on the pixels whose share used
+  the floor.
 """
 
 import numpy as np
 
+from .config import default_split
 from .errors import InputError
+from .fit.constraint import constraint
 from .io import MapSet, PropertyMap
 
 UNITS = {
@@ -25,7 +37,12 @@ UNITS = {
     "log_qpah": "dex", "log_alpha": "dex", "log_beta": "dex",
 }
 EXTENSIVE = ("log_mstar", "log_sfr", "log_mdust")
-DEFAULT_SPLIT = {"log_mstar": "sdss_z", "log_sfr": "galex_nuv", "log_mdust": "wise_w2"}
+#: a pixel's share of its bin is floored at this fraction of the bin's mean pixel flux
+SHARE_FLOOR = 0.1
+#: default least constraint (1 - posterior / prior 68% width) of a constrained bin
+CONSTRAINT_MIN = 0.5
+#: quantities the constraint summary reports (a user's first maps)
+SUMMARY = ("log_mstar", "log_sfr", "age_mw", "logzsol", "av", "log_ssfr")
 
 
 def _ext(name, suffix):
@@ -61,9 +78,39 @@ def bin_space_maps(binmap, results):
             img = np.full(binmap.shape, np.nan, np.float32)
             img[inside] = table[lookup[binmap[inside]], j]
             out[_ext(name, suf)] = PropertyMap(img, UNITS.get(name, ""), "BIN")
-    flag = np.full(binmap.shape, -1, np.float32)
+    for name in names:  # how much the data narrowed each quantity (fit.constraint)
+        table = np.full(n_bin, np.nan)
+        for k, r in enumerate(results):
+            c = constraint(r.percentiles, r.prior_width) if not r.flag else {}
+            if name in c:
+                table[k] = c[name]
+        if np.isfinite(table).any():
+            img = np.full(binmap.shape, np.nan, np.float32)
+            img[inside] = table[lookup[binmap[inside]]]
+            out[_ext(name, "CONSTRAINT")] = PropertyMap(img, "", "BIN")
+    flag = np.full(binmap.shape, np.nan, np.float32)
     flag[inside] = np.array([r.flag for r in results], np.float32)[lookup[binmap[inside]]]
     out["FIT_FLAG"] = PropertyMap(flag, "", "BIN")
+    ids = np.where(inside, binmap, np.nan).astype(np.float32)
+    out["BIN_ID"] = PropertyMap(ids, "", "BIN")
+    return out
+
+
+def constraint_summary(maps, region=None, threshold=CONSTRAINT_MIN):
+    """Per quantity, the fraction of the fitted pixels (inside ``region`` if given)
+    whose bin constrains it (``NAME_CONSTRAINT >= threshold``), and the median
+    constraint there. Returns ``{name: {"fraction": f, "median": m}}``."""
+    fitted = np.asarray(maps["FIT_FLAG"].data) == 0
+    if region is not None:
+        fitted &= np.asarray(region, bool)
+    out = {}
+    for name in SUMMARY:
+        key = _ext(name, "CONSTRAINT")
+        if key not in maps or not fitted.any():
+            continue
+        c = np.asarray(maps[key].data)[fitted]
+        out[name] = {"fraction": float(np.mean(np.nan_to_num(c, nan=-np.inf) >= threshold)),
+                     "median": float(np.nanmedian(c)) if np.isfinite(c).any() else float("nan")}
     return out
 
 
@@ -77,23 +124,23 @@ def pixel_space_maps(binmap, results, flux, flux_err, filters, split=None):
     filters : list of str
         Band names of the cube.
     split : dict, optional
-        ``{quantity: band}``; defaults to ``DEFAULT_SPLIT`` restricted to the cube's bands.
+        ``{quantity: band}``; quantities left out get the band
+        :func:`sedmap.config.default_split` picks from ``filters``.
     """
-    user = split is not None
-    split = dict(split if user else DEFAULT_SPLIT)
+    split = {**default_split(filters), **dict(split or {})}
     out = {}
     inside = binmap > 0
     n_bin = int(binmap.max())
     lookup = np.concatenate([[0], np.arange(n_bin)])
     for name, band in split.items():
         if band not in filters:
-            if not user:
-                continue
             raise InputError(f"maps.split band '{band}' for {name} is not in the cube",
                              path="maps.split", fix=f"use one of {filters}")
         b = filters.index(band)
-        f, e = flux[b], flux_err[b]
-        fbin = np.bincount(binmap[inside] - 1, weights=f[inside], minlength=n_bin)
+        f = np.nan_to_num(np.asarray(flux[b], float))
+        e = np.nan_to_num(np.asarray(flux_err[b], float))
+        g, floored = split_weights(binmap, f)
+        gbin = np.bincount(binmap[inside] - 1, weights=g[inside], minlength=n_bin)
         table = np.full((n_bin, 3), np.nan)
         for k, r in enumerate(results):
             if not r.flag and name in r.percentiles:
@@ -102,21 +149,49 @@ def pixel_space_maps(binmap, results, flux, flux_err, filters, split=None):
             continue
         rows = lookup[binmap]
         with np.errstate(invalid="ignore", divide="ignore"):
-            ratio = np.where(inside & (f > 0), f / fbin[rows], np.nan)
-            p50 = table[rows, 1] + np.log10(ratio)
+            share = np.where(inside, g / gbin[rows], np.nan)
+            p50 = table[rows, 1] + np.log10(share)
             sig_bin = 0.5 * (table[rows, 2] - table[rows, 0])
-            sig = np.sqrt(sig_bin**2 + (e / (f * np.log(10))) ** 2)
+            sig = np.sqrt(sig_bin**2 + (e / (g * np.log(10))) ** 2)
         p50 = np.where(inside, p50, np.nan)
         for suf, img in (("P16", p50 - sig), ("P50", p50), ("P84", p50 + sig)):
             out[_ext(name, f"PIX_{suf}")] = PropertyMap(img.astype(np.float32),
                                                        UNITS.get(name, ""), "PIXEL")
+        out[_ext(name, "PIX_FLOOR")] = PropertyMap(
+            np.where(inside, floored, np.nan).astype(np.float32), "", "PIXEL")
     return out
 
 
+def split_weights(binmap, flux, floor=SHARE_FLOOR):
+    """Positive weights that share each bin's extensive quantities among its pixels.
+
+    ``g_p = max(f_p, floor * <f>_b)``, ``<f>_b`` the bin's mean pixel flux; a bin
+    whose mean is <= 0 gets equal weights. Returns ``(g, floored)``: ``g`` (ny, nx)
+    (0 outside the bins) and the mask of the pixels that took the floor (or an
+    equal share).
+    """
+    inside = binmap > 0
+    n_bin = int(binmap.max()) if inside.any() else 0
+    idx = binmap[inside] - 1
+    npix = np.bincount(idx, minlength=n_bin)
+    mean = np.bincount(idx, weights=flux[inside], minlength=n_bin) / np.maximum(npix, 1)
+    lo = floor * mean
+    g = np.zeros(binmap.shape)
+    floored = np.zeros(binmap.shape, bool)
+    fi = flux[inside]
+    gi = np.where(mean[idx] > 0, np.maximum(fi, lo[idx]), 1.0)
+    g[inside] = gi
+    floored[inside] = (mean[idx] <= 0) | (fi < lo[idx])
+    return g, floored
+
+
 def make_map_set(galaxy, wcs, binmap, results, flux=None, flux_err=None, filters=None,
-                 split=None, confhash=None):
-    """All maps of one galaxy as a ``sedmap.io.MapSet``."""
+                 split=None, confhash=None, constraint_min=CONSTRAINT_MIN):
+    """All maps of one galaxy as a ``sedmap.io.MapSet``, with the constraint summary
+    (:func:`constraint_summary`) at ``constraint_min``."""
     maps = bin_space_maps(binmap, results)
     if flux is not None:
         maps.update(pixel_space_maps(binmap, results, flux, flux_err, list(filters), split))
-    return MapSet(galaxy=galaxy, wcs=wcs, maps=maps, config_hash=confhash or "none")
+    return MapSet(galaxy=galaxy, wcs=wcs, maps=maps, config_hash=confhash or "none",
+                  summary=constraint_summary(maps, threshold=constraint_min),
+                  constraint_min=float(constraint_min))

@@ -26,10 +26,15 @@ def _grid(n, size=2.4):
     return fig, axes.flat
 
 
-def plot_images(images, titles, path, region=None, log=True, cmap="viridis"):
-    """A panel of images (e.g. the flux cube's bands), with the region outlined."""
+def plot_images(images, titles, path, region=None, log=True, cmap="viridis", hatch=None):
+    """A panel of images (e.g. the flux cube's bands), with the region outlined.
+
+    ``hatch``: one boolean mask (or None) per image; its pixels are greyed and
+    hatched (the maps: bins where the quantity is prior-dominated).
+    """
     fig, axes = _grid(len(images))
-    for ax, img, title in zip(axes, images, titles):
+    hatch = list(hatch) if hatch is not None else [None] * len(images)
+    for ax, img, title, hmask in zip(axes, images, titles, hatch):
         data = np.asarray(img, float)
         if log:
             pos = data[np.isfinite(data) & (data > 0)]
@@ -42,6 +47,12 @@ def plot_images(images, titles, path, region=None, log=True, cmap="viridis"):
         im = ax.imshow(data, origin="lower", cmap=cmap, vmin=vmin, vmax=vmax)
         if region is not None:
             ax.contour(region.astype(float), levels=[0.5], colors="w", linewidths=0.6)
+        if hmask is not None and np.any(hmask):
+            m = np.asarray(hmask, bool)
+            ax.imshow(np.where(m, 1.0, np.nan), origin="lower", cmap="Greys", vmin=0, vmax=2,
+                      alpha=0.75, interpolation="nearest")
+            ax.contourf(m.astype(float), levels=[0.5, 1.5], colors="none", hatches=["////"])
+            title = f"{title}\n(hatched: prior-dominated)"
         ax.set_title(title, fontsize=8)
         ax.set_xticks([])
         ax.set_yticks([])

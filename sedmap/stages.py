@@ -223,19 +223,36 @@ def run_maps(fluxmap_path, binmap_path, fit_paths, out_path, cfg, *, confhash=No
                          f"cover bins 1..{bm.n_bin}", path=str(binmap_path),
                          fix="run the fit stage for every bin")
     ms = make_map_set(cube.galaxy, cube.wcs, bm.binmap, results, cube.flux, cube.flux_err,
-                      list(cube.filters.name), cfg.get("split"), confhash)
+                      list(cube.filters.name), cfg["split"], confhash,
+                      constraint_min=cfg["constraint_min"])
     path = write_map_set(ms, out_path)
-    if plot_dir is not None and cfg.get("plots", True):
+    for name, s in (ms.summary or {}).items():
+        log.info("constrained (1 - posterior/prior 68%% width >= %.2f) in %3.0f%% of the fitted "
+                 "pixels: %s (median %.2f)", cfg["constraint_min"], 100 * s["fraction"], name,
+                 s["median"])
+    if plot_dir is not None and cfg["plots"]:
         _map_plots(ms, bm, results, Path(plot_dir), sfh_form, continuity_young)
     return path
+
+
+#: the maps drawn in maps.png: extension, title
+MAP_PANELS = (("LOG_MSTAR_PIX_P50", "log M* / Msun (per pixel)"),
+              ("LOG_SFR_PIX_P50", "log SFR / (Msun/yr) (per pixel)"),
+              ("AGE_MW_P50", "mass-weighted age / Gyr"), ("LOGZSOL_P50", "log Z/Zsun"),
+              ("AV_P50", "A_V / mag"), ("LOG_SSFR_P50", "log sSFR / yr^-1"))
 
 
 def _map_plots(ms, bm, results, plot_dir, sfh_form=None, continuity_young=None):
     from .plots import plot_bin_sfh, plot_corner, plot_images, plot_sed
 
-    keys = [k for k in ("LOG_MSTAR_PIX_P50", "LOG_SFR_PIX_P50", "AGE_MW_P50", "LOGZSOL_P50",
-                        "AV_P50", "LOG_SSFR_P50") if k in ms.maps]
-    plot_images([ms.maps[k].data for k in keys], keys, plot_dir / "maps.png", log=False)
+    panels = [(k, t) for k, t in MAP_PANELS if k in ms.maps]
+    hatch = []
+    for k, _ in panels:  # prior-dominated bins: NAME_CONSTRAINT below maps.constraint_min
+        c = ms.maps.get(k.split("_PIX_")[0].removesuffix("_P50") + "_CONSTRAINT")
+        hatch.append(None if c is None or ms.constraint_min is None else
+                     np.isfinite(ms.maps[k].data) & ~(c.data >= ms.constraint_min))
+    plot_images([ms.maps[k].data for k, _ in panels], [t for _, t in panels],
+                plot_dir / "maps.png", log=False, hatch=hatch)
     good = [r for r in results if not r.flag]
     if not good:
         return
@@ -347,8 +364,12 @@ def run_sfh_groups(fluxmap_path, binmap_path, fit_paths, sfh_form, out_path, cfg
     cube = read_flux_cube(fluxmap_path)
     results = sorted((read_fit_result(p) for p in fit_paths), key=lambda r: r.bin_id)
     names = list(cube.filters.name)
-    band = cfg.get("weight_band", "sdss_z")
-    weights = cube.flux[names.index(band)].astype(float) if band in names else None
+    band = cfg["weight_band"]
+    if band not in names:
+        raise InputError(f"sfh_groups.weight_band {band!r} is not a band of the flux map "
+                         f"({', '.join(names)})", path=str(fluxmap_path),
+                         fix="name one of those bands, or leave it null (the mass split band)")
+    weights = cube.flux[names.index(band)].astype(float)
     edges = np.geomspace(cfg.get("tmin_gyr", 0.01), cfg.get("tmax_gyr", 13.0),
                          int(cfg.get("n_time", 30)) + 1)
     edges[0] = 0.0
@@ -357,7 +378,7 @@ def run_sfh_groups(fluxmap_path, binmap_path, fit_paths, sfh_form, out_path, cfg
     sigma = cube.psf_fwhm / cube.pixsize / 2.3548 if cfg.get("smooth", True) else 0.0
     groups = make_sfh_groups(bm, results, sfh_form, edges, k, seed=cfg.get("seed", 0),
                              smooth_sigma_pix=sigma, min_mass=cfg.get("min_mass", 0.0),
-                             pixel_weights=None if weights is None else np.clip(weights, 0, None),
+                             pixel_weights=np.clip(weights, 0, None),
                              config_hash=confhash, continuity_young=continuity_young)
     path = write_sfh_groups(groups, out_path)
     if plot_path:

@@ -220,13 +220,14 @@ def test_free_redshift_needs_mcmc_and_room_in_the_grid():
     message = error_of({"fit": {"method": "mcmc", "free_redshift": {"enabled": True}}})
     assert message.startswith("fit.free_redshift.max_shift:") and "models.redshift" in message
     validate_config({"fit": {"method": "mcmc", "free_redshift": {"enabled": True}},
-                     "models": {"redshift": 0.07}})
+                     "models": {"redshift": 0.07, "params": {"log_age": [-1.0, 1.09]}}})
 
 
 def test_galaxy_beyond_grid_redshift():
     message = error_of({"galaxy": {"z": 0.5}})
     assert message.startswith("galaxy.z:") and "models.redshift" in message
-    validate_config({"galaxy": {"z": 0.5}, "models": {"redshift": 0.5}})
+    validate_config({"galaxy": {"z": 0.5},
+                     "models": {"redshift": 0.5, "params": {"log_age": [-1.0, 0.9]}}})
 
 
 def test_wavelength_ranges_are_ordered():
@@ -379,3 +380,92 @@ def test_sample_sheet_names_the_galaxy_file_with_a_bad_value(tmp_path):
     assert "bad.yaml" in str(info.value)
     with pytest.raises(InputError, match="not found"):
         galaxy_configs(deep_merge(load_config(), {"sample_sheet": str(tmp_path / "no.tsv")}))
+
+
+# ------------------------------------------------------- checks before any job
+
+
+def test_ages_older_than_the_universe_fail_validation():
+    """At z = 0.5 (flat LCDM 70/0.3) the universe is 8.4 Gyr old: log_age 1.1 is refused
+    by the configuration check (the dry run), not after the images are built."""
+    message = error_of({"galaxy": {"z": 0.5}, "models": {"redshift": 0.5}})
+    assert message.startswith("models.params.log_age:") and "older than the universe" in message
+    assert "8.4" in message
+    message = error_of({"models": {"params": {"log_age": 1.15}}})  # fixed, 14.1 Gyr at z 0.02
+    assert message.startswith("models.params.log_age:")
+
+
+def _bands(*names, survey="sdss"):
+    return [{"filter": n, "survey": survey, "file": f"{n}.fits", "psf_fwhm": 1.4} for n in names]
+
+
+def test_settings_that_name_a_band_are_checked_against_the_bands():
+    bands = {"images": {"bands": _bands("sdss_g", "sdss_r", "sdss_i")}}
+    for key, cfg in [
+        ("maps.split.log_mstar", {"maps": {"split": {"log_mstar": "sdss_z"}}}),
+        ("sfh_groups.weight_band", {"sfh_groups": {"weight_band": "galex_nuv"}}),
+        ("images.reference_band", {"images": {"reference_band": "wise_w1"}}),
+        ("binning.ref_band", {"binning": {"ref_band": "2mass_k"}}),
+        ("binning.voronoi_band", {"binning": {"voronoi_band": "sdss_u"}}),
+    ]:
+        message = error_of(deep_merge(bands, cfg))
+        assert message.startswith(key + ":"), message
+        assert "sdss_g, sdss_r, sdss_i" in message
+    message = error_of(deep_merge(bands, {"binning": {"sn_threshold": [5.0, 5.0]}}))
+    assert message.startswith("binning.sn_threshold:") and "3 bands" in message
+    message = error_of(deep_merge(bands, {"binning": {"sn_threshold": [5.0, -1.0, 5.0]}}))
+    assert message.startswith("binning.sn_threshold:") and "-1.0" in message
+
+
+def test_a_band_listed_twice_is_refused():
+    message = error_of({"images": {"bands": _bands("sdss_g", "sdss_r", "sdss_g")}})
+    assert message.startswith("images.bands.2.filter:") and "twice" in message
+
+
+def test_an_unknown_filter_fails_validation():
+    message = error_of({"images": {"bands": _bands("sdss_g", "sdss_q")}})
+    assert message.startswith("images.bands.1.filter:")
+
+
+def test_split_and_weight_band_defaults_adapt_to_the_bands():
+    """Mass by the reddest band below 4 micron, SFR by the bluest, dust by the reddest."""
+    nir = validate_config({"images": {"bands": _bands("2mass_j", "2mass_h", "2mass_k",
+                                                      "wise_w1", "wise_w2")}})
+    assert nir["maps"]["split"] == {"log_mstar": "wise_w1", "log_sfr": "2mass_j",
+                                    "log_mdust": "wise_w2"}
+    assert nir["sfh_groups"]["weight_band"] == "wise_w1"
+    opt = validate_config({"images": {"bands": _bands("sdss_r", "sdss_g", "sdss_z")},
+                           "maps": {"split": {"log_sfr": "sdss_r"}}})
+    assert opt["maps"]["split"] == {"log_mstar": "sdss_z", "log_sfr": "sdss_r",
+                                    "log_mdust": "sdss_z"}
+    # validating twice changes nothing (the workflow validates a sample's galaxies again)
+    assert validate_config(copy.deepcopy(opt)) == opt
+    demo = load_config(DEFAULTS_PATH.parent / "galaxies" / "demo.yaml")
+    assert demo["maps"]["split"]["log_mstar"] == "wise_w1"
+
+
+def test_psf_file_alone_is_enough():
+    band = {"filter": "sdss_g", "survey": "sdss", "file": "g.fits", "psf_file": "psf.fits",
+            "psf_pixscale": 0.25}
+    validate_config({"images": {"bands": [band]}})
+    del band["psf_file"]
+    message = error_of({"images": {"bands": [band]}})
+    assert message.startswith("images.bands.0:")
+
+
+def test_data_dir_resolves_relative_input_paths():
+    from sedmap.config import band_specs, resolve_input
+
+    cfg = validate_config({"data_dir": "../data/ngc309",
+                           "images": {"bands": _bands("sdss_g") + [
+                               {"filter": "sdss_r", "survey": "sdss", "file": "/abs/r.fits",
+                                "psf_file": "psf_r.fits", "psf_pixscale": 0.25}]},
+                           "ifs": {"cube": "cube.fits"}})
+    specs = band_specs(cfg)
+    assert specs[0]["file"] == "../data/ngc309/sdss_g.fits"
+    assert specs[1]["file"] == "/abs/r.fits"
+    assert specs[1]["psf_file"] == "../data/ngc309/psf_r.fits"
+    assert cfg["images"]["bands"][0]["file"] == "sdss_g.fits"  # the config is not rewritten
+    assert resolve_input(cfg, cfg["ifs"]["cube"]) == "../data/ngc309/cube.fits"
+    cfg["data_dir"] = None
+    assert band_specs(cfg)[0]["file"] == "sdss_g.fits"

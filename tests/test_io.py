@@ -104,6 +104,7 @@ def make_fit_result(method="mcmc"):
         bestfit_wave=np.linspace(1000.0, 30000.0, 20), bestfit_spectrum=rng.uniform(size=20),
         bestfit_photometry=np.array([1.0, 2.0, 3.0]), fscale=1e-17,
         acceptance_fraction=0.31, autocorr_time=np.array([10.0, 12.0, 9.0]), config_hash=HASH,
+        prior_width={"log_mass": 0.6, "log_age": 1.5},
     )
 
 
@@ -253,8 +254,10 @@ def test_fit_result_round_trip(tmp_path, method):
     back = read_fit_result(path)
     assert (back.bin_id, back.method, back.flag, back.chi2) == (7, method, 0, 12.5)
     assert back.param_names == res.param_names
-    np.testing.assert_array_equal(back.samples, res.samples)
-    np.testing.assert_array_equal(back.weights, res.weights)
+    # samples and weights are stored as float32 (the percentiles in full precision)
+    np.testing.assert_array_equal(back.samples, res.samples.astype(np.float32))
+    np.testing.assert_array_equal(back.weights, np.asarray(res.weights, np.float32))
+    assert back.prior_width == res.prior_width
     assert list(back.percentiles) == list(res.percentiles)
     for name, value in res.percentiles.items():
         np.testing.assert_array_equal(back.percentiles[name], value)

@@ -12,6 +12,7 @@ from ..io import FitResult, read_fit_result, read_ssp_library, write_fit_result
 from ..io.atomic import atomic_path
 from ..sps.cosmology import get_cosmology
 from ..sps.engine import observed_factor
+from .constraint import bin_prior_widths, prior_widths
 from .mcmc import PhotometryPosterior, initial_walkers, mass_prior_from, run_mcmc
 from .population import moved_priors, population_estimate
 from .priors import CORRELATION, Prior, build_priors, correlation_from
@@ -85,6 +86,17 @@ def grid_log_prior(grid, priors=None):
     return out
 
 
+def band_sys_err(filters, sys_err=0.0):
+    """Fractional error added in quadrature to each binned flux, (n_band,):
+    ``sqrt(sys_err**2 + calib_err_b**2)``, the bands' zero-point errors
+    (``filters.calib_err``, from the survey recipes) and the fit's floor.
+
+    Every fit and every reported chi^2 uses
+    ``sigma_b^2 = var_b + (band_sys_err_b * f_b)^2`` (docs/products.md).
+    """
+    return np.sqrt(float(sys_err) ** 2 + np.asarray(filters.calib_err, dtype=float) ** 2)
+
+
 def check_filters(grid_filters, cube_filters, path):
     """InputError naming both filter sets when they differ."""
     if list(grid_filters) != list(cube_filters):
@@ -151,13 +163,19 @@ def run_rdsps(binmap, grid, z, out_dir, *, sys_err=0.0, chi2_percentile=10.0,
     flux = np.array(binmap.flux, dtype=float)
     flux[(np.asarray(binmap.flag) & 2) > 0] = np.nan  # FLAG_BAD_SED: skipped, stays flagged
     mine = np.arange(rank, flux.shape[0], size)
+    sys_b = band_sys_err(binmap.filters, sys_err)
+    fvar = np.asarray(binmap.flux_var, dtype=float)
+
     def fit(grid, phot, log_prior):
-        return fit_rdsps(flux[mine], np.asarray(binmap.flux_var)[mine], phot, grid.params,
-                         grid.param_names, grid.derived, sys_err=sys_err,
+        return fit_rdsps(flux[mine], fvar[mine], phot, grid.params,
+                         grid.param_names, grid.derived, sys_err=sys_b,
                          chi2_percentile=chi2_percentile, likelihood=likelihood, nu=nu,
                          log_prior=log_prior, progress=progress and rank == 0)
 
-    res = fit(grid, phot, grid_log_prior(grid, priors))
+    log_prior = grid_log_prior(grid, priors)
+    # the configured prior's widths, for the constraint maps (sedmap.fit.constraint)
+    widths = prior_widths(grid.params, grid.param_names, grid.derived, phot, log_prior)
+    res = fit(grid, phot, log_prior)
     out_dir = Path(out_dir)
     population = dict(population or {})
     if population.get("enabled"):
@@ -189,7 +207,9 @@ def run_rdsps(binmap, grid, z, out_dir, *, sys_err=0.0, chi2_percentile=10.0,
                                         for i, n in enumerate(r["names"])},
                            chi2=r["chi2_min"], bestfit_wave=wave, bestfit_spectrum=spec,
                            bestfit_photometry=phot[r["best_index"]] * r["best_scale"],
-                           fscale=binmap.fscale, config_hash=confhash or "none")
+                           fscale=binmap.fscale, config_hash=confhash or "none",
+                           prior_width=bin_prior_widths(*widths, flux[k - 1],
+                                                        fvar[k - 1]))
         write_fit_result(fr, path)
     if comm is not None:
         comm.Barrier()  # every rank's files are in place
@@ -341,7 +361,7 @@ def fit_bin_mcmc(bin_id, binmap, grid, rdsps_path, z, out_path, *, nwalkers=100,
     post = PhotometryPosterior(model, list(binmap.filters.name), z,
                                binmap.flux[k] * binmap.fscale,
                                binmap.flux_var[k] * binmap.fscale**2, pri, mass_prior,
-                               sys_err=sys_err, likelihood=likelihood, nu=nu,
+                               sys_err=band_sys_err(binmap.filters, sys_err), likelihood=likelihood, nu=nu,
                                correlation=correlation_from(pri, eff))
     fz = dict(free_redshift or {})
     if fz.get("enabled"):
@@ -363,8 +383,11 @@ def fit_bin_mcmc(bin_id, binmap, grid, rdsps_path, z, out_path, *, nwalkers=100,
     theta = out["best_theta"]  # full: every model parameter, then log_mass_formed
     spec = model.spectra(theta[None, :-1]).astype(float)
     wave_obs, flam = model.observed(spec, out["best_z"])
-    chi2 = float(np.sum((binmap.flux[k] * binmap.fscale - out["best_photometry"]) ** 2
-                        / (binmap.flux_var[k] * binmap.fscale**2)))
+    # the chi^2 of the likelihood's variance, as RDSPS reports it (band_sys_err)
+    f_obs = binmap.flux[k] * binmap.fscale
+    sig2 = (binmap.flux_var[k] * binmap.fscale**2
+            + (band_sys_err(binmap.filters, sys_err) * f_obs) ** 2)
+    chi2 = float(np.sum((f_obs - out["best_photometry"]) ** 2 / sig2))
     fr = FitResult(bin_id=bin_id, method="mcmc", param_names=out["names"],
                    samples=out["samples"],
                    percentiles={n: out["percentiles"][:, i] for i, n in enumerate(out["names"])},
@@ -374,5 +397,5 @@ def fit_bin_mcmc(bin_id, binmap, grid, rdsps_path, z, out_path, *, nwalkers=100,
                    fscale=binmap.fscale, acceptance_fraction=out["acceptance_fraction"],
                    autocorr_time=out["autocorr_time"], config_hash=confhash or "none",
                    chi2_spec=float(post.spectrum_chi2(theta)[0]) if n_spec else float("nan"),
-                   n_spec=n_spec)
+                   n_spec=n_spec, prior_width=rd.prior_width)
     return write_fit_result(fr, out_path)

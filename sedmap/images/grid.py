@@ -343,8 +343,9 @@ def check_coverage(band, ra, dec, wcs, shape, max_uncovered=0.10):
             f"this {bnx}x{bny} image (at pixel x={gx:.0f}, y={gy:.0f}; the image covers "
             f"{footprint}).",
             path=where, fix="check the galaxy coordinates and this file's WCS (a cutout whose "
-                            "WCS was not updated is a common cause; images.realign: true shifts "
-                            "a wrong WCS onto a reference band)")
+                            "WCS was not updated is a common cause: set images.reference_band "
+                            "to a band whose WCS is right and images.realign: true to shift "
+                            "this band's WCS onto it)")
     if bmask[round(gy), round(gx)]:
         raise InputError(
             f"band {band.filter}: the image has no valid data at the galaxy position "
@@ -355,7 +356,7 @@ def check_coverage(band, ra, dec, wcs, shape, max_uncovered=0.10):
         raise InputError(
             f"band {band.filter}: {100 * (1 - covered):.0f}% of the {size} has no data in this "
             f"image (more than {100 * max_uncovered:.0f}% allowed; the image covers {footprint}).",
-            path=where, fix="use a smaller stamp (images.size_arcsec) or a larger cutout "
+            path=where, fix="use a smaller stamp (images.stamp_arcsec) or a larger cutout "
                             "centred on the galaxy")
     return covered
 
@@ -382,7 +383,7 @@ def check_psf_fits(psf_image, shape, name=None):
         raise InputError(
             f"{'band ' + name + ': ' if name else ''}the PSF/kernel ({py}x{px} pixels) is larger "
             f"than the {ny}x{nx}-pixel stamp; the convolution would be cut at the stamp edges.",
-            path=name or "images", fix="enlarge the stamp (images.size_arcsec) to at least "
+            path=name or "images", fix="enlarge the stamp (images.stamp_arcsec) to at least "
                                        f"{max(py, px)} pixels, or crop the PSF image")
 
 
@@ -566,8 +567,8 @@ def align_to_reference(band, ref_band, max_shift_arcsec=None, realign=False, ra=
             f"{ref_band.filter} ({_band_name(ref_band)}), more than the {tol:.2f}\" tolerance."
             + extra,
             path=_band_name(band),
-            fix="correct this file's WCS, or set images.realign: true to shift it onto the "
-                "reference band")
+            fix=f"correct this file's WCS, or keep images.reference_band: {ref_band.filter} and "
+                "set images.realign: true to shift it onto the reference band")
     (xb, yb), (ra_r, dec_r) = m["xy"], m["radec_ref"]
     new = replace(band, wcs=shift_wcs(band.wcs.celestial, xb, yb, ra_r, dec_r),
                   meta={**band.meta, "wcs_shift_arcsec": (-m["east"], -m["north"]),

@@ -62,8 +62,9 @@ def calibrate(spec, out_path, confhash=None):
     here (so changing a PSF does not redo the calibration).
     """
     spec = dict(spec)
-    spec.setdefault("psf_fwhm", 1.0)  # placeholder: the PSF is set in match()
+    spec.setdefault("psf_fwhm", 1.0)  # placeholder for the reader: the PSF is set in match()
     band = load_band(spec)
+    band.psf_fwhm, band.psf, band.psf_pixscale = None, None, None  # not written: unknown here
     return write_band_image(band, out_path, step="calibrated", confhash=confhash)
 
 
@@ -132,7 +133,9 @@ def match(cal_path, psf, grid_path, out_path, *, ra, dec, stamp_arcsec, ref_path
     bad = ~(np.isfinite(data) & np.isfinite(var) & (var > 0))
     out = BandImage(band.filter, np.where(bad, 0.0, data), np.where(bad, 0.0, var), wcs,
                     target, mask=bad, survey=band.survey, path=band.path,
-                    meta={"bkg_err": 0.0, "sky_err": sky_err}, noise_corr=rho)
+                    meta={"bkg_err": 0.0, "sky_err": sky_err,
+                          "calib_err": band.meta.get("calib_err", 0.0),
+                          "native_fwhm": band.psf_fwhm}, noise_corr=rho)
     return write_band_image(out, out_path, step="matched", confhash=confhash)
 
 
@@ -198,7 +201,10 @@ def build_flux_cube(matched_paths, cal_paths, psfs, galaxy, images_cfg, out_path
     sky_err = np.array([b.meta.get("sky_err", 0.0) for b in bands]) / trans / fscale
     cube = FluxCube(galaxy=galaxy["name"], flux=f.astype(np.float32), flux_err=e.astype(np.float32),
                     region=region.astype(np.uint8), wcs=wcs,
-                    filters=Filters(names, pivots, np.array([b.psf_fwhm for b in bands])),
+                    filters=Filters(names, pivots,
+                                    np.array([b.meta.get("native_fwhm") or b.psf_fwhm
+                                              for b in bands], dtype=float),
+                                    np.array([b.meta.get("calib_err", 0.0) for b in bands])),
                     ra=galaxy["ra"], dec=galaxy["dec"], z=galaxy["z"], pixsize=pix,
                     psf_fwhm=target, ebv=galaxy.get("ebv", 0.0), fscale=fscale,
                     config_hash=confhash or "none", noise_corr=noise_corr, sky_err=sky_err)

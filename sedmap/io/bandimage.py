@@ -34,14 +34,19 @@ PRODUCT = "BANDIMAGE"
 
 def write_band_image(band, path, *, step, confhash=None):
     """Write a ``BandImage`` (data in erg/s/cm^2/AA per pixel) atomically."""
-    cards = {"FILTER": band.filter, "SURVEY": band.survey,
-             "PSFFWHM": (float(band.psf_fwhm), "PSF FWHM, arcsec"),
-             "PSFMODEL": band.psf_model, "MOFFBETA": float(band.moffat_beta),
+    cards = {"FILTER": band.filter, "SURVEY": band.survey}
+    if band.psf_fwhm is not None:  # unknown in a calibrated image (set when matching)
+        cards["PSFFWHM"] = (float(band.psf_fwhm), "PSF FWHM, arcsec")
+    cards.update({"PSFMODEL": band.psf_model, "MOFFBETA": float(band.moffat_beta),
              "STEP": step, "SOURCE": str(band.path)[-60:],
              "BKGERR": (float(band.meta.get("bkg_err", 0.0)),
                         "sky-level error, erg/s/cm2/AA"),
              "SKYERR": (float(band.meta.get("sky_err", 0.0)),
-                        "shared sky offset error per pixel (in VAR)")}
+                        "shared sky offset error per pixel (in VAR)"),
+             "CALIBERR": (float(band.meta.get("calib_err", 0.0)),
+                          "fractional zero-point error (not in VAR)")})
+    if band.meta.get("native_fwhm") is not None:
+        cards["NATFWHM"] = (float(band.meta["native_fwhm"]), "native PSF FWHM, arcsec")
     if band.psf is not None:
         cards["PSFPIX"] = (float(band.psf_pixscale), "PSF pixel scale, arcsec")
     hdus = [primary_hdu(PRODUCT, confhash, cards),
@@ -71,12 +76,16 @@ def read_band_image(path):
     psf = get_image(hdul, "PSF", path, 2).astype(float) if "PSF" in hdul else None
     corr = get_image(hdul, "NOISECORR", path, 2).astype(float) if "NOISECORR" in hdul else None
     return BandImage(filter=str(head.get("FILTER")), data=data, var=var, wcs=wcs,
-                     psf_fwhm=header_float(head, "PSFFWHM", path), mask=mask, psf=psf,
+                     psf_fwhm=header_float(head, "PSFFWHM", path) if "PSFFWHM" in head else None,
+                     mask=mask, psf=psf,
                      psf_pixscale=float(head["PSFPIX"]) if psf is not None else None,
                      psf_model=str(head.get("PSFMODEL", "gaussian")),
                      moffat_beta=float(head.get("MOFFBETA", 4.765)),
                      survey=str(head.get("SURVEY", "generic")), path=str(path),
                      meta={"step": head.get("STEP"), "source": head.get("SOURCE"),
                            "bkg_err": float(head.get("BKGERR", 0.0)),
-                           "sky_err": float(head.get("SKYERR", 0.0))},
+                           "sky_err": float(head.get("SKYERR", 0.0)),
+                           "calib_err": float(head.get("CALIBERR", 0.0)),
+                           "native_fwhm": (float(head["NATFWHM"]) if "NATFWHM" in head
+                                           else None)},
                      noise_corr=corr)

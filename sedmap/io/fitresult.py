@@ -13,6 +13,13 @@ Layout (see ``docs/products.md``)::
     /bestfit/spectrum   float32 (n_wave,), attr unit=flux unit   } optional
     /bestfit/photometry float64 (n_band,), attr unit=flux unit   }
     /diagnostics        group; attrs acceptance_fraction, autocorr_time (optional)
+    /prior_width        group; attr per quantity: the 68% width (p84 - p16) of that
+                        quantity over the prior's models (optional; see
+                        sedmap.fit.constraint)
+
+/samples and /weights are stored as float32 with gzip compression; the
+percentiles in /params are computed from the full-precision posterior before
+it is written.
 """
 
 from dataclasses import dataclass
@@ -64,6 +71,7 @@ class FitResult:
     autocorr_time: np.ndarray | None = None     #: (n_params,)
     chi2_spec: float = float("nan")  #: best fit's spectrum chi^2 (NaN: no spectrum fitted)
     n_spec: int = 0                  #: spectral pixels in the fit (unmasked, unclipped)
+    prior_width: dict | None = None  #: name -> 68% width of the quantity under the prior
     config_hash: str = "none"
     sedmap_version: str = ""  #: filled in by the reader
 
@@ -143,10 +151,12 @@ def write_fit_result(res, path):
         params.attrs["percentiles"] = np.array(PERCENTILES)
         for name, value in res.percentiles.items():
             create_dataset(params, name, np.asarray(value, dtype=np.float64))
-        create_dataset(f, "samples", np.asarray(res.samples, dtype=np.float64))
+        create_dataset(f, "samples", np.asarray(res.samples, dtype=np.float32),
+                       **_pack(np.shape(res.samples)))
         create_dataset(f, "param_names", string_array(res.param_names))
         if res.weights is not None:
-            create_dataset(f, "weights", np.asarray(res.weights, dtype=np.float64))
+            create_dataset(f, "weights", np.asarray(res.weights, dtype=np.float32),
+                           **_pack(np.shape(res.weights)))
         if res.bestfit_wave is not None or res.bestfit_photometry is not None:
             best = create_group(f, "bestfit")
             if res.bestfit_wave is not None:
@@ -162,7 +172,17 @@ def write_fit_result(res, path):
             diag.attrs["acceptance_fraction"] = np.asarray(res.acceptance_fraction, dtype=float)
         if res.autocorr_time is not None:
             diag.attrs["autocorr_time"] = np.asarray(res.autocorr_time, dtype=float)
+        if res.prior_width:
+            widths = create_group(f, "prior_width")
+            for name, value in res.prior_width.items():
+                widths.attrs[name] = float(value)
     return Path(path)
+
+
+def _pack(shape):
+    """Compression settings of a sample array (none for an empty one)."""
+    return {"compression": "gzip", "compression_opts": 4, "shuffle": True} if np.prod(shape) \
+        else {}
 
 
 def _flux_dataset(best, name, path, fscale):
@@ -183,7 +203,7 @@ def read_fit_result(path):
         if "n_spec" in f.attrs:
             kwargs.update(chi2_spec=float(f.attrs["chi2_spec"]), n_spec=int(f.attrs["n_spec"]))
         if "weights" in f:
-            kwargs["weights"] = f["weights"][()]
+            kwargs["weights"] = np.asarray(f["weights"][()], dtype=np.float64)
         if "bestfit" in f:
             best = f["bestfit"]
             if "wave" in best or "spectrum" in best:
@@ -191,6 +211,8 @@ def read_fit_result(path):
                 kwargs["bestfit_spectrum"] = _flux_dataset(best, "spectrum", path, fscale)
             if "photometry" in best:
                 kwargs["bestfit_photometry"] = _flux_dataset(best, "photometry", path, fscale)
+        if "prior_width" in f:
+            kwargs["prior_width"] = {k: float(v) for k, v in f["prior_width"].attrs.items()}
         diag = f["diagnostics"].attrs if "diagnostics" in f else {}
         for key in ("acceptance_fraction", "autocorr_time"):
             if key in diag:
@@ -199,7 +221,7 @@ def read_fit_result(path):
         res = FitResult(
             bin_id=int(attrs["bin_id"]), method=str(attrs["method"]),
             param_names=read_strings(require(f, "param_names", path)),
-            samples=require(f, "samples", path)[()],
+            samples=np.asarray(require(f, "samples", path)[()], dtype=np.float64),
             percentiles=percentiles, flag=int(attrs["flag"]), chi2=float(attrs["chi2"]),
             fscale=fscale, config_hash=str(attrs["config_hash"]),
             sedmap_version=str(attrs["sedmap_version"]), **kwargs,

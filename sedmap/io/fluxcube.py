@@ -51,11 +51,14 @@ class Filters:
     name: list
     pivot_aa: np.ndarray           #: pivot wavelength, Å
     psf_fwhm_arcsec: np.ndarray    #: native PSF FWHM of the image, arcsec
+    calib_err: np.ndarray = None   #: fractional zero-point error of each band (0 = none)
 
     def __post_init__(self):
         self.name = [str(n) for n in self.name]
         self.pivot_aa = np.asarray(self.pivot_aa, dtype=float)
         self.psf_fwhm_arcsec = np.asarray(self.psf_fwhm_arcsec, dtype=float)
+        self.calib_err = (np.zeros(len(self.name)) if self.calib_err is None
+                          else np.asarray(self.calib_err, dtype=float))
 
     def __len__(self):
         return len(self.name)
@@ -63,7 +66,8 @@ class Filters:
     def __eq__(self, other):
         return (isinstance(other, Filters) and self.name == other.name
                 and np.array_equal(self.pivot_aa, other.pivot_aa)
-                and np.array_equal(self.psf_fwhm_arcsec, other.psf_fwhm_arcsec))
+                and np.array_equal(self.psf_fwhm_arcsec, other.psf_fwhm_arcsec)
+                and np.array_equal(self.calib_err, other.calib_err))
 
 
 @dataclass(eq=False)
@@ -142,14 +146,16 @@ def filters_hdu(filters, confhash):
         ("name", f"{width}A", np.array(filters.name), None),
         ("pivot_aa", "D", filters.pivot_aa, "Angstrom"),
         ("psf_fwhm_arcsec", "D", filters.psf_fwhm_arcsec, "arcsec"),
+        ("calib_err", "D", filters.calib_err, None),
     ], confhash)
 
 
 def read_filters(hdul, path):
     """Filters from the FILTERS table extension."""
     data = get_table(hdul, "FILTERS", path, ["name", "pivot_aa", "psf_fwhm_arcsec"])
+    calib = np.array(data["calib_err"]) if "calib_err" in data.columns.names else None
     return Filters([str(n).strip() for n in data["name"]], np.array(data["pivot_aa"]),
-                   np.array(data["psf_fwhm_arcsec"]))
+                   np.array(data["psf_fwhm_arcsec"]), calib)
 
 
 def flux_cube_hdus(cube, product):

@@ -2,8 +2,9 @@
 
 Layout (see ``docs/products.md``)::
 
-    PRIMARY      PRODUCT='MAPS', GALAXY, NMAPS, SEDMAPV, CONFHASH
+    PRIMARY      PRODUCT='MAPS', GALAXY, NMAPS, CONSTMIN, SEDMAPV, CONFHASH
     <NAME> ...   float32 (ny, nx), e.g. LOG_MASS_P50; BUNIT, MAPSPACE ('BIN'|'PIXEL'), WCS
+    SUMMARY      table: quantity, constrained_frac, median_constraint (optional)
 
 ``MAPSPACE='BIN'``: the value belongs to the whole bin and is repeated on
 each of its pixels (e.g. the log stellar mass of the bin): do not sum such a
@@ -29,6 +30,7 @@ from .fits_utils import (
     primary_hdu,
     provenance,
     read_wcs,
+    table_hdu,
     write_fits,
 )
 
@@ -56,6 +58,9 @@ class MapSet:
     maps: dict              #: name -> PropertyMap, in extension order
     config_hash: str = "none"
     sedmap_version: str = ""  #: filled in by the reader
+    #: {quantity: {"fraction": constrained fraction of the fitted pixels, "median": C}}
+    summary: dict | None = None
+    constraint_min: float | None = None  #: the constraint a constrained bin reaches
 
     def __getitem__(self, name):
         return self.maps[name]
@@ -87,11 +92,21 @@ def write_map_set(ms, path):
     """Write ``ms`` (a :class:`MapSet`) to ``path`` atomically; return the path."""
     validate_map_set(ms, path)
     h = ms.config_hash
-    hdus = [primary_hdu(PRODUCT, h, {"GALAXY": (ms.galaxy, "galaxy name"),
-                                     "NMAPS": (len(ms.maps), "number of maps")})]
+    cards = {"GALAXY": (ms.galaxy, "galaxy name"), "NMAPS": (len(ms.maps), "number of maps")}
+    if ms.constraint_min is not None:
+        cards["CONSTMIN"] = (float(ms.constraint_min), "least NAME_CONSTRAINT of a constrained bin")
+    hdus = [primary_hdu(PRODUCT, h, cards)]
     for name, m in ms.maps.items():
         hdus.append(image_hdu(name, np.asarray(m.data, dtype=np.float32), h, ms.wcs, m.unit,
                               {"MAPSPACE": (m.space, "BIN or PIXEL, see docs/products.md")}))
+    if ms.summary:
+        names = list(ms.summary)
+        hdus.append(table_hdu("SUMMARY", [
+            ("quantity", f"{max(len(n) for n in names)}A", np.array(names), None),
+            ("constrained_frac", "D", np.array([ms.summary[n]["fraction"] for n in names]),
+             None),
+            ("median_constraint", "D", np.array([ms.summary[n]["median"] for n in names]),
+             None)], h))
     return write_fits(hdus, path)
 
 
@@ -112,6 +127,13 @@ def read_map_set(path):
         maps[name] = PropertyMap(np.asarray(hdu.data, dtype=np.float32),
                                  str(hdu.header["BUNIT"]), str(hdu.header["MAPSPACE"]))
     version, confhash = provenance(hdul[0].header)
-    ms = MapSet(str(hdul[0].header.get("GALAXY", "")), wcs, maps, confhash, version)
+    summary = None
+    if "SUMMARY" in hdul:
+        t = hdul["SUMMARY"].data
+        summary = {str(q).strip(): {"fraction": float(f), "median": float(m)} for q, f, m in
+                   zip(t["quantity"], t["constrained_frac"], t["median_constraint"])}
+    cmin = hdul[0].header.get("CONSTMIN")
+    ms = MapSet(str(hdul[0].header.get("GALAXY", "")), wcs, maps, confhash, version,
+                summary, None if cmin is None else float(cmin))
     validate_map_set(ms, path)
     return ms

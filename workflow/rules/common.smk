@@ -10,7 +10,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(workflow.basedir)))
 
 from sedmap import __version__ as SEDMAP_VERSION  # noqa: E402
-from sedmap.config import galaxy_configs, grid_key, validate_config  # noqa: E402
+from sedmap.config import band_specs, galaxy_configs, grid_key, resolve_input, validate_config  # noqa: E402
 from sedmap.errors import InputError  # noqa: E402
 from sedmap.images.pipeline import PSF_KEYS  # noqa: E402
 from sedmap.io.provenance import config_hash  # noqa: E402
@@ -62,7 +62,7 @@ def _bands(name, cfg):
         from sedmap.mock import mock_band_specs
 
         return mock_band_specs(cfg["mock"]["settings"], f"{RESULTS}/{name}/mock")
-    return list(cfg["images"]["bands"])
+    return band_specs(cfg)  # file paths resolved against data_dir
 
 
 BAND_SPEC = {}  # {galaxy: {filter: band spec}}

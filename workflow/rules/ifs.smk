@@ -6,7 +6,7 @@ def ifs_cube(wildcards):
     """The cube of wildcards.galaxy: its ifs.cube, or the mock's ifs.fits."""
     cfg = gcfg(wildcards)["ifs"]
     if cfg["cube"]:
-        return cfg["cube"]
+        return resolve_input(gcfg(wildcards), cfg["cube"])
     if not is_mock(wildcards.galaxy):
         raise ValueError(f"galaxy {wildcards.galaxy}: ifs.enabled needs ifs.cube "
                          "(or mock.enabled with mock.settings.ifs: true)")
