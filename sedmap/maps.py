@@ -96,21 +96,30 @@ def bin_space_maps(binmap, results):
     return out
 
 
-def constraint_summary(maps, region=None, threshold=CONSTRAINT_MIN):
-    """Per quantity, the fraction of the fitted pixels (inside ``region`` if given)
-    whose bin constrains it (``NAME_CONSTRAINT >= threshold``), and the median
-    constraint there. Returns ``{name: {"fraction": f, "median": m}}``."""
+def constraint_summary(maps, threshold=CONSTRAINT_MIN):
+    """Per quantity, how much of the galaxy its fits constrain (``NAME_CONSTRAINT >=
+    threshold``): the fraction of the fitted pixels, the fraction of the fitted bins,
+    and the bins' median constraint.
+
+    Returns ``{name: {"fraction": pixels, "bin_fraction": bins, "median": C}}``.
+    """
     fitted = np.asarray(maps["FIT_FLAG"].data) == 0
-    if region is not None:
-        fitted &= np.asarray(region, bool)
+    ids = np.asarray(maps["BIN_ID"].data)
+    first = np.zeros(ids.shape, bool)  # one pixel per fitted bin
+    _, idx = np.unique(np.where(fitted, ids, -1).ravel(), return_index=True)
+    first.flat[idx] = True
+    first &= fitted
     out = {}
     for name in SUMMARY:
         key = _ext(name, "CONSTRAINT")
         if key not in maps or not fitted.any():
             continue
-        c = np.asarray(maps[key].data)[fitted]
-        out[name] = {"fraction": float(np.mean(np.nan_to_num(c, nan=-np.inf) >= threshold)),
-                     "median": float(np.nanmedian(c)) if np.isfinite(c).any() else float("nan")}
+        c = np.nan_to_num(np.asarray(maps[key].data), nan=-np.inf)
+        per_bin = c[first]
+        ok = per_bin[np.isfinite(per_bin)]
+        out[name] = {"fraction": float(np.mean(c[fitted] >= threshold)),
+                     "bin_fraction": float(np.mean(per_bin >= threshold)),
+                     "median": float(np.median(ok)) if ok.size else float("nan")}
     return out
 
 

@@ -227,8 +227,9 @@ def run_maps(fluxmap_path, binmap_path, fit_paths, out_path, cfg, *, confhash=No
                       constraint_min=cfg["constraint_min"])
     path = write_map_set(ms, out_path)
     for name, s in (ms.summary or {}).items():
-        log.info("constrained (1 - posterior/prior 68%% width >= %.2f) in %3.0f%% of the fitted "
-                 "pixels: %s (median %.2f)", cfg["constraint_min"], 100 * s["fraction"], name,
+        log.info("%-9s constrained (1 - posterior/prior 68%% width >= %.2f) in %3.0f%% of the "
+                 "fitted bins, %3.0f%% of the fitted pixels (median %.2f)", name,
+                 cfg["constraint_min"], 100 * s["bin_fraction"], 100 * s["fraction"],
                  s["median"])
     if plot_dir is not None and cfg["plots"]:
         _map_plots(ms, bm, results, Path(plot_dir), sfh_form, continuity_young)

@@ -270,7 +270,7 @@ def test_fit_result_round_trip(tmp_path, method):
     else:
         assert back.acceptance_fraction is None and back.bestfit_wave is None
     with h5py.File(path, "r") as f:
-        assert f["params/log_mass"].shape == (3,)
+        assert f["percentiles"].shape == (4, 3)
         assert f["samples"].shape == (50, 3)
         assert f["bestfit/photometry"].attrs["unit"] == "1e-17 erg s-1 cm-2 AA-1"
 
@@ -534,7 +534,7 @@ def _h5_edit(fn):
 
 H5_CASES = [
     (_h5_edit(lambda f: f.__delitem__("samples")), "missing HDF5 object /samples"),
-    (_h5_edit(lambda f: f.__delitem__("params")), "missing HDF5 object /params"),
+    (_h5_edit(lambda f: f.__delitem__("percentiles")), "missing HDF5 object /percentiles"),
     (_h5_edit(lambda f: f.attrs.__delitem__("method")), "missing attribute 'method'"),
     (_h5_edit(lambda f: f.attrs.__setitem__("method", "grid")), "method 'grid'"),
     (_h5_edit(lambda f: f.attrs.__delitem__("config_hash")), "'config_hash'"),
@@ -543,7 +543,7 @@ H5_CASES = [
      "samples have shape (50, 3), expected (n_samples, 2)"),
     (_h5_edit(lambda f: f["bestfit/spectrum"].attrs.__setitem__("unit", "Jy")),
      "not a flux density"),
-    (_h5_edit(lambda f: f["params/log_mass"].__setitem__(0, 99.0)), "not ordered"),
+    (_h5_edit(lambda f: f["percentiles"].__setitem__((0, 0), 99.0)), "not ordered"),
     (_h5_edit(lambda f: f["weights"].__setitem__(0, -1.0)), "weights must be"),
 ]
 
@@ -580,3 +580,20 @@ def test_effective_sample_size():
     assert chain.effective_sample_size == pytest.approx(200.0)
     assert np.isnan(FitResult(method="mcmc", samples=np.zeros((10, 1)),
                               **base).effective_sample_size)
+
+
+def test_fit_result_of_the_former_layout_still_reads(tmp_path):
+    """Files written before the percentiles table (/params/<name>) read the same."""
+    res = make_fit_result("rdsps")
+    path = write_fit_result(res, tmp_path / "bin_7.h5")
+    with h5py.File(path, "r+") as f:
+        names = [n.decode() if isinstance(n, bytes) else n for n in f["percentile_names"][()]]
+        table = f["percentiles"][()]
+        del f["percentiles"], f["percentile_names"]
+        params = f.create_group("params")
+        for n, row in zip(names, table):
+            params.create_dataset(n, data=row)
+    back = read_fit_result(path)
+    assert sorted(back.percentiles) == sorted(res.percentiles)  # a group lists names sorted
+    for name, value in res.percentiles.items():
+        np.testing.assert_array_equal(back.percentiles[name], value)

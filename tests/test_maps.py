@@ -113,3 +113,87 @@ def test_bin_truth_weights_the_age_by_the_mass_formed():
     assert t["LOG_SFR"][0] == pytest.approx(np.log10(0.01 + 0.1))
     del maps["LOG_MASS_FORMED"]
     assert bin_truth(binmap, maps)["AGE_MW"][0] == pytest.approx(4.5)
+
+
+def test_pixel_maps_stay_finite_where_the_split_band_is_not_positive(setup):
+    """Pixels with zero or negative flux in the split band (sky noise, a masked star)
+    keep a finite share, within a few dex of the bin's mean pixel, and the bin's total
+    stays exact; the floored pixels are flagged."""
+    binmap, flux, err, res = setup
+    flux = flux.copy()
+    flux[0, 1, 1], flux[0, 1, 2], flux[0, 3, 3] = -0.5, 0.0, 1e-9  # band sdss_z
+    ms = make_map_set("g", WCS(naxis=2), binmap, res, flux, err, ["sdss_z", "galex_nuv"],
+                      split={"log_mstar": "sdss_z", "log_sfr": "galex_nuv"})
+    inside = binmap > 0
+    for suf in ("P16", "P50", "P84"):
+        img = ms.maps[f"LOG_MSTAR_PIX_{suf}"].data
+        assert np.all(np.isfinite(img[inside])), suf
+        assert np.all(np.isnan(img[~inside]))
+    p50 = ms.maps["LOG_MSTAR_PIX_P50"].data.astype(float)
+    for k, logm in ((1, 9.0), (2, 8.5)):
+        assert np.log10(np.sum(10 ** p50[binmap == k])) == pytest.approx(logm, abs=1e-5)
+        mean = logm - np.log10(np.count_nonzero(binmap == k))
+        assert np.all(np.abs(p50[binmap == k] - mean) < 2.0)
+    floor = ms.maps["LOG_MSTAR_PIX_FLOOR"].data
+    assert floor[1, 1] == floor[1, 2] == floor[3, 3] == 1
+    assert np.nansum(floor) == 3
+    width = (ms.maps["LOG_MSTAR_PIX_P84"].data - ms.maps["LOG_MSTAR_PIX_P16"].data)[inside]
+    assert np.all(width < 10.0)
+
+
+def test_constraint_maps_and_summary(setup, tmp_path):
+    """NAME_CONSTRAINT = 1 - posterior/prior 68% width; the summary counts the fitted
+    pixels whose bin reaches maps.constraint_min."""
+    binmap, flux, err, res = setup
+    res[0].prior_width = {"log_mstar": 1.0, "av": 0.2}  # mass: 0.2 of 1.0; av: as wide
+    res[1].prior_width = {"log_mstar": 0.25, "av": 2.0}  # mass 0.2 of 0.25; av 0.2 of 2
+    from sedmap.images.grid import target_grid
+
+    ms = make_map_set("g", target_grid(10.0, 0.0, 1.5, 9.0)[0], binmap, res, flux, err,
+                      ["sdss_z", "galex_nuv"], constraint_min=0.5)
+    c = ms.maps["LOG_MSTAR_CONSTRAINT"].data
+    assert c[binmap == 1] == pytest.approx(0.8) and c[binmap == 2] == pytest.approx(0.2)
+    assert ms.maps["AV_CONSTRAINT"].data[binmap == 1] == pytest.approx(0.0, abs=1e-6)
+    assert ms.maps["AV_CONSTRAINT"].data[binmap == 2] == pytest.approx(0.9)
+    assert np.all(np.isnan(c[binmap == 0]))
+    assert np.all(np.isnan(ms.maps["FIT_FLAG"].data[binmap == 0]))
+    assert ms.summary["log_mstar"]["fraction"] == pytest.approx(0.5)  # 8 of 16 pixels
+    assert ms.summary["log_mstar"]["bin_fraction"] == pytest.approx(0.5)  # 1 of 2 bins
+    assert ms.summary["log_mstar"]["median"] == pytest.approx(0.5)
+    assert ms.summary["av"]["fraction"] == pytest.approx(0.5)
+    res[0].prior_width = {"log_mstar": 1.0}
+    binmap = binmap.copy()
+    binmap[1:3, 1:2] = 0    # bin 1: 6 pixels, bin 2: 8
+    ms2 = make_map_set("g", WCS(naxis=2), binmap, res, flux, err, ["sdss_z", "galex_nuv"])
+    assert ms2.summary["log_mstar"]["fraction"] == pytest.approx(6 / 14)
+    back = read_map_set(write_map_set(ms, tmp_path / "maps.fits"))
+    assert back.constraint_min == 0.5 and list(back.summary) == list(ms.summary)
+    for name, value in ms.summary.items():
+        assert back.summary[name] == pytest.approx(value, nan_ok=True)
+    np.testing.assert_array_equal(back.maps["LOG_MSTAR_CONSTRAINT"].data, c)
+
+
+def test_prior_widths_measure_what_the_data_add():
+    """On a toy grid where the mass-to-light ratio in band 0 is a function of one
+    parameter: at fixed band-0 flux the mass prior spans that parameter's range, and a
+    parameter with no effect on the photometry keeps its full prior width."""
+    from sedmap.fit.constraint import bin_prior_widths, constraint, prior_widths
+
+    rng = np.random.default_rng(1)
+    n = 20000
+    params = np.column_stack([rng.uniform(0, 1, n), rng.uniform(0, 1, n)])
+    derived = {"surviving_mass": np.full(n, 0.6), "sfr_100myr": np.full(n, 1e-10),
+               "mass_weighted_age": 1 + params[:, 0], "dust_mass": np.full(n, np.nan)}
+    phot = np.column_stack([10 ** (-params[:, 0]), np.ones(n)])  # M/L_0 = 10^p0
+    inten, ext = prior_widths(params, ["p0", "p1"], derived, phot)
+    assert inten["p1"] == pytest.approx(0.68, abs=0.02)
+    assert inten["age_mw"] == pytest.approx(0.68, abs=0.02)
+    assert ext["log_mstar"][0] == pytest.approx(0.68, abs=0.02)  # log M - log F_0 = p0 + c
+    assert ext["log_mstar"][1] == pytest.approx(0.0, abs=1e-9)   # band 1 fixes the mass
+    assert "log_mdust" not in ext
+    w = bin_prior_widths(inten, ext, np.array([10.0, 1.0]), np.array([1.0, 1.0]))
+    assert w["log_mstar"] == pytest.approx(ext["log_mstar"][0])  # band 0: the higher S/N
+    c = constraint({"log_mstar": np.array([9.0, 9.1, 9.2]), "p1": np.array([0.2, 0.5, 0.8])},
+                   w)
+    assert c["log_mstar"] == pytest.approx(1 - 0.2 / w["log_mstar"])
+    assert c["p1"] == pytest.approx(1 - 0.6 / inten["p1"])

@@ -119,11 +119,22 @@ def grid_ranges(grid):
     return out
 
 
-def _bestfit_spectrum(grid, index, scale, z, fscale):
+#: the stored best-fit spectrum of an RDSPS bin spans the bands' pivots times these
+BESTFIT_RANGE = (0.5, 2.0)
+
+
+def _bestfit_spectrum(grid, index, scale, z, fscale, pivots=None):
+    """Observed-frame best-fit spectrum (Angstrom, flux in ``fscale``), cut to
+    ``BESTFIT_RANGE`` times the bluest and reddest ``pivots`` when given."""
     mc = grid.model_config
     cosmo = get_cosmology(**(mc.get("cosmology") or {}))
     wave_obs, factor = observed_factor(grid.wave, z, cosmo, mc.get("igm", "inoue14"))
-    return wave_obs, grid.spectra_rows(int(index)) * factor * scale / fscale
+    spec = grid.spectra_rows(int(index)) * factor * scale / fscale
+    if pivots is not None:
+        keep = ((wave_obs >= BESTFIT_RANGE[0] * np.min(pivots))
+                & (wave_obs <= BESTFIT_RANGE[1] * np.max(pivots)))
+        wave_obs, spec = wave_obs[keep], spec[keep]
+    return wave_obs, spec
 
 
 def run_rdsps(binmap, grid, z, out_dir, *, sys_err=0.0, chi2_percentile=10.0,
@@ -200,9 +211,11 @@ def run_rdsps(binmap, grid, z, out_dir, *, sys_err=0.0, chi2_percentile=10.0,
                            config_hash=confhash or "none")
         else:
             wave, spec = _bestfit_spectrum(grid, r["best_index"], r["best_scale"], z,
-                                           binmap.fscale)
+                                           binmap.fscale, binmap.filters.pivot_aa)
+            kept, kept_w = resample_posterior(r["samples"], r["weights"])
+            w = np.asarray(r["weights"], float)
             fr = FitResult(bin_id=k, method="rdsps", param_names=r["names"],
-                           samples=r["samples"], weights=r["weights"],
+                           samples=kept, weights=kept_w, ess=float(w.sum() ** 2 / np.sum(w**2)),
                            percentiles={n: r["percentiles"][:, i]
                                         for i, n in enumerate(r["names"])},
                            chi2=r["chi2_min"], bestfit_wave=wave, bestfit_spectrum=spec,
@@ -214,6 +227,27 @@ def run_rdsps(binmap, grid, z, out_dir, *, sys_err=0.0, chi2_percentile=10.0,
     if comm is not None:
         comm.Barrier()  # every rank's files are in place
     return [out_dir / f"bin_{k}.h5" for k in range(1, flux.shape[0] + 1)]
+
+
+#: posterior draws an RDSPS result stores (sedmap.fit.driver.resample_posterior)
+STORED_DRAWS = 200
+
+
+def resample_posterior(samples, weights, n=STORED_DRAWS):
+    """A compact summary of a weighted posterior: ``n`` systematic draws (the weighted
+    CDF at (i + 1/2)/n), stored as the distinct samples drawn with their counts / n
+    as weights. Deterministic (no random offset); the samples keep their order.
+
+    Returns
+    -------
+    samples : ndarray (k, n_param), k <= n
+    weights : ndarray (k,), summing to 1
+    """
+    w = np.asarray(weights, float)
+    c = np.cumsum(w / w.sum())
+    idx = np.minimum(np.searchsorted(c, (np.arange(n) + 0.5) / n), w.size - 1)
+    uniq, counts = np.unique(idx, return_counts=True)
+    return np.asarray(samples)[uniq], counts / float(n)
 
 
 #: file, in the RDSPS directory, of the population prior (``fit.population_prior``)

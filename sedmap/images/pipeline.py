@@ -41,17 +41,23 @@ PSF_KEYS = ("psf_fwhm", "psf_file", "psf_pixscale", "psf_model", "moffat_beta")
 
 def _with_psf(band, psf):
     """Set the PSF description (``psf_fwhm``, ``psf_file`` ...) on a BandImage."""
-    from .psf import load_psf
+    from .psf import load_psf, measure_fwhm
 
-    band.psf_fwhm = float(psf["psf_fwhm"])
     band.psf_model = psf.get("psf_model", "gaussian")
     band.moffat_beta = float(psf.get("moffat_beta", band.moffat_beta))
     if psf.get("psf_file"):
         band.psf_pixscale = float(psf["psf_pixscale"]) if psf.get("psf_pixscale") else None
-        band.psf = load_psf(psf["psf_file"], band.psf_pixscale)
         if band.psf_pixscale is None:
             raise InputError("psf_pixscale is needed with psf_file", path=psf["psf_file"],
                              fix="give psf_pixscale (arcsec per PSF pixel) for this band")
+        band.psf = load_psf(psf["psf_file"], band.psf_pixscale)
+    if psf.get("psf_fwhm") is not None:
+        band.psf_fwhm = float(psf["psf_fwhm"])
+    elif band.psf is not None:  # measured on the PSF image
+        band.psf_fwhm = float(measure_fwhm(band.psf, band.psf_pixscale))
+    else:
+        raise InputError(f"band {band.filter} has no PSF: neither psf_fwhm nor psf_file.",
+                         path=band.path, fix="give psf_fwhm (arcsec) or psf_file + psf_pixscale")
     return band
 
 
@@ -173,8 +179,8 @@ def build_flux_cube(matched_paths, cal_paths, psfs, galaxy, images_cfg, out_path
     radius = stars_cfg.get("radius_fwhm", 1.0) * target
     stars = SkyCoord([], [], unit="deg")
     if stars_cfg.get("auto", True) and cal_paths:
-        k = int(np.argmin([p["psf_fwhm"] for p in psfs]))  # the sharpest native image
-        sharpest = _with_psf(read_band_image(cal_paths[k]), psfs[k])
+        native = [_with_psf(read_band_image(c), p) for c, p in zip(cal_paths, psfs)]
+        sharpest = min(native, key=lambda b: b.psf_fwhm)  # the sharpest native image
         stars, snr = find_stars(sharpest, min_snr=stars_cfg.get("min_snr", 5.0))
         # the galaxy's own nucleus is not a foreground star
         keep = stars.separation(SkyCoord(galaxy["ra"], galaxy["dec"], unit="deg")).arcsec > target

@@ -5,7 +5,9 @@ Layout (see ``docs/products.md``)::
     /                   attrs: bin_id, method ('rdsps'|'mcmc'), flag, chi2, fscale,
                                sedmap_version, config_hash; chi2_spec, n_spec
                                (joint photometry + spectrum fits only)
-    /params/<name>      float64 (3,) = [p16, p50, p84]; group attr percentiles=[16, 50, 84]
+    /percentiles        float64 (n_names, 3) = [p16, p50, p84] of each name; attr
+                        levels=[16, 50, 84] (files of sedmap < 0.2: /params/<name>)
+    /percentile_names   utf-8 strings (n_names,): fitted parameters and derived quantities
     /samples            float64 (n_samples, n_params)
     /param_names        utf-8 strings (n_params,), the columns of /samples
     /weights            float64 (n_samples,)             optional
@@ -13,13 +15,15 @@ Layout (see ``docs/products.md``)::
     /bestfit/spectrum   float32 (n_wave,), attr unit=flux unit   } optional
     /bestfit/photometry float64 (n_band,), attr unit=flux unit   }
     /diagnostics        group; attrs acceptance_fraction, autocorr_time (optional)
-    /prior_width        group; attr per quantity: the 68% width (p84 - p16) of that
-                        quantity over the prior's models (optional; see
-                        sedmap.fit.constraint)
+    /prior_width        float64 (n_names,), aligned with /percentile_names: the 68%
+                        width (p84 - p16) of each quantity over the prior's models,
+                        NaN where unknown (optional; see sedmap.fit.constraint)
 
-/samples and /weights are stored as float32 with gzip compression; the
-percentiles in /params are computed from the full-precision posterior before
-it is written.
+/samples, /weights and /bestfit/wave, /spectrum are stored as float32 with
+gzip compression; the percentiles in /percentiles are computed from the
+full-precision posterior before it is written. RDSPS stores a resampled
+summary of its weighted posterior (sedmap.fit.driver.resample_posterior) and
+its effective sample size as the root attribute ``ess``.
 """
 
 from dataclasses import dataclass
@@ -72,6 +76,9 @@ class FitResult:
     chi2_spec: float = float("nan")  #: best fit's spectrum chi^2 (NaN: no spectrum fitted)
     n_spec: int = 0                  #: spectral pixels in the fit (unmasked, unclipped)
     prior_width: dict | None = None  #: name -> 68% width of the quantity under the prior
+    #: effective sample size of the posterior the percentiles were computed from, when
+    #: the stored samples are a resampled summary of it (RDSPS); NaN = from the samples
+    ess: float = float("nan")
     config_hash: str = "none"
     sedmap_version: str = ""  #: filled in by the reader
 
@@ -80,6 +87,8 @@ class FitResult:
         """Independent samples the percentiles rest on: Kish's (sum w)^2 / sum w^2 for
         weighted (RDSPS) samples, n_samples / max(autocorr_time) for an MCMC chain;
         NaN when unknown (no samples, or MCMC without autocorrelation times)."""
+        if np.isfinite(self.ess):
+            return float(self.ess)
         n = np.asarray(self.samples).shape[0]
         if n == 0:
             return float("nan")
@@ -143,14 +152,17 @@ def write_fit_result(res, path):
         f.attrs["flag"] = int(res.flag)
         f.attrs["chi2"] = float(res.chi2)
         f.attrs["fscale"] = float(res.fscale)
+        if np.isfinite(res.ess):
+            f.attrs["ess"] = float(res.ess)
         if res.n_spec:
             f.attrs["chi2_spec"] = float(res.chi2_spec)
             f.attrs["n_spec"] = int(res.n_spec)
         provenance_attrs(f.attrs, res.config_hash)
-        params = create_group(f, "params")
-        params.attrs["percentiles"] = np.array(PERCENTILES)
-        for name, value in res.percentiles.items():
-            create_dataset(params, name, np.asarray(value, dtype=np.float64))
+        names = list(res.percentiles)
+        table = np.asarray([np.asarray(res.percentiles[n], dtype=np.float64) for n in names]
+                           ).reshape(len(names), 3)
+        create_dataset(f, "percentiles", table).attrs["levels"] = np.array(PERCENTILES)
+        create_dataset(f, "percentile_names", string_array(names))
         create_dataset(f, "samples", np.asarray(res.samples, dtype=np.float32),
                        **_pack(np.shape(res.samples)))
         create_dataset(f, "param_names", string_array(res.param_names))
@@ -160,10 +172,11 @@ def write_fit_result(res, path):
         if res.bestfit_wave is not None or res.bestfit_photometry is not None:
             best = create_group(f, "bestfit")
             if res.bestfit_wave is not None:
-                create_dataset(best, "wave", np.asarray(res.bestfit_wave, dtype=np.float64)
-                               ).attrs["unit"] = "Angstrom"
+                create_dataset(best, "wave", np.asarray(res.bestfit_wave, dtype=np.float32),
+                               **_pack(np.shape(res.bestfit_wave))).attrs["unit"] = "Angstrom"
                 create_dataset(best, "spectrum", np.asarray(res.bestfit_spectrum,
-                                                            dtype=np.float32)).attrs["unit"] = bunit
+                                                            dtype=np.float32),
+                               **_pack(np.shape(res.bestfit_spectrum))).attrs["unit"] = bunit
             if res.bestfit_photometry is not None:
                 create_dataset(best, "photometry", np.asarray(res.bestfit_photometry,
                                                               dtype=np.float64)).attrs["unit"] = bunit
@@ -173,9 +186,8 @@ def write_fit_result(res, path):
         if res.autocorr_time is not None:
             diag.attrs["autocorr_time"] = np.asarray(res.autocorr_time, dtype=float)
         if res.prior_width:
-            widths = create_group(f, "prior_width")
-            for name, value in res.prior_width.items():
-                widths.attrs[name] = float(value)
+            create_dataset(f, "prior_width", np.array(
+                [float(res.prior_width.get(n, np.nan)) for n in names], dtype=np.float64))
     return Path(path)
 
 
@@ -197,9 +209,20 @@ def read_fit_result(path):
         attrs = {k: require_attr(f, k, path) for k in
                  ("bin_id", "method", "flag", "chi2", "sedmap_version", "config_hash")}
         fscale = float(f.attrs.get("fscale", DEFAULT_FSCALE))
-        params = require(f, "params", path)
-        percentiles = {name: np.array(params[name][()], dtype=float) for name in params}
+        if "params" in f and "percentiles" not in f:  # the layout before sedmap 0.2
+            params = f["params"]
+            percentiles = {name: np.array(params[name][()], dtype=float) for name in params}
+        else:
+            table = np.asarray(require(f, "percentiles", path)[()], dtype=float)
+            names = read_strings(require(f, "percentile_names", path))
+            if table.shape != (len(names), 3):
+                raise InputError(f"percentiles have shape {table.shape}, expected "
+                                 f"({len(names)}, 3) for {len(names)} percentile_names.", path,
+                                 "rewrite the fit result with sedmap (see docs/products.md).")
+            percentiles = {n: table[i] for i, n in enumerate(names)}
         kwargs = {}
+        if "ess" in f.attrs:
+            kwargs["ess"] = float(f.attrs["ess"])
         if "n_spec" in f.attrs:
             kwargs.update(chi2_spec=float(f.attrs["chi2_spec"]), n_spec=int(f.attrs["n_spec"]))
         if "weights" in f:
@@ -212,7 +235,9 @@ def read_fit_result(path):
             if "photometry" in best:
                 kwargs["bestfit_photometry"] = _flux_dataset(best, "photometry", path, fscale)
         if "prior_width" in f:
-            kwargs["prior_width"] = {k: float(v) for k, v in f["prior_width"].attrs.items()}
+            widths = np.asarray(f["prior_width"][()], dtype=float)
+            kwargs["prior_width"] = {n: float(w) for n, w in zip(percentiles, widths)
+                                     if np.isfinite(w)}
         diag = f["diagnostics"].attrs if "diagnostics" in f else {}
         for key in ("acceptance_fraction", "autocorr_time"):
             if key in diag:

@@ -4,7 +4,8 @@ Layout (see ``docs/products.md``)::
 
     PRIMARY      PRODUCT='MAPS', GALAXY, NMAPS, CONSTMIN, SEDMAPV, CONFHASH
     <NAME> ...   float32 (ny, nx), e.g. LOG_MASS_P50; BUNIT, MAPSPACE ('BIN'|'PIXEL'), WCS
-    SUMMARY      table: quantity, constrained_frac, median_constraint (optional)
+    SUMMARY      table: quantity, constrained_frac (of the fitted pixels),
+                 constrained_bin_frac, median_constraint (of the bins) (optional)
 
 ``MAPSPACE='BIN'``: the value belongs to the whole bin and is repeated on
 each of its pixels (e.g. the log stellar mass of the bin): do not sum such a
@@ -58,7 +59,8 @@ class MapSet:
     maps: dict              #: name -> PropertyMap, in extension order
     config_hash: str = "none"
     sedmap_version: str = ""  #: filled in by the reader
-    #: {quantity: {"fraction": constrained fraction of the fitted pixels, "median": C}}
+    #: {quantity: {"fraction": constrained fraction of the fitted pixels,
+    #: "bin_fraction": ... of the fitted bins, "median": the bins' median constraint}}
     summary: dict | None = None
     constraint_min: float | None = None  #: the constraint a constrained bin reaches
 
@@ -105,6 +107,8 @@ def write_map_set(ms, path):
             ("quantity", f"{max(len(n) for n in names)}A", np.array(names), None),
             ("constrained_frac", "D", np.array([ms.summary[n]["fraction"] for n in names]),
              None),
+            ("constrained_bin_frac", "D",
+             np.array([ms.summary[n]["bin_fraction"] for n in names]), None),
             ("median_constraint", "D", np.array([ms.summary[n]["median"] for n in names]),
              None)], h))
     return write_fits(hdus, path)
@@ -130,8 +134,10 @@ def read_map_set(path):
     summary = None
     if "SUMMARY" in hdul:
         t = hdul["SUMMARY"].data
-        summary = {str(q).strip(): {"fraction": float(f), "median": float(m)} for q, f, m in
-                   zip(t["quantity"], t["constrained_frac"], t["median_constraint"])}
+        summary = {str(q).strip(): {"fraction": float(f), "bin_fraction": float(fb),
+                                    "median": float(m)}
+                   for q, f, fb, m in zip(t["quantity"], t["constrained_frac"],
+                                          t["constrained_bin_frac"], t["median_constraint"])}
     cmin = hdul[0].header.get("CONSTMIN")
     ms = MapSet(str(hdul[0].header.get("GALAXY", "")), wcs, maps, confhash, version,
                 summary, None if cmin is None else float(cmin))
