@@ -11,10 +11,12 @@
   stellar mass, log SFR, log dust mass): the bin's total is shared among its
   pixels in proportion to their flux in a chosen band (``maps.split``). The
   share of pixel p in bin b is ``g_p / sum_b g``, with
-  ``g_p = max(f_p, 0.1 <f>_b)``: the pixel's flux, floored at a tenth of the
-  bin's mean pixel flux (equal shares when that mean is <= 0). Noise or a
-  star's mask cannot then give a pixel a non-positive or vanishing share,
-  the shares of a bin sum to 1 (the bin total is exact), and
+  ``g_p = max(f_p, 0.1 <f>_b, sigma_p)``: the pixel's flux, floored at a
+  tenth of the bin's mean pixel flux and at its own 1-sigma error (a pixel
+  measured at S/N < 1 counts as holding its noise; equal shares if all of a
+  bin's are <= 0). Noise or a star's mask cannot then give a pixel a
+  non-positive or vanishing share, the shares of a bin sum to 1 (the bin total
+  is exact), the share's own error stays below 0.43 dex, and
   ``log X_pix = log X_bin + log10(share_p)`` with
   ``sigma_pix^2 = sigma_bin^2 + (sigma_f,pix / (g_p ln 10))^2``, ``sigma_bin =
   (p84 - p16) / 2``. ``NAME_PIX_FLOOR`` is 1 on the pixels whose share used
@@ -148,7 +150,7 @@ def pixel_space_maps(binmap, results, flux, flux_err, filters, split=None):
         b = filters.index(band)
         f = np.nan_to_num(np.asarray(flux[b], float))
         e = np.nan_to_num(np.asarray(flux_err[b], float))
-        g, floored = split_weights(binmap, f)
+        g, floored = split_weights(binmap, f, e)
         gbin = np.bincount(binmap[inside] - 1, weights=g[inside], minlength=n_bin)
         table = np.full((n_bin, 3), np.nan)
         for k, r in enumerate(results):
@@ -171,26 +173,30 @@ def pixel_space_maps(binmap, results, flux, flux_err, filters, split=None):
     return out
 
 
-def split_weights(binmap, flux, floor=SHARE_FLOOR):
+def split_weights(binmap, flux, flux_err=None, floor=SHARE_FLOOR):
     """Positive weights that share each bin's extensive quantities among its pixels.
 
-    ``g_p = max(f_p, floor * <f>_b)``, ``<f>_b`` the bin's mean pixel flux; a bin
-    whose mean is <= 0 gets equal weights. Returns ``(g, floored)``: ``g`` (ny, nx)
-    (0 outside the bins) and the mask of the pixels that took the floor (or an
-    equal share).
+    ``g_p = max(f_p, floor * <f>_b, sigma_p)``, ``<f>_b`` the bin's mean pixel
+    flux and ``sigma_p`` the pixel's 1-sigma error (``flux_err``; 0 if None); a
+    pixel whose floor is <= 0 too gets weight 1, as do all pixels of its bin.
+    Returns ``(g, floored)``: ``g`` (ny, nx) (0 outside the bins) and the mask of
+    the pixels that took a floor.
     """
     inside = binmap > 0
     n_bin = int(binmap.max()) if inside.any() else 0
     idx = binmap[inside] - 1
     npix = np.bincount(idx, minlength=n_bin)
     mean = np.bincount(idx, weights=flux[inside], minlength=n_bin) / np.maximum(npix, 1)
-    lo = floor * mean
+    fi = flux[inside]
+    sig = np.zeros_like(fi) if flux_err is None else np.asarray(flux_err)[inside]
+    lo = np.maximum(floor * mean[idx], sig)
+    gi = np.maximum(fi, lo)
+    bad = np.bincount(idx, weights=(gi <= 0).astype(float), minlength=n_bin) > 0
+    gi = np.where(bad[idx], 1.0, gi)   # a bin with any non-positive weight: equal shares
     g = np.zeros(binmap.shape)
     floored = np.zeros(binmap.shape, bool)
-    fi = flux[inside]
-    gi = np.where(mean[idx] > 0, np.maximum(fi, lo[idx]), 1.0)
     g[inside] = gi
-    floored[inside] = (mean[idx] <= 0) | (fi < lo[idx])
+    floored[inside] = bad[idx] | (fi < lo)
     return g, floored
 
 

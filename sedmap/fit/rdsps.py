@@ -41,18 +41,25 @@ def weighted_percentiles(values, weights, levels=LEVELS):
     return out
 
 
+#: the lowest specific SFR a fit reports, 1/yr (log sSFR = -14)
+SSFR_FLOOR = 1e-14
+
+
 def derived_columns(params, names, derived, scale):
     """Physical quantities of models scaled by ``scale`` (Msun formed).
 
     Returns a dict of (k,) arrays: log_mstar (log Msun), log_sfr (log Msun/yr,
-    100 Myr), log_ssfr (log 1/yr), age_mw (Gyr), log_mdust (log Msun), av (mag,
+    100 Myr; at least ``SSFR_FLOOR`` times the stellar mass: broad bands cannot
+    tell a lower SFR from none, and a log of a vanishing SFR would put the
+    posterior's tail tens of dex down), log_ssfr (log 1/yr), age_mw (Gyr), log_mdust (log Msun), av (mag,
     diffuse A_V = 1.086 dust2), log_mass_formed.
     """
     with np.errstate(divide="ignore", invalid="ignore"):
         out = {
             "log_mass_formed": np.log10(scale),
             "log_mstar": np.log10(scale * derived["surviving_mass"]),
-            "log_sfr": np.log10(np.maximum(scale * derived["sfr_100myr"], 1e-30)),
+            "log_sfr": np.log10(np.maximum(scale * derived["sfr_100myr"],
+                                           SSFR_FLOOR * scale * derived["surviving_mass"])),
             "age_mw": derived["mass_weighted_age"],
             "log_mdust": np.log10(scale * derived["dust_mass"]),
         }
