@@ -752,7 +752,7 @@ def plot_sfh_groups(groups, path):
     npix = groups.n_pix
     for g in range(n):
         ax2.stairs(groups.mean_sfh[g], edges, color=colours[g], lw=1.5,
-                   label=f"{g}: {npix[g]} pix, log M = {np.log10(max(groups.mass[g], 1e-30)):.2f}")
+                   label=f"{g}: {npix[g]} pix, log M_formed = {np.log10(max(groups.mass[g], 1e-30)):.2f}")
     if edges[0] > 0:
         ax2.set_xscale("log")
     ax2.set_xlabel("lookback time (Gyr)")

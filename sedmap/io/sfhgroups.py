@@ -5,7 +5,7 @@ Layout (see ``docs/products.md``)::
 
     PRIMARY    PRODUCT='SFHGROUPS', GALAXY, NGROUP, SEDMAPV, CONFHASH
     GROUP_MAP  int16 (ny, nx): group id 0..n_group-1, -1 = masked; WCS, BUNIT=''
-    GROUPS     table: group_id (int16), mass (Msun), n_pix (int32)
+    GROUPS     table: group_id (int16), mass (Msun formed), n_pix (int32)
     MEAN_SFH   float64 (n_group, n_time), BUNIT='Msun yr-1'
     TIME       table: edge (Gyr, lookback time), n_time + 1 rows, increasing
 """
@@ -40,7 +40,8 @@ SFR_UNIT = u.Msun / u.yr
 class SFHGroups:
     """Groups of pixels with similar SFHs.
 
-    ``mass`` is the total stellar mass of each group (Msun); ``mean_sfh`` the
+    ``mass`` is the total mass *formed* by each group (Msun): the integral of its SFH,
+    before the mass that stars return to the gas (the stellar mass is 0.55-0.9 of it); ``mean_sfh`` the
     mean over the group's pixels of the per-pixel SFR (Msun/yr) in each
     lookback-time bin ``[time_edges[j], time_edges[j+1])`` (Gyr).
     """
