@@ -594,3 +594,51 @@ def test_rdsps_intervals_are_calibrated_on_truths_drawn_from_the_prior(tmp_path)
         p = np.array([r.percentiles[name] for r in res])
         cover = np.mean((t >= p[:, 0]) & (t <= p[:, 2]))
         assert 0.58 <= cover <= 0.78, (name, cover)
+
+
+def test_one_chi2_definition_with_calibration_errors(setup, tmp_path):
+    """RDSPS and MCMC report the chi^2 of the variance they fit with: the binned
+    flux's, plus (sys_err^2 + calib_err_b^2) f^2. The bands' zero-point errors
+    (FILTERS.calib_err) reach both fits: with 5% in every band the reported chi^2
+    of the same best model falls as the formula says."""
+    import copy
+
+    from sedmap.fit.driver import band_sys_err
+
+    bm = copy.deepcopy(setup["bm"])
+    k, z = 5, setup["z"]
+    bm.filters = Filters(list(bm.filters.name), bm.filters.pivot_aa,
+                         bm.filters.psf_fwhm_arcsec, np.full(12, 0.05))
+    s = band_sys_err(bm.filters, 0.02)
+    np.testing.assert_allclose(s, np.hypot(0.02, 0.05))
+    run_rdsps(bm, setup["grid"], z, tmp_path / "rd", sys_err=0.02, progress=False)
+    rd = read_fit_result(tmp_path / "rd" / f"bin_{k}.h5")
+    f, v = bm.flux[k - 1], bm.flux_var[k - 1]
+    chi2 = np.sum((f - rd.bestfit_photometry) ** 2 / (v + (s * f) ** 2))
+    assert rd.chi2 == pytest.approx(chi2, rel=1e-6)
+    plain = np.sum((f - rd.bestfit_photometry) ** 2 / v)
+    assert plain > 1.5 * chi2        # the errors' floor matters at S/N 20
+    fit_bin_mcmc(k, bm, setup["grid"], tmp_path / "rd" / f"bin_{k}.h5", z, tmp_path / "mc.h5",
+                 nwalkers=20, nsteps=60, burn=30, seed=2, sys_err=0.02, model=setup["model"])
+    mc = read_fit_result(tmp_path / "mc.h5")
+    chi2 = np.sum((f - mc.bestfit_photometry) ** 2 / (v + (s * f) ** 2))
+    assert mc.chi2 == pytest.approx(chi2, rel=1e-6)
+    assert mc.prior_width == rd.prior_width and rd.prior_width["log_mstar"] > 0
+
+
+def test_rdsps_stores_a_compact_summary_of_its_posterior(setup):
+    """200 systematic draws: the stored models' weights are counts / 200, the ESS is
+    that of the full posterior, and the stored draws reproduce its percentiles."""
+    from sedmap.fit.driver import STORED_DRAWS
+    from sedmap.fit.rdsps import weighted_percentiles
+
+    for k in (1, 7, 13):
+        r = read_fit_result(setup["tmp"] / "rd" / f"bin_{k}.h5")
+        assert r.samples.shape[0] <= STORED_DRAWS
+        np.testing.assert_allclose(r.weights * STORED_DRAWS, np.round(r.weights * STORED_DRAWS),
+                                   atol=1e-4)
+        assert np.isfinite(r.ess) and r.effective_sample_size == r.ess
+        j = r.param_names.index("log_mstar")
+        p = weighted_percentiles(r.samples[:, j:j + 1], r.weights)[:, 0]
+        full = r.percentiles["log_mstar"]
+        assert np.all(np.abs(p - full) < 0.1 + 0.5 * (full[2] - full[0])), (p, full)
