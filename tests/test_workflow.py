@@ -182,3 +182,28 @@ def test_ifs_enabled_plans_the_specphoto_product():
     plain = snakemake("-n", "--forceall", "--configfile", DEMO)
     assert "rule specphoto:" not in plain.stdout
     assert not re.search(r"checkpoint binning:\n    input: [^\n]*specphoto", plain.stdout)
+
+
+def test_a_band_setting_naming_an_absent_band_fails_the_dry_run(tmp_path):
+    """maps.split naming a band the galaxy does not have stops the dry run with one
+    line naming the key and the bands, not the maps stage after every fit."""
+    bad = tmp_path / "nir.yaml"
+    bad.write_text("maps: {split: {log_mstar: sdss_z}}\n")
+    out = bad_config_run("--configfile", "config/galaxies/ngc309.yaml", str(bad))
+    line = next(x for x in out.splitlines() if "maps.split.log_mstar" in x)
+    assert "sdss_z" in line and "2mass_j, 2mass_h, 2mass_k, wise_w1, wise_w2" in line
+    assert "Traceback" not in out
+
+
+def test_real_examples_dry_run_with_adaptive_defaults():
+    """The real examples' files name no maps.split: it adapts to their bands, and the
+    two share one model grid."""
+    keys = set()
+    for name in ("ngc309", "sn2006bh"):
+        cfg = load_config(ROOT / f"config/galaxies/{name}.yaml")
+        keys.add(grid_key(cfg["models"]))
+        run = snakemake("-n", "--forceall", "--configfile", f"config/galaxies/{name}.yaml")
+        assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
+    assert len(keys) == 1
+    assert load_config(ROOT / "config/galaxies/ngc309.yaml")["maps"]["split"] == {
+        "log_mstar": "wise_w1", "log_sfr": "2mass_j", "log_mdust": "wise_w2"}
