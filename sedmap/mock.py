@@ -1095,8 +1095,9 @@ def _band_spec(band, name, out_raw, with_cr):
         spec["hdu"] = "SCI"
     if with_cr:
         spec["cosmic_rays"] = True
-    if band["survey"] == "galex":
-        spec["calib_err"] = 0.0  # the mock has no zero-point error (the reader's default has)
+    # the mock's zero points are exact: no calibration error (the readers' defaults
+    # are the surveys' documented ones, docs/surveys.md)
+    spec["calib_err"] = 0.0
     return spec
 
 

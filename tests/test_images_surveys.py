@@ -4,8 +4,10 @@ Every survey recipe of docs/surveys.md is checked on a synthetic image written
 in that survey's own format: the variance equals the recipe (recomputed here
 independently), the flux conversion reproduces an AB (or Vega) magnitude-20
 source, and noise drawn from the survey's physical noise model gives
-normalised residuals of unit scatter. Real DES, Pan-STARRS1 and SDSS images of
-the host of SN 2006bh are loaded and compared with each other.
+normalised residuals of unit scatter. Files that are not what a recipe assumes
+(another pixel scale, BUNIT or band, missing keys) are refused. Real DES,
+Pan-STARRS1 and SDSS images of the host of SN 2006bh are loaded and compared
+with each other, and the WISE and 2MASS images of NGC 309 are loaded.
 """
 
 import warnings
@@ -22,18 +24,27 @@ from sedmap.errors import InputError
 from sedmap.filters import get_filter, synthetic_photometry
 from sedmap.images.background import estimate_background
 from sedmap.images.cosmic import clean_cosmic_rays
-from sedmap.images.surveys import DEFAULT_BOX, _default_box, load_band, sdss_gain_darkvar
+from sedmap.images.surveys import (DEFAULT_BOX, _default_box, bunit_kind, load_band,
+                                   sdss_gain_darkvar)
 
 C_AA = 2.99792458e18  # Angstrom / s
 REALDATA = Path(__file__).resolve().parents[1].parent / "shared" / "realdata" / "sn2006bh_host"
+NIRDATA = REALDATA.parent / "ngc309_nir"
 NY, NX = 96, 128
 needs_real = pytest.mark.skipif(not REALDATA.is_dir(),
                                 reason="../shared/realdata/sn2006bh_host is absent")
+needs_nir = pytest.mark.skipif(not NIRDATA.is_dir(),
+                               reason="../shared/realdata/ngc309_nir is absent")
+#: native pixel scale (arcsec) of each survey's delivered images (docs/surveys.md);
+#: the synthetic images are written at it (generic: any)
+SCALE = {"galex": 1.5, "sdss": 0.396, "2mass": 1.0, "wise": 1.375, "hst": 0.05, "des": 0.263,
+         "panstarrs": 0.25, "generic": 0.4}
 
 
 # --------------------------------------------------------------------------- helpers
 
 def wcs_header(ny=NY, nx=NX, scale=0.4):
+    """A TAN WCS header of ``scale`` arcsec pixels."""
     w = WCS(naxis=2)
     w.wcs.ctype = ["RA---TAN", "DEC--TAN"]
     w.wcs.crval = [150.0, 2.0]
@@ -72,18 +83,18 @@ def write(path, hdus):
     return str(path)
 
 
-def primary(data, cards=None, wcs=True, shape=(NY, NX)):
-    h = wcs_header(*shape) if wcs else fits.Header()
+def primary(data, cards=None, wcs=True, shape=(NY, NX), scale=0.4):
+    h = wcs_header(*shape, scale=scale) if wcs else fits.Header()
     for k, v in (cards or {}).items():
         h[k] = v
     return fits.PrimaryHDU(data, header=h)
 
 
-def bkg_rms(raw, estimator="median", sky_in=True):
+def bkg_rms(raw, estimator="median", sky_in=True, scale=0.4):
     """The background and rms load_band uses (same function, same box)."""
     if not sky_in:
         return estimate_background(raw, box_size=DEFAULT_BOX, estimator=estimator)
-    box = _default_box(WCS(wcs_header(*raw.shape)))
+    box = _default_box(WCS(wcs_header(*raw.shape, scale=scale)))
     return estimate_background(raw, box_size=box, estimator=estimator, dilate=8,
                                ellipse_scale=4.0)
 
@@ -105,16 +116,12 @@ def make_galex(tmp, mode, rng):
         raw = sky + src + checker(1e-12 * total)
     else:
         raw = rng.poisson((sky + src) * exptime) / exptime
-    calib_err = 0.0 if mode == "mc" else None
-    path = write(tmp / "galex.fits", [primary(raw, {"EXPTIME": exptime})])
+    path = write(tmp / "galex.fits", [primary(raw, {"EXPTIME": exptime}, scale=1.5)])
     spec = {"filter": filt, "survey": "galex", "file": path, "psf_fwhm": 5.3}
-    if calib_err is not None:
-        spec["calib_err"] = calib_err
 
     def var(raw):
-        bkg, _ = bkg_rms(raw, "mean")
-        ce = 0.026 if calib_err is None else calib_err
-        return np.maximum(raw, bkg) / exptime + (ce * (raw - bkg)) ** 2
+        bkg, _ = bkg_rms(raw, "mean", scale=1.5)
+        return np.maximum(raw, bkg) / exptime
     return spec, raw, var, factor, src
 
 
@@ -135,7 +142,7 @@ def sdss_hdus(img, calib, allsky, xi, yi, cards=None, with_calib=True, with_sky=
     hdr = {"FILTER": "g", "CAMCOL": 4, "RUN": 4073, "NMGY": float(np.median(calib)),
            "BUNIT": "nanomaggy"}
     hdr.update(cards or {})
-    hdus = [primary(img.astype(np.float64), hdr, shape=shape)]
+    hdus = [primary(img.astype(np.float64), hdr, shape=shape, scale=0.396)]
     if with_calib:
         hdus.append(fits.ImageHDU(calib.astype(np.float32)))
     if with_sky:
@@ -181,11 +188,11 @@ def make_2mass(tmp, mode, rng):
         raw = sky + src + checker(1e-12 * total)
     else:
         raw = sky + rng.poisson(src * gain_n) / gain_n + rng.normal(0, sky_sigma, src.shape)
-    path = write(tmp / "2mass.fits", [primary(raw, {"MAGZP": magzp})])
+    path = write(tmp / "2mass.fits", [primary(raw, {"MAGZP": magzp}, scale=1.0)])
     spec = {"filter": filt, "survey": "2mass", "file": path, "psf_fwhm": 2.5}
 
     def var(raw):
-        bkg, rms = bkg_rms(raw)
+        bkg, rms = bkg_rms(raw, scale=1.0)
         return np.maximum(raw - bkg, 0) / gain_n + rms**2
     factor = flam_vega(15.0, f0, filt) / 10 ** (-0.4 * (15.0 - magzp))
     return spec, raw, var, factor, src
@@ -199,8 +206,8 @@ def make_wise(tmp, mode, rng):
     unc = np.sqrt(sky_sigma**2 + src / g)
     raw = sky + src + (checker(1e-12 * total) if mode == "flux"
                        else rng.normal(0, 1, src.shape) * unc)
-    path = write(tmp / "wise.fits", [primary(raw, {"MAGZP": magzp})])
-    upath = write(tmp / "wise_unc.fits", [primary(unc, {"MAGZP": magzp})])
+    path = write(tmp / "wise.fits", [primary(raw, {"MAGZP": magzp}, scale=1.375)])
+    upath = write(tmp / "wise_unc.fits", [primary(unc, {"MAGZP": magzp}, scale=1.375)])
     spec = {"filter": filt, "survey": "wise", "file": path, "unc_file": upath, "psf_fwhm": 6.1}
     factor = flam_vega(15.0, f0, filt) / 10 ** (-0.4 * (15.0 - magzp))
     return spec, raw, lambda raw: unc**2, factor, src
@@ -219,7 +226,7 @@ def make_hst(tmp, mode, rng):
             + rng.normal(0, 1, src.shape) / np.sqrt(np.where(wht > 0, wht, 1))
     raw[:, :3] = 0.0
     h0 = fits.PrimaryHDU(header=fits.Header({"PHOTFLAM": photflam, "EXPTIME": exptime}))
-    sci = fits.ImageHDU(raw, header=wcs_header(), name="SCI")
+    sci = fits.ImageHDU(raw, header=wcs_header(scale=0.05), name="SCI")
     path = write(tmp / "hst_drz.fits", [h0, sci, fits.ImageHDU(wht, name="WHT")])
     spec = {"filter": filt, "survey": "hst", "file": path, "psf_fwhm": 0.1}
 
@@ -239,8 +246,9 @@ def make_des(tmp, mode, rng):
     else:
         raw = rng.poisson(src * gain) / gain + rng.normal(0, 4.0, src.shape)
     cards = {"MAGZERO": 30.0, "GAIN": gain, "EXPTIME": 450.0, "EXTNAME": "SCI"}
-    path = write(tmp / "des.fits", [primary(raw, cards),
-                                    fits.ImageHDU(wgt, header=wcs_header(), name="WGT")])
+    path = write(tmp / "des.fits", [primary(raw, cards, scale=0.263),
+                                    fits.ImageHDU(wgt, header=wcs_header(scale=0.263),
+                                                  name="WGT")])
     spec = {"filter": filt, "survey": "des", "file": path, "psf_fwhm": 1.0}
     return spec, raw, lambda raw: 1 / wgt + np.maximum(raw, 0) / gain, flam_ab(30, filt), src
 
@@ -257,13 +265,13 @@ def make_panstarrs(tmp, mode, rng, var_file=False):
         raw = src + rng.normal(0, 1, src.shape) * np.sqrt(vmap)
     else:
         raw = rng.poisson(src * gain) / gain + rng.normal(0, sigma, src.shape)
-    h = primary(raw, {"EXPTIME": exptime})
+    h = primary(raw, {"EXPTIME": exptime}, scale=0.25)
     h.header["HIERARCH FPA.ZP"] = 25.0
     h.header["HIERARCH CELL.GAIN"] = gain
     path = write(tmp / "ps1.fits", [h])
     spec = {"filter": filt, "survey": "panstarrs", "file": path, "psf_fwhm": 1.1}
     if var_file:
-        spec["var_file"] = write(tmp / "ps1_var.fits", [primary(vmap)])
+        spec["var_file"] = write(tmp / "ps1_var.fits", [primary(vmap, scale=0.25)])
         def var(raw):
             return vmap
     else:
@@ -341,19 +349,20 @@ def test_noise_monte_carlo(name, tmp_path):
 
 
 def test_galex_calib_err_default_and_zero_counts(tmp_path):
-    """Default FUV calib_err, and zero-photon pixels keep the sky's Poisson variance."""
+    """Default FUV calib_err (in meta, not in the variance), and zero-photon pixels keep
+    the sky's Poisson variance."""
     rng = np.random.default_rng(4)
     exptime, sky = 200.0, 0.003          # 0.6 counts per pixel: ~55% zero-count pixels
     src = gaussian(50.0, sigma=3.0)
     raw = rng.poisson((sky + src) * exptime) / exptime
     assert (raw == 0).mean() > 0.4
-    path = write(tmp_path / "fuv.fits", [primary(raw, {"EXPTIME": exptime})])
+    path = write(tmp_path / "fuv.fits", [primary(raw, {"EXPTIME": exptime}, scale=1.5)])
     band = load_band({"filter": "galex_fuv", "survey": "galex", "file": path, "psf_fwhm": 4.2})
     assert band.meta["calib_err"] == 0.052
     assert band.mask.mean() < 0.01
-    bkg, _ = bkg_rms(raw, "mean")
+    bkg, _ = bkg_rms(raw, "mean", scale=1.5)
     assert np.all(bkg > 0.5 * sky)
-    expected = (np.maximum(raw, bkg) / exptime + (0.052 * (raw - bkg)) ** 2) * 1.40e-15**2
+    expected = np.maximum(raw, bkg) / exptime * 1.40e-15**2
     np.testing.assert_allclose(band.var, expected, rtol=1e-6)
 
 
@@ -361,18 +370,51 @@ def test_galex_no_coverage_masked(tmp_path):
     rng = np.random.default_rng(5)
     raw = rng.poisson(0.05 * 1500, (NY, NX)) / 1500.0
     raw[:, :30] = 0.0                    # outside the GALEX field of view
-    path = write(tmp_path / "nuv.fits", [primary(raw, {"EXPTIME": 1500.0})])
+    path = write(tmp_path / "nuv.fits", [primary(raw, {"EXPTIME": 1500.0}, scale=1.5)])
     band = load_band({"filter": "galex_nuv", "survey": "galex", "file": path, "psf_fwhm": 5})
     assert band.mask[:, :30].all() and not band.mask[:, 40:].any()
 
 
-def test_calib_err_added_for_any_survey(tmp_path):
+def test_des_sky_subtracted_data_unchanged(tmp_path):
     spec, raw, var_fn, factor, _ = make_des(tmp_path, "mc", np.random.default_rng(6))
-    band = load_band({**spec, "calib_err": 0.03})
+    band = load_band(spec)
     assert band.meta["sky_level"] == 0.0          # DES is sky-subtracted: nothing removed
     np.testing.assert_allclose(band.data, raw * factor, rtol=1e-12)
-    expected = (var_fn(raw) + (0.03 * raw) ** 2) * factor**2
-    np.testing.assert_allclose(band.var, expected, rtol=1e-6)
+    np.testing.assert_allclose(band.var, var_fn(raw) * factor**2, rtol=1e-6)
+
+
+#: default calib_err per (maker, filter): docs/surveys.md
+DEFAULT_CALIB = {"galex": 0.026, "sdss": 0.02, "2mass": 0.028, "wise": 0.024, "hst": 0.02,
+                 "des": 0.01, "panstarrs": 0.015, "panstarrs_var": 0.015, "generic": 0.0}
+
+
+@pytest.mark.parametrize("name", sorted(MAKERS))
+def test_calib_err_in_meta_not_in_variance(name, tmp_path):
+    """The survey's default calib_err (or the spec's) is in meta; the pixel variance is
+    the same bit for bit whatever calib_err is (a calibration error is common to all
+    pixels: the fit adds it to binned fluxes, not to pixels)."""
+    spec, _, _, _, _ = MAKERS[name](tmp_path, "mc", np.random.default_rng(6))
+    default = load_band(spec)
+    assert default.meta["calib_err"] == DEFAULT_CALIB[name]
+    assert "default" in default.meta["calib_err_source"]
+    zero = load_band({**spec, "calib_err": 0.0})
+    big = load_band({**spec, "calib_err": 0.3})
+    assert zero.meta["calib_err"] == 0.0 and big.meta["calib_err"] == 0.3
+    assert big.meta["calib_err_source"] == "band spec"
+    for band in (default, big):
+        np.testing.assert_array_equal(band.var, zero.var)
+        np.testing.assert_array_equal(band.data, zero.data)
+
+
+@pytest.mark.parametrize("survey, filt, value", [
+    ("galex", "galex_fuv", 0.052), ("sdss", "sdss_u", 0.05), ("sdss", "sdss_z", 0.03),
+    ("2mass", "2mass_j", 0.027), ("wise", "wise_w2", 0.028), ("wise", "wise_w4", 0.057),
+    ("panstarrs", "panstarrs_y", 0.02), ("hst", "hst_wfc3_ir_f160w", 0.02),
+    ("des", "decam_y", 0.01), ("generic", "sdss_r", 0.0),
+])
+def test_default_calib_err_table(survey, filt, value):
+    from sedmap.images.surveys import default_calib_err
+    assert default_calib_err(survey, filt) == value
 
 
 def test_zero_weight_and_nan_masked(tmp_path):
@@ -601,6 +643,129 @@ def test_missing_header_keys(name, key, tmp_path):
     _raises({**spec, "file": path}, key)
 
 
+def test_sdss_needs_calib_vector_or_nmgy(tmp_path):
+    """One HDU, no calibration vector and no NMGY: refused up front, naming both."""
+    calib, allsky, xi, yi, _ = _sdss_tables()
+    img = np.random.default_rng(9).normal(0, 0.02, (NY, NX))
+    h = sdss_hdus(img, calib, allsky, xi, yi, with_calib=False, with_sky=False)
+    del h[0].header["NMGY"]
+    path = write(tmp_path / "one_hdu.fits", h)
+    msg = _raises({"filter": "sdss_g", "survey": "sdss", "file": path, "psf_fwhm": 1.4},
+                  "NMGY", "HDU 1", "generic")
+    assert "lacks" in msg
+
+
+# --------------------------------------------------------------------------- assumptions
+
+def _rewrite(spec, tmp, name, cards=(), hdu=0, scale_by=None, drop=()):
+    """A copy of the band's file with header ``cards`` set in HDU ``hdu``, ``drop``
+    keys removed, and every image WCS's pixel scale multiplied by ``scale_by``."""
+    with fits.open(spec["file"]) as h:
+        hdus = [x.copy() for x in h]
+    for key, value in dict(cards).items():
+        hdus[hdu].header[key] = value
+    for x in hdus:
+        for key in drop:
+            x.header.remove(key, ignore_missing=True)
+        if scale_by:
+            for key in ("CDELT1", "CDELT2", "CD1_1", "CD1_2", "CD2_1", "CD2_2"):
+                if key in x.header:
+                    x.header[key] = x.header[key] * scale_by
+    return {**spec, "file": write(tmp / name, hdus)}
+
+
+@pytest.mark.parametrize("name", sorted(MAKERS))
+def test_wrong_pixel_scale_refused(name, tmp_path):
+    """The survey's image with pixels 3x (HST 5x) too large, i.e. resampled: refused by
+    every recipe but generic, naming the scale found, the survey's and the fix."""
+    spec, _, _, _, _ = MAKERS[name](tmp_path, "mc", np.random.default_rng(16))
+    survey = spec["survey"]
+    k = 5.0 if survey == "hst" else 3.0
+    bad = _rewrite(spec, tmp_path, "resampled.fits", scale_by=k)
+    if survey == "generic":
+        assert load_band(bad).meta["calib_err"] == 0.0      # generic: any pixel scale
+        return
+    native = {"hst": '0.02-0.21"'}.get(survey, f'{SCALE[survey]}"')
+    msg = _raises(bad, "pixel scale", f'{SCALE[survey] * k:.3f}"', f"survey {survey}", native,
+                  "survey: generic", "zeropoint", "noise map")
+    if survey != "hst":
+        assert f"a factor {k**2:.2f}" in msg
+    # 4% off the native scale (e.g. a distorted frame's local scale) passes
+    if survey not in ("hst", "generic"):
+        load_band(_rewrite(spec, tmp_path, "near.fits", scale_by=1.04))
+
+
+@pytest.mark.parametrize("name, bunit, word", [
+    ("wise", "MJy/sr", "counts"), ("2mass", "Jy", "counts"), ("sdss", "DN", "nanomaggies"),
+    ("sdss", "Jy", "nanomaggies"), ("hst", "ELECTRONS", "count rate"),
+    ("galex", "counts", "count rate"), ("des", "electrons/s", "counts"),
+    ("panstarrs", "nanomaggy", "counts"),
+])
+def test_bunit_contradiction_refused(name, bunit, word, tmp_path):
+    spec, _, _, _, _ = MAKERS[name](tmp_path, "mc", np.random.default_rng(17))
+    hdu = 1 if name == "hst" else 0
+    bad = _rewrite(spec, tmp_path, "bunit.fits", {"BUNIT": bunit}, hdu=hdu)
+    _raises(bad, f"BUNIT {bunit!r}", f"survey {spec['survey']}", word, "survey: generic")
+
+
+@pytest.mark.parametrize("name, bunit", [
+    ("wise", "DN"), ("2mass", "adu"), ("sdss", "nanomaggy"), ("sdss", "nanomaggies"),
+    ("hst", "ELECTRONS/S"), ("hst", "counts/s"), ("galex", "cps"), ("galex", "ct / (s pix)"),
+    ("des", "electrons"), ("panstarrs", "counts"), ("wise", "not_a_unit"), ("wise", "1"),
+])
+def test_bunit_of_the_recipe_kind_accepted(name, bunit, tmp_path):
+    spec, _, _, _, _ = MAKERS[name](tmp_path, "mc", np.random.default_rng(18))
+    hdu = 1 if name == "hst" else 0
+    load_band(_rewrite(spec, tmp_path, "bunit_ok.fits", {"BUNIT": bunit}, hdu=hdu))
+
+
+def test_bunit_kind():
+    assert bunit_kind("electrons s-1") == "count/s" and bunit_kind("e-/s") == "count/s"
+    assert bunit_kind("COUNTS PER SECOND") == "count/s"
+    assert bunit_kind("DN/pix") == "count" and bunit_kind("photon") == "count"
+    assert bunit_kind("nanomaggy/pix") == "nanomaggy" and bunit_kind("nMgy") == "nanomaggy"
+    assert bunit_kind("maggy") == "other" and bunit_kind("1e-17 erg/s/cm2/Angstrom") == "other"
+    assert bunit_kind("count2") == "other"
+    for unknown in (None, "", "  ", "xyz junk", "1", True):
+        assert bunit_kind(unknown) is None
+
+
+@pytest.mark.parametrize("name, cards, key, named", [
+    ("sdss", {"FILTER": "r"}, "FILTER='r'", "'r'"),                        # sdss_g
+    ("des", {"FILTER": "g DECam SDSS c0001 4720.0 1520.0", "BAND": "g"}, "BAND='g'",
+     "'g'"),                                                                # decam_r
+    ("panstarrs", {"HIERARCH FPA.FILTER": "g.00000"}, "FPA.FILTER='g.00000'", "'g'"),
+    ("wise", {"BAND": 2}, "BAND=2", "'w2'"),                                # wise_w1
+    ("galex", {"BAND": 2}, "BAND=2", "'fuv'"),                              # galex_nuv
+    ("2mass", {"FILTER": "j"}, "FILTER='j'", "'j'"),                        # 2mass_k
+    ("hst", {"FILTER1": "CLEAR1L", "FILTER2": "F606W"}, "FILTER2='F606W'",
+     "'f606w'"),                                                            # hst_acs_f814w
+    ("generic", {"FILTER": "hst_acs_f814w"}, "FILTER='hst_acs_f814w'",
+     "'hst_acs_f814w'"),                                                    # wfc3_ir_f160w
+])
+def test_filter_contradiction_refused(name, cards, key, named, tmp_path):
+    """A FILTER/BAND header naming another band than the spec's filter (in the survey's
+    own spelling) is refused, naming both."""
+    spec, _, _, _, _ = MAKERS[name](tmp_path, "mc", np.random.default_rng(19))
+    _raises(_rewrite(spec, tmp_path, "band.fits", cards), key, "names band", named,
+            f"filter {spec['filter']}")
+
+
+@pytest.mark.parametrize("name, cards", [
+    ("sdss", {"FILTER": "g"}), ("sdss", {"FILTER": "sdss_g"}),
+    ("des", {"FILTER": "r DECam SDSS c0002 6415.0 1480.0", "BAND": "r"}),
+    ("panstarrs", {"HIERARCH FPA.FILTER": "i.00000", "HIERARCH FPA.FILTERID": "i.00000"}),
+    ("wise", {"BAND": 1}), ("galex", {"BAND": 1, "FILTER": "galex_nuv"}),
+    ("2mass", {"FILTER": "Ks"}), ("2mass", {"FILTER": "k"}),
+    ("hst", {"FILTER1": "CLEAR1L", "FILTER2": "F814W"}), ("hst", {"FILTER": "hst_acs_f814w"}),
+    ("generic", {"FILTER": "H"}), ("sdss", {"FILTER": "unknown"}), ("des", {"FILTER": ""}),
+    ("wise", {"BAND": 1, "FILTER": "W3"}),   # inconsistent header: not a clear contradiction
+])
+def test_filter_header_consistent_or_unclear_accepted(name, cards, tmp_path):
+    spec, _, _, _, _ = MAKERS[name](tmp_path, "mc", np.random.default_rng(20))
+    load_band(_rewrite(spec, tmp_path, "band_ok.fits", cards))
+
+
 # --------------------------------------------------------------------------- background
 
 def test_background_gradient_with_sources():
@@ -794,3 +959,68 @@ def test_real_des_vs_ps1_photometry(real_bands):
     big = np.array([_aperture_mag(real_bands["des", b], 8.0)
                     - _aperture_mag(real_bands["ps1", b], 8.0) for b in "griz"])
     assert np.all(np.abs(big - terms) < 0.07), big - terms
+
+
+@needs_real
+def test_real_bands_carry_default_calib_err(real_bands):
+    for (survey, b), band in real_bands.items():
+        expected = {"des": 0.01, "ps1": 0.015, "sdss": 0.03 if b == "z" else 0.02}[survey]
+        assert band.meta["calib_err"] == expected, (survey, b)
+
+
+@needs_real
+def test_real_sdss_resampled_refused(tmp_path):
+    """The user's case: an SDSS frame reprojected onto 1.19" pixels (still nanomaggies per
+    native pixel), one HDU, NMGY kept: refused for its pixel scale, not read 9x too faint."""
+    spec = {"filter": "sdss_r", "survey": "sdss", "file": str(REALDATA / "SDSS_r.fits"),
+            "psf_fwhm": 1.4}
+    with fits.open(spec["file"]) as h:
+        head = h[0].header.copy()
+        data = h[0].data.copy()
+    for key in ("CD1_1", "CD1_2", "CD2_1", "CD2_2"):
+        head[key] *= 3.0
+    path = write(tmp_path / "sdss_r_reprojected.fits", [fits.PrimaryHDU(data[::3, ::3], head)])
+    msg = _raises({**spec, "file": path}, 'pixel scale 1.188"', 'survey sdss delivers 0.396"',
+                  "survey: generic")
+    assert "a factor 9.0" in msg
+    # the same single HDU at the native scale but without NMGY: no calibration at all
+    del head["NMGY"]
+    for key in ("CD1_1", "CD1_2", "CD2_1", "CD2_2"):
+        head[key] /= 3.0
+    path = write(tmp_path / "sdss_r_nocal.fits", [fits.PrimaryHDU(data, head)])
+    _raises({**spec, "file": path}, "NMGY", "HDU 1")
+
+
+def _nir_spec(band):
+    if band.startswith("w"):
+        stem = f"0138m107_ac51-{band}-{{}}-3_ra14.177751925_dec-9.913864294_asec1000.000.fits"
+        return {"filter": f"wise_{band}", "survey": "wise", "psf_fwhm": 6.1,
+                "file": str(NIRDATA / stem.format("int")),
+                "unc_file": str(NIRDATA / stem.format("unc"))}
+    return {"filter": f"2mass_{band}", "survey": "2mass", "psf_fwhm": 2.9,
+            "file": str(NIRDATA / f"a{band.upper()}_asky_001022s0620186.fits")}
+
+
+@needs_nir
+@pytest.mark.parametrize("band, calib_err", [("w1", 0.024), ("w2", 0.028), ("j", 0.027),
+                                             ("h", 0.028), ("k", 0.028)])
+def test_real_ngc309_wise_2mass_load(band, calib_err):
+    """The archive's WISE -int-3 (BUNIT DN, BAND 1/2, 1.375") and 2MASS atlas (FILTER j/h/k,
+    1") images of NGC 309 pass every check."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        b = load_band(_nir_spec(band))
+    assert b.meta["calib_err"] == calib_err
+    assert b.meta["bkg_subtracted"] == "Background2D map"
+    good = np.isfinite(b.var) & (b.var > 0)
+    np.testing.assert_array_equal(good, ~b.mask)
+    assert good.mean() > 0.97       # the 2MASS tiles have 2-4 NaN columns at each edge
+    assert b.pixscale == pytest.approx(1.375 if band.startswith("w") else 1.0, rel=1e-3)
+
+
+@needs_nir
+def test_real_wise_in_mjy_sr_or_other_band_refused(tmp_path):
+    spec = _nir_spec("w1")
+    bad = _rewrite(spec, tmp_path, "w1_mjysr.fits", {"BUNIT": "MJy/sr"})
+    _raises(bad, "BUNIT 'MJy/sr'", "survey wise", "counts")
+    _raises({**spec, "filter": "wise_w2", "unc_file": None}, "BAND=1", "'w1'", "wise_w2")

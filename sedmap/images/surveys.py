@@ -14,13 +14,58 @@ image); ``psf_fwhm`` (arcsec) or ``psf_file`` + ``psf_pixscale`` (arcsec/px;
 the FWHM is then measured from the PSF image unless ``psf_fwhm`` is given);
 ``psf_model`` (``gaussian`` | ``moffat``) and ``moffat_beta``; one of
 ``unc_file`` / ``weight_file`` / ``var_file`` where the survey takes one;
-``cosmic_rays`` (bool); ``calib_err`` (fractional calibration error, adds
-``(calib_err * data)**2``; GALEX defaults to 0.052 FUV / 0.026 NUV, the
-zero-point uncertainties in mag of Morrissey et al. 2007 used as fractions,
-every other survey to 0); ``gain`` (overrides the header);
+``cosmic_rays`` (bool); ``calib_err`` (fractional 1-sigma calibration error of
+the band's zero point; default: the survey's documented value, see below);
+``gain`` (overrides the header);
 ``zeropoint`` (AB; generic only); ``sky`` (generic only: does the image still
 hold the sky?); ``bkg_box`` (background mesh, pixels, default 64). Any other
 key is an error, so a typo cannot be silently ignored.
+
+Checks before the recipe runs
+-----------------------------
+Each recipe assumes its survey's own delivery format; ``SURVEYS`` states the
+assumptions and ``_check_assumptions`` verifies them for every survey, so a new
+survey cannot skip them. On a mismatch ``InputError`` names what differs and
+the file, and points a processed file to ``survey: generic`` (BUNIT or
+``zeropoint`` plus a noise map). There is no fallback.
+
+* Pixel scale, from the WCS (``proj_plane_pixel_scales``), each axis within
+  ``PIXSCALE_TOL`` (5%) of galex 1.5", sdss 0.396", 2mass 1.0", wise 1.375",
+  des 0.263", panstarrs 0.25"; hst 0.02-0.21" (drizzled products come at any
+  output scale and drizzling conserves flux, so only ground-based scales are
+  refused); generic: any. A frame reprojected onto larger pixels still holds
+  values per native pixel: read as the survey's, every flux would be off by the
+  pixel-area ratio (an SDSS frame on 1.19" pixels: 9x too faint).
+* BUNIT, when present and understood (:func:`bunit_kind`), of the kind the
+  recipe reads: counts (2mass, wise, des, panstarrs), a count rate (galex,
+  hst), nanomaggies (sdss). E.g. a WISE image in MJy/sr, an SDSS image in DN
+  or an HST image in ELECTRONS (not per second) is refused. Absent or
+  unparsable BUNITs pass.
+* FILTER/BAND: a header that names another band than the spec's ``filter``
+  is refused: galex ``BAND`` (1 NUV, 2 FUV), sdss ``FILTER`` (``'g'``), 2mass
+  ``FILTER`` (``'j'``), wise ``BAND`` (1-4), des ``BAND``/``FILTER`` (``'g
+  DECam SDSS c0001 ...'``: first word), panstarrs ``FPA.FILTER`` (``'g.00000'``:
+  before the dot), hst ``FILTER``/``FILTER1``/``FILTER2`` (``F814W``); a value
+  that is a sedmap filter name is compared as a name (generic too). Values the
+  survey does not write (``'CLEAR2L'``, ``'unknown'``) are ignored, and a
+  header that also names the configured band is not refused.
+* The header keys and HDUs the recipe reads, e.g. sdss: HDU 1 calib vector or
+  ``NMGY``, and ``GAIN``/``DARKVAR`` or ``CAMCOL``; des: ``MAGZERO``, ``GAIN``
+  and ``WGT`` (or ``weight_file``).
+
+Calibration error
+-----------------
+``meta['calib_err']`` is the band's fractional zero-point uncertainty: the
+spec's ``calib_err`` if given, else the survey's documented value
+(:func:`default_calib_err`; docs/surveys.md lists them with references:
+galex 0.052 FUV / 0.026 NUV, sdss 0.05 u / 0.02 gri / 0.03 z, 2mass 0.027 J /
+0.028 H, Ks, wise 0.024 / 0.028 / 0.045 / 0.057, des 0.01, panstarrs 0.015
+griz / 0.02 y, hst 0.02, generic 0: the user must state it);
+``meta['calib_err_source']`` says which. It scales every pixel of the band
+together, so it is NOT part of the pixel variance (added per pixel it would
+shrink by sqrt(N) in a bin of N pixels, and cap every bin's S/N at
+1/calib_err); the fit adds ``(calib_err * F_bin)**2`` to each binned flux's
+variance, in quadrature with ``fit.sys_err``.
 
 Background
 ----------
@@ -40,7 +85,7 @@ Variance recipes (native units; ``raw`` = pixel value before our background
 subtraction, ``S`` = after it, = ``raw`` for sky-subtracted surveys; see
 docs/surveys.md)
 ----------------------------------------------------------------------------
-* galex: ``max(raw, bkg) / EXPTIME + (calib_err * S)**2``. docs/surveys.md
+* galex: ``max(raw, bkg) / EXPTIME``. docs/surveys.md
   says ``max(raw, 0)``; the two agree wherever a pixel is above the sky, but
   GALEX counts are so low (FUV sky ~1e-3 cps/px) that many pixels record zero
   photons, and a zero variance would mask them (and, beyond 50% of the
@@ -79,7 +124,7 @@ docs/surveys.md)
 * generic: ``var_file``, ``unc_file**2`` or ``1/weight_file``, exactly one.
 
 Zero weights are masked; negative weights, variances or uncertainties raise.
-``calib_err`` (when given) adds ``(calib_err * S)**2`` for every survey.
+No recipe includes the calibration error (see above).
 
 Flux conversion: AB zero point ``ZP``: ``f_nu = v 10**(-0.4 (ZP - 8.90))`` Jy
 (sdss: ``ZP`` = 22.5, i.e. 1 nmgy = 3.631e-6 Jy; des: ``MAGZERO``;
@@ -97,6 +142,7 @@ Output: masked pixels (NaN data, zero weight, bad variance, no coverage) have
 from __future__ import annotations
 
 import dataclasses
+import re
 import warnings
 from collections.abc import Callable
 from pathlib import Path
@@ -104,6 +150,7 @@ from pathlib import Path
 import astropy.units as u
 import numpy as np
 from astropy.io import fits
+from astropy.wcs.utils import proj_plane_pixel_scales
 from scipy import ndimage
 
 from ..errors import InputError
@@ -113,8 +160,8 @@ from .background import DEFAULT_BOX, estimate_background
 from .band import BandImage
 from .cosmic import clean_cosmic_rays
 
-__all__ = ["KNOWN_SURVEYS", "SPEC_KEYS", "ab_flam_factor", "load_band", "sdss_gain_darkvar",
-           "vega_flam_factor"]
+__all__ = ["KNOWN_SURVEYS", "PIXSCALE_TOL", "SPEC_KEYS", "ab_flam_factor", "bunit_kind",
+           "default_calib_err", "load_band", "sdss_gain_darkvar", "vega_flam_factor"]
 
 #: Keys a band spec may have.
 SPEC_KEYS = frozenset({
@@ -137,8 +184,9 @@ VEGA_F0_JY = {
 }
 #: GALEX f_lambda per count/s (Morrissey et al. 2007).
 GALEX_FLAM_PER_CPS = {"galex_fuv": 1.40e-15, "galex_nuv": 2.06e-16}
-#: GALEX calibration uncertainty (fractional), the default ``calib_err``.
-GALEX_CALIB_ERR = {"galex_fuv": 0.052, "galex_nuv": 0.026}
+
+#: Largest relative difference between a file's pixel scale and its survey's native one.
+PIXSCALE_TOL = 0.05
 
 # SDSS gain (e-/DN) and dark variance (DN^2) per camcol (rows 1-6) and filter (u g r i z),
 # from the SDSS DR data model of frame files. Run-dependent entries are applied in
@@ -337,11 +385,43 @@ class _Native:
 
 @dataclasses.dataclass(frozen=True)
 class _Survey:
+    """A survey's recipe and what it assumes of the file; :func:`load_band` checks the
+    assumptions (:func:`_check_assumptions`) before the recipe runs.
+
+    recipe : ``_Band -> _Native`` (variance and f_lambda per native unit)
+    sky_in_image : whether the delivered image still holds the sky
+    noise_keys : the noise-map spec keys it accepts
+    prefer_hdu : EXTNAMEs of its science image
+    bkg_estimator : ``Background2D`` statistic
+    pixscale : native pixel scale, arcsec: a number (each axis within
+        ``PIXSCALE_TOL``), a ``(min, max)`` range, or None (not checked)
+    unit : kind of pixel value the recipe reads, ``'count'``, ``'count/s'`` or
+        ``'nanomaggy'`` (:func:`bunit_kind`); a BUNIT of another kind is refused.
+        None: BUNIT not checked
+    needs : what the recipe reads from the file; each item is a tuple of
+        alternatives, one of which must be present: ``'KEY'`` (science or primary
+        header), ``'spec:key'`` (band spec), ``'hdu:EXTNAME'``, ``'vec:N'`` (a 1-D
+        image in HDU N)
+    band_keys : header keys that name the band
+    band_re : regex of the band tokens this survey writes there (None: only exact
+        sedmap filter names are compared)
+    band_alias : header token -> the token of the sedmap filter name
+    calib_err : default fractional calibration error per filter name, ``'*'``
+        for any other filter (docs/surveys.md gives the references)
+    """
+
     recipe: Callable
     sky_in_image: bool
     noise_keys: tuple = ()
     prefer_hdu: tuple = ()
     bkg_estimator: str = "median"
+    pixscale: object = None
+    unit: str = None
+    needs: tuple = ()
+    band_keys: tuple = ()
+    band_re: str = None
+    band_alias: dict = dataclasses.field(default_factory=dict)
+    calib_err: dict = dataclasses.field(default_factory=lambda: {"*": 0.0})
 
 
 # --------------------------------------------------------------------------- recipes
@@ -359,12 +439,9 @@ def _table_value(table, b, what):
 def _galex(b):
     flam = _table_value(GALEX_FLAM_PER_CPS, b, "cps to flux conversion")
     exptime = b.key("EXPTIME")
-    calib_err = b.spec.get("calib_err")
-    if calib_err is None:
-        calib_err = GALEX_CALIB_ERR[b.filter.name]
-    var = np.maximum(b.raw, b.bkg) / exptime + (calib_err * b.data) ** 2
-    return _Native(var, flam, meta={"exptime": exptime, "calib_err": calib_err,
-                                    "native_unit": "count/s", "flam_per_cps": flam})
+    var = np.maximum(b.raw, b.bkg) / exptime
+    return _Native(var, flam, meta={"exptime": exptime, "native_unit": "count/s",
+                                    "flam_per_cps": flam})
 
 
 def _sdss_sky_dn(b, ny, nx):
@@ -607,16 +684,206 @@ def _generic(b):
     return _Native(var, factor, flag=flag, meta={"flux_unit": how, "var_recipe": key})
 
 
-#: survey -> recipe, does the image hold the sky, accepted noise files, science EXTNAMEs.
+# --------------------------------------------------------------------------- assumptions
+
+_COUNT_RE = r"(counts?|cts?|cnts?|electrons?|e-|dn|adus?|photons?)"
+_RATE_RE = r"(/s|/sec|/second|s-1|s\^-1|s\*\*-1|s\^\(-1\)|persec|persecond)"
+_COUNT_UNITS = frozenset({u.ct, u.electron, u.adu, u.DN, u.ph})
+
+#: The fix of every "this is not the survey's own file" error.
+_PROCESSED_FIX = ("A file that was resampled, rescaled or converted is not in the survey's "
+                  "format: use survey: generic with the image's BUNIT (a flux density per "
+                  "pixel) or an AB 'zeropoint', and a noise map (unc_file, weight_file or "
+                  "var_file).")
+_GENERIC_FIX = "give the survey's original file. " + _PROCESSED_FIX
+
+
+def bunit_kind(bunit):
+    """Kind of a BUNIT: ``'count'``, ``'count/s'``, ``'nanomaggy'`` (each optionally per
+    pixel), ``'other'`` (any other unit astropy parses), or None (absent,
+    dimensionless or unparsable: no verdict).
+
+    Counts of any carrier (counts, electrons, DN, ADU, photons) are one kind.
+    """
+    if bunit is None or isinstance(bunit, bool) or not str(bunit).strip():
+        return None
+    text = re.sub(r"\s+", "", str(bunit)).lower()
+    text = re.sub(r"(/|per)(pix|pixel|px)$", "", text)
+    if text in ("nanomaggy", "nanomaggies", "nmgy"):
+        return "nanomaggy"
+    if text == "cps" or re.fullmatch(_COUNT_RE + _RATE_RE, text):
+        return "count/s"
+    if re.fullmatch(_COUNT_RE, text):
+        return "count"
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            unit = u.Unit(str(bunit).strip(), parse_strict="raise")
+    except (ValueError, TypeError):
+        return None
+    powers = {base: p for base, p in zip(unit.bases, unit.powers) if base != u.pix}
+    if not powers:
+        return None                                  # dimensionless (or only per pixel)
+    counts = [x for x in powers if x in _COUNT_UNITS]
+    if len(counts) == 1 and powers[counts[0]] == 1 and set(powers) <= {counts[0], u.s}:
+        return {0: "count", -1: "count/s"}.get(powers.get(u.s, 0), "other")
+    if set(powers) == {u.nmgy} and powers[u.nmgy] == 1 and unit.scale == 1:
+        return "nanomaggy"
+    return "other"
+
+
+_UNIT_TEXT = {"count": "counts (electrons, DN, ADU) per pixel",
+              "count/s": "a count rate (counts or electrons per second) per pixel",
+              "nanomaggy": "nanomaggies per pixel",
+              "other": "a unit that is not a count, a count rate or nanomaggies"}
+
+
+def default_calib_err(survey, filter_name):
+    """Default fractional calibration error of ``filter_name`` observed by ``survey``.
+
+    The survey's value for that filter, else its ``'*'`` value, else its largest
+    (a filter the table does not list: the survey's worst band). See docs/surveys.md.
+    """
+    table = SURVEYS[survey].calib_err
+    if filter_name in table:
+        return float(table[filter_name])
+    return float(table.get("*", max(table.values())))
+
+
+def _has(b, need):
+    """Whether the file (or the band spec) provides one alternative of a recipe need."""
+    if need.startswith("spec:"):
+        return b.spec.get(need[5:]) is not None
+    if need.startswith("hdu:"):
+        name = need[4:]
+        return name in b.hdul and b.hdul[name].is_image and b.hdul[name].data is not None
+    if need.startswith("vec:"):
+        i = int(need[4:])
+        return len(b.hdul) > i and b.hdul[i].is_image and np.ndim(b.hdul[i].data) == 1
+    return need in b.header or need in b.primary
+
+
+def _need_text(need):
+    if need.startswith("spec:"):
+        return f"the band spec's '{need[5:]}'"
+    if need.startswith("hdu:"):
+        return f"a {need[4:]} extension"
+    if need.startswith("vec:"):
+        return f"a 1-D vector in HDU {need[4:]}"
+    return f"header key {need}"
+
+
+def _band_token(value, alias):
+    """The band a FILTER/BAND header value names: a sedmap filter name when the value
+    is one, else its first word before any '.', lower case (``'g DECam SDSS c0001
+    ...'`` -> ``g``, ``'g.00000'`` -> ``g``, ``1`` -> ``'1'``), through ``alias``."""
+    text = str(value).strip()
+    if not text or isinstance(value, bool):
+        return None, False
+    try:
+        return get_filter(text).name, True
+    except InputError:
+        pass
+    tok = text.lower().split()[0].split(".")[0]
+    return alias.get(tok, tok), False
+
+
+def _check_assumptions(b, info, scales):
+    """InputError unless the file is what the survey recipe assumes: its native pixel
+    scale (``scales``: arcsec per pixel along each axis), a BUNIT of the recipe's kind,
+    a FILTER/BAND naming the configured band, and the header keys / HDUs it reads."""
+    # pixel scale: values per native pixel on pixels of another size are off by the
+    # pixel-area ratio (the reason for this check: a reprojected SDSS frame read as sdss)
+    want = info.pixscale
+    if want is not None:
+        s = np.asarray(scales, dtype=float)
+        if isinstance(want, tuple):
+            ok = bool(np.all((s >= want[0]) & (s <= want[1])))
+            native = f'{want[0]}-{want[1]}" pixels'
+        else:
+            ok = bool(np.all(np.abs(s / want - 1.0) <= PIXSCALE_TOL))
+            native = (f'{want}" pixels (within {PIXSCALE_TOL:.0%}); if it was resampled from '
+                      f"native pixels, every flux would be off by the pixel-area ratio, a "
+                      f"factor {np.prod(s) / want**2:.2f}")
+        if not ok:
+            got = (f'{s[0]:.3f}"' if abs(s[0] - s[1]) <= 1e-3 * s.max()
+                   else f'{s[0]:.3f}" x {s[1]:.3f}"')
+            raise InputError(f"pixel scale {got} (from the WCS) but survey {b.survey} "
+                             f"delivers {native}.", b.path, _GENERIC_FIX)
+    # BUNIT of another kind than the recipe reads
+    bunit = b.header.get("BUNIT", b.primary.get("BUNIT"))
+    kind = bunit_kind(bunit)
+    if info.unit is not None and kind is not None and kind != info.unit:
+        raise InputError(f"BUNIT {str(bunit).strip()!r} ({_UNIT_TEXT[kind]}) contradicts "
+                         f"survey {b.survey}, whose recipe reads {_UNIT_TEXT[info.unit]}.",
+                         b.path, _GENERIC_FIX)
+    # a FILTER/BAND header that names another band: only exact sedmap filter names and
+    # the tokens this survey writes count, and a header that also names the configured
+    # band (inconsistent) is not refused
+    conf = b.filter.name
+    conf_tok = info.band_alias.get(conf.rsplit("_", 1)[-1], conf.rsplit("_", 1)[-1])
+    found = []   # (key, value, token, names the configured band?)
+    for h in (b.header, b.primary):
+        for key in (k for k in info.band_keys if k in h):
+            tok, is_name = _band_token(h[key], info.band_alias)
+            if is_name:
+                found.append((key, h[key], tok, tok == conf))
+            elif tok and info.band_re and re.fullmatch(info.band_re, tok):
+                found.append((key, h[key], tok, tok == conf_tok))
+    if found and not any(f[3] for f in found):
+        key, value, tok, _ = found[0]
+        raise InputError(f"header {key}={value!r} names band {tok!r}, but the band spec "
+                         f"says filter {conf} ({conf_tok!r}).", b.path,
+                         f"check this band's 'file' and 'filter': give the {conf} image, or "
+                         "set 'filter' to the band of this file.")
+    # header keys and HDUs the recipe reads
+    missing = [" or ".join(_need_text(n) for n in alts) for alts in info.needs
+               if not any(_has(b, n) for n in alts)]
+    if missing:
+        raise InputError(f"the {b.survey} recipe needs {'; '.join(missing)}, which the file "
+                         "lacks.", b.path,
+                         "use the survey's original file (or add what is missing). "
+                         + _PROCESSED_FIX)
+
+
+#: survey -> recipe and assumptions (see _Survey). Pixel scales: native (DES, PS1, SDSS)
+#: or delivery (GALEX, 2MASS atlas, WISE atlas) pixels; HST drizzled products come at
+#: any output scale (ACS/WFC3: typically 0.03-0.13"; drizzling conserves flux, so any
+#: scale is right), and the range only refuses ground-based scales. calib_err:
+#: docs/surveys.md (references).
 SURVEYS = {
-    "galex": _Survey(_galex, True, bkg_estimator="mean"),
-    "sdss": _Survey(_sdss, False),
-    "2mass": _Survey(_twomass, True),
-    "wise": _Survey(_wise, True, ("unc_file",)),
-    "hst": _Survey(_hst, False, ("weight_file",), ("SCI",)),
-    "des": _Survey(_des, False, ("weight_file",), ("SCI",)),
-    "panstarrs": _Survey(_panstarrs, False, ("var_file", "weight_file")),
-    "generic": _Survey(_generic, False, NOISE_KEYS),
+    "galex": _Survey(_galex, True, bkg_estimator="mean", pixscale=1.5, unit="count/s",
+                     needs=(("EXPTIME",),), band_keys=("BAND", "FILTER"),
+                     band_re=r"[fn]uv", band_alias={"1": "nuv", "2": "fuv"},
+                     calib_err={"galex_fuv": 0.052, "galex_nuv": 0.026}),
+    "sdss": _Survey(_sdss, False, pixscale=0.396, unit="nanomaggy",
+                    needs=(("vec:1", "NMGY"), ("GAIN", "spec:gain", "CAMCOL"),
+                           ("DARKVAR", "CAMCOL")),
+                    band_keys=("FILTER",), band_re=r"[ugriz]",
+                    calib_err={"sdss_u": 0.05, "sdss_g": 0.02, "sdss_r": 0.02,
+                               "sdss_i": 0.02, "sdss_z": 0.03}),
+    "2mass": _Survey(_twomass, True, pixscale=1.0, unit="count", needs=(("MAGZP",),),
+                     band_keys=("FILTER",), band_re=r"[jhk]", band_alias={"ks": "k"},
+                     calib_err={"2mass_j": 0.027, "2mass_h": 0.028, "2mass_k": 0.028}),
+    "wise": _Survey(_wise, True, ("unc_file",), pixscale=1.375, unit="count",
+                    needs=(("MAGZP",),), band_keys=("BAND", "FILTER"), band_re=r"w[1-4]",
+                    band_alias={str(i): f"w{i}" for i in range(1, 5)},
+                    calib_err={"wise_w1": 0.024, "wise_w2": 0.028, "wise_w3": 0.045,
+                               "wise_w4": 0.057}),
+    "hst": _Survey(_hst, False, ("weight_file",), ("SCI",), pixscale=(0.02, 0.21),
+                   unit="count/s",
+                   needs=(("PHOTFLAM",), ("EXPTIME",), ("hdu:WHT", "spec:weight_file")),
+                   band_keys=("FILTER", "FILTER1", "FILTER2"), band_re=r"f\d{3,4}[a-z]{1,2}",
+                   calib_err={"*": 0.02}),
+    "des": _Survey(_des, False, ("weight_file",), ("SCI",), pixscale=0.263, unit="count",
+                   needs=(("MAGZERO",), ("GAIN", "spec:gain"), ("hdu:WGT", "spec:weight_file")),
+                   band_keys=("BAND", "FILTER"), band_re=r"[ugrizy]", calib_err={"*": 0.01}),
+    "panstarrs": _Survey(_panstarrs, False, ("var_file", "weight_file"), pixscale=0.25,
+                         unit="count", needs=(("FPA.ZP",), ("EXPTIME",)),
+                         band_keys=("FPA.FILTER", "FPA.FILTERID"), band_re=r"[grizy]",
+                         calib_err={"*": 0.015, "panstarrs_y": 0.02}),
+    "generic": _Survey(_generic, False, NOISE_KEYS, band_keys=("FILTER",),
+                       calib_err={"*": 0.0}),
 }
 KNOWN_SURVEYS = tuple(SURVEYS)
 
@@ -728,10 +995,13 @@ def _no_coverage(raw, size=15):
 DEFAULT_BOX_ARCSEC = 32.0
 
 
-def _default_box(wcs):
-    from astropy.wcs.utils import proj_plane_pixel_scales
+def _pixel_scales(wcs):
+    """Arcsec per pixel along each axis of the celestial WCS."""
+    return proj_plane_pixel_scales(wcs.celestial) * 3600.0
 
-    pix = float(np.sqrt(np.prod(proj_plane_pixel_scales(wcs.celestial)))) * 3600.0
+
+def _default_box(wcs):
+    pix = float(np.sqrt(np.prod(_pixel_scales(wcs))))
     return max(16, round(DEFAULT_BOX_ARCSEC / pix))
 
 
@@ -749,17 +1019,21 @@ def load_band(spec):
     Returns
     -------
     BandImage
-        ``data`` background subtracted; ``var`` by the survey recipe; ``mask``
-        True (and data/var NaN) where unusable; ``meta`` with the survey's
-        numbers (zero point, exposure time, gain, sky level, native unit,
-        ``flam_per_native``, ``n_cosmic``, ``bkg_subtracted`` ...).
+        ``data`` background subtracted; ``var`` by the survey recipe (no
+        calibration error); ``mask`` True (and data/var NaN) where unusable;
+        ``meta`` with the survey's numbers (zero point, exposure time, gain, sky
+        level, native unit, ``flam_per_native``, ``n_cosmic``,
+        ``bkg_subtracted``, ``calib_err`` (fractional, always present) and
+        ``calib_err_source`` ...).
 
     Raises
     ------
     InputError
         Missing/corrupt file, no celestial WCS, unknown survey, filter or unit,
-        missing header keys, negative variance, or NaN/non-positive variance
-        over more than half of the image. The message names the file.
+        a file that is not what the survey recipe assumes (pixel scale, BUNIT,
+        FILTER/BAND, header keys or HDUs), negative variance, or
+        NaN/non-positive variance over more than half of the image. The message
+        names the file.
     """
     path, survey, filt = _check_spec(spec)
     info = SURVEYS[survey]
@@ -771,6 +1045,7 @@ def load_band(spec):
     raw = np.array(hdul[idx].data, dtype=np.float64)
     b = _Band(spec=spec, path=path, survey=survey, filter=filt, hdul=hdul, header=header,
               primary=hdul[0].header, raw=raw)
+    _check_assumptions(b, info, _pixel_scales(wcs))
     b.bad = ~np.isfinite(raw)
     if survey == "galex":
         b.bad |= _no_coverage(raw)
@@ -808,9 +1083,13 @@ def load_band(spec):
 
     res = info.recipe(b)
     var = np.asarray(res.var, dtype=np.float64)
-    calib_err = spec.get("calib_err")
-    if calib_err and survey != "galex":
-        var = var + (float(calib_err) * b.data) ** 2
+    # the calibration error scales every pixel of the band together: it is not a pixel
+    # variance (the fit adds (calib_err * F_bin)**2 to each binned flux's variance)
+    if spec.get("calib_err") is not None:
+        meta.update(calib_err=float(spec["calib_err"]), calib_err_source="band spec")
+    else:
+        meta.update(calib_err=default_calib_err(survey, filt.name),
+                    calib_err_source=f"{survey} default (docs/surveys.md)")
     flag = b.bad if res.flag is None else (b.bad | res.flag)
     b.check_nonneg(np.where(flag, 0.0, var), "variance")
     badvar = ~flag & ~(np.isfinite(var) & (var > 0))
