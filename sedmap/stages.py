@@ -332,10 +332,26 @@ def write_json(obj, path):
 
 def run_script(snakemake, body):
     """Run ``body(params, input, output, wildcards)`` for a Snakemake script, with the
-    job's logging sent to its ``log:`` file and any failure logged there too."""
+    job's logging sent to its ``log:`` file and any failure logged there too.
+
+    A user error (:class:`sedmap.errors.SedmapError`: the file, the problem and the
+    fix) reaches the terminal as that one line and exits 1; the job log holds the
+    same line (Snakemake shows failed logs), and its traceback too with
+    ``SEDMAP_DEBUG=1``. Anything else (a bug) is raised with its traceback."""
+    import os
+    import sys
+
+    from .errors import SedmapError
+
     log = snakemake_logging(snakemake)
     try:
         return body(snakemake.params, snakemake.input, snakemake.output, snakemake.wildcards)
+    except SedmapError as exc:
+        log.error("rule %s failed: %s", snakemake.rule, exc,
+                  exc_info=bool(os.environ.get("SEDMAP_DEBUG")))
+        print(f"sedmap: error in rule {snakemake.rule}: {exc} (details: {snakemake.log[0]})",
+              file=sys.stderr)
+        raise SystemExit(1) from None
     except Exception:
         log.exception("rule %s failed", snakemake.rule)
         raise

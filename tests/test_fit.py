@@ -642,3 +642,29 @@ def test_rdsps_stores_a_compact_summary_of_its_posterior(setup):
         p = weighted_percentiles(r.samples[:, j:j + 1], r.weights)[:, 0]
         full = r.percentiles["log_mstar"]
         assert np.all(np.abs(p - full) < 0.1 + 0.5 * (full[2] - full[0])), (p, full)
+
+
+def test_population_prior_needs_enough_bins_and_says_so(setup, tmp_path, caplog):
+    """With fewer than MIN_POPULATION_BINS unflagged bins the population prior is not
+    estimated: the fits keep the configured priors (the same bytes as without it), a
+    warning is logged and population_prior.json records why; MCMC then reads no
+    moved priors."""
+    import copy
+    import logging
+
+    from sedmap.fit.driver import MIN_POPULATION_BINS, POPULATION_FILE, read_population_priors
+
+    bm = copy.deepcopy(setup["bm"])
+    bm.flag = np.where(np.arange(bm.n_bin) < MIN_POPULATION_BINS - 1, 0, 1).astype(np.int32)
+    priors = {"log_tau": {"form": "gaussian", "mu": -0.4, "sigma": 0.3}}
+    with caplog.at_level(logging.WARNING, logger="sedmap.fit.driver"):
+        run_rdsps(bm, setup["grid"], setup["z"], tmp_path / "on", priors=priors,
+                  progress=False, population={"enabled": True, "widths": True})
+    assert any("at least" in r.message for r in caplog.records)
+    rec = json.loads((tmp_path / "on" / POPULATION_FILE).read_text())
+    assert rec["priors"] == {} and rec["n_bins"] == MIN_POPULATION_BINS - 1 and rec["skipped"]
+    assert read_population_priors(tmp_path / "on" / POPULATION_FILE) == {}
+    run_rdsps(bm, setup["grid"], setup["z"], tmp_path / "off", priors=priors, progress=False)
+    for k in (1, 5, 20):
+        assert ((tmp_path / "on" / f"bin_{k}.h5").read_bytes()
+                == (tmp_path / "off" / f"bin_{k}.h5").read_bytes())

@@ -207,3 +207,24 @@ def test_real_examples_dry_run_with_adaptive_defaults():
     assert len(keys) == 1
     assert load_config(ROOT / "config/galaxies/ngc309.yaml")["maps"]["split"] == {
         "log_mstar": "wise_w1", "log_sfr": "2mass_j", "log_mdust": "wise_w2"}
+
+
+def test_a_user_error_inside_a_job_reaches_the_terminal_as_one_line(tmp_path):
+    """A corrupt input file: the calibrate job stops with the InputError's one line
+    (file, problem, fix) on the terminal and no Python traceback."""
+    (tmp_path / "g.fits").write_text("not a FITS file\n")
+    cfg = tmp_path / "bad.yaml"
+    cfg.write_text(textwrap.dedent(f"""\
+        galaxy: {{name: badgal, ra: 14.17775, dec: -9.91386, z: 0.0189}}
+        data_dir: {tmp_path}
+        results_dir: {tmp_path / "res"}
+        images:
+          bands:
+            - {{filter: sdss_g, survey: sdss, file: g.fits, psf_fwhm: 1.4}}
+        """))
+    run = snakemake("--configfile", str(cfg), "--until", "calibrate_band", timeout=300)
+    out = run.stdout + run.stderr
+    assert run.returncode != 0
+    line = next(x for x in out.splitlines() if x.startswith("sedmap: error in rule"))
+    assert "g.fits" in line and "not a readable FITS file" in line and "Fix:" in line
+    assert "Traceback" not in out, out[-3000:]

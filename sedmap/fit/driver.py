@@ -250,6 +250,10 @@ def resample_posterior(samples, weights, n=STORED_DRAWS):
     return np.asarray(samples)[uniq], counts / float(n)
 
 
+#: fewest unflagged bins the population prior is estimated from; below it the fits
+#: keep the configured priors (with a warning, recorded in population_prior.json)
+MIN_POPULATION_BINS = 10
+
 #: file, in the RDSPS directory, of the population prior (``fit.population_prior``)
 POPULATION_FILE = "population_prior.json"
 
@@ -289,6 +293,11 @@ def _population_priors(grid, priors, res, mine, bin_flags, comm, population):
             if not r["flag"] and bin_flags[k] == 0]
     if comm is not None:  # every rank gets every bin, in bin order (the serial sums)
         post = sorted((p for part in comm.allgather(post) for p in part), key=lambda p: p[0])
+    if len(post) < MIN_POPULATION_BINS:  # too few bins to learn a population from
+        why = (f"the population prior needs at least {MIN_POPULATION_BINS} fitted, unflagged "
+               f"bins; this galaxy has {len(post)}: the configured priors are kept")
+        log.warning(why)
+        return {"priors": {}, "n_bins": len(post), "skipped": why}
     opts = {"max_shift": float(population.get("max_shift", 1.0)),
             "widths": bool(population.get("widths", False)),
             "min_width": float(population.get("min_width", 0.2)),

@@ -3,6 +3,7 @@
 
 import json
 import re
+import shlex
 import sys
 from pathlib import Path
 
@@ -25,6 +26,13 @@ except InputError as _err:
     sys.exit(1)
 
 RESULTS = Path(config["results_dir"]).as_posix()  # "results/" -> "results"
+
+# The interpreter of the shell rules: the one running Snakemake (a venv need not be
+# activated), or the conda env's with --use-conda.
+from snakemake.settings.types import DeploymentMethod  # noqa: E402
+
+PYTHON = ("python" if DeploymentMethod.CONDA in workflow.deployment_settings.deployment_method
+          else shlex.quote(sys.executable))
 
 # MPI for the model-grid and RDSPS jobs: the launcher prefix of their shell
 # commands, and the resources the SLURM executor turns into --ntasks. Not a

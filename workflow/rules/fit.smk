@@ -26,9 +26,9 @@ rule rdsps:
     conda:
         "../../envs/sedmap.yaml"
     shell:  # a shell rule so that it can run as an MPI job (config mpi.tasks > 1)
-        "{MPI_PREFIX}python -m sedmap.cli rdsps --binmap {input.binmap:q} --grid {input.grid:q}"
+        "{MPI_PREFIX}{PYTHON} -m sedmap.cli rdsps --binmap {input.binmap:q} --grid {input.grid:q}"
         " --z {params.z} --fit-json {params.fit_json:q} --confhash {params.confhash}"
-        " --out {output:q} > {log:q} 2>&1"
+        " --out {output:q} > {log:q} 2>&1 || {{ tail -n 1 {log:q} >&2; exit 1; }}"
 
 
 rule fit_bin:
