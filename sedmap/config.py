@@ -585,6 +585,7 @@ def _cross_checks(config):
         )
     _check_ages(config)
     _check_bands(config)
+    _check_priors_and_chains(config)
 
 
 # ------------------------------------------------------------ input paths
@@ -718,3 +719,47 @@ def _check_ages(config):
                          ").", path="models.params.log_age",
                          fix=f"keep log_age <= {math.log10(tmax):.3f} (or lower "
                              "models.redshift).")
+
+
+def _check_priors_and_chains(config):
+    """``fit.priors`` and ``models.draw`` against the model's parameters and the grid's
+    ranges, and the MCMC chain settings: what the fit jobs would refuse, refused now."""
+    from .fit.priors import build_priors, correlation_from
+    from .sps.engine import model_param_names
+
+    models, fit = config["models"], config["fit"]
+    names = model_param_names(models["sfh"], models["dust_law"], models["nebular"],
+                              "gas_logz" in models["params"], models["dust_emission"])
+    ranges = {}
+    for name in names:
+        value = models["params"].get(name)
+        if value is None:
+            raise InputError(f"the {models['sfh']} model needs a range for {name}.",
+                             path=f"models.params.{name}", fix="give [min, max] or a value.")
+        lo, hi = (value if isinstance(value, list) else (value, value))
+        ranges[name] = (lo - 1e-6, hi + 1e-6) if hi <= lo else (lo, hi)
+    for key, cfg in (("models.draw", models["draw"]), ("fit.priors", fit["priors"])):
+        try:
+            pri = build_priors(names, ranges, {k: dict(v) if isinstance(v, dict) else v
+                                              for k, v in (cfg or {}).items()})
+            correlation_from(pri, cfg or {})
+        except InputError as err:
+            where = err.path if str(err.path or "").startswith(("fit.", "models.")) else key
+            if key == "models.draw":
+                where = str(where).replace("fit.priors", "models.draw")
+            raise InputError(err.problem, path=where, fix=err.fix) from None
+        except (TypeError, ValueError) as err:
+            raise InputError(f"not a valid prior ({err}).", path=key,
+                             fix="see config/schema.yaml for the prior forms and their "
+                                 "keys.") from None
+    m = fit["mcmc"]
+    if fit["method"] == "mcmc":
+        if m["burn"] >= m["nsteps"]:
+            raise InputError(f"{m['burn']} burn-in steps leave none of the {m['nsteps']} "
+                             "steps.", path="fit.mcmc.burn",
+                             fix="keep fit.mcmc.burn below fit.mcmc.nsteps.")
+        n_free = sum(1 for n in names if ranges[n][1] - ranges[n][0] > 1e-5) + 1  # + mass
+        if m["nwalkers"] < 2 * n_free:
+            raise InputError(f"{m['nwalkers']} walkers for {n_free} free parameters (with the "
+                             "mass); emcee's stretch move needs at least twice as many.",
+                             path="fit.mcmc.nwalkers", fix=f"set it to {2 * n_free} or more.")

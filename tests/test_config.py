@@ -469,3 +469,26 @@ def test_data_dir_resolves_relative_input_paths():
     assert resolve_input(cfg, cfg["ifs"]["cube"]) == "../data/ngc309/cube.fits"
     cfg["data_dir"] = None
     assert band_specs(cfg)[0]["file"] == "sdss_g.fits"
+
+
+def test_priors_and_chains_are_checked_before_any_job():
+    """What the fit jobs would refuse after the images and the grid are built fails
+    validation instead: a prior outside the grid's range or on a parameter the model
+    does not have, an unknown prior form, burn-in as long as the chain, too few
+    walkers."""
+    message = error_of({"fit": {"priors": {"dust2": {"form": "gaussian", "mu": 0.3,
+                                                     "sigma": 0.1, "max": 5.0}}}})
+    assert message.startswith("fit.priors.dust2:") and "outside" in message
+    message = error_of({"fit": {"priors": {"log_sfr_ratio_1": {"form": "gaussian", "mu": 0,
+                                                               "sigma": 0.3}}}})
+    assert message.startswith("fit.priors:") and "does not have" in message
+    message = error_of({"fit": {"priors": {"dust2": {"form": "lognormalish"}}}})
+    assert "unknown prior form" in message
+    message = error_of({"models": {"draw": {"dust2": {"form": "gaussian", "mu": 0.3}}}})
+    assert message.startswith("models.draw") and "sigma" in message
+    message = error_of({"fit": {"method": "mcmc", "mcmc": {"nsteps": 300, "burn": 300}}})
+    assert message.startswith("fit.mcmc.burn:")
+    message = error_of({"fit": {"method": "mcmc", "mcmc": {"nwalkers": 8}}})
+    assert message.startswith("fit.mcmc.nwalkers:") and "twice" in message
+    validate_config({"fit": {"method": "mcmc", "priors": {"dust2": {
+        "form": "gaussian", "mu": 0.3, "sigma": 0.2}}}})

@@ -85,6 +85,19 @@ def _stored_library(stored, backend, wave, imf):
     return SSPLibrary(**{k: v for k, v in stored.items() if k != "imf"})
 
 
+def model_param_names(sfh_form, dust_law, nebular, free_gas_logz, dust_emission):
+    """Names of a model's parameters, in column order, from its settings (the
+    ``models`` section's ``sfh``, ``dust_law``, ``nebular``, ``gas_logz`` in
+    ``params``, ``dust_emission``), without loading an SSP library."""
+    names = ["logzsol", "log_age", *sfh.PARAMS[sfh_form]]
+    names += ["dust2"] if dust_law == "calzetti" else ["dust1", "dust2", "dust_index"]
+    if nebular:
+        names += ["gas_logu"] + (["gas_logz"] if free_gas_logz else [])
+    if dust_emission:
+        names += ["log_umin", "log_gamma", "log_qpah"]
+    return names
+
+
 class SPSModel:
     """CSP model for piXedfit's parameter set, evaluated in batches.
 
@@ -156,13 +169,8 @@ class SPSModel:
     @property
     def param_names(self):
         """Names of the model parameters, in column order."""
-        names = ["logzsol", "log_age", *sfh.PARAMS[self.sfh]]
-        names += ["dust2"] if self.dust_law == "calzetti" else ["dust1", "dust2", "dust_index"]
-        if self.nebular:
-            names += ["gas_logu"] + (["gas_logz"] if self.free_gas_logz else [])
-        if self.dust_emission:
-            names += ["log_umin", "log_gamma", "log_qpah"]
-        return names
+        return model_param_names(self.sfh, self.dust_law, self.nebular, self.free_gas_logz,
+                                 self.dust_emission)
 
     def _build_basis(self):
         lib, dt = self.lib, self.dtype
