@@ -9,7 +9,7 @@ from scipy import ndimage
 from sedmap.binning import (
     _FOUR,
     FLAG_LOW_SNR,
-    _absorb_leftovers,
+    bin_leftovers,
     _chi2_red,
     bin_sed_similarity,
     bin_voronoi,
@@ -113,7 +113,7 @@ def _plain_sed_binning(flux, var, region, thr, limit=4.0, del_r=2.0, d_min=2.0,
             fails += 1
             if fails >= max_failures:
                 break
-    return _absorb_leftovers(binmap, valid, flux, var, thr, req)
+    return bin_leftovers(binmap, valid, flux, var, thr, req)
 
 
 @pytest.mark.parametrize("noise, sn, kw", [
