@@ -48,13 +48,17 @@ the SED test, brightest first: a bin accretes the bordering leftover pixel
 nearest to its centroid, one at a time (round bins, or sectors of a thin
 ring), until it reaches the thresholds with at least ``min_npix`` pixels or
 has ``max_npix`` pixels. One short of the thresholds keeps the size, between
-``min_npix`` and ``max_npix`` pixels, at which it reached its highest S/N
-(relative to the thresholds, in its worst required band: with a shared sky
+``min_npix`` and ``max_npix`` pixels, at which it came closest to them (the
+mean over required bands of min(S/N / threshold, 1): with a shared sky
 error the S/N of faint pixels peaks at some size), and gives the rest back
-to later bins. Then pieces smaller than ``min_npix`` join the neighbouring
-bin they share the longest border with, and two neighbouring leftover bins
-short of the thresholds merge while the pair fits in ``max_npix`` pixels and
-reaches a higher S/N together than either alone (largest gain first). Bins
+to later bins. Then (:func:`sedmap.binning_kernels.merge_bins`) pieces
+smaller than ``min_npix`` join the neighbouring bin they share the longest
+border with (one they fit in within ``max_npix`` if any; a piece of the
+region with no neighbouring bin, an island, stays unbinned), and each
+bin short of the thresholds (a leftover bin, or a Voronoi cell below the
+target) merges with the neighbour with which,
+within ``max_npix`` pixels, it meets them, or, that neighbour short too,
+comes closer to them than either alone, until no such pair is left. Bins
 short of the thresholds are flagged ``FLAG_LOW_SNR``; the bin map's ``snr``
 holds what they reach.
 """
@@ -218,10 +222,9 @@ def bin_sed_similarity(flux, var, region, sn_threshold=10.0, ref_band=None,
     lo, hi = _size_limits(min_npix, max_npix)
     noise = NoiseModel(noise_corr, sky_err, n_band=nb)
     f, v = _pixel_major(flux), _pixel_major(var)
-    s = noise.own_sigma(v.T).T.copy()
+    s = _own_sigma(noise, v)
     fc = np.clip(f, 0.0, None)   # negative fluxes clipped for the shape test only
-    order = np.argsort(np.where(valid, -flux[ref_band], np.inf), axis=None, kind="stable")
-    order = order[: int(valid.sum())]
+    order = _brightest_first(flux[ref_band], valid)
     radii = _growth_radii(del_r, d_min, max_radius, min_npix)
     rho, sky, tab_n, tab_fac = noise.kernel_args()
     flat = kern.grow_sed_bins(
@@ -229,7 +232,21 @@ def bin_sed_similarity(flux, var, region, sn_threshold=10.0, ref_band=None,
         float(redc_chi2_limit), radii, int(np.ceil(max_radius)), lo if min_npix else 0, hi,
         int(max_failures), rho, sky, tab_n, tab_fac, noise.correlated)
     return bin_leftovers(flat.reshape(ny, nx), valid, flux, var, thr, req, noise, ref_band,
-                         min_npix=min_npix, max_npix=max_npix, complete=True)
+                         min_npix=min_npix, max_npix=max_npix, complete=True, _pixels=(f, s))
+
+
+def _own_sigma(noise, v):
+    """Pixels' own noise (n_pix, n_band) from their variances ``v`` (n_pix, n_band)."""
+    if not noise.correlated:
+        return np.sqrt(v)
+    return np.ascontiguousarray(noise.own_sigma(v.T).T)
+
+
+def _brightest_first(image, mask):
+    """Flat indices of the ``mask`` pixels by decreasing ``image`` (ties: the
+    smaller index)."""
+    idx = np.flatnonzero(mask)
+    return idx[np.argsort(-np.asarray(image).ravel()[idx], kind="stable")]
 
 
 def _thresholds(sn_threshold, required_bands, nb):
@@ -241,7 +258,7 @@ def _thresholds(sn_threshold, required_bands, nb):
 
 
 def bin_leftovers(binmap, valid, flux, var, thr, req, noise=None, order_band=0, min_npix=0,
-                  max_npix=None, complete=False):
+                  max_npix=None, complete=False, _pixels=None):
     """Bin every ``valid`` pixel that ``binmap`` leaves at 0 (the rule in the module
     docstring), then renumber the bins 1..N and flag those short of the thresholds.
 
@@ -271,16 +288,15 @@ def bin_leftovers(binmap, valid, flux, var, thr, req, noise=None, order_band=0, 
     nb, ny, nx = flux.shape
     noise = noise if noise is not None else NoiseModel(n_band=nb)
     lo, hi = _size_limits(min_npix, max_npix)
-    f = _pixel_major(flux)
-    s = np.sqrt(_pixel_major(var)) if not noise.correlated else \
-        np.ascontiguousarray(noise.own_sigma(_pixel_major(var).T).T)
+    # (_pixels: the pixel-major fluxes and own noise, when the caller has them)
+    f, s = _pixels if _pixels is not None else (_pixel_major(flux),
+                                                 _own_sigma(noise, _pixel_major(var)))
     rho, sky, _, _ = noise.kernel_args()
     thr = np.asarray(thr, dtype=float)
     req = np.asarray(req, dtype=bool)
     flat = np.asarray(binmap, np.int32).ravel().copy()
     left = np.asarray(valid, bool).ravel() & (flat == 0)
-    order = np.argsort(np.where(left, -flux[order_band].ravel(), np.inf), kind="stable")
-    order = order[: int(left.sum())]
+    order = _brightest_first(flux[order_band], left)
     first = int(flat.max()) + 1
     n_new, _ = kern.accrete_bins(f, s, left, flat, ny, nx, order, thr, req, lo, hi, first,
                                  rho, sky)
@@ -475,7 +491,8 @@ def bin_voronoi(flux, var, region, band, target_sn, covariance_alpha=0.0, seed=1
     vorbin sees a bin's S/N as at most ``target_sn * n / min_npix`` for a bin
     of n pixels, so that its accretion and weighted tessellation make bins of
     at least ``min_npix`` pixels; cells larger than ``max_npix`` pixels (vorbin
-    grows them as large as the target needs) go to :func:`bin_leftovers`, as do
+    grows them as large as the target needs) or below 0.8 of the target
+    (vorbin's own test for a failed bin) go to :func:`bin_leftovers`, as do
     all the pixels when together they miss the target. Cells the galaxy region
     cuts in pieces are split; pieces under ``min_npix`` pixels join a neighbour.
 
@@ -511,8 +528,7 @@ def bin_voronoi(flux, var, region, band, target_sn, covariance_alpha=0.0, seed=1
     noise = NoiseModel(noise_corr, sky_err, n_band=nb)
     sig, noi = flux[band][valid], np.sqrt(var[band][valid])
     if noise.correlated:
-        one = NoiseModel(None if noise.rho is None else noise.rho[band:band + 1],
-                         noise.sky[band:band + 1])
+        one = _band_noise(noise, band)
         own = one.own_sigma(var[band][valid][None])[0][:, None]
 
         def sn_true(index, sig, _noi):
@@ -535,14 +551,25 @@ def bin_voronoi(flux, var, region, band, target_sn, covariance_alpha=0.0, seed=1
                                 sn_func=sn_floor if lo > 1 else sn_true)
         binmap[yy, xx] = num + 1
         binmap = _split_disconnected(binmap)
+        # cells too large, or far short of the target (vorbin's own test for a
+        # failed bin, 0.8 of it), are leftovers
+        _, _, snr = sum_bins(binmap, flux[band:band + 1], var[band:band + 1],
+                             _band_noise(noise, band))
+        drop = np.concatenate([[False], ~(snr[:, 0] >= 0.8 * target_sn)])
         if max_npix is not None:
-            big = np.bincount(binmap.ravel()) > max_npix
-            big[0] = False
-            binmap[big[binmap]] = 0
+            drop |= np.bincount(binmap.ravel()) > max_npix
+        drop[0] = False
+        binmap[drop[binmap]] = 0
     # else: all pixels are leftovers (together below the target, or each above it
     # but single pixels are under min_npix)
     return bin_leftovers(binmap, valid, flux, var, np.full(nb, float(target_sn)), np.arange(nb) == band, noise,
                          order_band=band, min_npix=min_npix, max_npix=max_npix)
+
+
+def _band_noise(noise, band):
+    """The noise model of one band of ``noise``."""
+    return NoiseModel(None if noise.rho is None else noise.rho[band:band + 1],
+                      noise.sky[band:band + 1])
 
 
 def _split_disconnected(binmap):

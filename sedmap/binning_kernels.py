@@ -467,10 +467,12 @@ def merge_bins(flat, ny, nx, first, f, s, rho, sky, thr, req, lo, hi, complete):
     (updated; ids need not be consecutive).
 
     1. Bins under ``lo`` pixels, smallest first (ties: the smaller id), join the
-       neighbour they share the longest border with (ties: the smaller id); one
-       with no neighbour is dropped (its pixels become 0).
-    2. Passes over the leftover bins (ids >= ``first``) short of the thresholds,
-       in id order, until one changes nothing: such a bin merges with the
+       neighbour they share the longest border with (ties: the smaller id),
+       among those that stay within ``hi`` pixels if any; one with no
+       neighbour is dropped (its pixels become 0).
+    2. Passes over the bins short of the thresholds (leftover bins, ids >=
+       ``first``, and any other: a Voronoi cell under the target, a bin a piece
+       joined), in id order, until one changes nothing: such a bin merges with the
        neighbour with which, fitting in ``hi`` pixels, it meets the thresholds
        (the highest progress first) or, the neighbour also short, reaches a
        higher progress than either alone (the highest); ties: the smaller id.
@@ -526,10 +528,13 @@ def merge_bins(flat, ny, nx, first, f, s, rho, sky, thr, req, lo, hi, complete):
             size[k] = 0
             head[k] = -1
             continue
-        j = ids[0]
+        j = ids[0]   # the longest border, among the neighbours it fits in first
         for i in range(1, m):
-            if count[ids[i]] > count[j] or (count[ids[i]] == count[j] and ids[i] < j):
-                j = ids[i]
+            c = ids[i]
+            fit_c, fit_j = size[c] + size[k] <= hi, size[j] + size[k] <= hi
+            if (fit_c and not fit_j) or (fit_c == fit_j and (
+                    count[c] > count[j] or (count[c] == count[j] and c < j))):
+                j = c
         _join(j, k, head, tail, nxt, size, flat, fsum)
         known[j] = False
         retest[j] = True
@@ -544,7 +549,7 @@ def merge_bins(flat, ny, nx, first, f, s, rho, sky, thr, req, lo, hi, complete):
     changed = True
     while changed:
         changed = False
-        for k in range(first, nid):
+        for k in range(1, nid):
             if size[k] == 0 or complete[k]:
                 continue
             m = _neighbours(k, head, nxt, flat, nx, ny, stamp, count, ids)
@@ -565,7 +570,7 @@ def merge_bins(flat, ny, nx, first, f, s, rho, sky, thr, req, lo, hi, complete):
                 ok = _meets(fu, vu, n, sky, thr, req)
                 pr = _progress(fu, vu, n, sky, thr, req)
                 if not ok:
-                    if complete[j] or j < first:
+                    if complete[j]:
                         continue
                     if not pr > max(pk, _progress(fsum[j], vown[j], size[j], sky, thr, req)):
                         continue
