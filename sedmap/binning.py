@@ -562,8 +562,9 @@ def bin_voronoi(flux, var, region, band, target_sn, covariance_alpha=0.0, seed=1
         binmap[drop[binmap]] = 0
     # else: all pixels are leftovers (together below the target, or each above it
     # but single pixels are under min_npix)
-    return bin_leftovers(binmap, valid, flux, var, np.full(nb, float(target_sn)), np.arange(nb) == band, noise,
-                         order_band=band, min_npix=min_npix, max_npix=max_npix)
+    return bin_leftovers(binmap, valid, flux, var, np.full(nb, float(target_sn)),
+                         np.arange(nb) == band, noise, order_band=band, min_npix=min_npix,
+                         max_npix=max_npix)
 
 
 def _band_noise(noise, band):

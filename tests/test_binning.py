@@ -264,8 +264,6 @@ def bin_both(method, flux, var, region, sky, **kw):
 
 def bin_sn(binmap, k, flux, var, sky):
     """S/N per band of bin k, every covariance (here the shared sky) counted."""
-    from sedmap.binning import NoiseModel
-
     ys, xs = np.nonzero(binmap == k)
     return _sn_of(ys, xs, flux, var, sky)
 
