@@ -201,10 +201,16 @@ def split_weights(binmap, flux, flux_err=None, floor=SHARE_FLOOR):
 
 
 def make_map_set(galaxy, wcs, binmap, results, flux=None, flux_err=None, filters=None,
-                 split=None, confhash=None, constraint_min=CONSTRAINT_MIN):
+                 split=None, confhash=None, constraint_min=CONSTRAINT_MIN, bin_flags=None):
     """All maps of one galaxy as a ``sedmap.io.MapSet``, with the constraint summary
-    (:func:`constraint_summary`) at ``constraint_min``."""
+    (:func:`constraint_summary`) at ``constraint_min``; ``bin_flags`` (the bin map's
+    ``BINS.flag``, bin k at k-1) adds the ``BIN_FLAG`` map (1 = LOW_SNR)."""
     maps = bin_space_maps(binmap, results)
+    if bin_flags is not None:
+        inside = binmap > 0
+        img = np.full(binmap.shape, np.nan, np.float32)
+        img[inside] = np.asarray(bin_flags, np.float32)[binmap[inside] - 1]
+        maps["BIN_FLAG"] = PropertyMap(img, "", "BIN")
     if flux is not None:
         maps.update(pixel_space_maps(binmap, results, flux, flux_err, list(filters), split))
     return MapSet(galaxy=galaxy, wcs=wcs, maps=maps, config_hash=confhash or "none",

@@ -242,7 +242,7 @@ def run_maps(fluxmap_path, binmap_path, fit_paths, out_path, cfg, *, confhash=No
                          fix="run the fit stage for every bin")
     ms = make_map_set(cube.galaxy, cube.wcs, bm.binmap, results, cube.flux, cube.flux_err,
                       list(cube.filters.name), cfg["split"], confhash,
-                      constraint_min=cfg["constraint_min"])
+                      constraint_min=cfg["constraint_min"], bin_flags=bm.flag)
     path = write_map_set(ms, out_path)
     for name, s in (ms.summary or {}).items():
         log.info("%-9s constrained (1 - posterior/prior 68%% width >= %.2f) in %3.0f%% of the "
@@ -302,12 +302,20 @@ def run_accuracy(truth_path, binmap_path, rdsps_paths, fit_paths, out_json, *, p
                                                           "LOGZ", "AV", "LOG_MASS_FORMED")
                 if k in h}
     truth = bin_truth(bm.binmap, maps)
-    ok = set((np.flatnonzero(np.asarray(bm.flag) == 0) + 1).tolist())  # binning flags
-    rd = {r.bin_id: r for r in map(read_fit_result, rdsps_paths) if r.bin_id in ok}
-    mc = {r.bin_id: r for r in map(read_fit_result, fit_paths)
-          if r.method == "mcmc" and r.bin_id in ok}
+    flag = np.asarray(bm.flag)
+    ok = set((np.flatnonzero(flag == 0) + 1).tolist())  # S/N-complete bins
+    low = set((np.flatnonzero(flag == 1) + 1).tolist())  # LOW_SNR (leftover) bins only
+    rd_all = {r.bin_id: r for r in map(read_fit_result, rdsps_paths)}
+    mc_all = {r.bin_id: r for r in map(read_fit_result, fit_paths) if r.method == "mcmc"}
+    rd = {k: r for k, r in rd_all.items() if k in ok}
+    mc = {k: r for k, r in mc_all.items() if k in ok}
     report = {"n_bins": bm.n_bin, "n_bins_flagged": bm.n_bin - len(ok),
-              "rdsps": compare(truth, rd)}
+              "n_bins_low_snr": len(low), "rdsps": compare(truth, rd)}
+    # the leftover bins (binned to the S/N they can reach, flagged LOW_SNR), apart
+    for name, res in (("rdsps", rd_all), ("mcmc", mc_all)):
+        left = {k: r for k, r in res.items() if k in low}
+        if left:
+            report[f"{name}_low_snr"] = compare(truth, left)
     for name, res in (("rdsps", rd), ("mcmc", mc)):  # how many samples the percentiles rest on
         ess = [r.effective_sample_size for r in res.values() if not r.flag]
         ess = np.asarray([e for e in ess if np.isfinite(e)])
