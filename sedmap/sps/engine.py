@@ -14,7 +14,7 @@ import numpy as np
 from ..errors import InputError
 from . import dust, sfh
 from .cosmology import age_of_universe_gyr, get_cosmology, luminosity_distance_cm
-from .dust_emission import QPAH, UMIN, dust_mass, interp_weights, template_weights
+from .dust_emission import P0_LSUN_PER_MSUN, QPAH, UMIN, interp_weights, mixture
 from .igm import transmission
 from .sfh import check_young
 from .ssp import T_BC_YR, SSPLibrary, load_library
@@ -43,7 +43,7 @@ PARAM_INFO = {
     "gas_logz": ((-2.30, 0.69), "log10(Z/Zsun) of the gas (defaults to logzsol)"),
     "log_umin": ((float(np.log10(UMIN[0])), float(np.log10(UMIN[-1]))),
                  "log10 Umin of DL07"),
-    "log_gamma": ((-6.0, 0.0), "log10 gamma of DL07"),
+    "log_gamma": ((-6.0, 0.0), "log10 gamma of DL07 (dust-mass fraction in the power law)"),
     "log_qpah": ((float(np.log10(QPAH[0])), float(np.log10(QPAH[-1]))),
                  "log10(qPAH / %) of DL07"),
 }
@@ -337,11 +337,11 @@ class SPSModel:
         del old, tau
         l_abs = l_int - att @ self._trapz.astype(dt)  # Lsun per Msun formed
         if self.dust_emission:
-            umin = 10 ** p["log_umin"]
-            gamma = 10 ** p["log_gamma"]
-            wd = template_weights(10 ** p["log_qpah"], umin, gamma) * l_abs[:, None]
-            att += wd.astype(dt) @ self._dust_basis
-            mdust = dust_mass(l_abs, umin, gamma)
+            # gamma is DL07's dust-mass fraction: mixture() turns it into the
+            # templates' luminosity weights and the <U> of the dust mass
+            wd, mean_u = mixture(10 ** p["log_qpah"], 10 ** p["log_umin"], 10 ** p["log_gamma"])
+            att += (wd * l_abs[:, None]).astype(dt) @ self._dust_basis
+            mdust = l_abs / (P0_LSUN_PER_MSUN * mean_u)
         else:
             mdust = np.full(l_abs.shape, np.nan)
 

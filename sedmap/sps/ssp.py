@@ -204,13 +204,14 @@ def _load_cached(name, wave_bytes, imf):
         i0, w0, w1 = interp_weights(np.clip(zmet, BC03_ZMET[0], BC03_ZMET[-1]), BC03_ZMET)
         nebular = w0[:, None, None, None] * nebular[i0] + w1[:, None, None, None] * nebular[i0 + 1]
 
-    # DL07 templates, unit-normalised on the model grid
+    # DL07 templates, unit-normalised on the model grid; pixel means everywhere, so
+    # the PAH bands (2-3 of the templates' points wide) keep their flux in a filter
     temps = []
     for fname in DL07_FILES:
         with _read(grid_dir / fname) as hdul:
             for iq in range(QPAH.size):
                 tab = np.asarray(hdul[iq + 1].data, dtype=float)
-                temps.append(resample(tab[:, 0], tab[:, 1:].T, wave))
+                temps.append(resample(tab[:, 0], tab[:, 1:].T, wave, conserve=True))
     temps = np.stack(temps).reshape(2 * QPAH.size * UMIN.size, wave.size)
     norm = np.trapezoid(temps, wave, axis=1)
     dust_templates = temps / norm[:, None]

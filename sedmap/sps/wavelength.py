@@ -62,7 +62,7 @@ def bin_edges(wave):
     return np.concatenate([[first], mid, [last]])
 
 
-def resample(src_wave, src_flux, dst_wave):
+def resample(src_wave, src_flux, dst_wave, conserve=False):
     """Resample spectra onto a new grid, conserving flux where the new grid is coarser.
 
     Each destination pixel gets the mean of the (piecewise linear) source
@@ -78,6 +78,11 @@ def resample(src_wave, src_flux, dst_wave):
         Flux density per Angstrom; any leading shape.
     dst_wave : ndarray (n_dst,)
         Angstrom, increasing.
+    conserve : bool
+        Take the pixel mean everywhere, also where the new grid is finer. For a
+        source with features a few of its points wide (the DL07 PAH bands),
+        where points interpolated between the source's kinks change the
+        integral through a filter by up to ~1.5% (W1 at R = 150).
 
     Returns
     -------
@@ -109,7 +114,7 @@ def resample(src_wave, src_flux, dst_wave):
 
     # where the destination is finer than the source, interpolate instead
     src_step = np.interp(dst_wave, src_wave[1:], dx)
-    fine = np.diff(bin_edges(dst_wave)) < src_step
+    fine = (np.diff(bin_edges(dst_wave)) < src_step) & (not conserve)
     if fine.any():
         interp = _interp_rows(src_wave, flux2, dst_wave[fine])
         mean[:, fine] = interp
