@@ -39,6 +39,7 @@ variance; their number is returned (``BandImage.meta['n_outlier']``, the
 """
 
 import logging
+import warnings
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
@@ -48,6 +49,7 @@ __all__ = ["find_outliers", "repair_outliers"]
 log = logging.getLogger(__name__)
 
 MAD_TO_SIGMA = 1.4826
+_BATCH = 1 << 16  # candidate pixels per batch of box medians
 
 
 def _windows(img, rows, cols, size):
@@ -56,6 +58,25 @@ def _windows(img, rows, cols, size):
     h = size // 2
     view = sliding_window_view(np.pad(img, h, constant_values=np.nan), (size, size))
     return view[rows, cols].reshape(rows.size, size * size)
+
+
+def _extreme(value, clean, vclean, rows, cols, size, nsigma, sharp):
+    """Tests 1 and 2 for the pixels (rows, cols) of value ``value``; bool array."""
+    centre = size * size // 2
+    box = _windows(clean, rows, cols, size)
+    box[:, centre] = np.nan  # the pixel itself is left out
+    vbox = _windows(vclean, rows, cols, size)
+    vbox[:, centre] = np.nan
+    near = np.delete(_windows(clean, rows, cols, 3), 4, axis=1)
+    with warnings.catch_warnings():  # all-NaN boxes (isolated pixels) give NaN: not flagged
+        warnings.simplefilter("ignore", RuntimeWarning)
+        med = np.nanmedian(box, axis=1)
+        scatter = MAD_TO_SIGMA * np.nanmedian(np.abs(box - med[:, None]), axis=1)
+        noise = scatter + np.sqrt(np.nanmedian(vbox, axis=1))
+        m8 = np.nanmedian(np.abs(near - med[:, None]), axis=1)
+    excess = np.abs(value - med)
+    hit = (excess > nsigma * noise) & (excess > sharp * m8)
+    return hit & np.isfinite(med) & np.isfinite(m8)  # an isolated pixel has no box
 
 
 def find_outliers(data, var, mask=None, *, size=5, nsigma=10.0, sharp=50.0, ceiling=10.0):
@@ -91,24 +112,12 @@ def find_outliers(data, var, mask=None, *, size=5, nsigma=10.0, sharp=50.0, ceil
     if valid.any():
         p999 = np.percentile(np.abs(data[valid]), 99.9)
         cand = valid & (np.abs(data) > ceiling * p999)  # test 3 first: cheap, and rare
+        clean = np.where(valid, data, np.nan)
+        vclean = np.where(valid, var, np.nan)
         rows, cols = np.nonzero(cand)
-        if rows.size:
-            clean = np.where(valid, data, np.nan)
-            box = _windows(clean, rows, cols, size)
-            centre = size * size // 2
-            box[:, centre] = np.nan  # the pixel itself is left out
-            med = np.nanmedian(box, axis=1)
-            scatter = MAD_TO_SIGMA * np.nanmedian(np.abs(box - med[:, None]), axis=1)
-            vbox = _windows(np.where(valid, var, np.nan), rows, cols, size)
-            vbox[:, centre] = np.nan
-            noise = scatter + np.sqrt(np.nanmedian(vbox, axis=1))
-            near = _windows(clean, rows, cols, 3)
-            near = np.delete(near, 4, axis=1)
-            m8 = np.nanmedian(np.abs(near - med[:, None]), axis=1)
-            excess = np.abs(data[rows, cols] - med)
-            hit = (excess > nsigma * noise) & (excess > sharp * m8)
-            hit &= np.isfinite(med) & np.isfinite(m8)  # an isolated pixel has no box
-            bad[rows[hit], cols[hit]] = True
+        for s in range(0, rows.size, _BATCH):  # bounded memory if many pass test 3
+            r, c = rows[s:s + _BATCH], cols[s:s + _BATCH]
+            bad[r, c] = _extreme(data[r, c], clean, vclean, r, c, size, nsigma, sharp)
     rows, cols = np.nonzero(bad)
     fill_d = np.full(rows.size, np.nan)
     fill_v = np.full(rows.size, np.nan)
