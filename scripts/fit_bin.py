@@ -15,7 +15,7 @@ from sedmap.stages import run_fit_bin, run_script
 def body(p, i, o, w):
     run_fit_bin(w.bin, i.binmap, i.grid,
                 Path(i.rdsps) / f"bin_{w.bin}.h5", p.z,
-                o[0], p.fit, confhash=p.confhash)
+                o[0], p.fit, confhash=p.confhash, grid_hash=p.grid_hash)
 
 
 run_script(snakemake, body)

@@ -39,7 +39,7 @@ def _cmd_rdsps(args):
     from .stages import run_rdsps
 
     run_rdsps(args.binmap, args.grid, args.z, args.out, json.loads(args.fit_json),
-              confhash=args.confhash)
+              confhash=args.confhash, grid_hash=args.grid_hash)
 
 
 def _cmd_filters(args):
@@ -123,20 +123,21 @@ def _cmd_binning(args):
 
 def _cmd_fit(args):
     from .config import grid_key
-    from .io import read_bin_map
+    from .io import grid_hash, read_bin_map
     from .stages import mcmc_bins, run_fit_bin, run_rdsps
 
     cfg = _load(args)
     gdir = _gdir(cfg)
     grid = f"{cfg['results_dir']}/models/{grid_key(cfg['models'])}.h5"
+    expected = grid_hash(cfg["models"])
     z = cfg["galaxy"]["z"]
-    run_rdsps(gdir / "binmap.fits", grid, z, gdir / "rdsps", cfg["fit"])
+    run_rdsps(gdir / "binmap.fits", grid, z, gdir / "rdsps", cfg["fit"], grid_hash=expected)
     bins = args.bins or mcmc_bins(read_bin_map(gdir / "binmap.fits").flag, cfg["fit"])
     from tqdm.auto import tqdm
 
     for k in tqdm(bins, desc="fit", unit="bin", disable=args.quiet):
         run_fit_bin(k, gdir / "binmap.fits", grid, gdir / "rdsps" / f"bin_{k}.h5", z,
-                    gdir / "fits" / f"bin_{k}.h5", cfg["fit"])
+                    gdir / "fits" / f"bin_{k}.h5", cfg["fit"], grid_hash=expected)
 
 
 def _cmd_maps(args):
@@ -187,6 +188,7 @@ def build_parser():
     r.add_argument("--fit-json", required=True, help="the fit section as JSON")
     r.add_argument("--out", required=True, help="output folder")
     r.add_argument("--confhash", help="provenance hash to record")
+    r.add_argument("--grid-hash", help="the grid_hash the grid must carry (refused otherwise)")
     r.set_defaults(func=_cmd_rdsps)
 
     for name, func, what in (("mock", _cmd_mock, "make the mock galaxy (demo) with known truth"),

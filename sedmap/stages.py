@@ -152,13 +152,19 @@ def run_binmap_plot(binmap_path, plot_path):
 
 
 # -------------------------------------------------------------------- fit
-def run_rdsps(binmap_path, grid_path, z, out_dir, cfg, *, confhash=None):
-    """All bins against the model grid -> ``out_dir/bin_{k}.h5``."""
+def run_rdsps(binmap_path, grid_path, z, out_dir, cfg, *, confhash=None, grid_hash=None):
+    """All bins against the model grid -> ``out_dir/bin_{k}.h5``.
+
+    ``grid_hash``: the :func:`sedmap.io.grid_hash` the grid must carry (the
+    workflow's, of the galaxy's ``models`` section); a grid made otherwise, or
+    with corrupted bytes, is refused (:func:`sedmap.io.read_model_grid`).
+    """
     from .fit import run_rdsps as _rdsps
     from .io import read_bin_map, read_model_grid
 
     bm = read_bin_map(binmap_path)
-    grid = read_model_grid(grid_path, spectra=False)  # photometry read chunk by chunk
+    # photometry read chunk by chunk, checksums verified
+    grid = read_model_grid(grid_path, spectra=False, expected_hash=grid_hash)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     return _rdsps(bm, grid, z, out_dir, sys_err=cfg.get("sys_err", 0.0),
@@ -196,9 +202,10 @@ def bin_result_paths(binmap_path, rdsps_dir, mcmc_paths):
 
 
 def run_fit_bin(bin_id, binmap_path, grid_path, rdsps_path, z, out_path, cfg, *,
-                confhash=None):
+                confhash=None, grid_hash=None):
     """One bin's fit file: MCMC if the bin is selected, else a copy of its RDSPS result
-    (the workflow asks for the selected bins only; see :func:`bin_result_paths`)."""
+    (the workflow asks for the selected bins only; see :func:`bin_result_paths`).
+    ``grid_hash``: as in :func:`run_rdsps`."""
     from .fit import fit_bin_mcmc
     from .fit.driver import POPULATION_FILE
     from .io import read_bin_map, read_model_grid
@@ -212,7 +219,8 @@ def run_fit_bin(bin_id, binmap_path, grid_path, rdsps_path, z, out_path, cfg, *,
             shutil.copyfile(rdsps_path, tmp)
         return out_path
     m = cfg.get("mcmc", {})
-    grid = read_model_grid(grid_path, spectra=False)  # MCMC needs the config and ranges only
+    # MCMC needs the config and ranges only
+    grid = read_model_grid(grid_path, spectra=False, expected_hash=grid_hash)
     return fit_bin_mcmc(int(bin_id), bm, grid, rdsps_path, z, out_path,
                         nwalkers=m.get("nwalkers", 100), nsteps=m.get("nsteps", 600),
                         burn=m.get("burn", 200), thin=m.get("thin", 1), seed=m.get("seed", 42),

@@ -88,3 +88,40 @@ def test_target_psf_sharper_than_a_band_is_refused(tmp_path):
     with pytest.raises(InputError, match="target_psf_fwhm"):
         P.common_grid([cal], [{"psf_fwhm": 3.0}], tmp_path / "grid.json", target_psf_fwhm=2.0)
     assert not (tmp_path / "grid.json").exists()
+
+
+def test_psf_file_broader_than_target_is_refused(tmp_path):
+    """A psf_file of FWHM 10" with images.target_psf_fwhm 6.47": refused with both FWHMs,
+    whether or not psf_fwhm is given; a psf_fwhm that disagrees with the image by
+    more than 20% is refused naming both."""
+    from sedmap.images.band import BandImage
+    from sedmap.images.grid import target_grid
+    from sedmap.images.psf import gaussian_psf
+    from sedmap.io.bandimage import write_band_image
+
+    w, shape = target_grid(150.0, 2.0, 1.0, 40.0)
+    cal = write_band_image(BandImage("wise_w1", np.ones(shape), np.ones(shape), w, 1.0),
+                           tmp_path / "w1_cal.fits", step="calibrated")
+    wide = tmp_path / "psf10.fits"
+    fits.PrimaryHDU(gaussian_psf(10.0, 0.5, 81)).writeto(wide)
+    out = tmp_path / "grid.json"
+    psf = {"psf_file": str(wide), "psf_pixscale": 0.5}
+    for extra in ({}, {"psf_fwhm": 9.0}):  # measured, or declared within 20%
+        with pytest.raises(InputError, match=r"target_psf_fwhm: 6\.47\" is sharper than the "
+                           r"PSF of band wise_w1 \(measured FWHM 10\.\d\d\" on .*psf10\.fits"):
+            P.common_grid([cal], [{**psf, **extra}], out, target_psf_fwhm=6.47)
+    with pytest.raises(InputError, match=r"psf10\.fits: band wise_w1: psf_fwhm = 6\.10\" but "
+                       r"the PSF image measures FWHM 10\.\d\d\""):
+        P.common_grid([cal], [{**psf, "psf_fwhm": 6.1}], out, target_psf_fwhm=6.47)
+    with pytest.raises(InputError, match=r"psf_fwhm = 6\.10\" but"):  # with no target too
+        P.common_grid([cal], [{**psf, "psf_fwhm": 6.1}], out)
+    assert not out.exists()
+    # a PSF image sharper than the target, or a broad one with no target set, passes
+    narrow = tmp_path / "psf5.fits"
+    fits.PrimaryHDU(gaussian_psf(5.0, 0.5, 81)).writeto(narrow)
+    P.common_grid([cal], [{"psf_file": str(narrow), "psf_pixscale": 0.5, "psf_fwhm": 5.2}],
+                  out, target_psf_fwhm=6.47)
+    P.common_grid([cal], [psf], out)
+    import json
+
+    assert json.loads(out.read_text())["target_psf_fwhm"] == pytest.approx(10.1, abs=0.1)

@@ -31,7 +31,9 @@ from sedmap.io import (
     write_sfh_groups,
     write_spec_photo,
 )
+from sedmap.io import atomic
 from sedmap.io import fitresult as fitresult_mod
+from sedmap.io.atomic import atomic_path
 
 NY, NX, NB, NW = 6, 5, 3, 7
 HASH = "abc123def456"
@@ -385,6 +387,70 @@ def test_failed_hdf5_write_leaves_nothing(tmp_path, monkeypatch):
         write_fit_result(make_fit_result(), tmp_path / "bin_7.h5")
     assert len(calls) == 3
     assert list(tmp_path.iterdir()) == []
+
+
+def test_killed_write_leaves_no_final_file_and_next_write_removes_its_temp(tmp_path):
+    """kill -9 during a write: no file under the final name, a hidden temporary file
+    named after its host and PID; the next write of that product removes it."""
+    import os
+    import subprocess
+    import sys
+
+    out = tmp_path / "grid_abc.h5"
+    code = ("import os, signal, sys; from sedmap.io.atomic import atomic_path\n"
+            f"with atomic_path({str(out)!r}) as tmp:\n"
+            "    open(tmp, 'wb').write(b'x' * 100000)\n"
+            "    os.kill(os.getpid(), signal.SIGKILL)\n")
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, timeout=120,
+                         env={**os.environ, "PYTHONPATH": os.getcwd()}, check=False)
+    assert run.returncode == -9, run.stderr
+    left = list(tmp_path.iterdir())
+    assert not out.exists() and len(left) == 1
+    assert left[0].name.startswith(f".grid_abc.h5.{atomic._host()}.")
+    assert left[0].name.endswith(".tmp.h5") and left[0].stat().st_size == 100000
+    with atomic_path(out) as tmp:
+        tmp.write_bytes(b"done")
+    assert [p.name for p in tmp_path.iterdir()] == ["grid_abc.h5"]
+    assert out.read_bytes() == b"done"
+
+
+def test_stale_temps_only_of_dead_writers_of_that_product_are_removed(tmp_path):
+    """Removed: this host's temporaries of the product whose writer is gone, and those
+    of a writer that cannot be checked (another node, the former name) once a day
+    old. Kept: a live writer's, a fresh one of another node, and other products'."""
+    import os
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True)
+    dead = int(done.stdout)  # exited: its PID names no process (barring reuse)
+    live = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    host = atomic._host()
+    try:
+        names = {
+            "dead": f".grid_x.h5.{host}.{dead}.abcd1234.tmp.h5",
+            "live": f".grid_x.h5.{host}.{live.pid}.abcd1234.tmp.h5",
+            "other_host_fresh": f".grid_x.h5.node-17.{dead}.abcd1234.tmp.h5",
+            "other_host_old": f".grid_x.h5.node-17.{live.pid}.zzzz9999.tmp.h5",
+            "former_old": ".grid_x.h5.k2j_x9q0.tmp.h5",
+            "former_fresh": ".grid_x.h5.a1b2c3d4.tmp.h5",
+            "other_product": f".grid_y.h5.{host}.{dead}.abcd1234.tmp.h5",
+            "other_suffix": f".grid_x.h5.{host}.{dead}.abcd1234.tmp.fits",
+        }
+        for name in names.values():
+            (tmp_path / name).write_bytes(b"partial")
+        day_ago = time.time() - atomic.STALE_AGE_S - 60
+        for key in ("other_host_old", "former_old"):
+            os.utime(tmp_path / names[key], (day_ago, day_ago))
+        with atomic_path(tmp_path / "grid_x.h5") as tmp:
+            tmp.write_bytes(b"new")
+        left = {p.name for p in tmp_path.iterdir()}
+    finally:
+        live.kill()
+        live.wait()
+    gone = {"dead", "other_host_old", "former_old"}
+    assert left == {names[k] for k in names if k not in gone} | {"grid_x.h5"}
 
 
 def test_invalid_data_is_refused_before_writing(tmp_path):

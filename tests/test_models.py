@@ -209,3 +209,154 @@ def test_draw_of_an_unknown_or_fixed_parameter_is_refused(small_config):
     mc["params"]["dust_index"] = -0.7
     with pytest.raises(InputError, match="fixed"):
         draw_parameters(mc, model_from_config(mc))
+
+
+# ------------------------------------------------------- a grid that proves it is the grid
+
+
+def _h5_datasets(path):
+    import h5py
+
+    out = {}
+    with h5py.File(path, "r") as f:
+        f.visititems(lambda name, obj: out.__setitem__(name, (obj.chunks, obj.fletcher32))
+                     if isinstance(obj, h5py.Dataset) else None)
+    return out
+
+
+def test_grid_records_its_hash_and_checksums_every_dataset(small_config, grid_path):
+    """grid_hash = hash of the models section, filters (none), sedmap version and seed;
+    every dataset chunked with fletcher32 (/spectra in chunk_size rows, as before)."""
+    import h5py
+
+    from sedmap import __version__
+    from sedmap.io import grid_hash
+
+    with h5py.File(grid_path, "r") as f:
+        assert f.attrs["grid_hash"] == grid_hash(small_config)
+        n_wave = f["wavelength"].shape[0]
+    assert len(grid_hash(small_config)) == 64
+    assert grid_hash(small_config) != grid_hash(dict(small_config, seed=8))
+    assert grid_hash(small_config) != grid_hash(small_config, version=__version__ + "x")
+    assert grid_hash(small_config) != grid_hash(small_config, filters=["sdss_r"])
+    sets = _h5_datasets(grid_path)
+    assert len(sets) > 10 and all(ch is not None and f32 for ch, f32 in sets.values()), sets
+    assert sets["spectra"][0] == (250, n_wave)
+    grid = read_model_grid(grid_path, spectra=False, expected_hash=grid_hash(small_config))
+    assert grid.grid_hash == grid_hash(small_config)
+    assert read_ssp_library(grid_path, expected_hash=grid_hash(small_config)) is not None
+
+
+def _binmap(tmp_path):
+    """A two-bin bin map on a celestial WCS (fluxes in 1e-17 erg/s/cm2/AA)."""
+    from astropy.wcs import WCS
+
+    from sedmap.filters import pivot_wavelengths
+    from sedmap.io import BinMap, Filters, write_bin_map
+
+    names = ["sdss_r", "2mass_k"]
+    wcs = WCS(naxis=2)
+    wcs.wcs.ctype = ["RA---TAN", "DEC--TAN"]
+    wcs.wcs.crval, wcs.wcs.cdelt = [150.0, 2.0], [-4e-4, 4e-4]
+    flux = np.array([[3.0, 2.0], [6.0, 4.0]])
+    bm = BinMap(galaxy="t", binmap=np.array([[1, 2]], np.int32), wcs=wcs,
+                filters=Filters(names, pivot_wavelengths(names), np.ones(2)), flux=flux,
+                flux_var=(0.1 * flux) ** 2, snr=np.full_like(flux, 10.0),
+                flag=np.zeros(2, np.int32))
+    return write_bin_map(bm, tmp_path / "binmap.fits")
+
+
+def _rdsps(capsys, binmap, grid, out, *extra):
+    rc = cli_main(["rdsps", "--binmap", str(binmap), "--grid", str(grid), "--z", "0.02",
+                   "--fit-json", "{}", "--out", str(out), *extra])
+    return rc, capsys.readouterr().err.strip()
+
+
+def test_flipped_byte_in_the_spectra_stops_the_fit_with_one_line(tmp_path, small_config,
+                                                                 grid_path, capsys):
+    """One byte flipped in the middle of /spectra (the second of its three chunks) in a
+    copy of the grid: reading it, and RDSPS on it, stop with one line that says
+    corrupted bytes, names the file and how to rebuild it."""
+    import h5py
+
+    from sedmap.io import grid_hash
+
+    bad = tmp_path / "grid_copy.h5"
+    shutil.copyfile(grid_path, bad)
+    with h5py.File(bad, "r") as f:
+        info = f["spectra"].id.get_chunk_info(1)
+    with open(bad, "r+b") as fh:
+        fh.seek(info.byte_offset + info.size // 2)
+        byte = fh.read(1)
+        fh.seek(info.byte_offset + info.size // 2)
+        fh.write(bytes([byte[0] ^ 0x5A]))
+    with pytest.raises(InputError) as err:
+        read_model_grid(bad)
+    msg = str(err.value)
+    assert len(msg.splitlines()) == 1
+    assert msg.startswith(f"{bad}: corrupted bytes") and "checksum" in msg
+    assert "delete the file" in msg and "--forcerun model_grid" in msg
+    lazy = read_model_grid(bad, spectra=False)  # the chunk is checked when it is read
+    lazy.spectra_rows(slice(0, 250))
+    with pytest.raises(InputError, match="corrupted bytes"):
+        lazy.spectra_rows(slice(240, 260))
+    rc, err = _rdsps(capsys, _binmap(tmp_path), bad, tmp_path / "rd",
+                     "--grid-hash", grid_hash(small_config))
+    assert rc == 2 and len(err.splitlines()) == 1, err
+    assert err.startswith(f"sedmap rdsps: error: {bad}: corrupted bytes")
+    assert not (tmp_path / "rd").exists() or not any((tmp_path / "rd").iterdir())
+    # the intact grid fits
+    rc, err = _rdsps(capsys, tmp_path / "binmap.fits", grid_path, tmp_path / "ok",
+                     "--grid-hash", grid_hash(small_config))
+    assert rc == 0, err
+    assert len(list((tmp_path / "ok").glob("bin_*.h5"))) == 2
+
+
+def test_grid_of_another_seed_is_refused_where_another_hash_is_expected(tmp_path, small_config,
+                                                                         grid_path, capsys):
+    """A grid built with another seed, put where this run's grid should be (same file
+    name, same CONFHASH given to the writer): refused as a hash mismatch."""
+    from sedmap.io import grid_hash
+
+    other = build_grid(dict(small_config, seed=8), tmp_path / "grid_same_name.h5",
+                       config_hash=read_model_grid(grid_path, spectra=False).config_hash,
+                       progress=False)
+    with pytest.raises(InputError) as err:
+        read_model_grid(other, spectra=False, expected_hash=grid_hash(small_config))
+    msg = str(err.value)
+    assert len(msg.splitlines()) == 1 and msg.startswith(f"{other}: hash mismatch")
+    assert "seed 8" in msg and "delete the file" in msg
+    with pytest.raises(InputError, match="hash mismatch"):
+        read_ssp_library(other, expected_hash=grid_hash(small_config))
+    rc, err = _rdsps(capsys, _binmap(tmp_path), other, tmp_path / "rd",
+                     "--grid-hash", grid_hash(small_config))
+    assert rc == 2 and len(err.splitlines()) == 1 and "hash mismatch" in err, err
+    # without an expected hash it reads (its own hash is consistent)
+    assert read_model_grid(other, spectra=False).grid_hash == grid_hash(dict(small_config,
+                                                                             seed=8))
+
+
+def test_edited_grid_metadata_and_former_grids(tmp_path, small_config, grid_path, caplog):
+    """An edited model_config attribute no longer matches the recorded hash (refused);
+    a grid written before grid_hash existed reads, with one logged warning."""
+    import logging
+
+    import h5py
+
+    from sedmap.io import grid_hash
+
+    edited = tmp_path / "edited.h5"
+    shutil.copyfile(grid_path, edited)
+    with h5py.File(edited, "r+") as f:
+        f.attrs["model_config"] = json.dumps(dict(small_config, seed=8))
+    with pytest.raises(InputError, match=r"hash mismatch: .*own model_config"):
+        read_model_grid(edited, spectra=False)
+    former = tmp_path / "former.h5"
+    shutil.copyfile(grid_path, former)
+    with h5py.File(former, "r+") as f:
+        del f.attrs["grid_hash"]
+    with caplog.at_level(logging.WARNING, logger="sedmap.io.modelgrid"):
+        grid = read_model_grid(former, spectra=False, expected_hash=grid_hash(small_config))
+        read_ssp_library(former, expected_hash=grid_hash(small_config))
+    assert grid.grid_hash == "" and grid.n_model == 600
+    assert caplog.text.count("cannot be verified") == 1 and str(former) in caplog.text

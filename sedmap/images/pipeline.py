@@ -30,7 +30,16 @@ from .grid import (
     reproject_band,
     target_grid,
 )
-from .psf import effective_fwhm, gaussian_psf, matching_kernel, pad_to, psf_for_band
+from .outliers import repair_outliers
+from .psf import (
+    FWHM_TO_SIGMA,
+    effective_fwhm,
+    gaussian_psf,
+    matching_kernel,
+    pad_to,
+    psf_for_band,
+    reprojection_sigma,
+)
 from .region import ellipse_region, find_stars, galaxy_segment_region, star_mask, star_radius
 from .surveys import load_band
 
@@ -39,26 +48,68 @@ log = logging.getLogger(__name__)
 PSF_KEYS = ("psf_fwhm", "psf_file", "psf_pixscale", "psf_model", "moffat_beta")
 
 
+#: Largest relative difference between a band's ``psf_fwhm`` and the FWHM measured
+#: on its ``psf_file`` (``measure_fwhm``, ~10% high for PSFs sampled at < 2 pixels).
+PSF_FWHM_AGREEMENT = 0.2
+
+
 def _with_psf(band, psf):
-    """Set the PSF description (``psf_fwhm``, ``psf_file`` ...) on a BandImage."""
+    """Set the PSF description (``psf_fwhm``, ``psf_file`` ...) on a BandImage.
+
+    With a ``psf_file`` its FWHM is measured (``meta['psf_fwhm_measured']``,
+    arcsec); a ``psf_fwhm`` given too must agree with it to
+    ``PSF_FWHM_AGREEMENT``, else InputError naming both.
+    """
     from .psf import load_psf, measure_fwhm
 
     band.psf_model = psf.get("psf_model", "gaussian")
     band.moffat_beta = float(psf.get("moffat_beta", band.moffat_beta))
+    measured = None
     if psf.get("psf_file"):
         band.psf_pixscale = float(psf["psf_pixscale"]) if psf.get("psf_pixscale") else None
         if band.psf_pixscale is None:
             raise InputError("psf_pixscale is needed with psf_file", path=psf["psf_file"],
                              fix="give psf_pixscale (arcsec per PSF pixel) for this band")
         band.psf = load_psf(psf["psf_file"], band.psf_pixscale)
+        measured = float(measure_fwhm(band.psf, band.psf_pixscale))
+        band.meta["psf_fwhm_measured"] = measured
+        band.meta["psf_file"] = str(psf["psf_file"])
     if psf.get("psf_fwhm") is not None:
         band.psf_fwhm = float(psf["psf_fwhm"])
-    elif band.psf is not None:  # measured on the PSF image
-        band.psf_fwhm = float(measure_fwhm(band.psf, band.psf_pixscale))
+        if measured is not None and abs(band.psf_fwhm / measured - 1) > PSF_FWHM_AGREEMENT:
+            raise InputError(
+                f"band {band.filter}: psf_fwhm = {band.psf_fwhm:.2f}\" but the PSF image "
+                f"measures FWHM {measured:.2f}\" ({band.psf_fwhm / measured - 1:+.0%}, more "
+                f"than {PSF_FWHM_AGREEMENT:.0%} apart); the matching kernel is made from the "
+                "image.", path=psf["psf_file"],
+                fix="correct psf_fwhm, or psf_file / psf_pixscale, or drop psf_fwhm to use "
+                    "the measured FWHM")
+    elif measured is not None:
+        band.psf_fwhm = measured
     else:
         raise InputError(f"band {band.filter} has no PSF: neither psf_fwhm nor psf_file.",
                          path=band.path, fix="give psf_fwhm (arcsec) or psf_file + psf_pixscale")
     return band
+
+
+def source_fwhm(band):
+    """The band's PSF FWHM on the common grid, arcsec (``effective_fwhm``): of its
+    ``psf_fwhm``, or of the FWHM measured on its ``psf_file`` where that is broader
+    (the matching kernel is made from the image)."""
+    eff = effective_fwhm(band)
+    measured = band.meta.get("psf_fwhm_measured")
+    if measured is not None:
+        eff = max(eff, float(np.hypot(measured, reprojection_sigma(band) / FWHM_TO_SIGMA)))
+    return eff
+
+
+def _psf_words(band):
+    """How a band's PSF FWHM is known, for messages."""
+    measured = band.meta.get("psf_fwhm_measured")
+    if measured is None:
+        return f"psf_fwhm {band.psf_fwhm:.2f}\""
+    declared = "" if band.psf_fwhm == measured else f", psf_fwhm {band.psf_fwhm:.2f}\""
+    return f"measured FWHM {measured:.2f}\" on {band.meta.get('psf_file')}{declared}"
 
 
 def calibrate(spec, out_path, confhash=None):
@@ -87,14 +138,16 @@ def common_grid(cal_paths, psfs, out_path, *, pixel_scale=None, target_psf_fwhm=
     """
     bands = [_with_psf(read_band_image(p), psf) for p, psf in zip(cal_paths, psfs)]
     pix = float(pixel_scale or max(b.pixscale for b in bands))
-    eff = [effective_fwhm(b) for b in bands]
+    eff = [source_fwhm(b) for b in bands]
     target = float(target_psf_fwhm or max(eff))
     worst = int(np.argmax(eff))
     if target < max(eff) * 0.99:
-        raise InputError(f"images.target_psf_fwhm = {target}\" is sharper than band "
-                         f"{bands[worst].filter} ({eff[worst]:.2f}\" on the common grid)",
-                         path="images.target_psf_fwhm",
-                         fix=f"set it to at least {max(eff):.2f} or null")
+        raise InputError(f"{target:.2f}\" is sharper than the PSF of "
+                         f"band {bands[worst].filter} ({_psf_words(bands[worst])}; "
+                         f"{eff[worst]:.2f}\" on the common grid): no kernel can sharpen a "
+                         "PSF.", path="images.target_psf_fwhm",
+                         fix=f"set it to at least {max(eff):.2f} or null (the broadest band's), "
+                             "or check that band's PSF")
     info = {"pixscale": pix, "target_psf_fwhm": target,
             "bands": {b.filter: {"pixscale": b.pixscale, "effective_fwhm": e}
                       for b, e in zip(bands, eff)}}
@@ -105,10 +158,12 @@ def common_grid(cal_paths, psfs, out_path, *, pixel_scale=None, target_psf_fwhm=
 
 def match(cal_path, psf, grid_path, out_path, *, ra, dec, stamp_arcsec, ref_path=None,
           realign=False, confhash=None):
-    """Step 3: WCS check against the reference band, reprojection onto the common
-    grid (flux conserving), PSF matching (flux with K, variance with K^2)."""
+    """Step 3: extreme and non-finite pixels repaired (:mod:`.outliers`, counted in
+    ``NOUTLIER``), WCS check against the reference band, reprojection onto the
+    common grid (flux conserving), PSF matching (flux with K, variance with K^2)."""
     info = json.loads(Path(grid_path).read_text())
     band = _with_psf(read_band_image(cal_path), psf)
+    n_outlier = repair_outliers(band)  # before anything spreads them (alignment included)
     if ref_path is not None and Path(ref_path) != Path(cal_path):
         # only when images.reference_band is set: galaxies look different across
         # the spectrum (UV clumps), so the check suits bands of similar morphology
@@ -124,7 +179,7 @@ def match(cal_path, psf, grid_path, out_path, *, ra, dec, stamp_arcsec, ref_path
     n = max(src.shape[0], tgt.shape[0])
     src, tgt = pad_to(src, (n, n)), pad_to(tgt, (n, n))
     check_psf_fits(tgt, shape, name=f"target PSF ({target:.2f}\")")
-    kernel = matching_kernel(src, tgt, fwhm_source=effective_fwhm(band), fwhm_target=target,
+    kernel = matching_kernel(src, tgt, fwhm_source=source_fwhm(band), fwhm_target=target,
                              name=band.filter)
     factor = noise_correlation_factor(band, wcs, kernel)
     rho = noise_correlation(band, wcs, kernel)
@@ -141,7 +196,8 @@ def match(cal_path, psf, grid_path, out_path, *, ra, dec, stamp_arcsec, ref_path
                     target, mask=bad, survey=band.survey, path=band.path,
                     meta={"bkg_err": 0.0, "sky_err": sky_err,
                           "calib_err": band.meta.get("calib_err", 0.0),
-                          "native_fwhm": band.psf_fwhm}, noise_corr=rho)
+                          "native_fwhm": band.psf_fwhm, "n_outlier": n_outlier},
+                    noise_corr=rho)
     return write_band_image(out, out_path, step="matched", confhash=confhash)
 
 

@@ -10,6 +10,7 @@ from .fluxcube import Filters, FluxCube, read_flux_cube, write_flux_cube  # noqa
 from .maps import MapSet, PropertyMap, read_map_set, write_map_set  # noqa: F401
 from .modelgrid import (  # noqa: F401
     ModelGrid,
+    grid_hash,
     model_grid_writer,
     read_model_grid,
     read_ssp_library,

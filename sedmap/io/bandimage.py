@@ -5,7 +5,9 @@ Layout::
     PRIMARY   PRODUCT='BANDIMAGE', FILTER, SURVEY, PSFFWHM (arcsec), PSFMODEL, MOFFBETA,
               PSFPIX (arcsec, when a PSF image is stored), STEP ('calibrated'|'matched'),
               SOURCE (the raw file), BKGERR (error of the subtracted sky level,
-              erg/s/cm2/AA per native pixel), SEDMAPV, CONFHASH
+              erg/s/cm2/AA per native pixel), NOUTLIER (matched: extreme or
+              non-finite pixels repaired before matching, sedmap.images.outliers),
+              SEDMAPV, CONFHASH
     DATA      float64 (ny, nx), BUNIT 'erg s-1 cm-2 AA-1' (flux per pixel), WCS
     VAR       float64 (ny, nx), BUNIT 'erg2 s-2 cm-4 AA-2', WCS
     MASK      uint8 (ny, nx), 1 = unusable pixel, WCS
@@ -47,6 +49,9 @@ def write_band_image(band, path, *, step, confhash=None):
                           "fractional zero-point error (not in VAR)")})
     if band.meta.get("native_fwhm") is not None:
         cards["NATFWHM"] = (float(band.meta["native_fwhm"]), "native PSF FWHM, arcsec")
+    if band.meta.get("n_outlier") is not None:
+        cards["NOUTLIER"] = (int(band.meta["n_outlier"]),
+                             "bad pixels repaired before PSF matching")
     if band.psf is not None:
         cards["PSFPIX"] = (float(band.psf_pixscale), "PSF pixel scale, arcsec")
     hdus = [primary_hdu(PRODUCT, confhash, cards),
@@ -87,5 +92,7 @@ def read_band_image(path):
                            "sky_err": float(head.get("SKYERR", 0.0)),
                            "calib_err": float(head.get("CALIBERR", 0.0)),
                            "native_fwhm": (float(head["NATFWHM"]) if "NATFWHM" in head
-                                           else None)},
+                                           else None),
+                           "n_outlier": (int(head["NOUTLIER"]) if "NOUTLIER" in head
+                                         else None)},
                      noise_corr=corr)

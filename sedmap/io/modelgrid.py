@@ -2,7 +2,9 @@
 
 Layout (see docs/products.md, section 7)::
 
-    /                 attrs: sedmap_version, config_hash, model_config (JSON), n_model
+    /                 attrs: sedmap_version, config_hash, model_config (JSON), n_model,
+                      grid_hash (SHA-256 of what made the grid, :func:`grid_hash`),
+                      [filters (JSON list)]
     /wavelength       (n_wave,) float64, Angstrom, rest frame
     /spectra          (n_model, n_wave) float32|float64, Lsun/AA per Msun formed, chunked
     /params           (n_model, n_param) float64, attr names
@@ -13,15 +15,27 @@ Layout (see docs/products.md, section 7)::
 
 One 2-D dataset holds every spectrum (never one dataset per model), written
 chunk by chunk into a temporary file that is renamed into place at the end.
+
+A grid proves it is the grid: every dataset is chunked and carries HDF5's
+fletcher32 checksum (a flipped byte fails the read of its chunk), and the root
+attribute ``grid_hash`` is the hash of what made it. Readers given the hash
+they expect (``expected_hash``, the workflow's :func:`grid_hash` of the run's
+``models`` section) refuse a grid made otherwise; a checksum failure is
+refused as corrupted bytes. Either is one :class:`InputError` line naming the
+file and how to rebuild it. Grids written before these checks (no
+``grid_hash``) are read with a logged warning.
 """
 
 import contextlib
+import hashlib
 import json
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from .. import __version__
 from ..errors import InputError
 from .h5_utils import (
     create_dataset,
@@ -33,6 +47,94 @@ from .h5_utils import (
     write_h5,
 )
 from .provenance import canonical_json, provenance_attrs
+
+log = logging.getLogger(__name__)
+
+#: root attribute holding :func:`grid_hash`
+HASH_ATTR = "grid_hash"
+
+#: grids without a hash already warned about (once per process and file)
+_WARNED = set()
+
+#: how to rebuild a grid, in every refusal
+REBUILD = ("delete the file and run again: the workflow rebuilds it (or force it with "
+           "`snakemake ... --forcerun model_grid`); by hand, `sedmap models --config ...`.")
+
+
+def grid_hash(model_config, filters=None, version=__version__):
+    """The full hash of what makes a model grid, 64 hex characters.
+
+    SHA-256 of the canonical JSON of its ``models`` section (a validated one, as
+    :func:`sedmap.config.grid_key` takes), the filters it holds photometry for
+    (None: rest-frame spectra only), the sedmap version and the seed
+    (``models.seed``, default 42, named on its own). A grid records it as the
+    root attribute ``grid_hash``; a reader compares it with the hash it expects.
+    """
+    mc = dict(model_config)
+    what = {"models": mc, "filters": None if filters is None else [str(f) for f in filters],
+            "sedmap_version": str(version), "seed": int(mc.get("seed", 42))}
+    return hashlib.sha256(canonical_json(what).encode()).hexdigest()
+
+
+def _chunks(shape):
+    """Chunk shape of a small dataset: one chunk (fletcher32 needs chunked storage)."""
+    return tuple(shape) if shape and all(n > 0 for n in shape) else True
+
+
+def _checked(parent, name, data):
+    """A small dataset, one chunk with its fletcher32 checksum, without timestamps."""
+    data = np.asarray(data)
+    return create_dataset(parent, name, data, chunks=_chunks(data.shape), fletcher32=True)
+
+
+@contextlib.contextmanager
+def reading(path):
+    """Turn an HDF5 read failure inside the block (a fletcher32 checksum that fails,
+    an unreadable chunk) into one InputError line: corrupted bytes in ``path``."""
+    try:
+        yield
+    except OSError as exc:
+        reason = (str(exc).splitlines() or [type(exc).__name__])[0]
+        raise InputError(f"corrupted bytes: the model grid fails its HDF5 checksum or cannot "
+                         f"be read ({reason}).", path, REBUILD) from None
+
+
+def check_grid_hash(attrs, path, expected_hash=None):
+    """Check a grid's ``grid_hash`` against its own attributes and ``expected_hash``.
+
+    Raises InputError (hash mismatch) when the recorded hash is not that of the
+    grid's own ``model_config``, ``filters`` and ``sedmap_version`` attributes
+    (edited metadata), or differs from ``expected_hash`` (given: the grid was
+    made by other settings, a seed, filters or sedmap version included). A grid
+    without ``grid_hash`` (written before sedmap recorded it) passes with a
+    logged warning.
+    """
+    get = {k: (v.decode() if isinstance(v, bytes) else v) for k, v in attrs.items()}
+    stored = get.get(HASH_ATTR)
+    if stored is None:
+        if str(path) in _WARNED:
+            return None
+        _WARNED.add(str(path))
+        log.warning("%s: model grid without grid_hash or checksums (written before sedmap "
+                    "recorded them): it cannot be verified. Fix: %s", path, REBUILD)
+        return None
+    try:
+        cfg = json.loads(get.get("model_config", "null"))
+        filters = json.loads(get["filters"]) if "filters" in get else None
+        own = grid_hash(cfg or {}, filters, get.get("sedmap_version", ""))
+    except (json.JSONDecodeError, TypeError, ValueError):
+        own = None
+    if own != stored:
+        raise InputError("hash mismatch: the grid's recorded grid_hash is not that of its own "
+                         "model_config and version attributes (edited or damaged metadata).",
+                         path, REBUILD)
+    if expected_hash is not None and str(expected_hash) != stored:
+        raise InputError(f"hash mismatch: the grid was made by other settings than this run "
+                         f"expects (grid_hash {stored[:12]}..., expected "
+                         f"{str(expected_hash)[:12]}...; the grid: sedmap "
+                         f"{get.get('sedmap_version')}, seed {(cfg or {}).get('seed')}, this "
+                         f"sedmap {__version__}).", path, REBUILD)
+    return stored
 
 DERIVED_UNITS = {
     "surviving_mass": "Msun per Msun formed",
@@ -63,6 +165,9 @@ class ModelGrid:
     path : str
         The file it was read from ('' if built in memory); with
         ``spectra=None``, :meth:`spectra_rows` reads the spectra from it.
+    grid_hash : str
+        Its recorded :func:`grid_hash` ('' if built in memory or written before
+        grids recorded it).
     """
 
     wave: np.ndarray
@@ -74,6 +179,7 @@ class ModelGrid:
     config_hash: str = "none"
     sedmap_version: str = ""
     path: str = ""
+    grid_hash: str = ""
 
     @property
     def n_model(self):
@@ -87,7 +193,7 @@ class ModelGrid:
         """
         if self.spectra is not None:
             return np.asarray(self.spectra[rows], dtype=float)
-        with open_h5(self.path) as f:
+        with open_h5(self.path) as f, reading(self.path):
             return np.asarray(f["spectra"][rows], dtype=float)
 
 
@@ -98,37 +204,45 @@ LIBRARY_ARRAYS = ("wave", "zmet", "age_edges", "stellar", "live_frac", "logu", "
 
 @contextlib.contextmanager
 def model_grid_writer(path, wave, param_names, derived_names, n_model, *, model_config,
-                      config_hash=None, dtype="float32", chunk_rows=2000, library=None):
+                      config_hash=None, dtype="float32", chunk_rows=2000, library=None,
+                      filters=None):
     """Open a model grid for chunked writing; it appears at ``path`` only on success.
 
     Yields a function ``write(start, spectra, params, derived)`` that stores
     rows ``start:start + len(params)``. ``library`` (an
     :class:`sedmap.sps.ssp.SSPLibrary` on ``wave``) is stored as /ssp_library.
+    The root attribute ``grid_hash`` is :func:`grid_hash` of ``model_config``
+    and ``filters``; every dataset is chunked (``chunk_rows`` rows for the
+    per-model ones) with a fletcher32 checksum.
     """
     wave = np.asarray(wave, dtype=float)
+    rows = max(1, min(chunk_rows, n_model))
     with write_h5(path) as f:
         provenance_attrs(f.attrs, config_hash)
         f.attrs["model_config"] = canonical_json(model_config)
         f.attrs["n_model"] = int(n_model)
-        create_dataset(f, "wavelength", wave).attrs["unit"] = "Angstrom"
+        if filters is not None:
+            f.attrs["filters"] = canonical_json([str(x) for x in filters])
+        f.attrs[HASH_ATTR] = grid_hash(model_config, filters)
+        _checked(f, "wavelength", wave).attrs["unit"] = "Angstrom"
         if library is not None:
             lib = create_group(f, "ssp_library")
             lib.attrs["name"] = library.name
             lib.attrs["imf"] = str(model_config.get("imf", "chabrier"))
             for key in LIBRARY_ARRAYS:
-                create_dataset(lib, key, np.asarray(getattr(library, key), dtype=float))
+                _checked(lib, key, np.asarray(getattr(library, key), dtype=float))
         spec = f.create_dataset("spectra", shape=(n_model, wave.size), dtype=np.dtype(dtype),
-                                chunks=(max(1, min(chunk_rows, n_model)), wave.size),
-                                track_times=False)
+                                chunks=(rows, wave.size), fletcher32=True, track_times=False)
         spec.attrs["unit"] = "Lsun/Angstrom per Msun formed"
         par = f.create_dataset("params", shape=(n_model, len(param_names)), dtype=float,
+                               chunks=(rows, max(1, len(param_names))), fletcher32=True,
                                track_times=False)
         par.attrs["names"] = string_array(param_names)
         grp = create_group(f, "derived")
         der = {}
         for name in derived_names:
-            der[name] = grp.create_dataset(name, shape=(n_model,), dtype=float,
-                                           track_times=False)
+            der[name] = grp.create_dataset(name, shape=(n_model,), dtype=float, chunks=(rows,),
+                                           fletcher32=True, track_times=False)
             der[name].attrs["unit"] = DERIVED_UNITS.get(name, "")
 
         def write(start, spectra, params, derived):
@@ -141,17 +255,28 @@ def model_grid_writer(path, wave, param_names, derived_names, n_model, *, model_
         yield write
 
 
-def read_model_grid(path, spectra=True):
-    """Read a model grid, validating its layout.
+def read_model_grid(path, spectra=True, expected_hash=None):
+    """Read a model grid, validating its layout, its hash and its checksums.
 
     Parameters
     ----------
     path : str or Path
     spectra : bool
-        Load the spectra (the largest part); otherwise ``ModelGrid.spectra`` is None.
+        Load the spectra (the largest part); otherwise ``ModelGrid.spectra`` is None
+        (:meth:`ModelGrid.spectra_rows` reads them, checksums verified, when needed).
+    expected_hash : str, optional
+        The :func:`grid_hash` the caller expects (the workflow's, of its ``models``
+        section); a grid with another is refused.
+
+    Raises
+    ------
+    InputError
+        Missing or malformed file; hash mismatch; corrupted bytes (a fletcher32
+        checksum fails). One line naming the file and how to rebuild it.
     """
     path = Path(path)
-    with open_h5(path) as f:
+    with open_h5(path) as f, reading(path):
+        recorded = check_grid_hash(f.attrs, path, expected_hash)
         wave = np.asarray(require(f, "wavelength", path)[()], dtype=float)
         par = require(f, "params", path)
         names = read_strings_attr(par, "names", path)
@@ -171,7 +296,7 @@ def read_model_grid(path, spectra=True):
                          param_names=names, derived=derived, model_config=cfg,
                          config_hash=str(require_attr(f, "config_hash", path)),
                          sedmap_version=str(require_attr(f, "sedmap_version", path)),
-                         path=str(path))
+                         path=str(path), grid_hash=recorded or "")
 
 
 def read_strings_attr(obj, name, path):
@@ -182,12 +307,13 @@ def read_strings_attr(obj, name, path):
     return [s.decode() if isinstance(s, bytes) else str(s) for s in obj.attrs[name]]
 
 
-def read_ssp_library(path):
+def read_ssp_library(path, expected_hash=None):
     """The SSP library stored in a model grid: ``{name, imf, wave, ...}`` (the fields
     of :class:`sedmap.sps.ssp.SSPLibrary` and its IMF), or None for a grid written
-    without one."""
+    without one. Hash and checksums are verified as by :func:`read_model_grid`."""
     path = Path(path)
-    with open_h5(path) as f:
+    with open_h5(path) as f, reading(path):
+        check_grid_hash(f.attrs, path, expected_hash)
         if "ssp_library" not in f:
             return None
         lib = f["ssp_library"]
