@@ -5,6 +5,6 @@ Every stage is a library function here, a ``sedmap`` subcommand and a
 Snakemake rule.
 """
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 from .errors import InputError, SedmapError  # noqa: F401
