@@ -391,9 +391,7 @@ def test_binned_spectra_conserve_flux_and_skip_uncovered_bins(mock, tmp_path):
     from sedmap.io import read_bin_map
     from sedmap.stages import run_binning
 
-    # bins smaller than the PSF (d_min 0): enough of them inside the small IFS footprint
-    cfg = dict(load_config("config/galaxies/demo.yaml")["binning"], sn_threshold=3.0,
-               d_min=0.0)
+    cfg = dict(load_config("config/galaxies/demo.yaml")["binning"], sn_threshold=3.0)
     out = run_binning(mock["fluxmap"], tmp_path / "binmap.fits", cfg,
                       specphoto_path=mock["specphoto"])
     bm = read_bin_map(out)
