@@ -6,6 +6,7 @@ nothing is built.
 
 import json
 import re
+import shlex
 import subprocess
 import sys
 import textwrap
@@ -148,11 +149,14 @@ def test_mpi_setting_launches_the_grid_and_rdsps_jobs_with_ranks():
                     "mpi={tasks: 3, launcher: srun --mpi=pmix}")
     out = run.stdout + run.stderr
     assert run.returncode == 0, out
-    assert re.search(r"srun --mpi=pmix -n 3 python -m sedmap\.cli models ", out), out[-3000:]
+    # the shell rules run the interpreter that runs Snakemake (no activated venv needed)
+    python = re.escape(shlex.quote(sys.executable))
+    assert re.search(rf"srun --mpi=pmix -n 3 {python} -m sedmap\.cli models ", out), out[-3000:]
     assert "tasks=3" in out and "mpi=srun --mpi=pmix" in out
     serial = snakemake("-n", "-p", "--forceall", "--configfile", DEMO)
     assert serial.returncode == 0
-    assert "-n 3" not in serial.stdout and "python -m sedmap.cli models" in serial.stdout
+    assert "-n 3" not in serial.stdout
+    assert f"{shlex.quote(sys.executable)} -m sedmap.cli models" in serial.stdout
 
 
 def test_conda_env_matches_pyproject():
