@@ -95,6 +95,18 @@ def bin_space_maps(binmap, results):
     out["FIT_FLAG"] = PropertyMap(flag, "", "BIN")
     ids = np.where(inside, binmap, np.nan).astype(np.float32)
     out["BIN_ID"] = PropertyMap(ids, "", "BIN")
+    # how many independent samples each bin's percentiles rest on, and for MCMC bins
+    # the longest integrated autocorrelation time (steps; a chain shorter than 50 of
+    # them gives a tau that is a lower bound and an ESS that is an upper one)
+    ess = np.array([r.effective_sample_size if not r.flag else np.nan for r in results])
+    out["ESS"] = PropertyMap(np.where(inside, ess[lookup[binmap]], np.nan).astype(np.float32),
+                             "", "BIN")
+    tau = np.array([np.nanmax(r.autocorr_time) if r.method == "mcmc" and not r.flag
+                    and r.autocorr_time is not None and np.isfinite(r.autocorr_time).any()
+                    else np.nan for r in results])
+    if np.isfinite(tau).any():
+        out["MCMC_TAU_MAX"] = PropertyMap(
+            np.where(inside, tau[lookup[binmap]], np.nan).astype(np.float32), "", "BIN")
     return out
 
 

@@ -197,3 +197,17 @@ def test_prior_widths_measure_what_the_data_add():
                    w)
     assert c["log_mstar"] == pytest.approx(1 - 0.2 / w["log_mstar"])
     assert c["p1"] == pytest.approx(1 - 0.6 / inten["p1"])
+
+
+def test_ess_and_autocorrelation_maps(setup):
+    """ESS per bin (RDSPS: Kish's from the weights; MCMC: samples / max tau) and the
+    MCMC bins' longest autocorrelation time."""
+    binmap, flux, err, res = setup
+    res[0].weights = np.array([0.5, 0.5])       # Kish: 2
+    res[1].method, res[1].samples = "mcmc", np.zeros((600, 1))
+    res[1].autocorr_time = np.array([20.0, np.nan, 30.0])
+    ms = make_map_set("g", WCS(naxis=2), binmap, res, flux, err, ["sdss_z", "galex_nuv"])
+    assert np.all(ms.maps["ESS"].data[binmap == 1] == 2.0)
+    assert np.all(ms.maps["ESS"].data[binmap == 2] == 20.0)      # 600 / 30
+    tau = ms.maps["MCMC_TAU_MAX"].data
+    assert np.all(tau[binmap == 2] == 30.0) and np.all(np.isnan(tau[binmap != 2]))
