@@ -98,3 +98,37 @@ def test_band_image_round_trip(tmp_path):
     assert back.wcs.wcs.crval[0] == pytest.approx(10.0)
     assert path.read_bytes() == write_band_image(band, tmp_path / "c.fits", step="matched",
                                                  confhash="abc").read_bytes()
+
+
+@pytest.mark.parametrize("unit", [1e-20, 1e20])
+def test_region_and_stars_do_not_depend_on_the_flux_unit(unit):
+    """The same images in three flux units (x1e-20, as erg/s/cm2/AA at a faint
+    galaxy; x1; x1e20) give the same region and the same stars: detection works in
+    S/N. Before, SEP found nothing once the errors fell below ~1e-20."""
+    shape = (61, 61)
+    rng = np.random.default_rng(0)
+    gal = gauss2d(shape, 30, 30, 6.0, 5e4, q=0.6)
+    cube = np.stack([gal, 0.5 * gal]) + rng.normal(size=(2, *shape))
+    var = np.ones_like(cube)
+    ref = galaxy_segment_region(cube, var, (30, 30))
+    assert ref.sum() > 200
+    np.testing.assert_array_equal(galaxy_segment_region(cube * unit, var * unit**2, (30, 30)),
+                                  ref)
+    w, shp = target_grid(150.0, 2.0, 0.4, 60.0)
+    sig = 1.3 / 2.3548 / 0.4
+    img = gauss2d(shp, 75, 75, 15.0, 2e5, q=0.7) + gauss2d(shp, 40, 110, sig, 8e3)
+    img = img + gauss2d(shp, 60, 78, sig, 8e3) + np.random.default_rng(1).normal(0, 2, shp)
+    var2 = np.full(shp, 4.0)
+    s1, snr1 = find_stars(BandImage("sdss_r", img, var2, w, 1.3))
+    s2, snr2 = find_stars(BandImage("sdss_r", img * unit, var2 * unit**2, w, 1.3))
+    assert len(s1) >= 2 and len(s2) == len(s1)
+    np.testing.assert_allclose(s2.ra.deg, s1.ra.deg, atol=1e-9)
+    np.testing.assert_allclose(snr2, snr1, rtol=1e-6)
+
+
+def test_undetected_centre_reports_its_signal_to_noise():
+    rng = np.random.default_rng(2)
+    cube = rng.normal(size=(2, 41, 41))
+    with pytest.raises(InputError, match=r"S/N there is at most .* images.region.thresh 2") as e:
+        galaxy_segment_region(cube, np.ones_like(cube), (20, 20))
+    assert "ellipse" in str(e.value)

@@ -30,6 +30,17 @@ def _sep_ready(a):
     return np.ascontiguousarray(a, dtype=np.float64)
 
 
+def unit_scale(err):
+    """A power of two that brings the typical (median finite, positive) 1-sigma
+    ``err`` near 1. SEP works in single precision in places: multiplying data and
+    errors by it (exactly, a power of two) makes detection and photometry the same
+    in any flux unit (errors of 1e-20 found nothing; of 1e20 overflowed), and
+    leaves images in sane units bit for bit as they are."""
+    err = np.asarray(err, float)
+    finite = err[np.isfinite(err) & (err > 0)]
+    return 2.0 ** -np.round(np.log2(np.median(finite))) if finite.size else 1.0
+
+
 def segment(data, var, mask=None, thresh=2.0, minarea=5, deblend_cont=1.0):
     """SEP detection on one (background-subtracted) image.
 
@@ -51,6 +62,8 @@ def segment(data, var, mask=None, thresh=2.0, minarea=5, deblend_cont=1.0):
     m = np.zeros(data.shape, bool) if mask is None else np.asarray(mask, bool)
     err = np.sqrt(np.where(np.isfinite(var) & (var > 0), var, np.inf))
     d = np.where(m | ~np.isfinite(data), 0.0, data)
+    scale = unit_scale(err)  # S/N units: the same detection in any flux unit
+    d, err = d * scale, err * scale
     return sep.extract(_sep_ready(d), thresh, err=_sep_ready(err), mask=m, minarea=minarea,
                        deblend_cont=deblend_cont, segmentation_map=True)
 
@@ -89,9 +102,15 @@ def galaxy_segment_region(cube, var, centre_xy, mask=None, thresh=2.0, minarea=5
             label = seg[yy[k], xx[k]]
         region |= seg == label
     if not region[cy, cx]:
-        raise InputError("the galaxy is not detected at its centre in any band",
-                         path="images", fix="check galaxy.ra/dec, or use region method "
-                         "'ellipse'")
+        with np.errstate(invalid="ignore", divide="ignore"):
+            snr = cube[:, cy, cx] / np.sqrt(var[:, cy, cx])
+        best = float(np.nanmax(snr)) if np.isfinite(snr).any() else float("nan")
+        raise InputError(f"the galaxy is not detected at its centre (pixel {cx}, {cy}) in any "
+                         f"band: its S/N there is at most {best:.1f} per pixel, against "
+                         f"images.region.thresh {thresh:g} (method segmentation, minarea "
+                         f"{minarea})", path="images",
+                         fix="lower images.region.thresh or minarea, use images.region.method "
+                             "ellipse, or check galaxy.ra/dec")
     region = ndimage.binary_fill_holes(region)
     lab, _ = ndimage.label(region)
     return lab == lab[cy, cx]
@@ -120,11 +139,13 @@ def find_stars(band, min_snr=5.0, size_factor=1.3, thresh=3.0):
     # stars on top of it are measured against their local background
     d = np.where(band.mask | ~np.isfinite(band.data), 0.0, band.data)
     size = int(5 * band.psf_fwhm / band.pixscale) | 1
+    err = np.sqrt(np.where(band.mask | ~(band.var > 0), np.inf, band.var))
+    scale = unit_scale(err)  # S/N units (see unit_scale): any flux unit finds the same stars
+    d, err = d * scale, err * scale
     d = _sep_ready(d - ndimage.median_filter(d, size=max(size, 5)))
-    objs, _ = segment(d, band.var, band.mask, thresh=thresh, minarea=3, deblend_cont=0.005)
+    objs, _ = segment(d, err**2, band.mask, thresh=thresh, minarea=3, deblend_cont=0.005)
     if len(objs) == 0:
         return SkyCoord([], [], unit="deg"), np.zeros(0)
-    err = np.sqrt(np.where(band.mask | ~(band.var > 0), np.inf, band.var))
     rmax = np.full(len(objs), 2.0 * band.psf_fwhm / band.pixscale)  # 2 FWHM: all of a star
     r50, _ = sep.flux_radius(d, objs["x"], objs["y"], rmax, 0.5, subpix=5)
     flux, ferr, _ = sep.sum_circle(d, objs["x"], objs["y"], 3.0 * band.psf_fwhm / band.pixscale,
