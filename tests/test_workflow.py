@@ -34,8 +34,8 @@ def test_demo_dry_run_plans_the_model_grid():
     key = grid_key(load_config(ROOT / DEMO)["models"])
     assert re.search(r"^rule model_grid:", out, re.MULTILINE), out
     assert re.search(rf"output: results/models/{key}\.h5\b", out), out
-    assert f"log: logs/models/{key}.log" in out
-    assert f"benchmark: logs/benchmarks/models/{key}.tsv" in out
+    assert f"log: results/logs/models/{key}.log" in out
+    assert f"benchmark: results/logs/benchmarks/models/{key}.tsv" in out
 
 
 def test_model_change_gives_a_new_grid_file():
@@ -93,7 +93,8 @@ def test_every_rule_has_log_and_benchmark(rules):
     for rule in acting:
         assert rule["log"], f"rule {rule['name']} declares no log"
         assert rule["benchmark"], f"rule {rule['name']} declares no benchmark"
-        assert rule["benchmark"].startswith("logs/benchmarks/"), rule
+        assert rule["benchmark"].startswith("results/logs/benchmarks/"), rule
+        assert all(str(x).startswith("results/logs/") for x in rule["log"]), rule  # not the checkout
         assert rule["conda"], f"rule {rule['name']} declares no conda env"
 
 

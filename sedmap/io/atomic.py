@@ -2,8 +2,8 @@
 destination directory and renamed into place, so a crash or an error never
 leaves a half-written product behind.
 
-The temporary file of ``dir/name.ext`` is ``dir/.name.ext.HOST.PID.XXXXXXXX.tmp.ext``
-(hidden; HOST and PID those of the writing process). A writer killed with
+The temporary file of ``dir/name.ext`` is ``dir/.name.ext.HOST.PID.RAND.tmp.ext``
+(hidden; HOST and PID those of the writing process, RAND 8 random characters). A writer killed with
 ``kill -9`` (or a node that dies) cannot remove it; the next write of the same
 product removes the ones whose writer is gone (:func:`remove_stale_temps`), so a
 killed 3 GB grid write does not stay on disk for ever.
@@ -37,7 +37,7 @@ def _host():
 
 def _temp_pattern(path):
     """Regex of the temporary files of ``path``: groups host and pid (None in the
-    former name, ``.name.ext.XXXXXXXX.tmp.ext``)."""
+    former name, ``.name.ext.RAND.tmp.ext``)."""
     name, suffix = re.escape(path.name), re.escape(path.suffix)
     return re.compile(rf"^\.{name}\.(?:(?P<host>[A-Za-z0-9-]+)\.(?P<pid>\d+)\.)?"
                       rf"[a-z0-9_]{{8}}\.tmp{suffix}$")

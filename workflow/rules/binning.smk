@@ -22,7 +22,7 @@ checkpoint binning:
     log:
         f"{LOGS}/binning.log",
     benchmark:
-        "logs/benchmarks/{galaxy}/binning.tsv"
+        BENCH + "/{galaxy}/binning.tsv"
     resources:
         mem_mb=3000,
         runtime=30,
@@ -41,7 +41,7 @@ rule binmap_plot:
     log:
         f"{LOGS}/binmap_plot.log",
     benchmark:
-        "logs/benchmarks/{galaxy}/binmap_plot.tsv"
+        BENCH + "/{galaxy}/binmap_plot.tsv"
     localrule: True
     conda:
         "../../envs/sedmap.yaml"

@@ -41,7 +41,9 @@ MPI_TASKS = int(config["mpi"]["tasks"])
 MPI_PREFIX = f"{config['mpi']['launcher']} -n {MPI_TASKS} " if MPI_TASKS > 1 else ""
 MPI_RESOURCES = {"mpi": config["mpi"]["launcher"], "tasks": MPI_TASKS} if MPI_TASKS > 1 else {}
 GDIR = f"{RESULTS}/{{galaxy}}"  # a galaxy's products (a rule pattern)
-LOGS = "logs/{galaxy}"
+LOGDIR = f"{RESULTS}/logs"  # job logs and benchmarks live with the products they made
+LOGS = LOGDIR + "/{galaxy}"
+BENCH = LOGDIR + "/benchmarks"
 GRIDS = {name: grid_key(cfg["models"]) for name, cfg in GALAXIES.items()}
 
 

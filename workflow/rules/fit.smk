@@ -21,7 +21,7 @@ rule rdsps:
     log:
         f"{LOGS}/rdsps.log",
     benchmark:
-        "logs/benchmarks/{galaxy}/rdsps.tsv"
+        BENCH + "/{galaxy}/rdsps.tsv"
     threads: 2
     resources:
         mem_mb=8000,
@@ -51,7 +51,7 @@ rule fit_bin:
     log:
         f"{LOGS}/fits/bin_{{bin}}.log",
     benchmark:
-        "logs/benchmarks/{galaxy}/fits/bin_{bin}.tsv"
+        BENCH + "/{galaxy}/fits/bin_{bin}.tsv"
     group:
         "fit"
     resources:

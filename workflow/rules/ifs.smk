@@ -33,7 +33,7 @@ rule specphoto:
     log:
         f"{LOGS}/specphoto.log",
     benchmark:
-        "logs/benchmarks/{galaxy}/specphoto.tsv"
+        BENCH + "/{galaxy}/specphoto.tsv"
     resources:
         mem_mb=6000,
         runtime=30,

@@ -19,7 +19,7 @@ rule calibrate_band:
     log:
         f"{LOGS}/calibrate_{{band}}.log",
     benchmark:
-        "logs/benchmarks/{galaxy}/calibrate_{band}.tsv"
+        BENCH + "/{galaxy}/calibrate_{band}.tsv"
     resources:
         mem_mb=2000,
         runtime=10,
@@ -42,7 +42,7 @@ rule image_grid:
     log:
         f"{LOGS}/image_grid.log",
     benchmark:
-        "logs/benchmarks/{galaxy}/image_grid.tsv"
+        BENCH + "/{galaxy}/image_grid.tsv"
     localrule: True
     conda:
         "../../envs/sedmap.yaml"
@@ -72,7 +72,7 @@ rule match_band:
     log:
         f"{LOGS}/match_{{band}}.log",
     benchmark:
-        "logs/benchmarks/{galaxy}/match_{band}.tsv"
+        BENCH + "/{galaxy}/match_{band}.tsv"
     resources:
         mem_mb=2000,
         runtime=10,
@@ -100,7 +100,7 @@ rule fluxmap:
     log:
         f"{LOGS}/fluxmap.log",
     benchmark:
-        "logs/benchmarks/{galaxy}/fluxmap.tsv"
+        BENCH + "/{galaxy}/fluxmap.tsv"
     resources:
         mem_mb=3000,
         runtime=10,

@@ -23,7 +23,7 @@ rule maps:
     log:
         f"{LOGS}/maps.log",
     benchmark:
-        "logs/benchmarks/{galaxy}/maps.tsv"
+        BENCH + "/{galaxy}/maps.tsv"
     resources:
         mem_mb=3000,
         runtime=10,
@@ -46,7 +46,7 @@ rule accuracy:
     log:
         f"{LOGS}/accuracy.log",
     benchmark:
-        "logs/benchmarks/{galaxy}/accuracy.tsv"
+        BENCH + "/{galaxy}/accuracy.tsv"
     localrule: True
     conda:
         "../../envs/sedmap.yaml"
@@ -73,7 +73,7 @@ rule sfh_groups:
     log:
         f"{LOGS}/sfh_groups.log",
     benchmark:
-        "logs/benchmarks/{galaxy}/sfh_groups.tsv"
+        BENCH + "/{galaxy}/sfh_groups.tsv"
     resources:
         mem_mb=3000,
         runtime=10,

@@ -20,7 +20,7 @@ rule mock:
     log:
         f"{LOGS}/mock.log",
     benchmark:
-        f"logs/benchmarks/{{galaxy}}/mock.tsv"
+        BENCH + "/{galaxy}/mock.tsv"
     threads: 2
     resources:
         mem_mb=3000,

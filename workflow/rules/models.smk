@@ -10,9 +10,9 @@ rule model_grid:
         models_json=lambda wildcards: json.dumps(models_for_grid(wildcards), sort_keys=True),
         confhash=lambda wildcards: config_hash(models_for_grid(wildcards)),
     log:
-        "logs/models/{grid}.log",
+        LOGDIR + "/models/{grid}.log",
     benchmark:
-        "logs/benchmarks/models/{grid}.tsv"
+        BENCH + "/models/{grid}.tsv"
     threads: 2
     resources:
         mem_mb=lambda wildcards: 4000 + 2 * models_for_grid(wildcards)["chunk_size"],
