@@ -724,20 +724,13 @@ def _check_ages(config):
 def _check_priors_and_chains(config):
     """``fit.priors`` and ``models.draw`` against the model's parameters and the grid's
     ranges, and the MCMC chain settings: what the fit jobs would refuse, refused now."""
-    from .fit.priors import build_priors, correlation_from
+    from .fit.priors import build_priors, correlation_from, param_ranges
     from .sps.engine import model_param_names
 
     models, fit = config["models"], config["fit"]
     names = model_param_names(models["sfh"], models["dust_law"], models["nebular"],
                               "gas_logz" in models["params"], models["dust_emission"])
-    ranges = {}
-    for name in names:
-        value = models["params"].get(name)
-        if value is None:
-            raise InputError(f"the {models['sfh']} model needs a range for {name}.",
-                             path=f"models.params.{name}", fix="give [min, max] or a value.")
-        lo, hi = (value if isinstance(value, list) else (value, value))
-        ranges[name] = (lo - 1e-6, hi + 1e-6) if hi <= lo else (lo, hi)
+    ranges = param_ranges(models["params"], names)
     for key, cfg in (("models.draw", models["draw"]), ("fit.priors", fit["priors"])):
         try:
             pri = build_priors(names, ranges, {k: dict(v) if isinstance(v, dict) else v

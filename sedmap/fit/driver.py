@@ -8,6 +8,7 @@ import numpy as np
 
 from ..errors import InputError
 from ..filters import filter_matrix
+from ..io.fitresult import kish_ess
 from ..io import FitResult, read_fit_result, read_ssp_library, write_fit_result
 from ..io.atomic import atomic_path
 from ..sps.cosmology import get_cosmology
@@ -15,7 +16,7 @@ from ..sps.engine import observed_factor
 from .constraint import bin_prior_widths, prior_widths
 from .mcmc import PhotometryPosterior, initial_walkers, mass_prior_from, run_mcmc
 from .population import moved_priors, population_estimate
-from .priors import CORRELATION, Prior, build_priors, correlation_from
+from .priors import CORRELATION, Prior, build_priors, correlation_from, param_ranges
 from .rdsps import fit_rdsps
 
 log = logging.getLogger(__name__)
@@ -107,16 +108,7 @@ def check_filters(grid_filters, cube_filters, path):
 
 def grid_ranges(grid):
     """{name: (lo, hi)} of the grid's parameters (fixed ones get a tiny width)."""
-    out = {}
-    for i, name in enumerate(grid.param_names):
-        lo, hi = float(grid.params[:, i].min()), float(grid.params[:, i].max())
-        cfg = grid.model_config.get("params", {}).get(name)
-        if isinstance(cfg, (list, tuple)):
-            lo, hi = float(cfg[0]), float(cfg[1])
-        if hi <= lo:
-            lo, hi = lo - 1e-6, hi + 1e-6
-        out[name] = (lo, hi)
-    return out
+    return param_ranges(grid.model_config.get("params"), grid.param_names, grid.params)
 
 
 #: the stored best-fit spectrum of an RDSPS bin spans the bands' pivots times these
@@ -213,9 +205,8 @@ def run_rdsps(binmap, grid, z, out_dir, *, sys_err=0.0, chi2_percentile=10.0,
             wave, spec = _bestfit_spectrum(grid, r["best_index"], r["best_scale"], z,
                                            binmap.fscale, binmap.filters.pivot_aa)
             kept, kept_w = resample_posterior(r["samples"], r["weights"])
-            w = np.asarray(r["weights"], float)
             fr = FitResult(bin_id=k, method="rdsps", param_names=r["names"],
-                           samples=kept, weights=kept_w, ess=float(w.sum() ** 2 / np.sum(w**2)),
+                           samples=kept, weights=kept_w, ess=kish_ess(r["weights"]),
                            percentiles={n: r["percentiles"][:, i]
                                         for i, n in enumerate(r["names"])},
                            chi2=r["chi2_min"], bestfit_wave=wave, bestfit_spectrum=spec,
@@ -401,10 +392,11 @@ def fit_bin_mcmc(bin_id, binmap, grid, rdsps_path, z, out_path, *, nwalkers=100,
     cols = [rd.param_names.index(n) for n in model.param_names]
     lmf = rd.samples[:, rd.param_names.index("log_mass_formed")]
     mass_prior = mass_prior_from(float(rd.percentiles["log_mass_formed"][1]))
+    sys_b = band_sys_err(binmap.filters, sys_err)
     post = PhotometryPosterior(model, list(binmap.filters.name), z,
                                binmap.flux[k] * binmap.fscale,
                                binmap.flux_var[k] * binmap.fscale**2, pri, mass_prior,
-                               sys_err=band_sys_err(binmap.filters, sys_err), likelihood=likelihood, nu=nu,
+                               sys_err=sys_b, likelihood=likelihood, nu=nu,
                                correlation=correlation_from(pri, eff))
     fz = dict(free_redshift or {})
     if fz.get("enabled"):
@@ -428,8 +420,7 @@ def fit_bin_mcmc(bin_id, binmap, grid, rdsps_path, z, out_path, *, nwalkers=100,
     wave_obs, flam = model.observed(spec, out["best_z"])
     # the chi^2 of the likelihood's variance, as RDSPS reports it (band_sys_err)
     f_obs = binmap.flux[k] * binmap.fscale
-    sig2 = (binmap.flux_var[k] * binmap.fscale**2
-            + (band_sys_err(binmap.filters, sys_err) * f_obs) ** 2)
+    sig2 = binmap.flux_var[k] * binmap.fscale**2 + (sys_b * f_obs) ** 2
     chi2 = float(np.sum((f_obs - out["best_photometry"]) ** 2 / sig2))
     fr = FitResult(bin_id=bin_id, method="mcmc", param_names=out["names"],
                    samples=out["samples"],

@@ -124,6 +124,28 @@ class Prior:
         return np.interp(rng.uniform(0, cdf[-1], n), cdf, grid)
 
 
+def param_ranges(params_config, names, values=None):
+    """{name: (lo, hi)} of the model parameters ``names`` from the ``models.params``
+    section: a [min, max] pair, or a held value given a tiny width (1e-6); a name the
+    section leaves out takes the range of its column of ``values`` (n_model, n_name)."""
+    out = {}
+    for i, name in enumerate(names):
+        cfg = (params_config or {}).get(name)
+        if isinstance(cfg, (list, tuple)):
+            lo, hi = float(cfg[0]), float(cfg[1])
+        elif cfg is not None:
+            lo = hi = float(cfg)
+        elif values is not None:
+            lo, hi = float(np.min(values[:, i])), float(np.max(values[:, i]))
+        else:
+            raise InputError(f"the model needs a range for {name}.",
+                             path=f"models.params.{name}", fix="give [min, max] or a value.")
+        if hi <= lo:
+            lo, hi = lo - 1e-6, hi + 1e-6
+        out[name] = (lo, hi)
+    return out
+
+
 def build_priors(names, ranges, prior_config=None):
     """Priors for ``names`` with grid ``ranges`` {name: (lo, hi)} and the config overrides."""
     prior_config = dict(prior_config or {})

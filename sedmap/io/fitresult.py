@@ -49,6 +49,12 @@ METHODS = ("rdsps", "mcmc")
 PERCENTILES = (16.0, 50.0, 84.0)
 
 
+def kish_ess(weights):
+    """Kish's effective sample size of weighted samples, (sum w)^2 / sum w^2."""
+    w = np.asarray(weights, dtype=float)
+    return float(w.sum() ** 2 / np.sum(w**2))
+
+
 @dataclass(eq=False)
 class FitResult:
     """Posterior of one bin.
@@ -93,8 +99,7 @@ class FitResult:
         if n == 0:
             return float("nan")
         if self.weights is not None:
-            w = np.asarray(self.weights, dtype=float)
-            return float(w.sum() ** 2 / np.sum(w**2))
+            return kish_ess(self.weights)
         tau = np.asarray(self.autocorr_time if self.autocorr_time is not None else [], float)
         tau = tau[np.isfinite(tau)]
         return float(n / max(tau.max(), 1.0)) if tau.size else float("nan")
