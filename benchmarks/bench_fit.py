@@ -1,11 +1,14 @@
 """Benchmark: RDSPS (1000 bins x 100k models x 12 bands) and one MCMC bin
-(100 walkers x 600 steps), each against a baseline timed in the same run.
+(the default fit.mcmc settings: 100 walkers, differential-evolution moves, the
+chain grown to 50 autocorrelation times after burn-in, at most 6000 steps), each
+against a baseline timed in the same run.
 
 * RDSPS baseline: the two bare matrix products of the same shapes that the
   analytic mass normalisation needs.
-* MCMC baseline: one batched SPS call for all 60000 walker positions at once.
+* MCMC baseline: one batched SPS call for as many models as the chain evaluated,
+  at once.
 
-Last line: JSON with rdsps_s_1000x100k and mcmc_s_per_bin.
+Last line: JSON with rdsps_s_1000x100k, mcmc_s_per_bin, mcmc_steps, mcmc_n_tau.
 """
 
 import json
@@ -20,7 +23,7 @@ from sedmap.config import load_config
 from sedmap.filters import pivot_wavelengths
 from sedmap.fit import fit_bin_mcmc, run_rdsps
 from sedmap.fit.rdsps import fit_rdsps
-from sedmap.io import BinMap, Filters, read_model_grid
+from sedmap.io import BinMap, Filters, read_fit_result, read_model_grid
 from sedmap.models import build_grid, model_from_config
 
 BANDS = ["galex_fuv", "galex_nuv", "sdss_u", "sdss_g", "sdss_r", "sdss_i", "sdss_z",
@@ -66,24 +69,29 @@ def bench_mcmc(tmp):
                 flux=flux + rng.normal(size=flux.shape) * err, flux_var=err**2,
                 snr=flux / err, flag=np.zeros(1, np.int32))
     run_rdsps(bm, grid, 0.02, tmp / "rd", progress=False)
+    m = load_config()["fit"]["mcmc"]
     t = time.perf_counter()
-    fit_bin_mcmc(1, bm, grid, tmp / "rd" / "bin_1.h5", 0.02, tmp / "mc.h5", nwalkers=100,
-                 nsteps=600, burn=200, model=model)
+    fit_bin_mcmc(1, bm, grid, tmp / "rd" / "bin_1.h5", 0.02, tmp / "mc.h5",
+                 nwalkers=m["nwalkers"], nsteps=m["nsteps"], burn=m["burn"], moves=m["moves"],
+                 n_tau=m["n_tau"], max_steps=m["max_steps"], model=model)
     t_mcmc = time.perf_counter() - t
-    p = np.repeat(truth, 60000, axis=0)
+    r = read_fit_result(tmp / "mc.h5")
+    p = np.repeat(truth, m["nwalkers"] * r.n_steps, axis=0)
     t = time.perf_counter()
     model.photometry(p, BANDS, 0.02)
     t_base = time.perf_counter() - t
-    print(f"MCMC 100 walkers x 600 steps: {t_mcmc:.2f} s; the same 60000 models in one "
-          f"batch {t_base:.2f} s; ratio {t_mcmc / t_base:.1f}")
-    return t_mcmc
+    print(f"MCMC {m['nwalkers']} walkers x {r.n_steps} steps ({r.n_tau:.0f} tau after burn-in, "
+          f"{'converged' if r.converged else 'capped'}, ESS {r.ess:.0f}): {t_mcmc:.2f} s; "
+          f"the same {len(p)} models in one batch {t_base:.2f} s; ratio {t_mcmc / t_base:.1f}")
+    return t_mcmc, r
 
 
 def main():
     with tempfile.TemporaryDirectory() as d:
-        t_mcmc = bench_mcmc(Path(d))
+        t_mcmc, r = bench_mcmc(Path(d))
     t_rdsps = bench_rdsps()
-    print(json.dumps({"rdsps_s_1000x100k": round(t_rdsps, 3), "mcmc_s_per_bin": round(t_mcmc, 3)}))
+    print(json.dumps({"rdsps_s_1000x100k": round(t_rdsps, 3), "mcmc_s_per_bin": round(t_mcmc, 3),
+                      "mcmc_steps": r.n_steps, "mcmc_n_tau": round(r.n_tau, 1)}))
 
 
 if __name__ == "__main__":

@@ -166,6 +166,15 @@ def _cmd_sfh_groups(args):
                          continuity_young=cfg["models"].get("continuity_young_gyr")))
 
 
+def _cmd_run(args):
+    from .run import run
+
+    extra = list(args.passthrough)
+    if args.dry_run:
+        extra.append("--dry-run")
+    return run(args.configfile, args.config, cores=args.cores, extra=extra)
+
+
 def build_parser():
     p = argparse.ArgumentParser(prog="sedmap", description=__doc__.splitlines()[0])
     p.add_argument("--version", action="version", version=f"sedmap {__version__}")
@@ -208,6 +217,21 @@ def build_parser():
             sp.add_argument("--bins", type=int, nargs="+", help="only these bin ids")
         sp.set_defaults(func=func)
 
+    rn = sub.add_parser(
+        "run", help="run the workflow (Snakemake), the configuration checked first",
+        description="Run the whole workflow: the configuration (files and --config "
+                    "overrides) is validated first, a killed run's lock is released, "
+                    "then Snakemake runs. Arguments after -- go to Snakemake.",
+        epilog="example: sedmap run config/galaxies/demo.yaml --cores 2 "
+               "--config fit.sys_err=0.02 -- --report report.html")
+    rn.add_argument("configfile", nargs="*", help="galaxy YAML file(s), merged in order "
+                                                  "over config/config.yaml")
+    rn.add_argument("--config", nargs="+", default=[], metavar="KEY=VALUE",
+                    help="settings applied last, with dotted keys (fit.mcmc.nsteps=2000)")
+    rn.add_argument("--cores", help="CPU cores for Snakemake (default: the profile's, all)")
+    rn.add_argument("-n", "--dry-run", action="store_true", help="show the jobs, run none")
+    rn.set_defaults(func=_cmd_run)
+
     f = sub.add_parser("filters", help="list, show, add, remove or rename filters")
     f.add_argument("action", choices=["list", "show", "add", "remove", "rename"])
     f.add_argument("name", nargs="?")
@@ -219,13 +243,19 @@ def build_parser():
 
 
 def main(argv=None):
+    argv = list(sys.argv[1:] if argv is None else argv)
+    passthrough = []
+    if "--" in argv:  # the rest goes to Snakemake (sedmap run)
+        i = argv.index("--")
+        argv, passthrough = argv[:i], argv[i + 1:]
     args = build_parser().parse_args(argv)
+    args.passthrough = passthrough
     try:
-        args.func(args)
+        status = args.func(args)
     except SedmapError as exc:
         print(f"sedmap {args.command}: error: {exc}", file=sys.stderr)
         return 2
-    return 0
+    return status if isinstance(status, int) else 0
 
 
 if __name__ == "__main__":

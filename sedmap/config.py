@@ -60,9 +60,11 @@ def read_yaml(path):
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark is not None else ""
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        what = f" ({exc.problem})" if getattr(exc, "problem", None) else ""
         raise InputError(
-            f"not valid YAML{where}.", path=path, fix="check indentation and colons."
+            f"not valid YAML{where}{what}.", path=path,
+            fix="check the indentation, colons and brackets there."
         ) from None
     if data is None:
         return {}
@@ -751,6 +753,10 @@ def _check_priors_and_chains(config):
             raise InputError(f"{m['burn']} burn-in steps leave none of the {m['nsteps']} "
                              "steps.", path="fit.mcmc.burn",
                              fix="keep fit.mcmc.burn below fit.mcmc.nsteps.")
+        if m.get("max_steps", m["nsteps"]) < m["nsteps"]:
+            raise InputError(f"the longest chain ({m['max_steps']} steps) is shorter than the "
+                             f"shortest ({m['nsteps']})", path="fit.mcmc.max_steps",
+                             fix="set fit.mcmc.max_steps >= fit.mcmc.nsteps.")
         n_free = sum(1 for n in names if ranges[n][1] - ranges[n][0] > 1e-5) + 1  # + mass
         if m["nwalkers"] < 2 * n_free:
             raise InputError(f"{m['nwalkers']} walkers for {n_free} free parameters (with the "

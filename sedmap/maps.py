@@ -107,6 +107,16 @@ def bin_space_maps(binmap, results):
     if np.isfinite(tau).any():
         out["MCMC_TAU_MAX"] = PropertyMap(
             np.where(inside, tau[lookup[binmap]], np.nan).astype(np.float32), "", "BIN")
+    # the chain's length after burn-in in autocorrelation times, and whether it reached
+    # fit.mcmc.n_tau (1) or stopped at fit.mcmc.max_steps (0); NaN: not an MCMC bin
+    ntau = np.array([r.n_tau if r.method == "mcmc" and not r.flag and r.converged >= 0
+                     else np.nan for r in results])
+    if np.isfinite(ntau).any():
+        conv = np.array([float(r.converged) if np.isfinite(t) else np.nan
+                         for r, t in zip(results, ntau)])
+        for key, table in (("MCMC_N_TAU", ntau), ("MCMC_CONVERGED", conv)):
+            out[key] = PropertyMap(
+                np.where(inside, table[lookup[binmap]], np.nan).astype(np.float32), "", "BIN")
     return out
 
 

@@ -122,6 +122,28 @@ def _mpi_comm(comm):
     return MPI.COMM_WORLD if MPI.COMM_WORLD.Get_size() > 1 else None
 
 
+def grid_nbytes(n_models, n_wave, itemsize, n_params, n_derived):
+    """Bytes a model grid takes on disk (uncompressed): spectra, parameters (float64)
+    and derived quantities (float64); the SSP library (a few MB) left out."""
+    return int(n_models) * (int(n_wave) * int(itemsize) + 8 * (int(n_params) + int(n_derived)))
+
+
+def check_free_space(path, nbytes):
+    """Refuse (:class:`InputError`) to start writing ``nbytes`` to ``path`` when its disk
+    has less free space; a full disk found an hour into a grid build wastes the hour."""
+    import shutil
+
+    where = Path(path).parent
+    while not where.exists() and where != where.parent:
+        where = where.parent
+    free = shutil.disk_usage(where).free
+    if free < nbytes:
+        raise InputError(f"the model grid needs {nbytes / 1e9:.2f} GB and the disk of {where} "
+                         f"has {free / 1e9:.2f} GB free", path=str(path),
+                         fix="free disk space, set results_dir to a larger disk, or lower "
+                             "models.n_models")
+
+
 def build_grid(model_config, out_path, *, config_hash=None, progress=True, comm=None):
     """Build the model grid described by ``model_config`` and write it to ``out_path``.
 
@@ -169,6 +191,8 @@ def build_grid(model_config, out_path, *, config_hash=None, progress=True, comm=
 
     log.info("model grid: %d models x %d wavelengths, %d chunk(s), %d rank(s) -> %s",
              n, model.wave.size, len(starts), size, out_path)
+    check_free_space(out_path, grid_nbytes(n, model.wave.size, np.dtype(model.dtype).itemsize,
+                                           len(model.param_names), nd))
     with model_grid_writer(out_path, model.wave, model.param_names, DERIVED, n,
                            model_config=mc, config_hash=confhash, dtype=model.dtype,
                            chunk_rows=chunk, library=model.lib) as write:

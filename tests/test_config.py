@@ -488,6 +488,8 @@ def test_priors_and_chains_are_checked_before_any_job():
     assert message.startswith("models.draw") and "sigma" in message
     message = error_of({"fit": {"method": "mcmc", "mcmc": {"nsteps": 300, "burn": 300}}})
     assert message.startswith("fit.mcmc.burn:")
+    message = error_of({"fit": {"method": "mcmc", "mcmc": {"nsteps": 600, "max_steps": 500}}})
+    assert message.startswith("fit.mcmc.max_steps:") and "shorter" in message
     message = error_of({"fit": {"method": "mcmc", "mcmc": {"nwalkers": 8}}})
     assert message.startswith("fit.mcmc.nwalkers:") and "twice" in message
     validate_config({"fit": {"method": "mcmc", "priors": {"dust2": {

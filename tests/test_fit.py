@@ -177,7 +177,7 @@ def test_mcmc_recovers_mass_and_dust(setup):
     for k in (1, 2, 3):
         fit_bin_mcmc(k, setup["bm"], setup["grid"], setup["tmp"] / "rd" / f"bin_{k}.h5",
                      setup["z"], out, nwalkers=40, nsteps=400, burn=200, seed=3,
-                     model=setup["model"])
+                     model=setup["model"], moves="stretch")
         r = read_fit_result(out)
         assert 0.1 < r.acceptance_fraction < 0.8
         p = r.percentiles["log_mstar"]
@@ -668,3 +668,61 @@ def test_population_prior_needs_enough_bins_and_says_so(setup, tmp_path, caplog)
     for k in (1, 5, 20):
         assert ((tmp_path / "on" / f"bin_{k}.h5").read_bytes()
                 == (tmp_path / "off" / f"bin_{k}.h5").read_bytes())
+
+
+def _short_posterior(setup, k=0):
+    from sedmap.fit.driver import grid_ranges
+    from sedmap.fit.mcmc import PhotometryPosterior, initial_walkers, mass_prior_from
+
+    rd = read_fit_result(setup["tmp"] / "rd" / f"bin_{k + 1}.h5")
+    model, bm = setup["model"], setup["bm"]
+    pri = build_priors(model.param_names, grid_ranges(setup["grid"]))
+    lmf = rd.samples[:, rd.param_names.index("log_mass_formed")]
+    post = PhotometryPosterior(model, FILTERS, setup["z"], bm.flux[k] * bm.fscale,
+                               bm.flux_var[k] * bm.fscale**2, pri,
+                               mass_prior_from(float(np.median(lmf))))
+    cols = [rd.param_names.index(n) for n in model.param_names]
+    p0 = initial_walkers(post, rd.samples[:, cols], rd.weights, lmf, 24,
+                         np.random.default_rng(0))
+    return post, p0
+
+
+def test_mcmc_chain_grows_to_n_tau_autocorrelation_times(setup):
+    """The chain grows past nsteps until it is n_tau autocorrelation times long after
+    burn-in (the ESS then rests on a trustworthy tau); capped by max_steps, the bin
+    says it did not get there."""
+    from sedmap.fit.mcmc import run_mcmc
+
+    post, p0 = _short_posterior(setup)
+    out = run_mcmc(post, p0, 60, 20, seed=2, n_tau=8, max_steps=3000)
+    tau = np.nanmax(out["autocorr_time"])
+    assert out["converged"] and out["n_steps"] > 60
+    assert out["n_steps"] - 20 >= 8 * tau and out["n_tau"] == pytest.approx(
+        (out["n_steps"] - 20) / tau)
+    assert out["ess"] == pytest.approx(24 * (out["n_steps"] - 20) / tau)
+    assert out["samples"].shape[0] <= 24 * (out["n_steps"] - 20)
+    capped = run_mcmc(post, p0, 60, 20, seed=2, n_tau=50, max_steps=90)
+    assert capped["n_steps"] == 90 and not capped["converged"] and capped["n_tau"] < 50
+    fixed = run_mcmc(post, p0, 60, 20, seed=2, n_tau=0, max_steps=3000)
+    assert fixed["n_steps"] == 60 and fixed["converged"]
+
+
+def test_mcmc_moves_are_a_registry(setup):
+    from sedmap.fit.mcmc import MOVES, run_mcmc, sampler_moves
+
+    assert {"de", "stretch"} <= set(MOVES)
+    assert [type(m).__name__ for m, _ in sampler_moves("de")] == ["DEMove", "DESnookerMove"]
+    post, p0 = _short_posterior(setup)
+    with pytest.raises(InputError, match="unknown MCMC moves 'gibbs'"):
+        run_mcmc(post, p0, 30, 10, seed=1, moves="gibbs")
+
+
+def test_mcmc_result_records_chain_length_and_convergence(setup):
+    out = setup["tmp"] / "conv.h5"
+    fit_bin_mcmc(5, setup["bm"], setup["grid"], setup["tmp"] / "rd" / "bin_5.h5", setup["z"],
+                 out, nwalkers=24, nsteps=60, burn=20, seed=3, n_tau=50, max_steps=120,
+                 model=setup["model"])
+    r = read_fit_result(out)  # capped: 100 steps after burn-in are not 50 tau here
+    assert r.converged == 0 and r.n_tau < 50 and r.n_steps == 120
+    assert r.effective_sample_size == pytest.approx(
+        24 * (r.n_steps - 20) / np.nanmax(r.autocorr_time))

@@ -1,5 +1,7 @@
 """Round trips, deterministic bytes, atomic writes and input validation of sedmap.io."""
 
+import errno
+import os
 import time
 
 import h5py
@@ -663,3 +665,48 @@ def test_fit_result_of_the_former_layout_still_reads(tmp_path):
     assert sorted(back.percentiles) == sorted(res.percentiles)  # a group lists names sorted
     for name, value in res.percentiles.items():
         np.testing.assert_array_equal(back.percentiles[name], value)
+
+
+@pytest.mark.parametrize("code, words", [(errno.ENOSPC, "no space left"),
+                                         (errno.EDQUOT, "no space left"),
+                                         (errno.EACCES, "cannot write there")])
+def test_atomic_write_errors_name_the_path_and_the_fix(tmp_path, code, words):
+    """A full disk or a refused write inside a product's write is one InputError
+    naming the product and the fix; no temporary file and no product stay."""
+    from sedmap.io.atomic import atomic_path
+
+    out = tmp_path / "sub" / "maps.fits"
+    with pytest.raises(InputError) as err:
+        with atomic_path(out) as tmp:
+            tmp.write_bytes(b"x" * 2_000_000)
+            raise OSError(code, os.strerror(code))
+    msg = str(err.value)
+    assert str(out) in msg and words in msg and "Fix:" in msg
+    assert "results_dir" in msg
+    if code != errno.EACCES:
+        assert "needs more than 2 MB" in msg
+    assert os.listdir(out.parent) == []
+
+
+def test_atomic_write_other_errors_propagate_unchanged(tmp_path):
+    from sedmap.io.atomic import atomic_path
+
+    with pytest.raises(FileNotFoundError):
+        with atomic_path(tmp_path / "a.h5"):
+            raise FileNotFoundError(errno.ENOENT, "gone")
+    assert os.listdir(tmp_path) == []
+
+
+def test_grid_build_refused_before_work_when_the_disk_is_too_small(tmp_path, monkeypatch):
+    import shutil
+
+    from sedmap import models
+
+    usage = shutil.disk_usage(tmp_path)
+    monkeypatch.setattr(shutil, "disk_usage",
+                        lambda p: usage._replace(free=10_000_000))
+    with pytest.raises(InputError, match=r"needs 3\.11 GB .* has 0\.01 GB free"):
+        models.check_free_space(tmp_path / "g" / "grid.h5",
+                                models.grid_nbytes(800_000, 933, 4, 14, 6))
+    assert models.grid_nbytes(800_000, 933, 4, 14, 6) == pytest.approx(3.11e9, rel=0.01)
+    models.check_free_space(tmp_path / "grid.h5", 1000)  # enough: no error

@@ -211,3 +211,10 @@ def test_ess_and_autocorrelation_maps(setup):
     assert np.all(ms.maps["ESS"].data[binmap == 2] == 20.0)      # 600 / 30
     tau = ms.maps["MCMC_TAU_MAX"].data
     assert np.all(tau[binmap == 2] == 30.0) and np.all(np.isnan(tau[binmap != 2]))
+    assert "MCMC_N_TAU" not in ms.maps  # a result without chain diagnostics
+    res[1].n_tau, res[1].converged, res[1].ess = 38.0, 0, 1280.0
+    ms = make_map_set("g", WCS(naxis=2), binmap, res, flux, err, ["sdss_z", "galex_nuv"])
+    assert np.all(ms.maps["ESS"].data[binmap == 2] == 1280.0)   # the chain's, stored
+    for key, value in (("MCMC_N_TAU", 38.0), ("MCMC_CONVERGED", 0.0)):
+        m = ms.maps[key].data
+        assert np.all(m[binmap == 2] == value) and np.all(np.isnan(m[binmap != 2]))

@@ -348,10 +348,15 @@ def bin_spectrum(binmap, k):
 
 
 def fit_bin_mcmc(bin_id, binmap, grid, rdsps_path, z, out_path, *, nwalkers=100, nsteps=600,
-                 burn=200, thin=1, seed=42, sys_err=0.0, likelihood="gaussian", nu=3.0,
+                 burn=200, thin=1, seed=42, moves="de", n_tau=50.0, max_steps=None,
+                 sys_err=0.0, likelihood="gaussian", nu=3.0,
                  priors=None, confhash=None, model=None, progress=False, spectrum=None,
                  free_redshift=None, population_prior=None):
     """MCMC fit of one bin, started from its RDSPS result; writes a FitResult.
+
+    The chain (``nwalkers``, ``moves``) runs ``nsteps`` steps, ``burn`` of them
+    burn-in, and grows until it is ``n_tau`` autocorrelation times long after
+    burn-in, or ``max_steps`` long (:func:`sedmap.fit.mcmc.run_mcmc`).
 
     ``spectrum``: the ``fit.spectrum`` config. When it is enabled and the bin
     has a spectrum in the bin map, the fit is the joint one of the photometry
@@ -414,7 +419,7 @@ def fit_bin_mcmc(bin_id, binmap, grid, rdsps_path, z, out_path, *, nwalkers=100,
                                    clip=spectrum.get("clip", 5.0))
         log.info("bin %d: joint fit with %d spectral pixels", bin_id, n_spec)
     out = run_mcmc(post, p0, nsteps, burn, seed=int(rng.integers(2**31)), thin=thin,
-                   progress=progress)
+                   progress=progress, moves=moves, n_tau=n_tau, max_steps=max_steps)
     theta = out["best_theta"]  # full: every model parameter, then log_mass_formed
     spec = model.spectra(theta[None, :-1]).astype(float)
     wave_obs, flam = model.observed(spec, out["best_z"])
@@ -430,6 +435,8 @@ def fit_bin_mcmc(bin_id, binmap, grid, rdsps_path, z, out_path, *, nwalkers=100,
                    bestfit_photometry=out["best_photometry"] / binmap.fscale,
                    fscale=binmap.fscale, acceptance_fraction=out["acceptance_fraction"],
                    autocorr_time=out["autocorr_time"], config_hash=confhash or "none",
+                   ess=out["ess"], n_steps=out["n_steps"], n_tau=out["n_tau"],
+                   converged=int(out["converged"]),
                    chi2_spec=float(post.spectrum_chi2(theta)[0]) if n_spec else float("nan"),
                    n_spec=n_spec, prior_width=rd.prior_width)
     return write_fit_result(fr, out_path)

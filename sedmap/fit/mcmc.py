@@ -269,41 +269,105 @@ def initial_walkers(post, rdsps_samples, rdsps_weights, log_mass_formed, nwalker
     return np.clip(p0, lo + 1e-9 * (hi - lo), hi - 1e-9 * (hi - lo))
 
 
-def run_mcmc(post, p0, nsteps, burn, seed, thin=1, progress=False):
-    """Run emcee (vectorised) and summarise the chain.
+#: The sampler's moves by name (``fit.mcmc.moves``): emcee move objects with their
+#: weights. Differential evolution proposes along the differences of other walkers'
+#: positions, so it follows the correlated directions of the continuity ratios and
+#: the age-dust-metallicity degeneracy; on the demo's bins its integrated
+#: autocorrelation times are about half the stretch move's (docs/sampling.md).
+MOVES = {
+    "de": lambda: [(emcee.moves.DEMove(), 0.8), (emcee.moves.DESnookerMove(), 0.2)],
+    "stretch": lambda: [(emcee.moves.StretchMove(), 1.0)],
+}
+
+
+def sampler_moves(name):
+    """The emcee moves registered under ``name`` (:data:`MOVES`)."""
+    if name not in MOVES:
+        raise InputError(f"unknown MCMC moves '{name}'; known: {sorted(MOVES)}",
+                         path="fit.mcmc.moves", fix=f"use one of {sorted(MOVES)}")
+    return MOVES[name]()
+
+
+def autocorr_times(sampler, burn):
+    """emcee's integrated autocorrelation time (steps) of each sampled parameter after
+    ``burn`` steps; NaN where it cannot be estimated."""
+    tau = np.asarray(sampler.get_autocorr_time(discard=burn, quiet=True, tol=0), float)
+    return np.where(np.isfinite(tau) & (tau > 0), tau, np.nan)
+
+
+def run_mcmc(post, p0, nsteps, burn, seed, thin=1, progress=False, moves="de", n_tau=50.0,
+             max_steps=None):
+    """Run emcee (vectorised) until the chain is ``n_tau`` autocorrelation times long,
+    and summarise it.
+
+    The chain runs ``nsteps`` steps (``burn`` of them burn-in), then grows until the
+    part after burn-in exceeds ``n_tau`` times the longest integrated
+    autocorrelation time of the sampled parameters (emcee's criterion for a
+    trustworthy estimate of tau, and so of the effective sample size), or until
+    ``max_steps`` in all (then ``converged`` is False). Each extension aims 10%
+    past the length the current estimate of tau asks for, so few are needed; the
+    chain stays one seeded sequence, so its bytes do not depend on them.
+
+    Parameters
+    ----------
+    post : PhotometryPosterior
+    p0 : ndarray (nwalkers, ndim)
+    nsteps, burn : int
+        Shortest chain and burn-in, steps.
+    seed : int
+    thin : int
+    moves : str
+        A name in :data:`MOVES`.
+    n_tau : float
+        Target length after burn-in in autocorrelation times (0: run ``nsteps``).
+    max_steps : int, optional
+        Longest chain (default ``nsteps``: no growth).
 
     Returns
     -------
     dict with names, samples (flat, post-burn, thinned, incl. the redshift when it
     is free and the derived columns), percentiles (3, n), acceptance_fraction,
-    autocorr_time, best (theta, lnp), best_photometry, best_z.
+    autocorr_time (steps, per sampled parameter), n_steps (the chain's length),
+    n_tau (its length after burn-in over the longest tau), converged, ess
+    (walkers x steps after burn-in / longest tau), best (theta, lnp),
+    best_photometry, best_z.
     """
     nwalkers, ndim = p0.shape
+    max_steps = int(nsteps if max_steps is None else max(max_steps, nsteps))
     if burn >= nsteps:
         raise InputError(f"burn-in ({burn}) must be shorter than the chain ({nsteps})",
                          path="fit.mcmc.burn", fix="lower fit.mcmc.burn")
+
     def log_prob(theta):  # the derived quantities travel as emcee blobs: no second pass
         lp, derived = post.evaluate(theta)
         return np.column_stack([lp, derived])
 
-    sampler = emcee.EnsembleSampler(nwalkers, ndim, log_prob, vectorize=True)
+    sampler = emcee.EnsembleSampler(nwalkers, ndim, log_prob, vectorize=True,
+                                    moves=sampler_moves(moves))
     state = emcee.State(p0, random_state=np.random.RandomState(seed).get_state())
-    sampler.run_mcmc(state, nsteps, progress=progress)
+    state = sampler.run_mcmc(state, nsteps, progress=progress)
+    while True:
+        tau = autocorr_times(sampler, burn)
+        longest = float(np.nanmax(tau)) if np.isfinite(tau).any() else float("inf")
+        after = sampler.iteration - burn
+        if n_tau <= 0 or after >= n_tau * longest or sampler.iteration >= max_steps:
+            break
+        grow = int(np.ceil(1.1 * n_tau * longest)) - after if np.isfinite(longest) else nsteps
+        grow = int(min(max(grow, 50), max_steps - sampler.iteration))
+        state = sampler.run_mcmc(state, grow, progress=progress)
+    nsteps = sampler.iteration
+    n_tau_got = (nsteps - burn) / max(longest, 1.0)
+    converged = bool(n_tau <= 0 or n_tau_got >= n_tau)
+    if not converged:
+        log.warning("the chain reached fit.mcmc.max_steps (%d) at %.0f autocorrelation times "
+                    "after burn-in, short of %g: tau is a lower bound and the effective "
+                    "sample size an upper one; the bin is marked MCMC_CONVERGED = 0",
+                    nsteps, n_tau_got, n_tau)
     chain = sampler.get_chain(discard=burn, thin=thin, flat=True)
     lnp = sampler.get_log_prob(discard=burn, thin=thin, flat=True)
     blobs = sampler.get_blobs(discard=burn, thin=thin, flat=True)
     ok = np.isfinite(lnp)
     chain, lnp, blobs = chain[ok], lnp[ok], blobs[ok]
-    tau = sampler.get_autocorr_time(discard=burn, quiet=True, tol=0)
-    finite = np.asarray(tau, float)[np.isfinite(tau)]
-    n_tau = (nsteps - burn) / max(float(finite.max()), 1.0) if finite.size else 0.0
-    if n_tau < 50:
-        # emcee's own criterion; on a shorter chain its estimate of tau is itself too
-        # low (it saturates near a tenth of the chain), and the ESS too high
-        log.warning("the chain after burn-in is %d steps, %.0f autocorrelation times "
-                    "(emcee asks for 50): tau is a lower bound and the effective sample "
-                    "size an upper one; raise fit.mcmc.nsteps for converged percentiles",
-                    nsteps - burn, n_tau)
     zs = post.redshift(chain) if post.z_prior is not None else None
     chain = post.full(chain)  # the fixed parameters back in, as columns of the samples
     der = {k: blobs[:, i] for i, k in enumerate(DERIVED)}
@@ -321,7 +385,10 @@ def run_mcmc(post, p0, nsteps, burn, seed, thin=1, progress=False):
     pct = weighted_percentiles(samples, np.ones(len(samples)))
     return {"names": all_names, "samples": samples, "percentiles": pct,
             "acceptance_fraction": float(np.mean(sampler.acceptance_fraction)),
-            "autocorr_time": np.asarray(tau, float), "best_theta": chain[best],
+            "autocorr_time": tau, "n_steps": int(nsteps), "n_tau": float(n_tau_got),
+            "converged": converged,
+            "ess": float(nwalkers * (nsteps - burn) / max(longest, 1.0)),
+            "best_theta": chain[best],
             "best_lnp": float(lnp[best]), "best_photometry": best_phot,
             "best_z": float(post.z if zs is None else zs[best])}
 

@@ -10,9 +10,11 @@ killed 3 GB grid write does not stay on disk for ever.
 """
 
 import contextlib
+import errno
 import logging
 import os
 import re
+import shutil
 import socket
 import tempfile
 import time
@@ -144,17 +146,70 @@ def atomic_path(path):
         Where to write.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    remove_stale_temps(path, _hidden_temps(path.parent))
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.{_host()}.{os.getpid()}.",
-                               suffix=f".tmp{path.suffix}", dir=path.parent)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        remove_stale_temps(path, _hidden_temps(path.parent))
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.{_host()}.{os.getpid()}.",
+                                   suffix=f".tmp{path.suffix}", dir=path.parent)
+    except OSError as exc:
+        raise write_error(exc, path) from exc
     os.close(fd)
     tmp = Path(tmp)
     try:
         yield tmp
         os.chmod(tmp, 0o644)
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
+        written = tmp.stat().st_size if tmp.exists() else 0
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
+        if isinstance(exc, OSError):
+            err = write_error(exc, path, written)
+            if err is not None:
+                raise err from exc
         raise
+
+
+#: errno values that mean "the disk (or quota) is full"
+_FULL = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
+#: errno values that mean "not allowed to write there"
+_DENIED = {errno.EACCES, errno.EPERM, errno.EROFS}
+
+
+def _mb(nbytes):
+    return f"{nbytes / 1e6:.0f} MB" if nbytes >= 1e6 else f"{nbytes / 1e3:.0f} kB"
+
+
+def write_error(exc, path, written=0):
+    """The :class:`~sedmap.errors.InputError` for an ``OSError`` met while writing
+    ``path``: a full disk (or quota) names the path, what was written before it
+    failed and what is free; a refused write names the path and the permission.
+    ``None`` for other errors (they propagate unchanged).
+
+    Libraries such as h5py raise ``OSError`` without an ``errno`` when the disk
+    fills; the disk is then taken as full when less than the bytes written (at
+    least 1 MB) remain free.
+    """
+    from ..errors import InputError
+
+    path = Path(path)
+    code = getattr(exc, "errno", None)
+    where = path.parent
+    while not where.exists() and where != where.parent:
+        where = where.parent
+    try:
+        free = shutil.disk_usage(where).free
+    except OSError:
+        free = None
+    full = code in _FULL or (code is None and free is not None and free < max(written, 1e6))
+    if full:
+        need = f"; it needs more than {_mb(written)}" if written else ""
+        return InputError(f"no space left to write it ({_mb(free or 0)} free on the disk "
+                          f"of {where}{need})", path=str(path),
+                          fix="free disk space, or set results_dir to a larger disk, "
+                              "then rerun (finished products are kept)")
+    if code in _DENIED:
+        return InputError(f"cannot write there ({os.strerror(code)})", path=str(path),
+                          fix="set results_dir to a folder you can write, or fix its "
+                              "permissions")
+    return None

@@ -14,7 +14,10 @@ Layout (see ``docs/products.md``)::
     /bestfit/wave       float64 (n_wave,), attr unit='Angstrom' (observed frame)
     /bestfit/spectrum   float32 (n_wave,), attr unit=flux unit   } optional
     /bestfit/photometry float64 (n_band,), attr unit=flux unit   }
-    /diagnostics        group; attrs acceptance_fraction, autocorr_time (optional)
+    /diagnostics        group; attrs acceptance_fraction, autocorr_time (optional);
+                        MCMC: n_steps (the chain), n_tau (steps after burn-in over
+                        the longest autocorrelation time), converged (0/1: n_tau
+                        reached fit.mcmc.n_tau before fit.mcmc.max_steps)
     /prior_width        float64 (n_names,), aligned with /percentile_names: the 68%
                         width (p84 - p16) of each quantity over the prior's models,
                         NaN where unknown (optional; see sedmap.fit.constraint)
@@ -23,7 +26,8 @@ Layout (see ``docs/products.md``)::
 gzip compression; the percentiles in /percentiles are computed from the
 full-precision posterior before it is written. RDSPS stores a resampled
 summary of its weighted posterior (sedmap.fit.driver.resample_posterior) and
-its effective sample size as the root attribute ``ess``.
+its effective sample size (Kish's) as the root attribute ``ess``; MCMC the
+walkers times the steps after burn-in over the longest autocorrelation time.
 """
 
 from dataclasses import dataclass
@@ -85,6 +89,9 @@ class FitResult:
     #: effective sample size of the posterior the percentiles were computed from, when
     #: the stored samples are a resampled summary of it (RDSPS); NaN = from the samples
     ess: float = float("nan")
+    n_steps: int = 0                 #: MCMC: the chain's length, steps (burn-in included)
+    n_tau: float = float("nan")      #: MCMC: steps after burn-in / longest autocorr. time
+    converged: int = -1              #: MCMC: 1 the chain reached fit.mcmc.n_tau, 0 capped
     config_hash: str = "none"
     sedmap_version: str = ""  #: filled in by the reader
 
@@ -190,6 +197,10 @@ def write_fit_result(res, path):
             diag.attrs["acceptance_fraction"] = np.asarray(res.acceptance_fraction, dtype=float)
         if res.autocorr_time is not None:
             diag.attrs["autocorr_time"] = np.asarray(res.autocorr_time, dtype=float)
+        if res.converged >= 0:
+            diag.attrs["n_steps"] = int(res.n_steps)
+            diag.attrs["n_tau"] = float(res.n_tau)
+            diag.attrs["converged"] = int(res.converged)
         if res.prior_width:
             create_dataset(f, "prior_width", np.array(
                 [float(res.prior_width.get(n, np.nan)) for n in names], dtype=np.float64))
@@ -248,6 +259,9 @@ def read_fit_result(path):
             if key in diag:
                 value = np.asarray(diag[key])
                 kwargs[key] = value.item() if value.ndim == 0 else value
+        if "converged" in diag:
+            kwargs.update(n_steps=int(diag["n_steps"]), n_tau=float(diag["n_tau"]),
+                          converged=int(diag["converged"]))
         res = FitResult(
             bin_id=int(attrs["bin_id"]), method=str(attrs["method"]),
             param_names=read_strings(require(f, "param_names", path)),

@@ -223,6 +223,8 @@ def bin_mass_fractions(form, p, age_edges_yr, young=None):
     t_at_edge = age[:, None] - edges_gyr[None, :]  # time since onset at each lookback edge
     cum = cumulative_mass(form, np.clip(t_at_edge, 0, None), p, age, young)
     w = cum[:, :-1] - cum[:, 1:]
+    if form == "continuity":  # normalised: 1 Msun formed by the age, by construction
+        return np.clip(w, 0.0, None)
     total = cumulative_mass(form, age[:, None], p, age, young)[:, 0]
     with np.errstate(invalid="ignore", divide="ignore"):
         w = w / total[:, None]
@@ -257,9 +259,13 @@ def mass_weighted_age(form, p, young=None):
 
     Uses <lookback> = (1/M) ∫_0^A M(<t) dt, with M(<t) the cumulative mass
     formed, integrated on 129 points of t/A (M(<t) is smooth, so this is
-    accurate to ~1e-4).
+    accurate to ~1e-4); exact for the continuity form (its bins' midpoints).
     """
     n = np.asarray(p["log_age"]).size
+    if form == "continuity":  # exact: constant SFR in each bin, 1 Msun formed in all
+        edges, rate = continuity_bins(p, n, young)
+        mass = rate * np.diff(edges, axis=1)
+        return np.sum(mass * (edges[:, -1:] - 0.5 * (edges[:, 1:] + edges[:, :-1])), axis=1)
     age = np.broadcast_to(10 ** np.asarray(p["log_age"], dtype=float), (n,))
     t = age[:, None] * _U[None, :]
     cum = cumulative_mass(form, t, p, age, young)
