@@ -74,10 +74,13 @@ def test_demo_accuracy(demo):
         assert r["av"]["scatter"] <= 0.15, (method, r["av"])
         for name in names:
             assert 0.55 <= r[name]["coverage68"] <= 0.80, (method, name, r[name])
-    # RDSPS's weights sit on a few models. (MCMC's ESS is not checked: on the
-    # demo's 300 post-burn steps emcee's tau saturates near 30, where 3000-step
-    # chains give about 120, so its ESS is an upper bound that cannot fail.)
+    # RDSPS's weights sit on a few models; every MCMC chain grew to the demo's
+    # fit.mcmc.n_tau (20) autocorrelation times, so its ESS (32 walkers x steps / tau)
+    # rests on a trustworthy tau
     assert rep["rdsps_ess"]["median"] >= 2, rep["rdsps_ess"]
+    assert rep["mcmc_chains"]["converged_fraction"] == 1.0, rep["mcmc_chains"]
+    assert rep["mcmc_chains"]["n_tau_min"] >= 20, rep["mcmc_chains"]
+    assert rep["mcmc_ess"]["p10"] >= 32 * 20, rep["mcmc_ess"]
 
 
 def dry_run(results_dir, *config, configfile="config/galaxies/demo.yaml", targets=()):
