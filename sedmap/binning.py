@@ -1,26 +1,37 @@
-"""Spatial binning of a flux cube: Voronoi (vorbin) or SED-shape similarity.
+"""Spatial binning of a flux cube: SED-shape similarity or Voronoi (vorbin).
 
 Both return a bin map (0 = not binned, bins numbered 1..N, every bin one
-4-connected piece) and are wrapped by :func:`bin_flux_cube`, which sums the
-fluxes and variances of each bin into a ``sedmap.io.BinMap``.
+4-connected piece; Voronoi cells 8-connected) and a flag per bin. Every valid
+pixel of the galaxy region ends in a bin.
+
+Bin sizes (``min_npix``, ``max_npix``; the binning stage sets them from the
+target PSF, ``binning.d_min`` and ``binning.max_area``):
+
+* a bin covers at least ``min_npix`` pixels: by default one PSF area,
+  pi (FWHM / 2)^2 of the target PSF, so that neighbouring bins do not share
+  most of their light (``binning.d_min`` is the diameter in target FWHMs; 0
+  drops the floor and bins may be single pixels, as before);
+* a bin grows to at most ``max_npix`` pixels (``binning.max_area`` PSF
+  areas): pixels that cannot reach the S/N target within that size are binned
+  at the S/N they can reach (below), never swept into one large bin.
 
 SED-shape-similarity binning (Abdurro'uf & Akiyama 2017; piXedfit's
 ``pixel_binning``), with piXedfit's faults fixed:
 
 * a bin starts at the brightest unbinned pixel of the reference band and
-  grows in annuli of ``del_r`` pixels, taking only pixels whose SED matches
-  the seed's shape (reduced chi-square with the best scaling below
+  grows in annuli of ``del_r`` pixels from radius ``max(d_min / 2, 0.5)`` (or
+  the smallest disc of ``min_npix`` pixels), taking only pixels whose SED
+  matches the seed's shape (reduced chi-square with the best scaling below
   ``redc_chi2_limit``) and that connect to the bin (so bins are contiguous);
-* it stops when the bin reaches ``sn_threshold`` in every required band, and
-  never before its diameter reaches ``d_min``;
+* it is complete when it has ``min_npix`` pixels and reaches
+  ``sn_threshold`` in every required band; it fails when it passes
+  ``max_npix`` pixels or ``max_radius``, or when no pixel bordering it passes
+  the SED test (it cannot grow: the same outcome as growing on to
+  ``max_radius``);
 * negative fluxes are clipped to 0 only inside the chi-square test, never in
   the binned fluxes;
 * seeding stops after ``max_failures`` consecutive failed seeds (the seeds
-  only get fainter); leftover pixels (those no complete bin could take) form
-  4-connected
-  pieces; a piece is merged into the neighbouring bin it shares the longest
-  border with, and a piece with no binned neighbour becomes its own bin,
-  flagged ``FLAG_LOW_SNR`` if it misses the thresholds;
+  only get fainter);
 * the default reference band is the band with the highest S/N summed over
   the galaxy region;
 * the noise of PSF-matched, reprojected images is correlated between nearby
@@ -28,16 +39,34 @@ SED-shape-similarity binning (Abdurro'uf & Akiyama 2017; piXedfit's
   the variance of a bin's sum includes every pixel pair's covariance, and
   the shared sky-level error (``sky_err``) adds coherently; piXedfit sums the
   pixel variances only, which overstates the S/N of large bins several times;
-* work is done in a window around the growing bin, never on full-image arrays;
-  a bin none of whose bordering pixels passes the SED test cannot grow, so if
-  it misses the thresholds it is abandoned at once (the same outcome as
-  growing it on to ``max_radius``).
+* the growth is a compiled loop (:mod:`sedmap.binning_kernels`) that tests each
+  pixel's SED once per seed, only where the bin reaches.
+
+Leftover pixels (:func:`bin_leftovers`; those no complete bin took, and for
+Voronoi binning those of cells larger than ``max_npix``) are binned without
+the SED test, brightest first: a bin accretes the bordering leftover pixel
+nearest to its centroid, one at a time (round bins, or sectors of a thin
+ring), until it reaches the thresholds with at least ``min_npix`` pixels or
+has ``max_npix`` pixels. One short of the thresholds keeps the size, between
+``min_npix`` and ``max_npix`` pixels, at which it came closest to them (the
+mean over required bands of min(S/N / threshold, 1): with a shared sky
+error the S/N of faint pixels peaks at some size), and gives the rest back
+to later bins. Then (:func:`sedmap.binning_kernels.merge_bins`) pieces
+smaller than ``min_npix`` join the neighbouring bin they share the longest
+border with (one they fit in within ``max_npix`` if any; a piece of the
+region with no neighbouring bin, an island, stays unbinned), and each
+bin short of the thresholds (a leftover bin, or a Voronoi cell below the
+target) merges with the neighbour with which,
+within ``max_npix`` pixels, it meets them, or, that neighbour short too,
+comes closer to them than either alone, until no such pair is left. Bins
+short of the thresholds are flagged ``FLAG_LOW_SNR``; the bin map's ``snr``
+holds what they reach.
 """
 
 import numpy as np
 from scipy import ndimage
-from tqdm.auto import tqdm
 
+from . import binning_kernels as kern
 from .errors import InputError
 
 FLAG_LOW_SNR = 1   #: the bin misses the S/N threshold in a required band
@@ -45,6 +74,22 @@ FLAG_BAD_SED = 2   #: the bin's SED is all NaN or has a zero/NaN variance
 
 _FOUR = ndimage.generate_binary_structure(2, 1)
 _EIGHT = ndimage.generate_binary_structure(2, 2)
+_NO_CAP = np.iinfo(np.int64).max // 4
+
+
+def psf_area_pixels(fwhm_arcsec, pixsize_arcsec):
+    """Area pi (FWHM / 2)^2 of a PSF of FWHM ``fwhm_arcsec``, in pixels of
+    ``pixsize_arcsec`` (both arcsec)."""
+    return float(np.pi * (fwhm_arcsec / 2.0) ** 2 / pixsize_arcsec**2)
+
+
+def large_bin_fraction(binmap, region, area_pix, n_area=50.0):
+    """Fraction of the ``region`` pixels that lie in bins of more than
+    ``n_area`` areas of ``area_pix`` pixels each (e.g. PSF areas)."""
+    npix = np.bincount(np.asarray(binmap).ravel())
+    big = npix > n_area * area_pix
+    big[0] = False
+    return float(big[binmap][np.asarray(region, bool)].mean()) if np.any(region) else 0.0
 
 
 def _valid_pixels(flux, var, region):
@@ -89,11 +134,46 @@ def _chi2_red_clipped(fc, fc_sum, v_cand, fs, fs_sum, v_seed):
     return chi2 / max(fc.shape[1] - 1, 1)
 
 
+def _growth_radii(del_r, d_min, max_radius, min_npix):
+    """Growth radii (pixels): r_0, r_0 + del_r, ... up to the first >= ``max_radius``;
+    r_0 = max(d_min / 2, 0.5, radius of the smallest disc of ``min_npix`` pixels)."""
+    r0 = max(d_min / 2.0, 0.5)
+    if min_npix > 1:
+        h = int(np.ceil(np.sqrt(min_npix))) + 2
+        dy, dx = np.mgrid[-h:h + 1, -h:h + 1]
+        d2 = np.sort((dy**2 + dx**2).ravel())
+        r0 = max(r0, float(np.sqrt(d2[int(np.ceil(min_npix)) - 1])))
+    radii = []
+    r = r0
+    while True:   # the same float steps as the growth always took
+        radii.append(r)
+        if r >= max_radius:
+            break
+        r += del_r
+    return np.array(radii)
+
+
+def _size_limits(min_npix, max_npix):
+    """(min, max) pixel counts as ints; InputError when they contradict."""
+    lo = max(int(np.ceil(min_npix or 0)), 1)
+    hi = _NO_CAP if max_npix is None else int(np.floor(max_npix))
+    if hi < lo:
+        raise InputError(f"the largest bin ({hi} pixels) is smaller than the smallest "
+                         f"({lo} pixels)", path="binning.max_area",
+                         fix="raise binning.max_area or lower binning.d_min")
+    return lo, hi
+
+
+def _pixel_major(a):
+    """(n_band, ny, nx) -> contiguous (ny * nx, n_band)."""
+    return np.ascontiguousarray(np.moveaxis(a, 0, -1)).reshape(-1, a.shape[0])
+
+
 def bin_sed_similarity(flux, var, region, sn_threshold=10.0, ref_band=None,
                        redc_chi2_limit=4.0, del_r=2.0, d_min=2.0, max_radius=30.0,
                        required_bands=None, max_failures=100, noise_corr=None, sky_err=None,
-                       progress=False):
-    """SED-shape-similarity binning.
+                       min_npix=0, max_npix=None):
+    """SED-shape-similarity binning, then the leftover pixels (module docstring).
 
     Parameters
     ----------
@@ -110,7 +190,7 @@ def bin_sed_similarity(flux, var, region, sn_threshold=10.0, ref_band=None,
     del_r : float
         Annulus width, pixels.
     d_min : float
-        Minimum bin diameter, pixels.
+        Diameter, pixels, of the first disc a bin grows from.
     max_radius : float
         A bin that has not reached the thresholds at this radius (pixels) is abandoned.
     required_bands : sequence of int, optional
@@ -121,6 +201,11 @@ def bin_sed_similarity(flux, var, region, sn_threshold=10.0, ref_band=None,
     noise_corr, sky_err : optional
         The flux cube's pixel-noise correlation and shared sky error
         (:class:`NoiseModel`); the S/N of a bin then counts every covariance.
+    min_npix : float
+        Fewest pixels in a bin (e.g. one PSF area); 0 = no floor.
+    max_npix : float, optional
+        Most pixels a bin grows to; None = no cap (leftovers are then binned
+        in pieces of whatever size reaches the thresholds, or whole).
 
     Returns
     -------
@@ -133,53 +218,98 @@ def bin_sed_similarity(flux, var, region, sn_threshold=10.0, ref_band=None,
     valid = _valid_pixels(flux, var, region)
     if ref_band is None:
         ref_band = default_reference_band(flux, var, region)
+    thr, req = _thresholds(sn_threshold, required_bands, nb)
+    lo, hi = _size_limits(min_npix, max_npix)
+    noise = NoiseModel(noise_corr, sky_err, n_band=nb)
+    f, v = _pixel_major(flux), _pixel_major(var)
+    s = _own_sigma(noise, v)
+    fc = np.clip(f, 0.0, None)   # negative fluxes clipped for the shape test only
+    order = _brightest_first(flux[ref_band], valid)
+    radii = _growth_radii(del_r, d_min, max_radius, min_npix)
+    rho, sky, tab_n, tab_fac = noise.kernel_args()
+    flat = kern.grow_sed_bins(
+        f, v, s, fc, fc.sum(axis=1), valid.ravel().copy(), ny, nx, order, thr, req,
+        float(redc_chi2_limit), radii, int(np.ceil(max_radius)), lo if min_npix else 0, hi,
+        int(max_failures), rho, sky, tab_n, tab_fac, noise.correlated)
+    return bin_leftovers(flat.reshape(ny, nx), valid, flux, var, thr, req, noise, ref_band,
+                         min_npix=min_npix, max_npix=max_npix, complete=True, _pixels=(f, s))
+
+
+def _own_sigma(noise, v):
+    """Pixels' own noise (n_pix, n_band) from their variances ``v`` (n_pix, n_band)."""
+    if not noise.correlated:
+        return np.sqrt(v)
+    return np.ascontiguousarray(noise.own_sigma(v.T).T)
+
+
+def _brightest_first(image, mask):
+    """Flat indices of the ``mask`` pixels by decreasing ``image`` (ties: the
+    smaller index)."""
+    idx = np.flatnonzero(mask)
+    return idx[np.argsort(-np.asarray(image).ravel()[idx], kind="stable")]
+
+
+def _thresholds(sn_threshold, required_bands, nb):
+    """(thr (nb,), req (nb,) bool) from a threshold (one or per band) and band indices."""
     thr = np.broadcast_to(np.asarray(sn_threshold, dtype=float), (nb,)).copy()
     req = np.zeros(nb, bool)
     req[list(range(nb)) if required_bands is None else list(required_bands)] = True
-    # pixel-major copies (n_pix, nb): one pixel's SED is contiguous, gathers are cheap
-    noise = NoiseModel(noise_corr, sky_err, n_band=nb)
-    cube = _PixelCube(flux, var, noise)
-    geom = _Annuli(del_r, d_min, max_radius)
-
-    binmap = np.zeros((ny, nx), np.int32)
-    free = valid.copy()
-    binmap_f, free_f = binmap.reshape(-1), free.reshape(-1)  # flat views
-    order = np.argsort(np.where(valid, -flux[ref_band], np.inf), axis=None, kind="stable")
-    order = order[: int(valid.sum())]
-    n_bin = 0
-    fails = 0
-    bar = tqdm(total=order.size, desc="SED binning", unit="px", disable=not progress)
-    for seed in order.tolist():
-        if not free_f[seed]:
-            continue
-        y0, x0 = divmod(seed, nx)
-        members, ok = _grow(cube, geom, free, y0, x0, thr, req, redc_chi2_limit)
-        if ok:
-            n_bin += 1
-            binmap_f[members] = n_bin
-            free_f[members] = False
-            bar.update(members.size)
-            fails = 0
-        else:
-            fails += 1
-            if fails >= max_failures:  # seeds only get fainter: the rest is leftover
-                break
-    bar.close()
-    return _absorb_leftovers(binmap, valid, flux, var, thr, req, noise)
+    return thr, req
 
 
-class _PixelCube:
-    """Fluxes and variances as (n_pix, nb) arrays, plus the clipped fluxes of the chi2 test."""
+def bin_leftovers(binmap, valid, flux, var, thr, req, noise=None, order_band=0, min_npix=0,
+                  max_npix=None, complete=False, _pixels=None):
+    """Bin every ``valid`` pixel that ``binmap`` leaves at 0 (the rule in the module
+    docstring), then renumber the bins 1..N and flag those short of the thresholds.
 
-    def __init__(self, flux, var, noise=None):
-        nb = flux.shape[0]
-        self.nx = flux.shape[2]
-        self.noise = noise if noise is not None else NoiseModel(n_band=nb)
-        self.f = np.ascontiguousarray(np.moveaxis(flux, 0, -1)).reshape(-1, nb)
-        self.v = np.ascontiguousarray(np.moveaxis(var, 0, -1)).reshape(-1, nb)
-        self.s = self.noise.own_sigma(self.v.T).T    # own (non-sky) noise per pixel
-        self.fc = np.clip(self.f, 0.0, None)   # negative fluxes clipped for the shape test only
-        self.fc_sum = self.fc.sum(axis=1)
+    Parameters
+    ----------
+    binmap : ndarray (ny, nx) of int
+        Bins 1..K (need not be consecutive), 0 elsewhere.
+    valid : ndarray (ny, nx) of bool
+    flux, var : ndarray (n_band, ny, nx)
+    thr : ndarray (n_band,)
+        S/N thresholds; ``req`` (n_band,) bool: the bands that must meet them.
+    noise : NoiseModel, optional
+    order_band : int
+        Band whose brightest leftover pixel seeds each leftover bin.
+    min_npix, max_npix
+        Fewest / most pixels of a bin, as in :func:`bin_sed_similarity`.
+    complete : bool
+        The bins of ``binmap`` are known to meet the thresholds (complete SED
+        bins); otherwise they are tested.
+
+    Returns
+    -------
+    binmap : ndarray (ny, nx) of int32
+    flag : ndarray (n_bin,) of int32
+        ``FLAG_LOW_SNR`` where the bin misses a required threshold.
+    """
+    nb, ny, nx = flux.shape
+    noise = noise if noise is not None else NoiseModel(n_band=nb)
+    lo, hi = _size_limits(min_npix, max_npix)
+    # (_pixels: the pixel-major fluxes and own noise, when the caller has them)
+    f, s = _pixels if _pixels is not None else (_pixel_major(flux),
+                                                 _own_sigma(noise, _pixel_major(var)))
+    rho, sky, _, _ = noise.kernel_args()
+    thr = np.asarray(thr, dtype=float)
+    req = np.asarray(req, dtype=bool)
+    flat = np.asarray(binmap, np.int32).ravel().copy()
+    left = np.asarray(valid, bool).ravel() & (flat == 0)
+    order = _brightest_first(flux[order_band], left)
+    first = int(flat.max()) + 1
+    n_new, _ = kern.accrete_bins(f, s, left, flat, ny, nx, order, thr, req, lo, hi, first,
+                                 rho, sky)
+    done = np.zeros(first + n_new, bool)
+    done[1:first] = complete
+    done = kern.merge_bins(flat, ny, nx, first, f, s, rho, sky, thr, req, lo, hi, done)
+    ids = np.zeros(done.size, np.int32)
+    present = np.zeros(done.size, bool)
+    present[flat] = True
+    present[0] = False
+    ids[present] = np.arange(1, int(present.sum()) + 1, dtype=np.int32)
+    flag = np.where(done[present], 0, FLAG_LOW_SNR).astype(np.int32)
+    return ids[flat].reshape(ny, nx), flag
 
 
 class NoiseModel:
@@ -287,153 +417,20 @@ class NoiseModel:
         size, fac = self._table
         return np.array([np.interp(n, size, f) for f in fac.T])
 
+    def kernel_args(self):
+        """The model as :mod:`sedmap.binning_kernels` takes it: ``rho`` (n_band,
+        2L+1, 2L+1; ones (n_band, 1, 1) for independent pixels), ``sky`` (n_band,),
+        and the :meth:`compact_factor` table, pixel counts (m,) and factors (m, n_band)."""
+        nb = self.sky.size
+        if self.rho is None or self.rho.shape[1] == 1:
+            rho = np.ones((nb, 1, 1)) if self.rho is None else self.rho
+            return (np.ascontiguousarray(rho, dtype=float), self.sky.astype(float),
+                    np.ones(1), np.ones((1, nb)))
+        self.compact_factor(1)   # builds the table
+        size, fac = self._table
+        return (np.ascontiguousarray(self.rho), self.sky.astype(float),
+                np.ascontiguousarray(size, dtype=float), np.ascontiguousarray(fac, dtype=float))
 
-class _Annuli:
-    """Growth geometry shared by all seeds, in a window centred on the seed.
-
-    The window is the square of half-side ``ceil(max_radius)`` pixels around the
-    seed (at window pixel ``(c, c)``), plus a one-pixel margin that no disc
-    reaches (it holds the outer neighbours in the test for a finished bin).
-
-    Attributes: ``radii`` (pixels), growth radii r_0 = max(d_min / 2, 0.5),
-    r_0 + del_r, ... up to the first >= max_radius; ``disc[k]`` (w, w) bool,
-    pixels within ``radii[k]``; ``box[k]``, slices bounding disc k plus one
-    pixel, and ``disc_box[k]``, disc k cut to that box; ``new_y[k]``, ``new_x[k]``, the window pixels whose SED test is due
-    at step k: those within ``radii[k] + 1`` (out to the first disc that holds
-    them all, or the last disc) not tested at an earlier step; ``star[k]``,
-    disc k is at most the seed and its 4-neighbours (every taken pixel in it
-    touches the seed).
-    """
-
-    def __init__(self, del_r, d_min, max_radius):
-        rm = int(np.ceil(max_radius))
-        self.c = c = rm + 1
-        self.w = w = 2 * c + 1
-        dy, dx = np.mgrid[:w, :w] - c
-        d2 = (dy**2 + dx**2).astype(float)
-        d2[(np.abs(dy) > rm) | (np.abs(dx) > rm)] = np.inf   # outside the window proper
-        self.radii = []
-        r = max(d_min / 2.0, 0.5)
-        while True:  # the same float steps as the growth loop always took
-            self.radii.append(r)
-            if r >= max_radius:
-                break
-            r += del_r
-        self.disc, self.box, self.star, self.new_y, self.new_x = [], [], [], [], []
-        for r in self.radii:
-            ri = int(np.ceil(r))
-            self.disc.append(d2 <= r * r)
-            self.box.append((slice(max(c - ri - 1, 0), c + ri + 2),
-                             slice(max(c - ri - 1, 0), c + ri + 2)))
-            self.star.append(r < np.sqrt(2.0))
-        self.disc_box = [d[b] for d, b in zip(self.disc, self.box)]
-        last = len(self.radii) - 1
-        tested = np.zeros((w, w), bool)
-        tested[c, c] = True   # the seed is taken before any step
-        for rk in self.radii:
-            j = next((j for j in range(last + 1) if self.radii[j] >= rk + 1.0), last)
-            iy, ix = np.nonzero(self.disc[j] & ~tested)
-            tested |= self.disc[j]
-            self.new_y.append(iy)
-            self.new_x.append(ix)
-
-
-def _grow(cube, geom, free, y0, x0, thr, req, limit):
-    """Grow one bin from seed (y0, x0); return (flat indices of members, success).
-
-    At step k the bin is the 4-connected piece, holding the seed, of the taken
-    pixels within ``geom.radii[k]``; it succeeds at the first step where it
-    meets the thresholds. Each pixel's SED test depends on the seed only and is
-    done once, in batches of whole annuli (those out to ``radii[k] + 1``, so
-    that the pixels bordering the bin are known). If no pixel bordering the
-    bin is taken, no later step can add a pixel: the bin stays as it is and,
-    if it misses the thresholds now, it fails now (the outcome is the same as
-    growing on to ``max_radius``). On failure the members returned are the
-    bin at the step where it stopped.
-    """
-    ny, nx = free.shape
-    c, w = geom.c, geom.w
-    ya, xa = y0 - c, x0 - c   # image coordinates of window pixel (0, 0)
-    fw = np.zeros((w, w), bool)   # free pixels in the window (False off the image)
-    y1, y2, x1, x2 = max(ya, 0), min(ya + w, ny), max(xa, 0), min(xa + w, nx)
-    fw[y1 - ya:y2 - ya, x1 - xa:x2 - xa] = free[y1:y2, x1:x2]
-    take = np.zeros((w, w), bool)
-    take[c, c] = True
-    seed = y0 * nx + x0
-    fs, fs_sum, vs = cube.fc[seed], cube.fc_sum[seed], cube.v[seed]
-    for k in range(len(geom.radii)):
-        iy, ix = geom.new_y[k], geom.new_x[k]
-        if iy.size:
-            sel = fw[iy, ix]
-            iy, ix = iy[sel], ix[sel]
-            if iy.size:
-                pix = (iy + ya) * nx + (ix + xa)
-                take[iy, ix] = _chi2_red_clipped(cube.fc[pix], cube.fc_sum[pix], cube.v[pix],
-                                                 fs, fs_sum, vs) <= limit
-        by, bx = geom.box[k]
-        disc = geom.disc_box[k]
-        sub = take[by, bx] & disc
-        if geom.star[k] or np.array_equal(sub, disc):  # one piece, no labelling
-            comp = sub
-        else:
-            lab, _ = ndimage.label(sub, structure=_FOUR)
-            comp = lab == lab[c - by.start, c - bx.start]
-        my, mx = np.nonzero(comp)
-        members = (my + (by.start + ya)) * nx + (mx + (bx.start + xa))
-        fsum = cube.f[members].sum(axis=0)
-        noise = cube.noise
-        if noise.correlated:   # a quick estimate first; the exact sum only when it passes
-            v = ((cube.s[members] ** 2).sum(axis=0) * noise.compact_factor(members.size)
-                 + (members.size * noise.sky) ** 2)
-        else:
-            v = cube.v[members].sum(axis=0)
-        sn = fsum / np.sqrt(v)
-        # (radii[k] >= d_min / 2 at every step: the growth starts there)
-        if (sn[req] >= thr[req]).all():
-            if not noise.correlated:
-                return members, True
-            v = noise.sum_variance(members // nx, members % nx, cube.s[members])
-            if (fsum[req] / np.sqrt(v[req]) >= thr[req]).all():
-                return members, True
-        if k == len(geom.radii) - 1:
-            return members, False
-        # 4-neighbours of the bin outside it; those within the disc are not taken
-        ring = np.zeros_like(comp)
-        ring[1:] |= comp[:-1]
-        ring[:-1] |= comp[1:]
-        ring[:, 1:] |= comp[:, :-1]
-        ring[:, :-1] |= comp[:, 1:]
-        if not (ring & take[by, bx]).any():   # nothing can join: same bin at max_radius
-            return members, False
-
-
-def _absorb_leftovers(binmap, valid, flux, var, thr, req, noise=None):
-    """Merge leftover pieces into the neighbour with the longest shared border."""
-    left = valid & (binmap == 0)
-    lab, _ = ndimage.label(left, structure=_FOUR)
-    n_bin = int(binmap.max())
-    new_bins = []
-    for k, sl in enumerate(ndimage.find_objects(lab), start=1):
-        if sl is None:
-            continue
-        # window one pixel larger than the piece, to see its neighbours
-        ys = slice(max(sl[0].start - 1, 0), sl[0].stop + 1)
-        xs = slice(max(sl[1].start - 1, 0), sl[1].stop + 1)
-        piece = lab[ys, xs] == k
-        ring = ndimage.binary_dilation(piece, structure=_FOUR) & ~piece
-        neigh = binmap[ys, xs][ring]
-        neigh = neigh[neigh > 0]
-        if neigh.size:
-            binmap[ys, xs][piece] = np.bincount(neigh).argmax()
-        else:
-            n_bin += 1
-            binmap[ys, xs][piece] = n_bin
-            new_bins.append(n_bin)
-    flag = np.zeros(n_bin, np.int32)
-    _, _, snr = sum_bins(binmap, flux, var, noise)
-    low = ~np.all(snr[:, req] >= thr[req], axis=1)
-    flag[low] |= FLAG_LOW_SNR
-    return binmap, flag
 
 
 def voronoi_partition(x, y, signal, noise, target_sn, pixelsize=None, covariance_alpha=0.0,
@@ -487,8 +484,17 @@ def voronoi_partition(x, y, signal, noise, target_sn, pixelsize=None, covariance
 
 
 def bin_voronoi(flux, var, region, band, target_sn, covariance_alpha=0.0, seed=1,
-                noise_corr=None, sky_err=None):
-    """Voronoi binning (Cappellari & Copin 2003, vorbin) of a cube on one band's S/N.
+                noise_corr=None, sky_err=None, min_npix=0, max_npix=None):
+    """Voronoi binning (Cappellari & Copin 2003, vorbin) of a cube on one band's S/N,
+    with the size limits and leftover rule of the module docstring.
+
+    vorbin sees a bin's S/N as at most ``target_sn * n / min_npix`` for a bin
+    of n pixels, so that its accretion and weighted tessellation make bins of
+    at least ``min_npix`` pixels; cells larger than ``max_npix`` pixels (vorbin
+    grows them as large as the target needs) or below 0.8 of the target
+    (vorbin's own test for a failed bin) go to :func:`bin_leftovers`, as do
+    all the pixels when together they miss the target. Cells the galaxy region
+    cuts in pieces are split; pieces under ``min_npix`` pixels join a neighbour.
 
     Parameters
     ----------
@@ -504,6 +510,8 @@ def bin_voronoi(flux, var, region, band, target_sn, covariance_alpha=0.0, seed=1
         The flux cube's noise correlation (:class:`NoiseModel`): the S/N of a
         bin then counts every pixel covariance exactly (``covariance_alpha``
         is the empirical alternative when they are unknown).
+    min_npix, max_npix
+        Fewest / most pixels of a bin, as in :func:`bin_sed_similarity`.
 
     Returns
     -------
@@ -515,26 +523,54 @@ def bin_voronoi(flux, var, region, band, target_sn, covariance_alpha=0.0, seed=1
     if yy.size < 2:
         raise InputError("fewer than two valid pixels to bin", path="fluxmap.fits",
                          fix="check the galaxy region and the variance images")
-    noise = NoiseModel(noise_corr, sky_err, n_band=flux.shape[0])
-    sn_func = None
+    nb = flux.shape[0]
+    lo, _ = _size_limits(min_npix, max_npix)
+    noise = NoiseModel(noise_corr, sky_err, n_band=nb)
+    sig, noi = flux[band][valid], np.sqrt(var[band][valid])
     if noise.correlated:
-        one = NoiseModel(None if noise.rho is None else noise.rho[band:band + 1],
-                         noise.sky[band:band + 1])
+        one = _band_noise(noise, band)
         own = one.own_sigma(var[band][valid][None])[0][:, None]
 
-        def sn_func(index, sig, _noi):
+        def sn_true(index, sig, _noi):
             return np.sum(sig[index]) / np.sqrt(one.sum_variance(yy[index], xx[index],
                                                                  own[index])[0])
+    else:
+        def sn_true(index, sig, noi):
+            sn = np.sum(sig[index]) / np.sqrt(np.sum(noi[index] ** 2))
+            return sn / (1.0 + covariance_alpha * np.log10(np.size(index)))
 
-    num = voronoi_partition(xx, yy, flux[band][valid], np.sqrt(var[band][valid]), target_sn,
-                            pixelsize=1.0, covariance_alpha=covariance_alpha, seed=seed,
-                            sn_func=sn_func)
+    def sn_floor(index, sig, noi):   # a bin under min_npix pixels never looks complete
+        return min(sn_true(index, sig, noi), target_sn * np.size(index) / lo)
+
     binmap = np.zeros(valid.shape, np.int32)
-    binmap[yy, xx] = num + 1
-    binmap = _split_disconnected(binmap)
-    _, _, snr = sum_bins(binmap, flux, var, noise)
-    flag = np.where(snr[:, band] < target_sn, FLAG_LOW_SNR, 0).astype(np.int32)
-    return binmap, flag
+    alone = np.all(sig / noi >= target_sn)
+    if alone and lo <= 1:   # vorbin refuses; every pixel is a bin of its own
+        binmap[yy, xx] = np.arange(1, yy.size + 1)
+    elif not alone and sn_true(np.arange(yy.size), sig, noi) >= target_sn:
+        num = voronoi_partition(xx, yy, sig, noi, target_sn, pixelsize=1.0, seed=seed,
+                                sn_func=sn_floor if lo > 1 else sn_true)
+        binmap[yy, xx] = num + 1
+        binmap = _split_disconnected(binmap)
+        # cells too large, or far short of the target (vorbin's own test for a
+        # failed bin, 0.8 of it), are leftovers
+        _, _, snr = sum_bins(binmap, flux[band:band + 1], var[band:band + 1],
+                             _band_noise(noise, band))
+        drop = np.concatenate([[False], ~(snr[:, 0] >= 0.8 * target_sn)])
+        if max_npix is not None:
+            drop |= np.bincount(binmap.ravel()) > max_npix
+        drop[0] = False
+        binmap[drop[binmap]] = 0
+    # else: all pixels are leftovers (together below the target, or each above it
+    # but single pixels are under min_npix)
+    return bin_leftovers(binmap, valid, flux, var, np.full(nb, float(target_sn)),
+                         np.arange(nb) == band, noise, order_band=band, min_npix=min_npix,
+                         max_npix=max_npix)
+
+
+def _band_noise(noise, band):
+    """The noise model of one band of ``noise``."""
+    return NoiseModel(None if noise.rho is None else noise.rho[band:band + 1],
+                      noise.sky[band:band + 1])
 
 
 def _split_disconnected(binmap):

@@ -50,6 +50,8 @@ def run_binning(fluxmap_path, out_path, cfg, *, confhash=None, specphoto_path=No
         bin_sed_similarity,
         bin_voronoi,
         default_reference_band,
+        large_bin_fraction,
+        psf_area_pixels,
         sum_bins,
         window_signal,
     )
@@ -61,6 +63,10 @@ def run_binning(fluxmap_path, out_path, cfg, *, confhash=None, specphoto_path=No
     var = cube.flux_err.astype(float) ** 2
     region = cube.region.astype(bool)
     noise = {"noise_corr": cube.noise_corr, "sky_err": cube.sky_err}
+    # size limits from the target PSF: d_min FWHMs across at least, max_area PSF areas at most
+    psf_px = psf_area_pixels(cube.psf_fwhm, cube.pixsize)
+    d_min = float(cfg.get("d_min", 1.0))
+    size = {"min_npix": d_min**2 * psf_px, "max_npix": float(cfg.get("max_area", 25.0)) * psf_px}
 
     def band_index(name, key):
         if name is None:
@@ -90,7 +96,8 @@ def run_binning(fluxmap_path, out_path, cfg, *, confhash=None, specphoto_path=No
                                         sp.spec_mask, window, z=cube.z)
         binmap, flag = bin_voronoi(sig[None], svar[None], region & good, 0,
                                    float(np.max(cfg.get("sn_threshold", 10.0))),
-                                   covariance_alpha=cfg.get("voronoi_covariance_alpha", 0.0))
+                                   covariance_alpha=cfg.get("voronoi_covariance_alpha", 0.0),
+                                   **size)
     elif voronoi:
         band = band_index(cfg.get("voronoi_band"), "voronoi_band")
         band = band if band is not None else (ref if ref is not None
@@ -98,15 +105,16 @@ def run_binning(fluxmap_path, out_path, cfg, *, confhash=None, specphoto_path=No
         thr = cfg.get("sn_threshold", 10.0)
         binmap, flag = bin_voronoi(flux, var, region, band, float(np.max(thr)),
                                    covariance_alpha=cfg.get("voronoi_covariance_alpha", 0.0),
-                                   **noise)
+                                   **noise, **size)
     else:
         binmap, flag = bin_sed_similarity(
             flux, var, region, sn_threshold=cfg.get("sn_threshold", 10.0), ref_band=ref,
             redc_chi2_limit=cfg.get("redc_chi2_limit", 4.0), del_r=cfg.get("del_r", 2.0),
-            d_min=cfg.get("d_min", 2.0), max_radius=cfg.get("max_radius", 30.0), **noise)
+            d_min=d_min * cube.psf_fwhm / cube.pixsize, max_radius=cfg.get("max_radius", 30.0),
+            **noise, **size)
     fs, vs, snr = sum_bins(binmap, flux, var, NoiseModel(n_band=len(names), **noise))
     bad = ~np.all(np.isfinite(fs) & np.isfinite(vs) & (vs > 0), axis=1)
-    from .binning import FLAG_BAD_SED
+    from .binning import FLAG_BAD_SED, FLAG_LOW_SNR
 
     flag = np.where(bad, flag | FLAG_BAD_SED, flag).astype(np.int32)
     vs = np.where(np.isfinite(vs) & (vs > 0), vs, 1.0)  # flagged bins: placeholder, skipped
@@ -120,7 +128,17 @@ def run_binning(fluxmap_path, out_path, cfg, *, confhash=None, specphoto_path=No
                 flux=np.nan_to_num(fs), flux_var=vs, snr=np.nan_to_num(snr), flag=flag,
                 fscale=cube.fscale, config_hash=confhash or "none", **spectra)
     path = write_bin_map(bm, out_path)
-    log.info("%d bins (%d flagged)", bm.n_bin, int(np.count_nonzero(flag)))
+    npix = bm.npix
+    log.info("%d bins (%d flagged, %d of them LOW_SNR); %.1f-%.1f PSF areas (median %.1f, "
+             "PSF area %.1f pixels); %.1f%% of the galaxy region in bins of more than 50 PSF "
+             "areas", bm.n_bin, int(np.count_nonzero(flag)),
+             int(np.count_nonzero(flag & FLAG_LOW_SNR)), npix.min() / psf_px,
+             npix.max() / psf_px, np.median(npix) / psf_px, psf_px,
+             100 * large_bin_fraction(binmap, region, psf_px, 50.0))
+    alone = int(np.count_nonzero(region & (binmap == 0)))
+    if alone:
+        log.info("%d pixels of the galaxy region left unbinned: pieces of it under the "
+                 "smallest bin (binning.d_min) that touch no bin, or invalid", alone)
     return path
 
 

@@ -9,7 +9,7 @@ from scipy import ndimage
 from sedmap.binning import (
     _FOUR,
     FLAG_LOW_SNR,
-    _absorb_leftovers,
+    bin_leftovers,
     _chi2_red,
     bin_sed_similarity,
     bin_voronoi,
@@ -113,7 +113,7 @@ def _plain_sed_binning(flux, var, region, thr, limit=4.0, del_r=2.0, d_min=2.0,
             fails += 1
             if fails >= max_failures:
                 break
-    return _absorb_leftovers(binmap, valid, flux, var, thr, req)
+    return bin_leftovers(binmap, valid, flux, var, thr, req)
 
 
 @pytest.mark.parametrize("noise, sn, kw", [
@@ -243,3 +243,162 @@ def test_sed_binning_with_correlated_noise_reaches_true_sn():
     _, _, vsnr = sum_bins(vb, flux, var, noise)
     multi = np.bincount(vb.ravel())[1:] > 1
     assert np.median(vsnr[multi, 0]) == pytest.approx(30.0, rel=0.3)
+
+
+# ------------------------------------------- PSF floor, size cap, leftover pixels
+
+
+def sky_limited_cube(n=60, sky=0.3, seed=0):
+    """mock_cube plus a shared sky-level error: the faint outskirts cannot reach
+    S/N 10 at any size (the S/N of a sum tends to its mean flux / sky)."""
+    flux, var, region, x = mock_cube(n=n, noise=0.5, seed=seed)
+    sky = np.full(flux.shape[0], sky)
+    return flux, var + sky[:, None, None] ** 2, region, sky
+
+
+def bin_both(method, flux, var, region, sky, **kw):
+    if method == "sed":
+        return bin_sed_similarity(flux, var, region, sn_threshold=10.0, sky_err=sky, **kw)
+    return bin_voronoi(flux, var, region, 0, 10.0, sky_err=sky, **kw)
+
+
+def bin_sn(binmap, k, flux, var, sky):
+    """S/N per band of bin k, every covariance (here the shared sky) counted."""
+    ys, xs = np.nonzero(binmap == k)
+    return _sn_of(ys, xs, flux, var, sky)
+
+
+def _sn_of(ys, xs, flux, var, sky):
+    from sedmap.binning import NoiseModel
+
+    noise = NoiseModel(sky_err=sky, n_band=flux.shape[0])
+    v = noise.sum_variance(ys, xs, noise.own_sigma(var[:, ys, xs]).T)
+    return flux[:, ys, xs].sum(axis=1) / np.sqrt(v)
+
+
+def progress(sn, thr=10.0):
+    return np.minimum(sn / thr, 1.0).mean()
+
+
+@pytest.mark.parametrize("method", ["sed", "voronoi"])
+def test_every_pixel_binned_in_contiguous_bins_between_floor_and_cap(method):
+    """Floor 12 px, cap 150 px: every region pixel is in a bin, every bin is one
+    piece of at least 12 pixels and, but for pieces under 12 pixels that
+    joined it, at most 150; the leftover outskirts are several bins flagged
+    LOW_SNR, exactly those that miss S/N 10 (one bin before this rule)."""
+    flux, var, region, sky = sky_limited_cube()
+    binmap, flag = bin_both(method, flux, var, region, sky, min_npix=12, max_npix=150)
+    assert np.all(binmap[region] > 0) and np.all(binmap[~region] == 0)
+    assert contiguous(binmap, connectivity=1 if method == "sed" else 2)
+    npix = np.bincount(binmap.ravel())[1:]
+    assert npix.min() >= 12
+    assert npix.max() <= 150 + 11
+    low = (flag & FLAG_LOW_SNR) > 0
+    assert low.sum() >= 3
+    snr = np.array([bin_sn(binmap, k, flux, var, sky) for k in range(1, binmap.max() + 1)])
+    band = slice(None) if method == "sed" else slice(0, 1)
+    np.testing.assert_array_equal(low, ~np.all(snr[:, band] >= 10.0, axis=1))
+
+
+@pytest.mark.parametrize("method", ["sed", "voronoi"])
+def test_psf_floor_and_old_behaviour_without_it(method):
+    """The floor is one PSF area (psf_area_pixels): no bin is smaller; without it
+    (d_min 0) the bright centre is binned in bins of a few pixels."""
+    from sedmap.binning import psf_area_pixels
+
+    flux, var, region, sky = sky_limited_cube(sky=0.05)
+    area = psf_area_pixels(4.0, 1.0)     # FWHM 4 pixels: 12.6 pixels
+    with_floor, _ = bin_both(method, flux, var, region, sky, min_npix=area, max_npix=25 * area)
+    without, _ = bin_both(method, flux, var, region, sky, min_npix=0, max_npix=25 * area)
+    assert np.bincount(with_floor.ravel())[1:].min() >= area
+    assert np.bincount(without.ravel())[1:].min() < 4
+    assert without.max() > 1.5 * with_floor.max()
+
+
+def test_complete_bins_with_d_min_0_are_the_plain_growth():
+    """d_min 0 keeps the old growth: without a floor or cap the complete bins are
+    those of the plain piXedfit-like growth (test_sed_binning_matches_plain_growth
+    covers the leftovers too); with the floor they differ."""
+    flux, var, region, _ = mock_cube(n=40, noise=1.0, seed=3)
+    var[0] *= 0.5
+    ref, _ = _plain_sed_binning(flux, var, region, 12.0, d_min=0.0)
+    new, _ = bin_sed_similarity(flux, var, region, sn_threshold=12.0, d_min=0.0, min_npix=0)
+    np.testing.assert_array_equal(new, ref)
+    floor, _ = bin_sed_similarity(flux, var, region, sn_threshold=12.0, d_min=0.0, min_npix=9)
+    assert not np.array_equal(floor, ref)
+
+
+@pytest.mark.parametrize("method", ["sed", "voronoi"])
+def test_flagged_bins_reach_the_best_sn_they_can(method):
+    """A LOW_SNR bin cannot do better by joining a neighbour within the cap: the
+    pair would still miss S/N 10 and, the neighbour also short, would not come
+    closer to it (mean over bands of min(S/N / 10, 1)) than either alone."""
+    flux, var, region, sky = sky_limited_cube(seed=2)
+    cap = 150
+    binmap, flag = bin_both(method, flux, var, region, sky, min_npix=12, max_npix=cap)
+    bands = slice(None) if method == "sed" else slice(0, 1)
+    low = set((np.flatnonzero(flag & FLAG_LOW_SNR) + 1).tolist())
+    assert low
+    npix = np.bincount(binmap.ravel())
+    checked = 0
+    for k in sorted(low):
+        ring = ndimage.binary_dilation(binmap == k, structure=_FOUR) & (binmap != k)
+        for j in np.unique(binmap[ring & (binmap > 0)]).tolist():
+            if npix[k] + npix[j] > cap:
+                continue
+            ys, xs = np.nonzero((binmap == k) | (binmap == j))
+            sn = _sn_of(ys, xs, flux, var, sky)[bands]
+            assert not np.all(sn >= 10.0)
+            if j in low:
+                alone = max(progress(bin_sn(binmap, k, flux, var, sky)[bands]),
+                            progress(bin_sn(binmap, j, flux, var, sky)[bands]))
+                assert progress(sn) <= alone + 1e-12
+            checked += 1
+    assert checked > 0
+
+
+@pytest.mark.parametrize("method", ["sed", "voronoi"])
+def test_binning_is_deterministic(method):
+    flux, var, region, sky = sky_limited_cube(seed=4)
+    a = bin_both(method, flux, var, region, sky, min_npix=12, max_npix=150)
+    b = bin_both(method, flux, var, region, sky, min_npix=12, max_npix=150)
+    assert a[0].tobytes() == b[0].tobytes() and a[1].tobytes() == b[1].tobytes()
+
+
+def test_leftover_rule_on_a_map_with_no_complete_bin():
+    """bin_leftovers alone (nothing complete): all pixels binned by accretion, each
+    bin of 12-150 pixels, those short of S/N 10 flagged, and no two neighbouring
+    short bins that would together do better within the cap (as above)."""
+    from sedmap.binning import NoiseModel
+
+    flux, var, region, sky = sky_limited_cube(seed=5)
+    nb = flux.shape[0]
+    binmap, flag = bin_leftovers(np.zeros(region.shape, np.int32), region, flux, var,
+                                 np.full(nb, 10.0), np.ones(nb, bool),
+                                 NoiseModel(sky_err=sky, n_band=nb), min_npix=12, max_npix=150)
+    assert np.all(binmap[region] > 0)
+    assert contiguous(binmap)
+    npix = np.bincount(binmap.ravel())[1:]
+    assert npix.min() >= 12 and npix.max() <= 162
+    snr = np.array([bin_sn(binmap, k, flux, var, sky) for k in range(1, binmap.max() + 1)])
+    np.testing.assert_array_equal(flag > 0, ~np.all(snr >= 10.0, axis=1))
+    assert 0 < (flag > 0).sum() < flag.size
+
+
+def test_size_limits_that_contradict_are_an_input_error():
+    from sedmap.errors import InputError
+
+    flux, var, region, _ = mock_cube(n=30)
+    with pytest.raises(InputError, match="max_area"):
+        bin_sed_similarity(flux, var, region, min_npix=20, max_npix=10)
+
+
+def test_large_bin_fraction():
+    from sedmap.binning import large_bin_fraction
+
+    binmap = np.zeros((10, 10), int)
+    binmap[:, :6] = 1          # 60 pixels
+    binmap[:, 6:] = 2          # 40 pixels
+    region = np.ones((10, 10), bool)
+    assert large_bin_fraction(binmap, region, 1.0, 50.0) == pytest.approx(0.6)
+    assert large_bin_fraction(binmap, region, 1.0, 60.0) == 0.0
