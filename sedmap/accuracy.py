@@ -59,7 +59,11 @@ def bin_truth(binmap, truth_maps):
 
 
 def compare(truth, results):
-    """bias, scatter and 68% coverage of every quantity for one fit method.
+    """bias, scatter and 68% coverage of every quantity for one fit method, and the
+    robust spread (1.4826 MAD) and median of the pulls, (p50 - truth) / ((p84 -
+    p16) / 2): a spread near 1 where the intervals have the right width, whatever
+    the bias (a coverage below 0.68 with a spread near 1 and a median pull far
+    from 0 is a bias, not intervals too narrow).
 
     Parameters
     ----------
@@ -80,8 +84,13 @@ def compare(truth, results):
         t = np.array([r[0] for r in rows])
         p = np.array([r[1] for r in rows])
         d = p[:, 1] - t
+        half = 0.5 * (p[:, 2] - p[:, 0])
+        pull = d[half > 0] / half[half > 0]
         out[qname] = {"bias": float(np.mean(d)), "scatter": float(np.std(d)),
                       "coverage68": float(np.mean((t >= p[:, 0]) & (t <= p[:, 2]))),
+                      "pull_spread": float(1.4826 * np.median(np.abs(pull - np.median(pull))))
+                      if pull.size else float("nan"),
+                      "pull_median": float(np.median(pull)) if pull.size else float("nan"),
                       "n_bins": len(rows)}
     return out
 
