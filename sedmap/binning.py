@@ -46,8 +46,9 @@ Leftover pixels (:func:`bin_leftovers`; those no complete bin took, and for
 Voronoi binning those of cells larger than ``max_npix``) are binned without
 the SED test, brightest first: a bin accretes the bordering leftover pixel
 nearest to its centroid, one at a time (round bins, or sectors of a thin
-ring), until it reaches the thresholds with at least ``min_npix`` pixels or
-has ``max_npix`` pixels. One short of the thresholds keeps the size, between
+ring), until it reaches the thresholds with at least ``min_npix`` pixels
+(``leftover_min_npix`` when larger: the binning stage makes every leftover
+bin one PSF area at least, whatever ``d_min``) or has ``max_npix`` pixels. One short of the thresholds keeps the size, between
 ``min_npix`` and ``max_npix`` pixels, at which it came closest to them (the
 mean over required bands of min(S/N / threshold, 1): with a shared sky
 error the S/N of faint pixels peaks at some size), and gives the rest back
@@ -172,7 +173,7 @@ def _pixel_major(a):
 def bin_sed_similarity(flux, var, region, sn_threshold=10.0, ref_band=None,
                        redc_chi2_limit=4.0, del_r=2.0, d_min=2.0, max_radius=30.0,
                        required_bands=None, max_failures=100, noise_corr=None, sky_err=None,
-                       min_npix=0, max_npix=None):
+                       min_npix=0, max_npix=None, leftover_min_npix=0):
     """SED-shape-similarity binning, then the leftover pixels (module docstring).
 
     Parameters
@@ -232,7 +233,8 @@ def bin_sed_similarity(flux, var, region, sn_threshold=10.0, ref_band=None,
         float(redc_chi2_limit), radii, int(np.ceil(max_radius)), lo if min_npix else 0, hi,
         int(max_failures), rho, sky, tab_n, tab_fac, noise.correlated)
     return bin_leftovers(flat.reshape(ny, nx), valid, flux, var, thr, req, noise, ref_band,
-                         min_npix=min_npix, max_npix=max_npix, complete=True, _pixels=(f, s))
+                         min_npix=min_npix, max_npix=max_npix, complete=True,
+                         leftover_min_npix=leftover_min_npix, _pixels=(f, s))
 
 
 def _own_sigma(noise, v):
@@ -258,7 +260,7 @@ def _thresholds(sn_threshold, required_bands, nb):
 
 
 def bin_leftovers(binmap, valid, flux, var, thr, req, noise=None, order_band=0, min_npix=0,
-                  max_npix=None, complete=False, _pixels=None):
+                  max_npix=None, complete=False, leftover_min_npix=0, _pixels=None):
     """Bin every ``valid`` pixel that ``binmap`` leaves at 0 (the rule in the module
     docstring), then renumber the bins 1..N and flag those short of the thresholds.
 
@@ -278,6 +280,11 @@ def bin_leftovers(binmap, valid, flux, var, thr, req, noise=None, order_band=0, 
     complete : bool
         The bins of ``binmap`` are known to meet the thresholds (complete SED
         bins); otherwise they are tested.
+    leftover_min_npix : float
+        Fewest pixels of a leftover bin, when more than ``min_npix`` (the
+        binning stage: one PSF area, whatever ``binning.d_min``): a few faint
+        pixels at the region's edge are not a bin a fit can say anything about;
+        they join a neighbour, or, an island, stay unbinned.
 
     Returns
     -------
@@ -288,6 +295,7 @@ def bin_leftovers(binmap, valid, flux, var, thr, req, noise=None, order_band=0, 
     nb, ny, nx = flux.shape
     noise = noise if noise is not None else NoiseModel(n_band=nb)
     lo, hi = _size_limits(min_npix, max_npix)
+    lo_left = min(max(lo, int(np.ceil(leftover_min_npix or 0))), hi)
     # (_pixels: the pixel-major fluxes and own noise, when the caller has them)
     f, s = _pixels if _pixels is not None else (_pixel_major(flux),
                                                  _own_sigma(noise, _pixel_major(var)))
@@ -298,11 +306,12 @@ def bin_leftovers(binmap, valid, flux, var, thr, req, noise=None, order_band=0, 
     left = np.asarray(valid, bool).ravel() & (flat == 0)
     order = _brightest_first(flux[order_band], left)
     first = int(flat.max()) + 1
-    n_new, _ = kern.accrete_bins(f, s, left, flat, ny, nx, order, thr, req, lo, hi, first,
+    n_new, _ = kern.accrete_bins(f, s, left, flat, ny, nx, order, thr, req, lo_left, hi, first,
                                  rho, sky)
     done = np.zeros(first + n_new, bool)
     done[1:first] = complete
-    done = kern.merge_bins(flat, ny, nx, first, f, s, rho, sky, thr, req, lo, hi, done)
+    done = kern.merge_bins(flat, ny, nx, first, f, s, rho, sky, thr, req, lo, hi, done,
+                           lo_left)
     ids = np.zeros(done.size, np.int32)
     present = np.zeros(done.size, bool)
     present[flat] = True
@@ -484,7 +493,8 @@ def voronoi_partition(x, y, signal, noise, target_sn, pixelsize=None, covariance
 
 
 def bin_voronoi(flux, var, region, band, target_sn, covariance_alpha=0.0, seed=1,
-                noise_corr=None, sky_err=None, min_npix=0, max_npix=None):
+                noise_corr=None, sky_err=None, min_npix=0, max_npix=None,
+                leftover_min_npix=0):
     """Voronoi binning (Cappellari & Copin 2003, vorbin) of a cube on one band's S/N,
     with the size limits and leftover rule of the module docstring.
 
@@ -564,6 +574,7 @@ def bin_voronoi(flux, var, region, band, target_sn, covariance_alpha=0.0, seed=1
     # but single pixels are under min_npix)
     return bin_leftovers(binmap, valid, flux, var, np.full(nb, float(target_sn)),
                          np.arange(nb) == band, noise, order_band=band, min_npix=min_npix,
+                         leftover_min_npix=leftover_min_npix,
                          max_npix=max_npix)
 
 

@@ -462,11 +462,12 @@ def _join(a, b, head, tail, nxt, size, flat, fsum):
 
 
 @njit(cache=True)
-def merge_bins(flat, ny, nx, first, f, s, rho, sky, thr, req, lo, hi, complete):
+def merge_bins(flat, ny, nx, first, f, s, rho, sky, thr, req, lo, hi, complete, lo_left=0):
     """The merges of ``sedmap.binning.bin_leftovers`` on the flat bin map ``flat``
     (updated; ids need not be consecutive).
 
-    1. Bins under ``lo`` pixels, smallest first (ties: the smaller id), join the
+    1. Bins under ``lo`` pixels (leftover bins, ids >= ``first``: under
+       max(``lo``, ``lo_left``)), smallest first (ties: the smaller id), join the
        neighbour they share the longest border with (ties: the smaller id),
        among those that stay within ``hi`` pixels if any; one with no
        neighbour is dropped (its pixels become 0).
@@ -515,7 +516,8 @@ def merge_bins(flat, ny, nx, first, f, s, rho, sky, thr, req, lo, hi, complete):
     while True:
         k = -1
         for i in range(1, nid):
-            if 0 < size[i] < lo and (k < 0 or size[i] < size[k]):
+            floor = lo if i < first else max(lo, lo_left)
+            if 0 < size[i] < floor and (k < 0 or size[i] < size[k]):
                 k = i
         if k < 0:
             break

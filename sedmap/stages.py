@@ -66,7 +66,10 @@ def run_binning(fluxmap_path, out_path, cfg, *, confhash=None, specphoto_path=No
     # size limits from the target PSF: d_min FWHMs across at least, max_area PSF areas at most
     psf_px = psf_area_pixels(cube.psf_fwhm, cube.pixsize)
     d_min = float(cfg.get("d_min", 1.0))
-    size = {"min_npix": d_min**2 * psf_px, "max_npix": float(cfg.get("max_area", 25.0)) * psf_px}
+    # leftover bins cover one PSF area at least, whatever d_min (a pixel or two of sky at
+    # the region's edge is no bin a fit can say anything about)
+    size = {"min_npix": d_min**2 * psf_px, "max_npix": float(cfg.get("max_area", 25.0)) * psf_px,
+            "leftover_min_npix": psf_px}
 
     def band_index(name, key):
         if name is None:
@@ -138,7 +141,8 @@ def run_binning(fluxmap_path, out_path, cfg, *, confhash=None, specphoto_path=No
     alone = int(np.count_nonzero(region & (binmap == 0)))
     if alone:
         log.info("%d pixels of the galaxy region left unbinned: pieces of it under the "
-                 "smallest bin (binning.d_min) that touch no bin, or invalid", alone)
+                 "smallest bin (binning.d_min; one PSF area for leftover pixels) that "
+                 "touch no bin, or invalid", alone)
     return path
 
 

