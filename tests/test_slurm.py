@@ -32,9 +32,11 @@ ROOT = Path(__file__).resolve().parents[1]
 HELPER = ROOT / "tests" / "slurm_cluster.sh"
 DEMO = "config/galaxies/demo.yaml"
 OVERRIDES = {
-    "fit": {"method": "mcmc", "mcmc": {"subset": 0, "nwalkers": 32, "nsteps": 40, "burn": 10}},
+    "fit": {"method": "mcmc", "mcmc": {"subset": 0, "nwalkers": 32, "nsteps": 40, "burn": 10,
+                                       "n_tau": 0}},
     "models": {"n_models": 3000},
-    "binning": {"sn_threshold": 18.0},
+    # 15 bins (6 LOW_SNR): more than one group of bins_per_job (10), few enough to be quick
+    "binning": {"sn_threshold": 10.0, "d_min": 2.0, "max_area": 100.0},
 }
 
 pytestmark = pytest.mark.slurm
