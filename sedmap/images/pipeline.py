@@ -183,7 +183,7 @@ def match(cal_path, psf, grid_path, out_path, *, ra, dec, stamp_arcsec, ref_path
                              name=band.filter)
     factor = noise_correlation_factor(band, wcs, kernel)
     rho = noise_correlation(band, wcs, kernel)
-    from .psf import match_band
+    from .psf import kernel_negative_fraction, match_band
 
     data, var = match_band(data, var, kernel, mask=mask, var_factor=factor)
     # the sky level's error is one offset shared by every pixel: convolution does
@@ -196,7 +196,8 @@ def match(cal_path, psf, grid_path, out_path, *, ra, dec, stamp_arcsec, ref_path
                     target, mask=bad, survey=band.survey, path=band.path,
                     meta={"bkg_err": 0.0, "sky_err": sky_err,
                           "calib_err": band.meta.get("calib_err", 0.0),
-                          "native_fwhm": band.psf_fwhm, "n_outlier": n_outlier},
+                          "native_fwhm": band.psf_fwhm, "n_outlier": n_outlier,
+                          "kernel_neg": kernel_negative_fraction(kernel)},
                     noise_corr=rho)
     return write_band_image(out, out_path, step="matched", confhash=confhash)
 

@@ -549,6 +549,16 @@ def matching_kernel(psf_source, psf_target, window="auto", *, fwhm_source=None,
     return kernel / kernel.sum()
 
 
+def kernel_negative_fraction(kernel):
+    """The kernel's negative weight over its positive weight (0 for a positive
+    kernel). Recorded as ``KNEG`` in each matched band's header: near 1 where the
+    band's PSF is nearly the target's (the kernel then rings about a delta; the
+    signed coverage of :func:`match_band` keeps that harmless)."""
+    k = np.asarray(kernel, dtype=float)
+    pos = k[k > 0].sum()
+    return float(-k[k < 0].sum() / pos) if pos > 0 else float("nan")
+
+
 # --------------------------------------------------------------- matching
 
 

@@ -7,7 +7,10 @@ Layout::
               SOURCE (the raw file), BKGERR (error of the subtracted sky level,
               erg/s/cm2/AA per native pixel), NOUTLIER (matched: extreme or
               non-finite pixels repaired before matching, sedmap.images.outliers),
-              SEDMAPV, CONFHASH
+              KNEG (matched: the matching kernel's negative weight over its
+              positive weight; near 1 for PSFs of nearly equal width, whose
+              kernel is a ringing sub-pixel smoothing, harmless to the signal
+              and its K^2 variance), SEDMAPV, CONFHASH
     DATA      float64 (ny, nx), BUNIT 'erg s-1 cm-2 AA-1' (flux per pixel), WCS
     VAR       float64 (ny, nx), BUNIT 'erg2 s-2 cm-4 AA-2', WCS
     MASK      uint8 (ny, nx), 1 = unusable pixel, WCS
@@ -52,6 +55,9 @@ def write_band_image(band, path, *, step, confhash=None):
     if band.meta.get("n_outlier") is not None:
         cards["NOUTLIER"] = (int(band.meta["n_outlier"]),
                              "bad pixels repaired before PSF matching")
+    if band.meta.get("kernel_neg") is not None:
+        cards["KNEG"] = (float(band.meta["kernel_neg"]),
+                         "matching kernel: negative / positive weight")
     if band.psf is not None:
         cards["PSFPIX"] = (float(band.psf_pixscale), "PSF pixel scale, arcsec")
     hdus = [primary_hdu(PRODUCT, confhash, cards),
@@ -94,5 +100,7 @@ def read_band_image(path):
                            "native_fwhm": (float(head["NATFWHM"]) if "NATFWHM" in head
                                            else None),
                            "n_outlier": (int(head["NOUTLIER"]) if "NOUTLIER" in head
-                                         else None)},
+                                         else None),
+                           "kernel_neg": (float(head["KNEG"]) if "KNEG" in head
+                                          else None)},
                      noise_corr=corr)
