@@ -208,7 +208,10 @@ def build_parser():
                              ("maps", _cmd_maps, "fits -> maps.fits"),
                              ("sfh-groups", _cmd_sfh_groups,
                               "fits -> sfh_groups.fits (EMD k-means of the SFHs)")):
-        sp = sub.add_parser(name, help=what)
+        sp = sub.add_parser(
+            name, help=what, description=f"{what[0].upper()}{what[1:]} (one workflow stage; "
+            "the products of the stages before it must exist under results_dir).",
+            epilog=f"example: sedmap {name} --config config/galaxies/demo.yaml")
         sp.add_argument("--config", nargs="+", default=[],
                         help="galaxy YAML file(s) merged over config/config.yaml")
         sp.add_argument("--out", help="output path (default: under results/GALAXY/)")
@@ -254,6 +257,11 @@ def main(argv=None):
         status = args.func(args)
     except SedmapError as exc:
         print(f"sedmap {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except FileNotFoundError as exc:  # a product of an earlier stage is missing
+        print(f"sedmap {args.command}: error: {exc.filename}: not found. Fix: run the "
+              "stages before this one (sedmap run CONFIG, or the earlier subcommands), or "
+              "give the galaxy file whose results_dir holds it", file=sys.stderr)
         return 2
     return status if isinstance(status, int) else 0
 
