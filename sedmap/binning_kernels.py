@@ -49,6 +49,27 @@ def _interp(x, xs, ys):
 
 
 @njit(cache=True)
+def _window_sum(p, labels, label, nx, ny, s, rho, factor, out):
+    """Add ``factor * s_p s_q rho(q - p)`` to ``out`` (n_band,) for every pixel q
+    within rho's reach of pixel p whose ``labels[q] == label``."""
+    nb = out.size
+    lag = rho.shape[1] // 2
+    py, px = p // nx, p % nx
+    for dy in range(-lag, lag + 1):
+        qy = py + dy
+        if qy < 0 or qy >= ny:
+            continue
+        for dx in range(-lag, lag + 1):
+            qx = px + dx
+            if qx < 0 or qx >= nx:
+                continue
+            q = qy * nx + qx
+            if labels[q] == label:
+                for b in range(nb):
+                    out[b] += factor * s[p, b] * s[q, b] * rho[b, lag + dy, lag + dx]
+
+
+@njit(cache=True)
 def set_variance(pix, n, mark, tag, nx, ny, s, rho, out):
     """Own-noise variance of the sum over ``pix[:n]`` (those with ``mark == tag``)
     into ``out`` (n_band,), without the sky term: every pair within rho's reach."""
@@ -76,21 +97,7 @@ def set_variance(pix, n, mark, tag, nx, ny, s, rho, out):
                         out[b] += 2.0 * s[p, b] * s[q, b] * rho[b, lag + dy, lag + dx]
         return
     for i in range(n):
-        p = pix[i]
-        py, px = p // nx, p % nx
-        for dy in range(-lag, lag + 1):
-            qy = py + dy
-            if qy < 0 or qy >= ny:
-                continue
-            for dx in range(-lag, lag + 1):
-                qx = px + dx
-                if qx < 0 or qx >= nx:
-                    continue
-                q = qy * nx + qx
-                if mark[q] != tag:
-                    continue
-                for b in range(nb):
-                    out[b] += s[p, b] * s[q, b] * rho[b, lag + dy, lag + dx]
+        _window_sum(pix[i], mark, tag, nx, ny, s, rho, 1.0, out)
 
 
 @njit(cache=True)
@@ -112,18 +119,7 @@ def _add_variance(q, members, n, mark, tag, nx, ny, s, rho, vown):
                 for b in range(nb):
                     vown[b] += 2.0 * s[p, b] * s[q, b] * rho[b, lag + dy, lag + dx]
         return
-    for dy in range(-lag, lag + 1):
-        py = qy + dy
-        if py < 0 or py >= ny:
-            continue
-        for dx in range(-lag, lag + 1):
-            px = qx + dx
-            if px < 0 or px >= nx:
-                continue
-            p = py * nx + px
-            if mark[p] == tag:
-                for b in range(nb):
-                    vown[b] += 2.0 * s[p, b] * s[q, b] * rho[b, lag + dy, lag + dx]
+    _window_sum(q, mark, tag, nx, ny, s, rho, 2.0, vown)
 
 
 @njit(cache=True)
@@ -401,19 +397,7 @@ def _cross(a, b, head, nxt, size, flat, nx, ny, s, rho, out):
         a, b = b, a
     p = head[a]
     while p >= 0:
-        py, px = p // nx, p % nx
-        for dy in range(-lag, lag + 1):
-            qy = py + dy
-            if qy < 0 or qy >= ny:
-                continue
-            for dx in range(-lag, lag + 1):
-                qx = px + dx
-                if qx < 0 or qx >= nx:
-                    continue
-                q = qy * nx + qx
-                if flat[q] == b:
-                    for j in range(nb):
-                        out[j] += s[p, j] * s[q, j] * rho[j, lag + dy, lag + dx]
+        _window_sum(p, flat, b, nx, ny, s, rho, 1.0, out)
         p = nxt[p]
 
 
