@@ -133,9 +133,9 @@ def check_free_space(path, nbytes):
     has less free space; a full disk found an hour into a grid build wastes the hour."""
     import shutil
 
-    where = Path(path).parent
-    while not where.exists() and where != where.parent:
-        where = where.parent
+    from .io.atomic import existing_dir
+
+    where = existing_dir(path)
     free = shutil.disk_usage(where).free
     if free < nbytes:
         raise InputError(f"the model grid needs {nbytes / 1e9:.2f} GB and the disk of {where} "

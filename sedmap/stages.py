@@ -338,14 +338,13 @@ def run_accuracy(truth_path, binmap_path, rdsps_paths, fit_paths, out_json, *, p
     if mc:
         report["mcmc"] = compare(truth, mc)
         report["mcmc_bins"] = sorted(mc)
-        conv = [r.converged for r in mc.values() if not r.flag and r.converged >= 0]
-        if conv:  # the chains' length in autocorrelation times (fit.mcmc.n_tau)
-            ntau = np.array([r.n_tau for r in mc.values() if not r.flag and r.converged >= 0])
-            report["mcmc_chains"] = {"converged_fraction": float(np.mean(conv)),
-                                     "n_tau_min": float(ntau.min()),
-                                     "n_tau_median": float(np.median(ntau)),
-                                     "steps_median": float(np.median(
-                                         [r.n_steps for r in mc.values() if not r.flag]))}
+        chains = [r for r in mc.values() if not r.flag and r.converged >= 0]
+        if chains:  # the chains' length in autocorrelation times (fit.mcmc.n_tau)
+            ntau = np.array([r.n_tau for r in chains])
+            report["mcmc_chains"] = {
+                "converged_fraction": float(np.mean([r.converged for r in chains])),
+                "n_tau_min": float(ntau.min()), "n_tau_median": float(np.median(ntau)),
+                "steps_median": float(np.median([r.n_steps for r in chains]))}
         report["mcmc_note"] = (f"MCMC ran on {len(mc)} of {bm.n_bin} bins (a seeded random "
                                "subset); its figures cover those bins only")
         if len(mc) < len(rd):  # both methods on the same bins

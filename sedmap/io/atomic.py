@@ -180,6 +180,14 @@ def _mb(nbytes):
     return f"{nbytes / 1e6:.0f} MB" if nbytes >= 1e6 else f"{nbytes / 1e3:.0f} kB"
 
 
+def existing_dir(path):
+    """The nearest folder of ``path`` that exists (its disk is where it will go)."""
+    where = Path(path).parent
+    while not where.exists() and where != where.parent:
+        where = where.parent
+    return where
+
+
 def write_error(exc, path, written=0):
     """The :class:`~sedmap.errors.InputError` for an ``OSError`` met while writing
     ``path``: a full disk (or quota) names the path, what was written before it
@@ -194,9 +202,7 @@ def write_error(exc, path, written=0):
 
     path = Path(path)
     code = getattr(exc, "errno", None)
-    where = path.parent
-    while not where.exists() and where != where.parent:
-        where = where.parent
+    where = existing_dir(path)
     try:
         free = shutil.disk_usage(where).free
     except OSError:
