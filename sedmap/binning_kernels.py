@@ -151,6 +151,18 @@ def _progress(fsum, var, n, sky, thr, req):
 
 
 @njit(cache=True)
+def _take(p, n, inbin, tag, members, f, s, v, correlated, fsum, vsum):
+    """Put pixel p in the growing bin (``members[n]``, its flux and variance sums);
+    returns the new member count."""
+    inbin[p] = tag
+    members[n] = p
+    for b in range(fsum.size):
+        fsum[b] += f[p, b]
+        vsum[b] += s[p, b] ** 2 if correlated else v[p, b]
+    return n + 1
+
+
+@njit(cache=True)
 def grow_sed_bins(f, v, s, fc, fc_sum, free, ny, nx, order, thr, req, limit, radii, rm,
                   min_npix, max_npix, max_failures, rho, sky, tab_n, tab_fac, correlated):
     """The SED-similarity bins of ``sedmap.binning.bin_sed_similarity``.
@@ -207,12 +219,7 @@ def grow_sed_bins(f, v, s, fc, fc_sum, free, ny, nx, order, thr, req, limit, rad
                 p = blocked[i]
                 dy, dx = p // nx - y0, p % nx - x0
                 if dy * dy + dx * dx <= r2:
-                    inbin[p] = tag
-                    members[n] = p
-                    n += 1
-                    for b in range(nb):
-                        fsum[b] += f[p, b]
-                        vsum[b] += s[p, b] ** 2 if correlated else v[p, b]
+                    n = _take(p, n, inbin, tag, members, f, s, v, correlated, fsum, vsum)
                 else:
                     blocked[keep] = p
                     keep += 1
@@ -236,12 +243,8 @@ def grow_sed_bins(f, v, s, fc, fc_sum, free, ny, nx, order, thr, req, limit, rad
                     if _chi2(fc, fc_sum, v, q, fs, fs_sum, vs) > limit:
                         continue
                     if dy * dy + dx * dx <= r2:
-                        inbin[q] = tag
-                        members[n] = q
-                        n += 1
-                        for b in range(nb):
-                            fsum[b] += f[q, b]
-                            vsum[b] += s[q, b] ** 2 if correlated else v[q, b]
+                        n = _take(q, n, inbin, tag, members, f, s, v, correlated, fsum,
+                                  vsum)
                     else:
                         blocked[nblk] = q
                         nblk += 1
