@@ -151,6 +151,16 @@ def _progress(fsum, var, n, sky, thr, req):
 
 
 @njit(cache=True)
+def _neighbour4(p, j, nx, ny):
+    """Pixel p's j-th 4-connected neighbour (j = 0..3: +y, -y, +x, -x), -1 off the map."""
+    py = p // nx + (1 if j == 0 else (-1 if j == 1 else 0))
+    px = p % nx + (1 if j == 2 else (-1 if j == 3 else 0))
+    if py < 0 or py >= ny or px < 0 or px >= nx:
+        return -1
+    return py * nx + px
+
+
+@njit(cache=True)
 def _take(p, n, inbin, tag, members, f, s, v, correlated, fsum, vsum):
     """Put pixel p in the growing bin (``members[n]``, its flux and variance sums);
     returns the new member count."""
@@ -227,13 +237,11 @@ def grow_sed_bins(f, v, s, fc, fc_sum, free, ny, nx, order, thr, req, limit, rad
             while head < n:   # breadth-first over the taken pixels within the disc
                 p = members[head]
                 head += 1
-                py, px = p // nx, p % nx
                 for j in range(4):
-                    qy = py + (1 if j == 0 else (-1 if j == 1 else 0))
-                    qx = px + (1 if j == 2 else (-1 if j == 3 else 0))
-                    if qy < 0 or qy >= ny or qx < 0 or qx >= nx:
+                    q = _neighbour4(p, j, nx, ny)
+                    if q < 0:
                         continue
-                    q = qy * nx + qx
+                    qy, qx = q // nx, q % nx
                     if seen[q] == tag:
                         continue
                     seen[q] = tag
@@ -343,13 +351,10 @@ def accrete_bins(f, s, left, binmap, ny, nx, order, thr, req, min_npix, max_npix
             sx += q % nx
             for b in range(nb):
                 fsum[b] += f[q, b]
-            qy, qx = q // nx, q % nx
             for jj in range(4):
-                ry = qy + (1 if jj == 0 else (-1 if jj == 1 else 0))
-                rx = qx + (1 if jj == 2 else (-1 if jj == 3 else 0))
-                if ry < 0 or ry >= ny or rx < 0 or rx >= nx:
+                r = _neighbour4(q, jj, nx, ny)
+                if r < 0:
                     continue
-                r = ry * nx + rx
                 if tag_of[r] == tag or not left[r] or binmap[r] != 0:
                     continue
                 tag_of[r] = tag
@@ -412,13 +417,11 @@ def _neighbours(k, head, nxt, flat, nx, ny, stamp, count, ids):
     m = 0
     p = head[k]
     while p >= 0:
-        py, px = p // nx, p % nx
         for j in range(4):
-            qy = py + (1 if j == 0 else (-1 if j == 1 else 0))
-            qx = px + (1 if j == 2 else (-1 if j == 3 else 0))
-            if qy < 0 or qy >= ny or qx < 0 or qx >= nx:
+            q = _neighbour4(p, j, nx, ny)
+            if q < 0:
                 continue
-            lab = flat[qy * nx + qx]
+            lab = flat[q]
             if lab <= 0 or lab == k:
                 continue
             if stamp[lab] < 0:
