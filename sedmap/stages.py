@@ -33,7 +33,8 @@ def run_ifs(cube_path, fluxmap_path, out_path, cfg, *, confhash=None):
     """IFS cube + flux map -> ``specphoto.fits`` (``ifs`` config section)."""
     from .ifs import build_spec_photo
 
-    return build_spec_photo(cube_path, fluxmap_path, out_path, survey=cfg.get("survey", "manga"),
+    return build_spec_photo(cube_path, fluxmap_path, out_path, survey=cfg["survey"],
+                            reader=cfg.get("reader") if cfg["survey"] == "wcs" else None,
                             order=cfg.get("order", 2), psf_fwhm=cfg.get("psf_fwhm"),
                             max_lost=cfg.get("max_lost", 0.05), config_hash=confhash,
                             progress=False)

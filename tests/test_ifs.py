@@ -21,7 +21,7 @@ from sedmap.filters import filter_matrix, get_filter
 from sedmap.ifs import build_spec_photo, read_cube, spec_photo_from_cube
 from sedmap.ifs.correct import legendre_x
 from sedmap.ifs.match import match_cube
-from sedmap.ifs.readers import IFSCube, air_to_vacuum
+from sedmap.ifs.readers import IFSCube, air_to_vacuum, muse_fsf_fwhm, noise_reading
 from sedmap.images import pipeline as P
 from sedmap.images.extinction import galactic_transmission
 from sedmap.images.psf import gaussian_psf
@@ -30,6 +30,7 @@ from sedmap.mock import make_mock
 
 REAL = Path(__file__).resolve().parents[1].parent / "shared" / "realdata"
 MUSE_CUBE = REAL / "hdfs_muse_hst" / "subcub_mosaic.fits"
+NGC3081 = REAL / "ifs_nearby" / "ngc3081_cube.fits"
 
 # a small mock: one band per needed role (GALEX NUV sets the 5.4" target PSF; SDSS g, r, i
 # lie inside the cube's 3600-9000 AA range), no stars or clumps, a short log-spaced cube
@@ -316,6 +317,87 @@ def test_real_muse_cube():
     med = np.nanmedian(cube.flux) * cube.fscale  # erg/s/cm2/AA per spaxel: a faint field
     assert 1e-23 < abs(med) < 1e-19
     assert cube.wcs.has_celestial and cube.wcs.naxis == 2
+    # the cube's own PSF model (FSFnnFWA/FWB of its nine fields), not the 0.79" seeing
+    k = np.argmin(np.abs(cube.wave - 5060.0))
+    assert cube.psf_fwhm[k] == pytest.approx(0.696, abs=0.005)
+    assert cube.psf_fwhm[0] > cube.psf_fwhm[-1]  # sharper to the red
+
+
+def test_muse_fsf_keywords_give_the_psf_at_each_wavelength():
+    h = fits.Header({"FSFMODE": "MOFFAT1", "FSF01FWA": 0.9, "FSF01FWB": -4e-5, "FSF01BET": 2.8,
+                     "FSF02FWA": 0.8, "FSF02FWB": -2e-5, "FSF02BET": 2.8})
+    wave = np.array([5000.0, 7000.0])
+    np.testing.assert_allclose(muse_fsf_fwhm(h, wave), [0.85 - 0.15, 0.85 - 0.21])
+    h["FSFMODE"] = "GAUSSIAN2"
+    assert muse_fsf_fwhm(h, wave) is None
+
+
+def test_noise_extension_read_as_error_or_variance_from_the_data():
+    rng = np.random.default_rng(3)
+    flux = 1e-16 * (1 + 0.1 * rng.random((50, 4, 4)))
+    sigma = flux / 3.0
+    assert noise_reading(flux, sigma, "c.fits", "ERR") == "error"
+    assert noise_reading(flux, sigma**2, "c.fits", "ERR") == "variance"  # GMOS: 1e-33
+    with pytest.raises(InputError, match="errors or variances.*ifs.reader.noise"):
+        noise_reading(flux / 1e-16, sigma / 1e-16, "c.fits", "ERR")  # order unity: both fit
+
+
+def _wcs_cube(path, noise, ctype3="WAVE", sky=True, bunit="1e-17 erg/s/cm2/Angstrom"):
+    rng = np.random.default_rng(1)
+    data = (2.0 + 0.1 * rng.normal(size=(200, 6, 5))).astype(np.float32)
+    err = np.full(data.shape, 0.1, np.float32)
+    h = fits.Header({"CTYPE3": ctype3, "CRVAL3": 5000.0, "CDELT3": 2.0, "CRPIX3": 1.0,
+                     "CUNIT3": "Angstrom", "BUNIT": bunit})
+    if sky:
+        h.update(WCS({"CTYPE1": "RA---TAN", "CTYPE2": "DEC--TAN", "CRVAL1": 10.0,
+                      "CRVAL2": -5.0, "CRPIX1": 3.0, "CRPIX2": 3.5, "CDELT1": -0.5 / 3600,
+                      "CDELT2": 0.5 / 3600}).to_header())
+    nh = h.copy()
+    if noise == "variance-bunit":
+        nh["BUNIT"] = "1e-34 erg2/s2/cm4/Angstrom2"
+        err = err**2
+    else:
+        del nh["BUNIT"]
+        err = err**2 if noise == "variance" else err
+    fits.HDUList([fits.PrimaryHDU(), fits.ImageHDU(data, h, name="SCI"),
+                  fits.ImageHDU(err, nh, name="ERR")]).writeto(path)
+    return path
+
+
+@pytest.mark.parametrize("noise, options", [("error", {"noise": "error"}),
+                                            ("variance-bunit", {})])  # told, or its BUNIT
+def test_generic_wcs_reader(tmp_path, noise, options):
+    cube = read_cube(_wcs_cube(tmp_path / "c.fits", noise), "wcs", **options)
+    assert cube.fscale == pytest.approx(1e-17) and not cube.air and cube.shape == (6, 5)
+    np.testing.assert_allclose(np.sqrt(cube.var), 0.1, rtol=1e-5)  # same either way
+    assert cube.pixscale == pytest.approx(0.5)
+
+
+def test_generic_wcs_reader_refuses_what_it_cannot_know(tmp_path):
+    with pytest.raises(InputError, match="air or vacuum.*ifs.reader.air"):
+        read_cube(_wcs_cube(tmp_path / "a.fits", "error", ctype3="LAMBDA"), "wcs", noise="error")
+    path = _wcs_cube(tmp_path / "b.fits", "error", sky=False)
+    with pytest.raises(InputError, match="no sky coordinates.*ifs.reader.sky"):
+        read_cube(path, "wcs", noise="error")
+    cube = read_cube(path, "wcs", noise="error", sky={"ra": 10.0, "dec": -5.0, "pixscale": 0.3})
+    assert cube.pixscale == pytest.approx(0.3)
+    # S/N 20 per pixel read either way (error: 20, variance: 6.3): ambiguous, refused
+    with pytest.raises(InputError, match="errors or variances"):
+        read_cube(_wcs_cube(tmp_path / "c.fits", "error", bunit="erg/s/cm2/Angstrom"), "wcs")
+
+
+@pytest.mark.skipif(not NGC3081.is_file(), reason="shared real data not available")
+def test_real_gmos_cube_has_a_variance_in_its_err_extension():
+    """NGC 3081 (GMOS-IFU): 'ERR' ~1e-33 against data ~1e-16 is a variance (S/N ~3); its
+    spatial axes are LINEAR, so the reader asks for the position, then reads it."""
+    with pytest.raises(InputError, match="LINEAR/LINEAR"):
+        read_cube(NGC3081, "wcs", mask_ext="MASK", air=True)
+    cube = read_cube(NGC3081, "wcs", mask_ext="MASK", air=True,
+                     sky={"ra": 149.8731, "dec": -22.8263, "pixscale": 0.1})
+    assert cube.flux.shape == (1800, 8, 6)
+    snr = np.nanmedian(cube.flux / np.sqrt(cube.var))
+    assert 1 < snr < 10  # read as an error it would be ~1e17
+    assert cube.fscale == pytest.approx(0.01)  # erg/s/cm2/AA/arcsec2 x (0.1")^2
 
 
 # ------------------------------------------------------------------ bad input

@@ -90,8 +90,8 @@ def spec_photo_from_cube(cube, photometry, *, order=2, psf_fwhm=None, ebv=None, 
     return product, diag
 
 
-def build_spec_photo(cube_path, fluxmap_path, out_path, *, survey, order=2, psf_fwhm=None,
-                     ebv=None, vacuum=True, max_lost=0.05, min_good=0.5,
+def build_spec_photo(cube_path, fluxmap_path, out_path, *, survey, reader=None, order=2,
+                     psf_fwhm=None, ebv=None, vacuum=True, max_lost=0.05, min_good=0.5,
                      min_band_coverage=0.95, config_hash=None, progress=True):
     """The ifs stage: read the cube and the flux map, write ``specphoto.fits``.
 
@@ -104,7 +104,10 @@ def build_spec_photo(cube_path, fluxmap_path, out_path, *, survey, order=2, psf_
     out_path : str or os.PathLike
         ``results/{galaxy}/specphoto.fits``; written atomically, only once
         everything has succeeded.
-    survey : {"manga", "califa", "muse"}
+    survey : {"manga", "califa", "muse", "wcs"}
+    reader : dict, optional
+        Options of the generic reader (``survey="wcs"``,
+        :func:`~sedmap.ifs.readers.read_wcs_cube`).
     order, psf_fwhm, ebv, vacuum, max_lost, min_good, min_band_coverage, config_hash, progress
         See :func:`spec_photo_from_cube`.
 
@@ -122,7 +125,7 @@ def build_spec_photo(cube_path, fluxmap_path, out_path, *, survey, order=2, psf_
         cube PSF broader than the flux map's.
     """
     photometry = read_flux_cube(fluxmap_path)
-    cube = read_cube(cube_path, survey)
+    cube = read_cube(cube_path, survey, **(reader or {}))
     product, _ = spec_photo_from_cube(
         cube, photometry, order=order, psf_fwhm=psf_fwhm, ebv=ebv, vacuum=vacuum,
         max_lost=max_lost, min_good=min_good, min_band_coverage=min_band_coverage,

@@ -50,10 +50,17 @@ __all__ = [
     "read_cube",
     "read_manga",
     "read_muse",
+    "read_wcs_cube",
+    "muse_fsf_fwhm",
+    "noise_reading",
 ]
 
-#: Surveys :func:`read_cube` knows.
-SURVEYS = ("manga", "califa", "muse")
+#: Surveys :func:`read_cube` knows (``wcs``: any cube with a WCS, :func:`read_wcs_cube`).
+SURVEYS = ("manga", "califa", "muse", "wcs")
+
+#: Per-pixel S/N a noise extension may imply, read as 1-sigma or as a variance:
+#: :func:`noise_reading` accepts the one reading that falls in this range.
+PLAUSIBLE_SNR = (1e-3, 1e4)
 
 #: Flux scale (erg/s/cm2/Å per stored unit) each survey documents, used when BUNIT is absent.
 SURVEY_FSCALE = {"manga": 1e-17, "califa": 1e-16, "muse": 1e-20}
@@ -411,9 +418,12 @@ def read_muse(path):
 
     Units from ``BUNIT`` (MUSE: ``10**(-20)*erg/s/cm**2/Angstrom`` per spaxel,
     variance in its square); spectral axis from the ``DATA`` header (``AWAV``:
-    air). The PSF FWHM is ``SKY_RES`` (ESO phase-3 products) if present, else
-    the mean of the positive ``ESO TEL AMBI FWHM START/END`` (the seeing), else
-    unknown (None: pass ``psf_fwhm`` to the matching).
+    air). The PSF FWHM, in order of preference: the cube's own PSF model
+    (:func:`muse_fsf_fwhm`: ``FSFMODE``/``FSFnnFWA``/``FSFnnFWB``, a FWHM at
+    every wavelength), ``SKY_RES`` (ESO phase-3 products), the mean of the
+    positive ``ESO TEL AMBI FWHM START/END`` (the seeing at the telescope,
+    broader than the cube's PSF), else unknown (None: pass ``psf_fwhm`` to the
+    matching).
 
     Returns
     -------
@@ -431,7 +441,12 @@ def read_muse(path):
         bad = np.asarray(dq) != 0
     wave = header_wave(dhdu.header, flux.shape[0], path, "DATA")
     head = hdul[0].header
-    psf = _positive_float(head, ["SKY_RES"]) or _positive_float(dhdu.header, ["SKY_RES"])
+    psf = muse_fsf_fwhm(head, wave)
+    if psf is None:
+        psf = _positive_float(head, ["SKY_RES"]) or _positive_float(dhdu.header, ["SKY_RES"])
+    else:
+        log.info("%s: PSF from the FSF model keywords, FWHM %.3f\" at %.0f AA to %.3f\" at "
+                 "%.0f AA", path, psf[0], wave[0], psf[-1], wave[-1])
     if psf is None:
         seeing = [v for v in (_positive_float(head, [k]) for k in
                               ("ESO TEL AMBI FWHM START", "ESO TEL AMBI FWHM END")) if v]
@@ -440,11 +455,190 @@ def read_muse(path):
                    _medium(dhdu.header, True), None)
 
 
-_READERS = {"manga": read_manga, "califa": read_califa, "muse": read_muse}
+def muse_fsf_fwhm(header, wave):
+    """PSF FWHM (arcsec) at ``wave`` (Å) from a MUSE cube's FSF model keywords, or None.
+
+    The MUSE pipeline and mpdaf describe the PSF ("FSF") of a cube with
+    ``FSFMODE = 'MOFFAT1'`` and, for each field ``nn`` that went into it,
+    ``FSFnnFWA`` and ``FSFnnFWB``: FWHM(λ) = FWA + FWB λ (arcsec, λ in Å), with
+    Moffat index ``FSFnnBET``. A mosaic lists its fields; their mean FWHM is
+    used (the UDF mosaic's nine fields: 0.70\" at 5060 Å, where its seeing
+    keyword says 0.79\"). Returns None without the keywords or with another
+    FSFMODE.
+    """
+    mode = str(header.get("FSFMODE", "")).strip().upper()
+    if mode != "MOFFAT1":
+        return None
+    fields = sorted({k[3:5] for k in header if re.fullmatch(r"FSF\d\dFWA", k)})
+    if not fields:
+        return None
+    wave = np.asarray(wave, float)
+    fwhm = np.mean([float(header[f"FSF{f}FWA"]) + float(header.get(f"FSF{f}FWB", 0.0)) * wave
+                    for f in fields], axis=0)
+    return fwhm if np.all(np.isfinite(fwhm) & (fwhm > 0)) else None
 
 
-def read_cube(path, survey):
-    """Read an IFS cube of ``survey`` (``"manga"``, ``"califa"`` or ``"muse"``).
+def noise_reading(flux, noise, path, where, plausible=PLAUSIBLE_SNR):
+    """Whether a noise extension holds 1-sigma errors or variances, from the data.
+
+    The median per-pixel S/N is computed both ways, ``|flux| / noise`` and
+    ``|flux| / sqrt(noise)``; the reading whose S/N lies in ``plausible`` is
+    the answer. A GMOS cube with data ~1e-16 and "errors" ~1e-33 is a
+    variance (S/N ~3) and not an error (S/N ~1e17).
+
+    Returns
+    -------
+    {"error", "variance"}
+
+    Raises
+    ------
+    InputError
+        Both readings plausible (data of order unity) or neither: names both
+        S/N and asks for ``ifs.reader.noise``.
+    """
+    f = np.abs(np.asarray(flux, float))
+    n = np.asarray(noise, float)
+    ok = np.isfinite(f) & np.isfinite(n) & (n > 0) & (f > 0)
+    if not ok.any():
+        raise InputError(f"{where}: no pixel has a finite positive noise and flux.", path,
+                         "check the noise extension (ifs.reader.noise_ext).")
+    snr = {"error": float(np.median(f[ok] / n[ok])),
+           "variance": float(np.median(f[ok] / np.sqrt(n[ok])))}
+    fits_ = [k for k, v in snr.items() if plausible[0] <= v <= plausible[1]]
+    if len(fits_) == 1:
+        log.info("%s: %s read as a %s (median S/N %.3g; as a%s it would be %.3g)", path, where,
+                 fits_[0], snr[fits_[0]], "n error" if fits_[0] == "variance" else " variance",
+                 snr["error" if fits_[0] == "variance" else "variance"])
+        return fits_[0]
+    raise InputError(
+        f"{where}: cannot tell whether it holds errors or variances: read as 1-sigma errors "
+        f"the median S/N per pixel is {snr['error']:.3g}, read as variances "
+        f"{snr['variance']:.3g} ({'both' if fits_ else 'neither'} within "
+        f"{plausible[0]:g}-{plausible[1]:g}).", path,
+        "say which with ifs.reader.noise: error | variance | ivar.")
+
+
+def _sky_wcs(shape, sky, path, where, header):
+    """A TAN WCS for a cube whose spatial axes have no sky coordinates."""
+    if not sky:
+        ctypes = [str(header.get(f"CTYPE{i}", "")).strip() or "none" for i in (1, 2)]
+        raise InputError(f"{where}: the spatial axes have no sky coordinates (CTYPE1/2 = "
+                         f"{ctypes[0]}/{ctypes[1]}); sedmap matches a cube to the images "
+                         "by sky position.", path,
+                         "give the cube's position with ifs.reader.sky: {ra, dec, pixscale} "
+                         "(the centre spaxel's RA/Dec in degrees, the spaxel size in arcsec, "
+                         "north up), or a cube with RA---TAN/DEC--TAN axes.")
+    w = WCS(naxis=2)
+    w.wcs.ctype = ["RA---TAN", "DEC--TAN"]
+    w.wcs.crval = [float(sky["ra"]), float(sky["dec"])]
+    w.wcs.crpix = [(shape[1] + 1) / 2.0, (shape[0] + 1) / 2.0]
+    w.wcs.cdelt = [-float(sky["pixscale"]) / 3600.0, float(sky["pixscale"]) / 3600.0]
+    return w
+
+
+def read_wcs_cube(path, *, flux_ext="SCI", noise_ext="ERR", noise="auto", mask_ext=None,
+                  air=None, sky=None):
+    """Read any cube with a spectral axis: the generic reader (``ifs.survey: wcs``).
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+    flux_ext, noise_ext : str or int
+        Extensions of the flux (``BUNIT`` required, here or in the primary
+        header: a flux density per unit wavelength, per spaxel or per arcsec²)
+        and of its noise.
+    noise : {"auto", "error", "variance", "ivar"}
+        What ``noise_ext`` holds. ``auto`` uses the noise extension's ``BUNIT``
+        when it has one (flux unit: error; squared: variance), else
+        :func:`noise_reading` decides from the data and refuses an ambiguous
+        extension.
+    mask_ext : str or int, optional
+        2-D (spaxel) or 3-D mask extension, non-zero = bad.
+    air : bool, optional
+        Wavelengths in air; default from ``CTYPE3`` (``AWAV`` air, ``WAVE``
+        vacuum); refused when the header does not say and this is not given.
+    sky : dict, optional
+        ``{ra, dec, pixscale}`` (deg, deg, arcsec) for a cube whose spatial
+        axes are not sky coordinates: north up, centred on the centre spaxel.
+
+    Returns
+    -------
+    IFSCube
+        ``psf_fwhm`` from ``PSF_FWHM``/``PSFFWHM``/``SEEING``/``FWHM`` if present
+        (else None: ``ifs.psf_fwhm``).
+    """
+    path, hdul = _open(path)
+    fhdu = _cube_hdu(hdul, flux_ext, path, "WCS")
+    nhdu = _cube_hdu(hdul, noise_ext, path, "WCS")
+    _check_same_shape(fhdu.data, nhdu.data, str(flux_ext), str(noise_ext), path)
+    head, prim = fhdu.header, hdul[0].header
+    flux = np.asarray(fhdu.data, np.float64)
+    where = f"extension {flux_ext}"
+    if _is_sky(head):
+        if sky:
+            raise InputError(f"{where} has sky coordinates (CTYPE1/2) and ifs.reader.sky is "
+                             "given too.", path, "remove ifs.reader.sky: the cube's WCS is used.")
+        wcs = _celestial(head, path, where)
+    else:
+        wcs = _sky_wcs(flux.shape[1:], sky, path, where, head)
+    area = pixel_area_arcsec2(wcs)
+    bunit = head.get("BUNIT") or prim.get("BUNIT")
+    if not bunit:
+        raise InputError(f"{where}: no BUNIT in its header or the primary header.", path,
+                         "set BUNIT to the cube's flux unit (e.g. '1e-20 erg/s/cm2/Angstrom').")
+    fscale = unit_scale(bunit, 1, path, where, area)
+    raw = np.asarray(nhdu.data, np.float64)
+    kind = str(noise).strip().lower()
+    if kind == "auto" and nhdu.header.get("BUNIT"):
+        for power, k in ((1, "error"), (2, "variance"), (-2, "ivar")):
+            try:
+                unit_scale(nhdu.header["BUNIT"], power, path, f"extension {noise_ext}", area)
+                kind = k
+                break
+            except InputError:
+                continue
+    if kind == "auto":
+        kind = noise_reading(flux, raw, path, f"extension {noise_ext}")
+    if kind not in ("error", "variance", "ivar"):
+        raise InputError(f"ifs.reader.noise = {noise!r}.", path,
+                         "use auto, error, variance or ivar.")
+    with np.errstate(divide="ignore", invalid="ignore"):
+        var = {"error": raw**2, "variance": raw, "ivar": 1.0 / raw}[kind]
+    bad = np.zeros(flux.shape, bool)
+    if mask_ext is not None:
+        if (isinstance(mask_ext, str) and mask_ext not in hdul) or (
+                isinstance(mask_ext, int) and mask_ext >= len(hdul)):
+            raise InputError(f"missing mask extension {mask_ext}.", path,
+                             "fix ifs.reader.mask_ext (or set it to null).")
+        m = np.asarray(hdul[mask_ext].data)
+        if m.shape == flux.shape[1:]:
+            m = np.broadcast_to(m, flux.shape)
+        _check_same_shape(flux, m, str(flux_ext), str(mask_ext), path)
+        bad = m != 0
+    wave = header_wave(head, flux.shape[0], path, where)
+    ctype = str(head.get("CTYPE3", "")).upper()
+    if air is None:
+        if not (ctype.startswith("AWAV") or ctype.startswith("WAVE")):
+            raise InputError(f"{where}: CTYPE3 = {ctype or 'none'!r} does not say whether the "
+                             "wavelengths are in air or vacuum.", path,
+                             "set ifs.reader.air: true (air) or false (vacuum).")
+        air = ctype.startswith("AWAV")
+    psf = _positive_float(head, ["PSF_FWHM", "PSFFWHM", "SEEING", "FWHM"]) or _positive_float(
+        prim, ["PSF_FWHM", "PSFFWHM", "SEEING", "FWHM"])
+    return _finish("wcs", path, wave, flux * 1.0, var, bad, wcs, fscale, psf, bool(air), None)
+
+
+def _is_sky(header):
+    return any(str(header.get(f"CTYPE{i}", "")).upper()[:4] in ("RA--", "DEC-", "GLON", "GLAT")
+               for i in (1, 2))
+
+
+_READERS = {"manga": read_manga, "califa": read_califa, "muse": read_muse, "wcs": read_wcs_cube}
+
+
+def read_cube(path, survey, **options):
+    """Read an IFS cube of ``survey`` (``"manga"``, ``"califa"``, ``"muse"`` or ``"wcs"``;
+    ``options`` go to :func:`read_wcs_cube`, the generic reader).
 
     Raises
     ------
@@ -456,5 +650,7 @@ def read_cube(path, survey):
     if key not in _READERS:
         raise InputError(f"unknown IFS survey {survey!r}.", "ifs.survey",
                          f"use one of {', '.join(SURVEYS)}.")
+    if key == "wcs":
+        return read_wcs_cube(path, **options)
     return _READERS[key](path)
 
