@@ -9,7 +9,7 @@ import json
 import sys
 
 from . import __version__
-from .errors import SedmapError
+from .errors import InputError, SedmapError
 
 
 def _cmd_models(args):
@@ -109,6 +109,20 @@ def _cmd_ifs(args):
     print(run_ifs(cube, gdir / "fluxmap.fits", args.out or gdir / "specphoto.fits", cfg["ifs"]))
 
 
+def _cmd_cube_bands(args):
+    from .config import resolve_input
+    from .stages import run_cube_bands
+
+    cfg = _load(args)
+    if not (cfg["ifs"]["cube"] and cfg["ifs"]["bands"]):
+        raise InputError("no synthetic bands to make: ifs.cube and ifs.bands are needed.",
+                         path="ifs.bands", fix="list the filters in ifs.bands (and ifs.cube)")
+    out = args.out or _gdir(cfg) / "cube_bands"
+    for p in run_cube_bands(resolve_input(cfg, cfg["ifs"]["cube"]), cfg["ifs"]["bands"], out,
+                            cfg["ifs"]):
+        print(p)
+
+
 def _cmd_binning(args):
     from .stages import run_binmap_plot, run_binning
 
@@ -202,6 +216,8 @@ def build_parser():
 
     for name, func, what in (("mock", _cmd_mock, "make the mock galaxy (demo) with known truth"),
                              ("images", _cmd_images, "raw images -> fluxmap.fits"),
+                             ("cube-bands", _cmd_cube_bands,
+                              "IFS cube -> synthetic band images (ifs.bands), cube_bands/"),
                              ("ifs", _cmd_ifs, "IFS cube + fluxmap.fits -> specphoto.fits"),
                              ("binning", _cmd_binning, "fluxmap.fits -> binmap.fits"),
                              ("fit", _cmd_fit, "binmap.fits + model grid -> fits/bin_K.h5"),

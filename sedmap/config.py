@@ -615,9 +615,28 @@ BAND_FILE_KEYS = ("file", "unc_file", "weight_file", "var_file", "psf_file")
 
 
 def band_specs(config):
-    """The configured ``images.bands`` with their file paths resolved (:func:`resolve_input`)."""
+    """The configured ``images.bands`` with their file paths resolved (:func:`resolve_input`),
+    then the IFS cube's synthetic bands (``ifs.bands``: :func:`cube_bands`)."""
     return [{k: (resolve_input(config, v) if k in BAND_FILE_KEYS else v) for k, v in b.items()}
-            for b in config["images"]["bands"]]
+            for b in config["images"]["bands"]] + cube_bands(config)
+
+
+def cube_bands(config):
+    """Band specs of the synthetic images of the IFS cube (``ifs.bands``), which the
+    ``cube_bands`` rule writes to ``results_dir/GALAXY/cube_bands/BAND.fits``;
+    checked against the cube's headers (filters inside its wavelengths, its PSF)."""
+    ifs = config["ifs"]
+    if not (ifs["enabled"] and ifs.get("bands")):
+        return []
+    if not ifs["cube"]:
+        raise InputError("ifs.bands needs the cube (ifs.cube).", path="ifs.bands",
+                         fix="set ifs.cube, or remove ifs.bands")
+    from .ifs.bands import cube_band_specs
+
+    out = Path(config["results_dir"]) / config["galaxy"]["name"] / "cube_bands"
+    return cube_band_specs(resolve_input(config, ifs["cube"]), ifs["survey"], ifs["bands"],
+                           out, reader=ifs["reader"] if ifs["survey"] == "wcs" else None,
+                           psf_fwhm=ifs["psf_fwhm"], calib_err=ifs["bands_calib_err"])
 
 
 # ---------------------------------------------------------------- bands
@@ -639,6 +658,8 @@ def configured_filters(config):
             "mock.settings.bands"
     else:
         bands, where = config["images"]["bands"], "images.bands"
+        if config["ifs"]["enabled"]:
+            bands = list(bands) + [{"filter": f} for f in config["ifs"].get("bands") or []]
     names = []
     for i, b in enumerate(bands):
         try:
@@ -668,7 +689,8 @@ def default_split(filters):
 def _check_bands(config):
     """Every setting that names a band names a configured one; fill the adaptive
     defaults (``maps.split``, ``sfh_groups.weight_band``) from the configured bands."""
-    if not config["mock"]["enabled"] and not config["images"]["bands"]:
+    if not config["mock"]["enabled"] and not (config["images"]["bands"] or (
+            config["ifs"]["enabled"] and config["ifs"].get("bands"))):
         return  # no bands yet: the workflow refuses an empty images.bands itself
     filters = configured_filters(config)
     from .filters import get_filter

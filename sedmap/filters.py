@@ -513,11 +513,35 @@ def get_filter(name):
     key = _builtin_key(name)
     if key is not None:
         return _load_builtin(key)
+    box = _TOPHAT_RE.match(name.strip().lower())
+    if box:
+        return tophat_filter(float(box.group(1)), float(box.group(2)))
     if _NAME_RE.match(name.strip()):
         path = _user_path(name)
         if path.is_file():
             return _load_user(path)
     raise _unknown(name)
+
+
+#: ``tophat_<lo>_<hi>``: a box filter from lo to hi Angstrom (:func:`tophat_filter`)
+_TOPHAT_RE = re.compile(r"^tophat_(\d+(?:\.\d+)?)_(\d+(?:\.\d+)?)$")
+
+
+def tophat_filter(lo, hi):
+    """A box filter: transmission 1 from ``lo`` to ``hi`` Angstrom, 0 outside.
+
+    Named ``tophat_<lo>_<hi>`` (e.g. ``tophat_4800_4975``), a name that
+    :func:`get_filter` understands anywhere a filter is named, with no file to
+    add: the synthetic bands of an IFS cube (``ifs.bands``) in the wavelengths
+    it covers, or a narrow band around a line.
+    """
+    lo, hi = float(lo), float(hi)
+    if not (0 < lo < hi):
+        raise InputError(f"top-hat filter {lo:g}-{hi:g} AA: the edges must satisfy 0 < lo < hi.",
+                         fix="name it tophat_<lo>_<hi> with lo < hi, in Angstrom")
+    eps = 1e-3 * (hi - lo)
+    return Filter(f"tophat_{lo:g}_{hi:g}", np.array([lo - eps, lo, hi, hi + eps]),
+                  np.array([0.0, 1.0, 1.0, 0.0]))
 
 
 def _is_user(name):

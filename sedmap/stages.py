@@ -40,6 +40,17 @@ def run_ifs(cube_path, fluxmap_path, out_path, cfg, *, confhash=None):
                             progress=False)
 
 
+def run_cube_bands(cube_path, filters, out_dir, cfg, *, confhash=None):
+    """IFS cube -> one synthetic band image per filter in ``out_dir`` (``ifs`` config
+    section; :func:`sedmap.ifs.bands.write_cube_bands`)."""
+    from .ifs.bands import write_cube_bands
+
+    return write_cube_bands(cube_path, cfg["survey"], filters, out_dir,
+                            reader=cfg["reader"] if cfg["survey"] == "wcs" else None,
+                            psf_fwhm=cfg["psf_fwhm"], max_lost=cfg["max_lost"],
+                            confhash=confhash)
+
+
 # ---------------------------------------------------------------- binning
 def run_binning(fluxmap_path, out_path, cfg, *, confhash=None, specphoto_path=None):
     """Flux cube -> bin map (``binning`` config section); with ``specphoto_path``

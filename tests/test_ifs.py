@@ -317,9 +317,10 @@ def test_real_muse_cube():
     med = np.nanmedian(cube.flux) * cube.fscale  # erg/s/cm2/AA per spaxel: a faint field
     assert 1e-23 < abs(med) < 1e-19
     assert cube.wcs.has_celestial and cube.wcs.naxis == 2
-    # the cube's own PSF model (FSFnnFWA/FWB of its nine fields), not the 0.79" seeing
+    # the cube's own PSF model (FSFnnFWA/FWB of the fields its FIELDMAP names: 6 and 9),
+    # not the 0.79" seeing
     k = np.argmin(np.abs(cube.wave - 5060.0))
-    assert cube.psf_fwhm[k] == pytest.approx(0.696, abs=0.005)
+    assert cube.psf_fwhm[k] == pytest.approx(0.682, abs=0.003)
     assert cube.psf_fwhm[0] > cube.psf_fwhm[-1]  # sharper to the red
 
 
@@ -328,6 +329,8 @@ def test_muse_fsf_keywords_give_the_psf_at_each_wavelength():
                      "FSF02FWA": 0.8, "FSF02FWB": -2e-5, "FSF02BET": 2.8})
     wave = np.array([5000.0, 7000.0])
     np.testing.assert_allclose(muse_fsf_fwhm(h, wave), [0.85 - 0.15, 0.85 - 0.21])
+    fieldmap = np.array([[2, 2, 2, 6]])  # field 1 everywhere, field 2 in one spaxel in four
+    np.testing.assert_allclose(muse_fsf_fwhm(h, wave, fieldmap)[1], (4 * 0.62 + 0.66) / 5)
     h["FSFMODE"] = "GAUSSIAN2"
     assert muse_fsf_fwhm(h, wave) is None
 

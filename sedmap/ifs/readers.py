@@ -33,6 +33,7 @@ from pathlib import Path
 
 import astropy.units as u
 import numpy as np
+from astropy.io import fits
 from astropy.wcs import WCS
 
 from ..errors import InputError
@@ -373,10 +374,7 @@ def read_manga(path):
         # ivar * iscale is in (erg/s/cm2/AA)^-2 -> variance in units of fscale^2
         var = 1.0 / (np.asarray(ivar, dtype=np.float64) * iscale * fscale**2)
     head = hdul[0].header
-    pts = [(get_filter(f"sdss_{b}").pivot_wavelength, _positive_float(head, [f"{b.upper()}FWHM"]))
-           for b in "griz"]
-    pts = [(w, f) for w, f in pts if f is not None]
-    psf = np.interp(wave, [w for w, _ in pts], [f for _, f in pts]) if pts else None
+    psf = header_psf_fwhm("manga", head, fhdu.header, wave, path)
     ebv = _positive_float(head, ["EBVGAL"])
     return _finish("manga", path, wave, flux, var, bad, wcs, fscale, psf,
                    _medium(fhdu.header, False), ebv)
@@ -408,7 +406,7 @@ def read_califa(path):
         _check_same_shape(flux, bp, "the primary flux cube", "BADPIX", path)
         bad = np.asarray(bp) != 0
     wave = header_wave(fhdu.header, flux.shape[0], path, "PRIMARY")
-    psf = _positive_float(fhdu.header, ["PSF_FWHM", "PSFFWHM", "FWHM"]) or CALIFA_PSF_FWHM
+    psf = header_psf_fwhm("califa", hdul[0].header, fhdu.header, wave, path)
     return _finish("califa", path, wave, flux, var, bad, wcs, fscale, psf,
                    _medium(fhdu.header, True), None)
 
@@ -440,31 +438,103 @@ def read_muse(path):
         _check_same_shape(flux, dq, "DATA", "DQ", path)
         bad = np.asarray(dq) != 0
     wave = header_wave(dhdu.header, flux.shape[0], path, "DATA")
-    head = hdul[0].header
-    psf = muse_fsf_fwhm(head, wave)
-    if psf is None:
-        psf = _positive_float(head, ["SKY_RES"]) or _positive_float(dhdu.header, ["SKY_RES"])
-    else:
-        log.info("%s: PSF from the FSF model keywords, FWHM %.3f\" at %.0f AA to %.3f\" at "
-                 "%.0f AA", path, psf[0], wave[0], psf[-1], wave[-1])
-    if psf is None:
-        seeing = [v for v in (_positive_float(head, [k]) for k in
-                              ("ESO TEL AMBI FWHM START", "ESO TEL AMBI FWHM END")) if v]
-        psf = float(np.mean(seeing)) if seeing else None
+    fieldmap = np.asarray(hdul["FIELDMAP"].data) if "FIELDMAP" in hdul else None
+    psf = header_psf_fwhm("muse", hdul[0].header, dhdu.header, wave, path, fieldmap)
     return _finish("muse", path, wave, flux, var, bad, wcs, fscale, psf,
                    _medium(dhdu.header, True), None)
 
 
-def muse_fsf_fwhm(header, wave):
+#: The flux extension of each survey's cube (:func:`cube_psf_fwhm` reads its header).
+FLUX_EXT = {"manga": "FLUX", "califa": 0, "muse": "DATA"}
+
+
+def header_psf_fwhm(survey, primary, flux_header, wave, path="", fieldmap=None):
+    """PSF FWHM (arcsec) of a cube at ``wave`` (Å), from its headers alone, or None.
+
+    * MaNGA: ``GFWHM``/``RFWHM``/``IFWHM``/``ZFWHM`` at the SDSS pivots,
+      interpolated (constant beyond);
+    * CALIFA: ``PSF_FWHM`` (or ``PSFFWHM``, ``FWHM``), else 2.5\" (DR3);
+    * MUSE: the cube's PSF model (:func:`muse_fsf_fwhm`), else ``SKY_RES``
+      (ESO phase-3), else the mean of ``ESO TEL AMBI FWHM START/END`` (the
+      seeing at the telescope, broader than the cube's PSF);
+    * wcs: ``PSF_FWHM``, ``PSFFWHM``, ``SEEING`` or ``FWHM`` (flux, then primary header).
+    """
+    wave = np.asarray(wave, float)
+    if survey == "manga":
+        from ..filters import get_filter
+
+        pts = [(get_filter(f"sdss_{b}").pivot_wavelength,
+                _positive_float(primary, [f"{b.upper()}FWHM"])) for b in "griz"]
+        pts = [(w, f) for w, f in pts if f is not None]
+        return np.interp(wave, [w for w, _ in pts], [f for _, f in pts]) if pts else None
+    keys = ["PSF_FWHM", "PSFFWHM", "SEEING", "FWHM"]
+    if survey == "califa":
+        return _positive_float(flux_header, keys[:2] + keys[3:]) or CALIFA_PSF_FWHM
+    if survey == "muse":
+        psf = muse_fsf_fwhm(primary, wave, fieldmap)
+        if psf is not None:
+            log.info("%s: PSF from the FSF model keywords, FWHM %.3f\" at %.0f AA to %.3f\" "
+                     "at %.0f AA", path, psf[0], wave[0], psf[-1], wave[-1])
+            return psf
+        psf = _positive_float(primary, ["SKY_RES"]) or _positive_float(flux_header, ["SKY_RES"])
+        if psf is None:
+            seeing = [v for v in (_positive_float(primary, [k]) for k in
+                                  ("ESO TEL AMBI FWHM START", "ESO TEL AMBI FWHM END")) if v]
+            psf = float(np.mean(seeing)) if seeing else None
+        return psf
+    return _positive_float(flux_header, keys) or _positive_float(primary, keys)
+
+
+def cube_psf_fwhm(path, survey, wave, reader=None):
+    """PSF FWHM (arcsec) of the cube at ``path`` at ``wave`` (Å), reading its headers
+    only (a configuration check need not load a large cube); None if unknown."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError("the IFS cube does not exist.", path, _MISSING_FIX)
+    ext = (reader or {}).get("flux_ext", "SCI") if survey == "wcs" else FLUX_EXT[survey]
+    try:
+        with fits.open(path, memmap=True, lazy_load_hdus=True) as hdul:
+            primary, flux_header = hdul[0].header.copy(), hdul[ext].header.copy()
+            fieldmap = (np.asarray(hdul["FIELDMAP"].data)
+                        if survey == "muse" and "FIELDMAP" in hdul else None)
+    except (OSError, KeyError, IndexError, ValueError) as exc:
+        raise InputError(f"cannot read the headers of the cube ({exc}).", path,
+                         _CORRUPT_FIX) from None
+    psf = header_psf_fwhm(survey, primary, flux_header, wave, path, fieldmap)
+    return None if psf is None else np.broadcast_to(np.asarray(psf, float), np.shape(wave))
+
+
+def cube_wave_range(path, survey, reader=None):
+    """(min, max) wavelength of the cube at ``path``, Å, in vacuum, from its header
+    (MaNGA's WAVE table when present)."""
+    path = Path(path)
+    ext = (reader or {}).get("flux_ext", "SCI") if survey == "wcs" else FLUX_EXT[survey]
+    with fits.open(path, memmap=True, lazy_load_hdus=True) as hdul:
+        head = hdul[ext].header
+        if survey == "manga" and "WAVE" in hdul:
+            wave = np.asarray(hdul["WAVE"].data, float)
+        else:
+            wave = header_wave(head, int(head["NAXIS3"]), path, f"extension {ext}")
+        air = _medium(head, survey in ("califa", "muse"))
+        if survey == "wcs" and (reader or {}).get("air") is not None:
+            air = bool(reader["air"])
+    wave = air_to_vacuum(wave) if air else wave
+    return float(wave[0]), float(wave[-1])
+
+
+def muse_fsf_fwhm(header, wave, fieldmap=None):
     """PSF FWHM (arcsec) at ``wave`` (Å) from a MUSE cube's FSF model keywords, or None.
 
     The MUSE pipeline and mpdaf describe the PSF ("FSF") of a cube with
     ``FSFMODE = 'MOFFAT1'`` and, for each field ``nn`` that went into it,
     ``FSFnnFWA`` and ``FSFnnFWB``: FWHM(λ) = FWA + FWB λ (arcsec, λ in Å), with
-    Moffat index ``FSFnnBET``. A mosaic lists its fields; their mean FWHM is
-    used (the UDF mosaic's nine fields: 0.70\" at 5060 Å, where its seeing
-    keyword says 0.79\"). Returns None without the keywords or with another
-    FSFMODE.
+    Moffat index ``FSFnnBET``. A mosaic lists its fields, and its ``FIELDMAP``
+    (``fieldmap``, 2-D; bit ``nn`` set where field ``nn`` contributes, as
+    mpdaf's ``FieldsMap``) says which cover the cube: their FWHMs are averaged,
+    weighted by the spaxels each covers (without a field map, all fields
+    equally). The UDF subcube: fields 6 (all spaxels) and 9 (122 of 900),
+    0.68\" at 5060 Å, where its seeing keyword says 0.79\". Returns None
+    without the keywords or with another FSFMODE.
     """
     mode = str(header.get("FSFMODE", "")).strip().upper()
     if mode != "MOFFAT1":
@@ -473,8 +543,14 @@ def muse_fsf_fwhm(header, wave):
     if not fields:
         return None
     wave = np.asarray(wave, float)
-    fwhm = np.mean([float(header[f"FSF{f}FWA"]) + float(header.get(f"FSF{f}FWB", 0.0)) * wave
-                    for f in fields], axis=0)
+    weight = np.ones(len(fields))
+    if fieldmap is not None:
+        fm = np.asarray(fieldmap).astype(np.int64)
+        weight = np.array([np.count_nonzero(fm & (1 << int(f))) for f in fields], float)
+        if not weight.any():
+            weight = np.ones(len(fields))
+    fwhm = np.average([float(header[f"FSF{f}FWA"]) + float(header.get(f"FSF{f}FWB", 0.0)) * wave
+                       for f in fields], axis=0, weights=weight)
     return fwhm if np.all(np.isfinite(fwhm) & (fwhm > 0)) else None
 
 
@@ -623,8 +699,7 @@ def read_wcs_cube(path, *, flux_ext="SCI", noise_ext="ERR", noise="auto", mask_e
                              "wavelengths are in air or vacuum.", path,
                              "set ifs.reader.air: true (air) or false (vacuum).")
         air = ctype.startswith("AWAV")
-    psf = _positive_float(head, ["PSF_FWHM", "PSFFWHM", "SEEING", "FWHM"]) or _positive_float(
-        prim, ["PSF_FWHM", "PSFFWHM", "SEEING", "FWHM"])
+    psf = header_psf_fwhm("wcs", prim, head, wave, path)
     return _finish("wcs", path, wave, flux * 1.0, var, bad, wcs, fscale, psf, bool(air), None)
 
 

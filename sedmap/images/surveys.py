@@ -167,7 +167,7 @@ __all__ = ["KNOWN_SURVEYS", "PIXSCALE_TOL", "SPEC_KEYS", "ab_flam_factor", "buni
 SPEC_KEYS = frozenset({
     "filter", "survey", "file", "hdu", "psf_fwhm", "psf_file", "psf_pixscale", "psf_model",
     "moffat_beta", "unc_file", "weight_file", "var_file", "cosmic_rays", "calib_err", "gain",
-    "zeropoint", "sky", "bkg_box",
+    "zeropoint", "sky", "bkg_box", "noise_hdu",
 })
 NOISE_KEYS = ("unc_file", "weight_file", "var_file")
 
@@ -288,10 +288,12 @@ def _image_hdu(hdul, path, hdu=None, prefer=()):
                      "give a FITS image (set 'hdu' if it is not the first 2-D one).")
 
 
-def _aux_image(path, shape, key, band_path):
-    """A 2-D auxiliary map (unc/weight/var) of the same shape as the science image."""
+def _aux_image(path, shape, key, band_path, hdu=None):
+    """A 2-D auxiliary map (unc/weight/var) of the same shape as the science image: HDU
+    ``hdu`` of its file (a name or index: the ``noise_hdu`` of the band spec, which
+    lets the map be an extension of the image's own file), else its first 2-D image."""
     hdul = _read_fits(path, what=key.replace("_file", ""))
-    i = _image_hdu(hdul, path)
+    i = _image_hdu(hdul, path, hdu=hdu)
     arr = np.asarray(hdul[i].data, dtype=np.float64)
     if arr.shape != tuple(shape):
         raise InputError(f"{key} has shape {arr.shape} but the image {band_path} has "
@@ -348,7 +350,8 @@ class _Band:
         """The auxiliary map named by spec ``key`` (None if not given)."""
         if self.spec.get(key) is None:
             return None
-        return _aux_image(self.spec[key], self.raw.shape, key, self.path)
+        return _aux_image(self.spec[key], self.raw.shape, key, self.path,
+                          hdu=self.spec.get("noise_hdu"))
 
     def weight_to_var(self, w, name):
         """Inverse variance -> (variance, zero-weight flag); InputError on negative weight."""

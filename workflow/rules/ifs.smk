@@ -1,5 +1,7 @@
 # Stage "ifs": an IFS cube matched to the flux map and corrected to its
-# photometry -> results/GALAXY/specphoto.fits (galaxies with ifs.enabled).
+# photometry -> results/GALAXY/specphoto.fits (galaxies with ifs.enabled); and
+# the cube's synthetic band images (ifs.bands) -> results/GALAXY/cube_bands/,
+# which the imaging stage reads as bands (sedmap.config.cube_bands).
 
 
 def ifs_cube(wildcards):
@@ -41,3 +43,24 @@ rule specphoto:
         "../../envs/sedmap.yaml"
     script:
         "../../scripts/specphoto.py"
+
+
+rule cube_band:
+    input:
+        cube=ifs_cube,
+    output:
+        f"{GDIR}/cube_bands/{{band}}.fits",
+    params:
+        ifs=lambda w: gcfg(w)["ifs"],
+        confhash=stage_hash("galaxy", "ifs"),
+    log:
+        f"{LOGS}/cube_band_{{band}}.log",
+    benchmark:
+        BENCH + "/{galaxy}/cube_band_{band}.tsv"
+    resources:
+        mem_mb=6000,
+        runtime=10,
+    conda:
+        "../../envs/sedmap.yaml"
+    script:
+        "../../scripts/cube_band.py"
