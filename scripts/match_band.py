@@ -17,7 +17,8 @@ def body(p, i, o, w):
 
     match(i.cal, p.psf, i.grid, o[0],
           ra=p.galaxy["ra"], dec=p.galaxy["dec"], stamp_arcsec=p.stamp_arcsec,
-          ref_path=i.get("ref"), realign=p.realign, confhash=p.confhash)
+          ref_path=i.get("ref"), realign=p.realign, confhash=p.confhash,
+          stamp_center=p.stamp_center)
 
 
 run_script(snakemake, body)

@@ -634,7 +634,7 @@ def sum_bins(binmap, flux, var, noise=None):
     return fs, vs, snr
 
 
-def bin_spectra(binmap, spec, spec_var, spec_mask):
+def bin_spectra(binmap, spec, spec_var, spec_mask, noise_corr=None):
     """Summed spectrum and variance of each bin, from a spectral cube on the same grid.
 
     Parameters
@@ -645,14 +645,20 @@ def bin_spectra(binmap, spec, spec_var, spec_mask):
         wavelength pixel of a spaxel.
     spec_mask : ndarray (ny, nx) of bool
         True where the pixel has a spectrum.
+    noise_corr : ndarray (2R+1, 2R+1), optional
+        Correlation of two pixels' spectral noise by their offset
+        (``SpecPhotoCube.noise_corr``). Each bin's variance is then multiplied
+        by the factor the covariances add to the sum of its pixel variances,
+        ``V(S) / sum_p var_p`` (:class:`NoiseModel`), computed once per bin on
+        the pixels' median variance over wavelength (the correlation changes
+        little across a cube's range). None: independent pixels.
 
     Returns
     -------
     bin_spec, bin_var : ndarray (n_bin, n_wave)
         NaN for a bin with any pixel outside the spectral coverage (its
         spectrum would not match its photometry) and, elsewhere, at the
-        wavelengths where any of its pixels is bad. Spaxel covariances are
-        not counted.
+        wavelengths where any of its pixels is bad.
     """
     from scipy import sparse
 
@@ -670,7 +676,26 @@ def bin_spectra(binmap, spec, spec_var, spec_mask):
     nbad = np.asarray(onehot @ bad.T.astype(float))
     uncovered = np.asarray(onehot @ (~np.asarray(spec_mask).ravel()[sel]).astype(float)) > 0
     drop = (nbad > 0) | uncovered[:, None]
+    if noise_corr is not None and np.size(noise_corr) > 1:
+        var = var * spectral_covariance_factor(binmap, spec_var, noise_corr)[:, None]
     return np.where(drop, np.nan, out), np.where(drop, np.nan, var)
+
+
+def spectral_covariance_factor(binmap, spec_var, noise_corr):
+    """Per bin, the variance of its summed spectrum over the sum of its pixels' variances
+    (>= 1 for positively correlated noise), on the median variance image."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # spaxels without a spectrum
+        vbar = np.nanmedian(np.asarray(spec_var, float), axis=0)
+    vbar = np.where(np.isfinite(vbar) & (vbar > 0), vbar, 0.0)[None]
+    n_bin = int(binmap.max())
+    corr = NoiseModel(np.asarray(noise_corr, float)[None]).bin_variances(binmap, vbar)[:, 0]
+    idx = np.asarray(binmap).ravel()
+    plain = np.bincount(idx, weights=vbar.ravel(), minlength=n_bin + 1)[1:]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(plain > 0, corr / plain, 1.0)
 
 
 def window_signal(wave, spec, spec_var, spec_mask, window, z=0.0):

@@ -109,10 +109,11 @@ def run_binning(fluxmap_path, out_path, cfg, *, confhash=None, specphoto_path=No
         # pixels without a clean spectrum there stay unbinned
         sig, svar, good = window_signal(sp.wave, sp.spec, sp.spec_err.astype(float) ** 2,
                                         sp.spec_mask, window, z=cube.z)
+        rho = None if sp.noise_corr is None else sp.noise_corr[None]
         binmap, flag = bin_voronoi(sig[None], svar[None], region & good, 0,
                                    float(np.max(cfg.get("sn_threshold", 10.0))),
                                    covariance_alpha=cfg.get("voronoi_covariance_alpha", 0.0),
-                                   **size)
+                                   noise_corr=rho, **size)
     elif voronoi:
         band = band_index(cfg.get("voronoi_band"), "voronoi_band")
         band = band if band is not None else (ref if ref is not None
@@ -137,7 +138,8 @@ def run_binning(fluxmap_path, out_path, cfg, *, confhash=None, specphoto_path=No
     if sp is not None:
         from .binning import bin_spectra
 
-        bs, bv = bin_spectra(binmap, sp.spec, sp.spec_err.astype(float) ** 2, sp.spec_mask)
+        bs, bv = bin_spectra(binmap, sp.spec, sp.spec_err.astype(float) ** 2, sp.spec_mask,
+                             noise_corr=sp.noise_corr)
         spectra = {"wave": sp.wave, "bin_spec": bs, "bin_spec_var": bv}
     bm = BinMap(galaxy=cube.galaxy, binmap=binmap, wcs=cube.wcs, filters=cube.filters,
                 flux=np.nan_to_num(fs), flux_var=vs, snr=np.nan_to_num(snr), flag=flag,

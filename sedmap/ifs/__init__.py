@@ -72,8 +72,9 @@ def spec_photo_from_cube(cube, photometry, *, order=2, psf_fwhm=None, ebv=None, 
     diagnostics : CorrectionDiagnostics
     """
     wave = air_to_vacuum(cube.wave) if (vacuum and cube.air) else np.asarray(cube.wave, float)
-    flux, var, mask = match_cube(cube, photometry, psf_fwhm=psf_fwhm, max_lost=max_lost,
-                                 min_good=min_good, progress=progress)
+    flux, var, mask, rho = match_cube(cube, photometry, psf_fwhm=psf_fwhm, max_lost=max_lost,
+                                      min_good=min_good, progress=progress,
+                                      return_noise_corr=True)
     ebv = photometry.ebv if ebv is None else float(ebv)
     if ebv > 0:
         trans = galactic_transmission(wave, ebv).astype(np.float32)[:, None, None]
@@ -86,7 +87,7 @@ def spec_photo_from_cube(cube, photometry, *, order=2, psf_fwhm=None, ebv=None, 
     if config_hash is not None:
         phot = dataclasses.replace(photometry, config_hash=str(config_hash))
     product = SpecPhotoCube(photometry=phot, wave=wave, spec=flux, spec_err=np.sqrt(var),
-                            spec_mask=mask)
+                            spec_mask=mask, noise_corr=rho)
     return product, diag
 
 

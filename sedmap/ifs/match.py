@@ -33,6 +33,8 @@ spaxels or outside the cube.
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 from scipy import sparse
 from tqdm.auto import tqdm
@@ -273,8 +275,46 @@ def _groups(sigma, tol=0.02):
     return [(float(np.mean(sigma[key == k])), np.flatnonzero(key == k)) for k in np.unique(key)]
 
 
+def output_noise_correlation(L, w, crop, radius, half=7):
+    """Correlation coefficient of the noise of two output pixels by their offset.
+
+    For ``out = L @ x`` with independent inputs of variance ``w``, the
+    covariance of output pixels p and q is ``sum_j L_pj L_qj w_j``. It is
+    computed for a block of up to (2 half + 1)² pixels around the centre of
+    the footprint, against every pixel within ``radius``, and averaged per
+    offset: ``rho(d) = <C(p, p+d) / sqrt(C(p, p) C(p+d, p+d))>``.
+
+    Returns
+    -------
+    ndarray (2 radius + 1, 2 radius + 1), 1 at the centre.
+    """
+    ny, nx = crop
+    diag = np.asarray(L.multiply(L) @ w).ravel()
+    on = np.flatnonzero(diag > 0)
+    yc, xc = int(np.median(on // nx)), int(np.median(on % nx))
+    ys, xs = np.mgrid[max(yc - half, 0):min(yc + half + 1, ny),
+                      max(xc - half, 0):min(xc + half + 1, nx)]
+    sub = (ys * nx + xs).ravel()
+    sub = sub[diag[sub] > 0]
+    cov = (L[sub].multiply(w[None, :]) @ L.T).tocsr()
+    rho = np.zeros((2 * radius + 1, 2 * radius + 1))
+    py, px = sub // nx, sub % nx
+    for dy in range(-radius, radius + 1):
+        for dx in range(-radius, radius + 1):
+            qy, qx = py + dy, px + dx
+            ok = (qy >= 0) & (qy < ny) & (qx >= 0) & (qx < nx)
+            q = qy[ok] * nx + qx[ok]
+            ok2 = diag[q] > 0
+            if not ok2.any():
+                continue
+            rows = np.flatnonzero(ok)[ok2]
+            c = np.asarray(cov[rows, q[ok2]]).ravel()
+            rho[dy + radius, dx + radius] = np.mean(c / np.sqrt(diag[sub[rows]] * diag[q[ok2]]))
+    return rho / rho[radius, radius]
+
+
 def match_cube(cube, photometry, *, psf_fwhm=None, max_lost=0.05, min_good=0.5, chunk=256,
-               progress=True):
+               progress=True, return_noise_corr=False):
     """Bring an IFS cube onto the flux map's grid and target PSF.
 
     Parameters
@@ -297,6 +337,11 @@ def match_cube(cube, photometry, *, psf_fwhm=None, max_lost=0.05, min_good=0.5, 
         Wavelengths per block (memory: ~``3 * chunk * n_spaxel`` floats).
     progress : bool
         tqdm progress bar over the blocks.
+    return_noise_corr : bool
+        Also return the correlation of the output pixels' noise by their offset
+        (:func:`output_noise_correlation`, at the median kernel), which the
+        PSF matching and the resampling introduce: a bin's summed spectrum
+        counts it (:func:`sedmap.binning.bin_spectra`), as the image bins do.
 
     Returns
     -------
@@ -306,6 +351,7 @@ def match_cube(cube, photometry, *, psf_fwhm=None, max_lost=0.05, min_good=0.5, 
         Its variance (``fscale**2``); NaN = bad.
     mask : ndarray (ny, nx) bool
         True where the pixel has a spectrum.
+    noise_corr : ndarray (2R+1, 2R+1), only with ``return_noise_corr``
 
     Raises
     ------
@@ -372,4 +418,13 @@ def match_cube(cube, photometry, *, psf_fwhm=None, max_lost=0.05, min_good=0.5, 
     flux[:, y0:y1, x0:x1] = out_f
     var[:, y0:y1, x0:x1] = out_v
     mask[y0:y1, x0:x1] = mask_c
-    return flux, var, mask
+    if not return_noise_corr:
+        return flux, var, mask
+    s_mid = float(np.median(sig))
+    L = (convolution_matrix(gaussian_kernel(s_mid), crop) @ P).tocsr()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN spaxels
+        vbar = np.nanmedian(cube.var.reshape(n_wave, -1)[:, index], axis=0).astype(float)
+    w = np.where(np.isfinite(vbar), vbar, 0.0) / area**2
+    radius = int(min(np.ceil(4.0 * s_mid) + 2, 12))
+    return flux, var, mask, output_noise_correlation(L, w, crop, radius)

@@ -284,7 +284,11 @@ def _band_name(band):
     return band.path or band.filter
 
 
-def check_coverage(band, ra, dec, wcs, shape, max_uncovered=0.10):
+#: Largest fraction of the stamp that may fall outside a band's image.
+MAX_UNCOVERED = 0.10
+
+
+def check_coverage(band, ra, dec, wcs, shape, max_uncovered=MAX_UNCOVERED):
     """Check that a band's image covers the galaxy and the common grid.
 
     Parameters

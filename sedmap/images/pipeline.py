@@ -156,11 +156,22 @@ def common_grid(cal_paths, psfs, out_path, *, pixel_scale=None, target_psf_fwhm=
     return out_path
 
 
+#: Narrowest PSF image, in target FWHMs, that a small stamp may cut the PSFs to
+MIN_PSF_FWHMS = 4.0
+
+
 def match(cal_path, psf, grid_path, out_path, *, ra, dec, stamp_arcsec, ref_path=None,
-          realign=False, confhash=None):
+          realign=False, confhash=None, stamp_center=None):
     """Step 3: extreme and non-finite pixels repaired (:mod:`.outliers`, counted in
     ``NOUTLIER``), WCS check against the reference band, reprojection onto the
-    common grid (flux conserving), PSF matching (flux with K, variance with K^2)."""
+    common grid (flux conserving), PSF matching (flux with K, variance with K^2).
+
+    The stamp is centred on the galaxy (``ra``, ``dec``, degrees) or on
+    ``stamp_center`` (``{ra, dec}``, ``images.stamp_center``): a small or
+    rotated image (an IFS cube's synthetic bands) whose north-up square of
+    coverage is not centred on the galaxy. The galaxy must lie inside the stamp,
+    and at most :data:`~sedmap.images.grid.MAX_UNCOVERED` of the stamp may fall
+    outside the image (docs/ifs.md, "small cubes")."""
     info = json.loads(Path(grid_path).read_text())
     band = _with_psf(read_band_image(cal_path), psf)
     n_outlier = repair_outliers(band)  # before anything spreads them (alignment included)
@@ -171,13 +182,21 @@ def match(cal_path, psf, grid_path, out_path, *, ra, dec, stamp_arcsec, ref_path
                                           ra=ra, dec=dec)
         log.info("%s: offset to the reference band %.2f arcsec", band.filter, offset)
     pix, target = info["pixscale"], info["target_psf_fwhm"]
-    wcs, shape = target_grid(ra, dec, pix, stamp_arcsec)
+    c = stamp_center or {"ra": ra, "dec": dec}
+    wcs, shape = target_grid(c["ra"], c["dec"], pix, stamp_arcsec)
     check_coverage(band, ra, dec, wcs, shape)
     data, var, mask = reproject_band(band, wcs, shape)
     src = psf_for_band(band, pix)
     tgt = gaussian_psf(target, pix)
     n = max(src.shape[0], tgt.shape[0])
+    side = min(shape) - (1 - min(shape) % 2)  # the stamp's largest odd side
+    if n > side >= MIN_PSF_FWHMS * target / pix:
+        # a small stamp (an IFS cube's): the PSFs are cut to it, keeping +-2 FWHM
+        # (a Gaussian loses < 2e-5 of its flux there) and renormalised
+        log.info("%s: PSF images cut from %d to the %d-pixel stamp", band.filter, n, side)
+        n = side
     src, tgt = pad_to(src, (n, n)), pad_to(tgt, (n, n))
+    src, tgt = src / src.sum(), tgt / tgt.sum()
     check_psf_fits(tgt, shape, name=f"target PSF ({target:.2f}\")")
     kernel = matching_kernel(src, tgt, fwhm_source=source_fwhm(band), fwhm_target=target,
                              name=band.filter)
@@ -317,7 +336,8 @@ def run_all(bands, galaxy, images_cfg, out_dir, *, out_path=None, plot_dir=None)
     matched = [match(c, p, grid, out_dir / "images" / f"{b['filter']}_matched.fits",
                      ra=galaxy["ra"], dec=galaxy["dec"],
                      stamp_arcsec=images_cfg["stamp_arcsec"], ref_path=ref_path,
-                     realign=images_cfg.get("realign", False))
+                     realign=images_cfg.get("realign", False),
+                     stamp_center=images_cfg.get("stamp_center"))
                for c, p, b in zip(cal, psfs, bands)]
     path, _ = build_flux_cube(matched, cal, psfs, galaxy, images_cfg,
                               out_path or out_dir / "fluxmap.fits", plot_dir=plot_dir)

@@ -45,6 +45,9 @@ class SpecPhotoCube:
     spec: np.ndarray        #: (n_wave, ny, nx)
     spec_err: np.ndarray    #: (n_wave, ny, nx)
     spec_mask: np.ndarray   #: (ny, nx) bool
+    #: (2R+1, 2R+1) correlation of two pixels' spectral noise by their offset (the PSF
+    #: matching's and the resampling's), or None (independent pixels)
+    noise_corr: np.ndarray = None
 
 
 def wave_hdu(wave, confhash):
@@ -99,6 +102,8 @@ def write_spec_photo(cube, path):
         image_hdu("SPEC_MASK", np.asarray(cube.spec_mask, dtype=np.uint8), h, phot.wcs, ""),
         wave_hdu(cube.wave, h),
     ]
+    if cube.noise_corr is not None:
+        hdus.append(image_hdu("SPEC_NOISE_CORR", np.asarray(cube.noise_corr, dtype=float), h))
     return write_fits(hdus, path)
 
 
@@ -112,6 +117,8 @@ def read_spec_photo(path):
         spec=get_flux_image(hdul, "SPEC", path, 3, phot.fscale),
         spec_err=get_flux_image(hdul, "SPEC_ERR", path, 3, phot.fscale),
         spec_mask=get_image(hdul, "SPEC_MASK", path, 2).astype(bool),
+        noise_corr=(get_image(hdul, "SPEC_NOISE_CORR", path, 2).astype(float)
+                    if "SPEC_NOISE_CORR" in hdul else None),
     )
     validate_spec_photo(cube, path)
     return cube

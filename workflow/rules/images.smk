@@ -67,6 +67,7 @@ rule match_band:
         psf=lambda w: band_psf(w.galaxy, w.band),
         galaxy=lambda w: gcfg(w)["galaxy"],
         stamp_arcsec=lambda w: gcfg(w)["images"]["stamp_arcsec"],
+        stamp_center=lambda w: gcfg(w)["images"]["stamp_center"],
         realign=lambda w: gcfg(w)["images"]["realign"],
         confhash=HASH_IMAGES,
     log:
