@@ -8,6 +8,8 @@ provenance keys. The imaging stage reads it as a ``generic`` band with
 ``var_file`` the same file and ``noise_hdu: VAR``.
 """
 
+from pathlib import Path
+
 from .fits_utils import image_hdu, primary_hdu, write_fits
 
 PRODUCT = "CUBEBAND"
@@ -35,8 +37,8 @@ def write_cube_band(path, *, filter_name, flux, var, wcs, fscale, psf_fwhm, cube
     """
     cards = {"FILTER": (filter_name, "sedmap filter name"),
              "PSF_FWHM": (float(psf_fwhm), "[arcsec] PSF FWHM at the band's pivot"),
-             "CUBEFILE": (str(cube_path)[-68:], "the IFS cube this band was made from"),
-             "NLOST": (int(n_lost), "spaxels without a value (bad pixels in the band)")}
+             "CUBEFILE": (Path(cube_path).name[-60:], "the IFS cube"),
+             "NLOST": (int(n_lost), "spaxels left blank (bad pixels)")}
     hdus = [primary_hdu(PRODUCT, confhash, cards),
             image_hdu("SCI", flux.astype("float32"), confhash, wcs=wcs,
                       bunit=cube_band_bunit(fscale), cards={"FILTER": filter_name}),
