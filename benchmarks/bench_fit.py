@@ -1,14 +1,19 @@
-"""Benchmark: RDSPS (1000 bins x 100k models x 12 bands) and one MCMC bin
-(the default fit.mcmc settings: 100 walkers, differential-evolution moves, the
-chain grown to 50 autocorrelation times after burn-in, at most 6000 steps), each
-against a baseline timed in the same run.
+"""Benchmark: RDSPS (1000 bins x 100k models x 12 bands) and MCMC, each against a
+baseline timed in the same run.
 
 * RDSPS baseline: the two bare matrix products of the same shapes that the
   analytic mass normalisation needs.
-* MCMC baseline: one batched SPS call for as many models as the chain evaluated,
-  at once.
+* MCMC, the workflow's unit: one job of ``fit.bins_per_job`` (10) demo-like bins
+  (continuity SFH, 12 bands, S/N 20-40, the demo's 32 walkers, chains grown to 50
+  autocorrelation times) in one stacked ensemble, against the same bins fitted one
+  by one (the former per-bin jobs): CPU-seconds per bin and the ratio.
+* MCMC, a hard bin: the default fit.mcmc settings (100 walkers) on a delayed-tau
+  bin at S/N 20 with wide uniform priors, whose tau is ~200-360 steps: it reaches
+  max_steps (6000) before 50 tau and says so. Baseline: one batched SPS call for
+  as many models as the chain evaluated, at once.
 
-Last line: JSON with rdsps_s_1000x100k, mcmc_s_per_bin, mcmc_steps, mcmc_n_tau.
+Last line: JSON with rdsps_s_1000x100k, mcmc_job_s_per_bin, mcmc_single_s_per_bin,
+mcmc_job_speedup, mcmc_job_n_tau_min, mcmc_hard_s, mcmc_hard_n_tau.
 """
 
 import json
@@ -21,7 +26,7 @@ from astropy.wcs import WCS
 
 from sedmap.config import load_config
 from sedmap.filters import pivot_wavelengths
-from sedmap.fit import fit_bin_mcmc, run_rdsps
+from sedmap.fit import fit_bin_mcmc, fit_bins_mcmc, run_rdsps
 from sedmap.fit.rdsps import fit_rdsps
 from sedmap.io import BinMap, Filters, read_fit_result, read_model_grid
 from sedmap.models import build_grid, model_from_config
@@ -86,12 +91,65 @@ def bench_mcmc(tmp):
     return t_mcmc, r
 
 
+def bench_mcmc_job(tmp, n_bin=10):
+    """One job of demo-like bins (the demo's models section and MCMC settings, a 5000-model
+    grid): the stacked ensemble against the same bins one by one, CPU-seconds per bin."""
+    import yaml
+
+    demo = yaml.safe_load(Path("config/galaxies/demo.yaml").read_text())
+    cfg = load_config()
+    mc = cfg["models"]
+    mc.update({k: v for k, v in demo["models"].items() if k != "params"})
+    mc["params"].update(demo["models"]["params"])
+    mc.update(n_models=5000, chunk_size=5000, dust_emission=False)
+    grid = read_model_grid(build_grid(mc, tmp / "grid.h5", progress=False))
+    model = model_from_config(mc)
+    rng = np.random.default_rng(3)
+    truth = grid.params[rng.choice(grid.n_model, n_bin, replace=False)]
+    flux = model.photometry(truth, BANDS, 0.02).astype(float) * 10 ** rng.uniform(8, 9, (n_bin, 1))
+    err = flux / rng.uniform(20, 40, (n_bin, 1)) / 1e-17
+    flux = flux / 1e-17
+    bm = BinMap(galaxy="b", binmap=np.arange(1, n_bin + 1, dtype=np.int32).reshape(1, -1),
+                wcs=WCS(naxis=2), filters=Filters(BANDS, pivot_wavelengths(BANDS), np.ones(12)),
+                flux=flux + rng.normal(size=flux.shape) * err, flux_var=err**2,
+                snr=flux / err, flag=np.zeros(n_bin, np.int32))
+    run_rdsps(bm, grid, 0.02, tmp / "rd", progress=False)
+    m = dict(load_config()["fit"]["mcmc"], **demo["fit"]["mcmc"])
+    kw = {"nwalkers": m["nwalkers"], "nsteps": m["nsteps"], "burn": m["burn"], "moves": m["moves"],
+          "n_tau": 50.0, "max_steps": m["max_steps"], "model": model,
+          "sys_err": demo["fit"]["sys_err"]}
+    bins = list(range(1, n_bin + 1))
+    rd = [tmp / "rd" / f"bin_{k}.h5" for k in bins]
+    t = time.process_time()
+    fit_bins_mcmc(bins, bm, grid, rd, 0.02, [tmp / f"job_{k}.h5" for k in bins], **kw)
+    t_job = (time.process_time() - t) / n_bin
+    t = time.process_time()
+    for k in bins:
+        fit_bin_mcmc(k, bm, grid, rd[k - 1], 0.02, tmp / f"one_{k}.h5", **kw)
+    t_one = (time.process_time() - t) / n_bin
+    job = [read_fit_result(tmp / f"job_{k}.h5") for k in bins]
+    one = [read_fit_result(tmp / f"one_{k}.h5") for k in bins]
+    n_tau = min(r.n_tau for r in job)
+    print(f"MCMC job of {n_bin} demo-like bins ({m['nwalkers']} walkers each, 50 tau): "
+          f"{t_job:.2f} CPU-s per bin stacked (steps {min(r.n_steps for r in job)}-"
+          f"{max(r.n_steps for r in job)}, n_tau >= {n_tau:.0f}, "
+          f"{sum(r.converged for r in job)}/{n_bin} converged); one by one {t_one:.2f} CPU-s "
+          f"per bin; speed-up {t_one / t_job:.2f}")
+    return t_job, t_one, n_tau
+
+
 def main():
+    with tempfile.TemporaryDirectory() as d:
+        t_job, t_one, n_tau_job = bench_mcmc_job(Path(d))
     with tempfile.TemporaryDirectory() as d:
         t_mcmc, r = bench_mcmc(Path(d))
     t_rdsps = bench_rdsps()
-    print(json.dumps({"rdsps_s_1000x100k": round(t_rdsps, 3), "mcmc_s_per_bin": round(t_mcmc, 3),
-                      "mcmc_steps": r.n_steps, "mcmc_n_tau": round(r.n_tau, 1)}))
+    print(json.dumps({"rdsps_s_1000x100k": round(t_rdsps, 3),
+                      "mcmc_job_s_per_bin": round(t_job, 3),
+                      "mcmc_single_s_per_bin": round(t_one, 3),
+                      "mcmc_job_speedup": round(t_one / t_job, 2),
+                      "mcmc_job_n_tau_min": round(n_tau_job, 1),
+                      "mcmc_hard_s": round(t_mcmc, 3), "mcmc_hard_n_tau": round(r.n_tau, 1)}))
 
 
 if __name__ == "__main__":

@@ -138,7 +138,7 @@ def _cmd_binning(args):
 def _cmd_fit(args):
     from .config import grid_key
     from .io import grid_hash, read_bin_map
-    from .stages import mcmc_bins, run_fit_bin, run_rdsps
+    from .stages import mcmc_bins, run_fit_job, run_rdsps
 
     cfg = _load(args)
     gdir = _gdir(cfg)
@@ -149,9 +149,12 @@ def _cmd_fit(args):
     bins = args.bins or mcmc_bins(read_bin_map(gdir / "binmap.fits").flag, cfg["fit"])
     from tqdm.auto import tqdm
 
-    for k in tqdm(bins, desc="fit", unit="bin", disable=args.quiet):
-        run_fit_bin(k, gdir / "binmap.fits", grid, gdir / "rdsps" / f"bin_{k}.h5", z,
-                    gdir / "fits" / f"bin_{k}.h5", cfg["fit"], grid_hash=expected)
+    n = max(int(cfg["fit"]["bins_per_job"]), 1)  # the workflow's jobs: stacked ensembles
+    for s in tqdm(range(0, len(bins), n), desc="fit", unit="job", disable=args.quiet):
+        job = bins[s:s + n]
+        run_fit_job(job, gdir / "binmap.fits", grid, gdir / "rdsps", z,
+                    [gdir / "fits" / f"bin_{k}.h5" for k in job], cfg["fit"],
+                    grid_hash=expected)
 
 
 def _cmd_maps(args):

@@ -208,13 +208,34 @@ def mcmc_bins(flags, cfg):
     return sorted(rng.choice(good, size=k, replace=False).tolist())
 
 
+def mcmc_jobs(flags, cfg):
+    """The MCMC bins (:func:`mcmc_bins`) in jobs of ``fit.bins_per_job``, in order:
+    a list of lists of bin ids. A job's bins share one stacked ensemble."""
+    bins = mcmc_bins(flags, cfg)
+    n = max(int(cfg.get("bins_per_job", 10)), 1)
+    return [bins[i:i + n] for i in range(0, len(bins), n)]
+
+
+def mcmc_files(paths):
+    """The MCMC fit files ``bin_K.h5`` of ``paths``: files, or job folders (``fits/job_J``)
+    whose files are listed in bin order."""
+    files = []
+    for p in map(Path, paths):
+        if p.is_dir():
+            files.extend(sorted(p.glob("bin_*.h5"), key=lambda f: int(f.stem.split("_")[1])))
+        else:
+            files.append(p)
+    return files
+
+
 def bin_result_paths(binmap_path, rdsps_dir, mcmc_paths):
-    """The fit file of every bin, ordered 1..N: its MCMC file (``fits/bin_K.h5``)
-    where one ran, else its RDSPS file (``rdsps/bin_K.h5``)."""
+    """The fit file of every bin, ordered 1..N: its MCMC file where one ran
+    (``mcmc_paths``: files ``bin_K.h5``, or the job folders ``fits/job_J`` that hold
+    them), else its RDSPS file (``rdsps/bin_K.h5``)."""
     from astropy.io import fits
 
     n_bin = int(fits.getheader(binmap_path, 0)["NBIN"])
-    mcmc = {Path(p).name: Path(p) for p in mcmc_paths}
+    mcmc = {p.name: p for p in mcmc_files(mcmc_paths)}
     return [mcmc.get(f"bin_{k}.h5", Path(rdsps_dir) / f"bin_{k}.h5")
             for k in range(1, n_bin + 1)]
 
@@ -222,34 +243,48 @@ def bin_result_paths(binmap_path, rdsps_dir, mcmc_paths):
 def run_fit_bin(bin_id, binmap_path, grid_path, rdsps_path, z, out_path, cfg, *,
                 confhash=None, grid_hash=None):
     """One bin's fit file: MCMC if the bin is selected, else a copy of its RDSPS result
-    (the workflow asks for the selected bins only; see :func:`bin_result_paths`).
-    ``grid_hash``: as in :func:`run_rdsps`."""
-    from .fit import fit_bin_mcmc
-    from .fit.driver import POPULATION_FILE
+    (``sedmap fit``; see :func:`bin_result_paths`). ``grid_hash``: as in
+    :func:`run_rdsps`."""
+    return run_fit_job([bin_id], binmap_path, grid_path, Path(rdsps_path).parent, z,
+                       [out_path], cfg, confhash=confhash, grid_hash=grid_hash)[0]
+
+
+def run_fit_job(bin_ids, binmap_path, grid_path, rdsps_dir, z, out_paths, cfg, *,
+                confhash=None, grid_hash=None):
+    """The fit files of a job's bins (``out_paths``): the MCMC bins in one stacked
+    ensemble (:func:`sedmap.fit.driver.fit_bins_mcmc`), a copy of the RDSPS result
+    for a bin that is not an MCMC bin. ``grid_hash``: as in :func:`run_rdsps`."""
+    from .fit.driver import POPULATION_FILE, fit_bins_mcmc
     from .io import read_bin_map, read_model_grid
+    from .io.atomic import atomic_path
 
     bm = read_bin_map(binmap_path)
-    if int(bin_id) not in mcmc_bins(bm.flag, cfg):
-        Path(out_path).parent.mkdir(parents=True, exist_ok=True)
-        from .io.atomic import atomic_path
-
-        with atomic_path(out_path) as tmp:
-            shutil.copyfile(rdsps_path, tmp)
-        return out_path
+    chosen = set(mcmc_bins(bm.flag, cfg))
+    rd = [Path(rdsps_dir) / f"bin_{int(k)}.h5" for k in bin_ids]
+    for k, src, out in zip(bin_ids, rd, out_paths):
+        if int(k) not in chosen:
+            Path(out).parent.mkdir(parents=True, exist_ok=True)
+            with atomic_path(out) as tmp:
+                shutil.copyfile(src, tmp)
+    run = [i for i, k in enumerate(bin_ids) if int(k) in chosen]
+    if not run:
+        return [Path(p) for p in out_paths]
     m = cfg.get("mcmc", {})
     # MCMC needs the config and ranges only
     grid = read_model_grid(grid_path, spectra=False, expected_hash=grid_hash)
-    return fit_bin_mcmc(int(bin_id), bm, grid, rdsps_path, z, out_path,
-                        nwalkers=m.get("nwalkers", 100), nsteps=m.get("nsteps", 600),
-                        burn=m.get("burn", 200), thin=m.get("thin", 1), seed=m.get("seed", 42),
-                        moves=m.get("moves", "de"), n_tau=m.get("n_tau", 50.0),
-                        max_steps=m.get("max_steps"), sys_err=cfg.get("sys_err", 0.0),
-                        likelihood=cfg.get("likelihood", "gaussian"), nu=cfg.get("nu", 3.0),
-                        priors=cfg.get("priors") or None, confhash=confhash,
-                        spectrum=cfg.get("spectrum"), free_redshift=cfg.get("free_redshift"),
-                        population_prior=(Path(rdsps_path).parent / POPULATION_FILE
-                                          if (cfg.get("population_prior") or {}).get("enabled")
-                                          else None))
+    fit_bins_mcmc([int(bin_ids[i]) for i in run], bm, grid, [rd[i] for i in run], z,
+                  [out_paths[i] for i in run],
+                  nwalkers=m.get("nwalkers", 100), nsteps=m.get("nsteps", 600),
+                  burn=m.get("burn", 200), thin=m.get("thin", 1), seed=m.get("seed", 42),
+                  moves=m.get("moves", "de"), n_tau=m.get("n_tau", 50.0),
+                  max_steps=m.get("max_steps"), sys_err=cfg.get("sys_err", 0.0),
+                  likelihood=cfg.get("likelihood", "gaussian"), nu=cfg.get("nu", 3.0),
+                  priors=cfg.get("priors") or None, confhash=confhash,
+                  spectrum=cfg.get("spectrum"), free_redshift=cfg.get("free_redshift"),
+                  population_prior=(Path(rdsps_dir) / POPULATION_FILE
+                                    if (cfg.get("population_prior") or {}).get("enabled")
+                                    else None))
+    return [Path(p) for p in out_paths]
 
 
 # ------------------------------------------------------------------- maps

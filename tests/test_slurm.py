@@ -1,6 +1,6 @@
 """profiles/slurm/ on a real (one-node, localhost) SLURM: the demo's fit fan-out
-(rdsps, the grouped per-bin fits, maps) goes through sbatch and gives the same
-products as a local run.
+(rdsps, the MCMC jobs of fit.bins_per_job bins, maps) goes through sbatch and
+gives the same products as a local run.
 
 The cluster comes from tests/slurm_cluster.sh (Debian packages slurmd slurmctld
 slurm-client munge; .ci/run installs them when it runs as root). Everything it
@@ -9,7 +9,7 @@ missing or the cluster does not come up.
 
 To stay quick (< 6 min on 2 cores) it runs a shrunk demo: 3000 models, S/N 18
 bins (17 on the demo mock), MCMC on all of them with short chains, fitted in
-"fit" group jobs of at most 10 bins, each bin once. Everything up to the bin map
+jobs of at most 10 bins (one stacked ensemble each), each bin once. Everything up to the bin map
 and the model grid is made locally once and copied (the bin map is made again
 through SLURM, and must come out the same), so both runs start from the same files.
 """
@@ -35,7 +35,7 @@ OVERRIDES = {
     "fit": {"method": "mcmc", "mcmc": {"subset": 0, "nwalkers": 32, "nsteps": 40, "burn": 10,
                                        "n_tau": 0}},
     "models": {"n_models": 3000},
-    # 15 bins (6 LOW_SNR): more than one group of bins_per_job (10), few enough to be quick
+    # 15 bins (6 LOW_SNR): more than one job of bins_per_job (10), few enough to be quick
     "binning": {"sn_threshold": 10.0, "d_min": 2.0, "max_area": 100.0},
 }
 
@@ -50,8 +50,8 @@ def _config_args(results_dir):
 
 
 def _kind(log):
-    """rule_NAME or group_... from a SLURM log path (.../rule_NAME/WILDCARDS/ID.log)."""
-    return next(p for p in Path(log).parts if p.startswith(("rule_", "group_")))
+    """rule_NAME from a SLURM log path (.../rule_NAME/WILDCARDS/ID.log)."""
+    return next(p for p in Path(log).parts if p.startswith("rule_"))
 
 
 def _grid_name():
@@ -127,13 +127,11 @@ def test_fit_fanout_through_slurm_matches_local(slurm_env, demo, tmp_path):
          "--", f"{local}/demo/binmap.fits", f"{local}/models/{grid}"], timeout=600)
     assert not re.search(r"^(local)?rule (mock|fluxmap):", prep, re.MULTILINE), prep[-3000:]
     shutil.copytree(local, remote, symlinks=True)
-    # the SLURM run makes its own bin map: with the checkpoint done before it
-    # starts, Snakemake forms the fit groups wrongly and submits bins twice
-    # (snakemake/snakemake#1628, snakemake-executor-plugin-slurm#253)
+    # the SLURM run makes its own bin map (the checkpoint runs through sbatch too)
     (remote / "demo/binmap.fits").unlink()
     binmap = read_bin_map(local / "demo/binmap.fits").binmap
     bin_ids = {str(k) for k in np.unique(binmap[binmap > 0])}  # 0 = not binned
-    assert 10 < len(bin_ids) <= 20, f"{len(bin_ids)} bins: the test wants more than one group's 10 (bins_per_job)"
+    assert 10 < len(bin_ids) <= 20, f"{len(bin_ids)} bins: the test wants more than one job's 10 (bins_per_job)"
 
     # 2. the reference: the fit fan-out and maps, locally
     _, timings["fits + maps (local)"] = _snakemake(
@@ -144,30 +142,24 @@ def test_fit_fanout_through_slurm_matches_local(slurm_env, demo, tmp_path):
     slurm_logs = tmp_path / "slurm_logs"
     out, timings["fits + maps (SLURM)"] = _snakemake(
         ["--profile", "profiles/slurm", "--workflow-profile", "none",
-         "--cores", str(os.cpu_count() or 2),  # the node's CPUs: the most a group asks for
+         "--cores", str(os.cpu_count() or 2),  # the node's CPUs: the most a job may ask for
          "--slurm-init-seconds-before-status-checks", "2",
          "--slurm-logdir", str(slurm_logs), "--slurm-keep-successful-logs",
          *_config_args(remote), "--", f"{remote}/demo/maps.fits"], env=env)
 
-    # every job was an sbatch job: binning, rdsps, the fit group jobs, maps
+    # every job was an sbatch job: binning, rdsps, the fit jobs, maps
     jobids = re.findall(r"submitted with SLURM jobid (\d+) \(log: ([^)]+)\)", out)
     kinds = sorted({_kind(log) for _, log in jobids})
-    assert kinds == ["group_fit_fit_bin", "rule_binning", "rule_maps", "rule_rdsps"], \
-        out[-3000:]
-    assert not re.search(r"^localrule (binning|rdsps|fit_bin|maps):", out,
+    assert kinds == ["rule_binning", "rule_fit_job", "rule_maps", "rule_rdsps"], out[-3000:]
+    assert not re.search(r"^localrule (binning|rdsps|fit_job|maps):", out,
                          re.MULTILINE), out[-3000:]
-    group_sizes, grouped_bins = [], set()
-    for _, log in jobids:
-        text = Path(log).read_text()
-        if _kind(log) == "group_fit_fit_bin":
-            # the group job's snakemake command lines name its per-bin jobs
-            listed = " ".join(re.findall(r"--target-jobs (.*?) --", text))
-            bins = set(re.findall(r"fit_bin:(?:galaxy=[^,\s]+,)?bin=(\d+)", listed))
-            group_sizes.append(len(bins))
-            grouped_bins.update(bins)
+    # each bin fitted once, in jobs of at most fit.bins_per_job
+    job_dirs = sorted((remote / "demo/fits").glob("job_*"))
+    group_sizes = [len(list(d.glob("bin_*.h5"))) for d in job_dirs]
+    grouped_bins = {p.stem.split("_")[1] for d in job_dirs for p in d.glob("bin_*.h5")}
     assert grouped_bins == bin_ids, group_sizes
-    # each bin fitted once, in groups of at most fit.bins_per_job
     assert sum(group_sizes) == len(bin_ids) and max(group_sizes) <= 10, group_sizes
+    assert sum(_kind(log) == "rule_fit_job" for _, log in jobids) == len(job_dirs)
     # and SLURM ran them to completion (jobcomp/filetxt, as there is no slurmdbd for sacct)
     jobcomp = (cdir / "jobcomp.txt").read_text()
     for jid, _ in jobids:
@@ -176,8 +168,10 @@ def test_fit_fanout_through_slurm_matches_local(slurm_env, demo, tmp_path):
     # 4. the products equal the local run's
     t0 = time.monotonic()
     assert (local / "demo/binmap.fits").read_bytes() == (remote / "demo/binmap.fits").read_bytes()
-    local_fits = sorted(p.name for p in (local / "demo/fits").glob("bin_*.h5"))
-    remote_fits = sorted(p.name for p in (remote / "demo/fits").glob("bin_*.h5"))
+    local_fits = sorted(str(p.relative_to(local / "demo/fits"))
+                        for p in (local / "demo/fits").glob("job_*/bin_*.h5"))
+    remote_fits = sorted(str(p.relative_to(remote / "demo/fits"))
+                         for p in (remote / "demo/fits").glob("job_*/bin_*.h5"))
     assert local_fits == remote_fits and len(local_fits) == len(bin_ids)
     n_identical = 0
     for name in local_fits:
@@ -197,7 +191,7 @@ def test_fit_fanout_through_slurm_matches_local(slurm_env, demo, tmp_path):
     timings["compare"] = time.monotonic() - t0
 
     print(f"[slurm] SLURM jobs: {', '.join(f'{j} {_kind(log)}' for j, log in jobids)}")
-    print(f"[slurm] fit group sizes: {group_sizes}")
+    print(f"[slurm] fit job sizes: {group_sizes}")
     print(f"[slurm] per-bin files byte-identical: {n_identical}/{len(local_fits)} "
           "(the rest equal in percentiles and samples)")
     for step, sec in timings.items():

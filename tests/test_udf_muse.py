@@ -64,7 +64,12 @@ def test_bins_and_fits_are_honest(udf):
     metallicity and A_V stay the prior in every bin (dust and age trade off)."""
     bm = read_bin_map(udf / "binmap.fits")
     assert bm.n_bin >= 5 and np.all(bm.snr.min(axis=1) >= 9.5)
-    res = [read_fit_result(udf / "fits" / f"bin_{k}.h5") for k in range(1, bm.n_bin + 1)]
+    from sedmap.stages import bin_result_paths
+
+    paths = bin_result_paths(udf / "binmap.fits", udf / "rdsps",
+                             sorted((udf / "fits").glob("job_*")))
+    assert all(p.parent.name.startswith("job_") for p in paths)  # every bin: MCMC
+    res = [read_fit_result(p) for p in paths]
     red = np.array([r.chi2_spec / r.n_spec for r in res if r.n_spec])
     assert len(red) == bm.n_bin and np.all(red < 2.5), red
     mass = np.array([r.percentiles["log_mstar"] for r in res])

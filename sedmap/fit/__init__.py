@@ -3,4 +3,4 @@
 Products: one ``sedmap.io.FitResult`` per bin, ``results/{galaxy}/fits/bin_{bin}.h5``.
 """
 
-from .driver import fit_bin_mcmc, grid_photometry, run_rdsps  # noqa: F401
+from .driver import fit_bin_mcmc, fit_bins_mcmc, grid_photometry, run_rdsps  # noqa: F401

@@ -14,7 +14,7 @@ from ..io.atomic import atomic_path
 from ..sps.cosmology import get_cosmology
 from ..sps.engine import observed_factor
 from .constraint import bin_prior_widths, prior_widths
-from .mcmc import PhotometryPosterior, initial_walkers, mass_prior_from, run_mcmc
+from .mcmc import PhotometryPosterior, initial_walkers, mass_prior_from, run_mcmc_stacked
 from .population import moved_priors, population_estimate
 from .priors import CORRELATION, Prior, build_priors, correlation_from, param_ranges
 from .rdsps import fit_rdsps
@@ -352,17 +352,36 @@ def fit_bin_mcmc(bin_id, binmap, grid, rdsps_path, z, out_path, *, nwalkers=100,
                  sys_err=0.0, likelihood="gaussian", nu=3.0,
                  priors=None, confhash=None, model=None, progress=False, spectrum=None,
                  free_redshift=None, population_prior=None):
-    """MCMC fit of one bin, started from its RDSPS result; writes a FitResult.
+    """MCMC fit of one bin, started from its RDSPS result; writes a FitResult:
+    :func:`fit_bins_mcmc` with one bin (the arguments are described there)."""
+    return fit_bins_mcmc([bin_id], binmap, grid, [rdsps_path], z, [out_path],
+                         nwalkers=nwalkers, nsteps=nsteps, burn=burn, thin=thin, seed=seed,
+                         moves=moves, n_tau=n_tau, max_steps=max_steps, sys_err=sys_err,
+                         likelihood=likelihood, nu=nu, priors=priors, confhash=confhash,
+                         model=model, progress=progress, spectrum=spectrum,
+                         free_redshift=free_redshift, population_prior=population_prior)[0]
 
-    The chain (``nwalkers``, ``moves``) runs ``nsteps`` steps, ``burn`` of them
-    burn-in, and grows until it is ``n_tau`` autocorrelation times long after
-    burn-in, or ``max_steps`` long (:func:`sedmap.fit.mcmc.run_mcmc`).
 
-    ``spectrum``: the ``fit.spectrum`` config. When it is enabled and the bin
-    has a spectrum in the bin map, the fit is the joint one of the photometry
-    and the spectrum (:meth:`sedmap.fit.mcmc.PhotometryPosterior.add_spectrum`),
-    with model spectra of resolving power ``spectrum['R']`` over its range
-    (``model``, when given, must have them).
+def fit_bins_mcmc(bin_ids, binmap, grid, rdsps_paths, z, out_paths, *, nwalkers=100,
+                  nsteps=600, burn=200, thin=1, seed=42, moves="de", n_tau=50.0,
+                  max_steps=None, sys_err=0.0, likelihood="gaussian", nu=3.0, priors=None,
+                  confhash=None, model=None, progress=False, spectrum=None,
+                  free_redshift=None, population_prior=None):
+    """MCMC fits of several bins in one stacked ensemble, each started from its RDSPS
+    result; writes one FitResult per bin (``out_paths``).
+
+    The bins' walkers share every call of the SPS engine and are moved by walkers
+    of their own bin only (:func:`sedmap.fit.mcmc.run_mcmc_stacked`); bins with
+    and without a spectrum use different models and run as two ensembles. Each
+    chain (``nwalkers`` per bin, ``moves``) runs ``nsteps`` steps, ``burn`` of
+    them burn-in, and grows until every bin's is ``n_tau`` autocorrelation times
+    long after burn-in, or ``max_steps`` long.
+
+    ``spectrum``: the ``fit.spectrum`` config. When it is enabled and a bin has a
+    spectrum in the bin map, its fit is the joint one of the photometry and the
+    spectrum (:meth:`sedmap.fit.mcmc.PhotometryPosterior.add_spectrum`), with
+    model spectra of resolving power ``spectrum['R']`` over its range (``model``,
+    when given, must have them).
 
     ``free_redshift``: the ``fit.free_redshift`` config. When it is enabled the
     redshift is sampled too, with a Gaussian prior of ``sigma`` around ``z``
@@ -371,28 +390,61 @@ def fit_bin_mcmc(bin_id, binmap, grid, rdsps_path, z, out_path, *, nwalkers=100,
 
     ``population_prior``: path of RDSPS's ``population_prior.json``
     (``fit.population_prior``); its moved priors replace those of ``priors``.
+
+    Returns
+    -------
+    list of pathlib.Path, ``out_paths``.
     """
     from ..models import model_from_config
 
-    rd = read_fit_result(rdsps_path)
-    k = int(bin_id) - 1
-    if rd.flag:
-        fr = FitResult(bin_id=bin_id, method="mcmc", param_names=[], samples=np.zeros((0, 0)),
-                       percentiles={}, flag=rd.flag, fscale=binmap.fscale,
-                       config_hash=confhash or "none")
-        return write_fit_result(fr, out_path)
     spectrum = dict(spectrum or {})
-    spec = bin_spectrum(binmap, k) if spectrum.get("enabled") else None
-    if model is None:
-        mc = grid.model_config
-        if spec is not None:
-            mc = spectrum_model_config(mc, spec[0], z, spectrum.get("R", 2000.0))
-        stored = read_ssp_library(grid.path) if grid.path else None
-        model = model_from_config(mc, library=stored)
-    ranges = grid_ranges(grid)
     if population_prior is not None:
         priors = {**dict(priors or {}), **read_population_priors(population_prior)}
     eff = effective_priors(grid, priors)
+    ranges = grid_ranges(grid)
+    stored = None
+    models = {}
+    jobs = {}   # model key -> [(index in bin_ids, prepared bin)]
+    for i, (bin_id, rd_path) in enumerate(zip(bin_ids, rdsps_paths)):
+        rd = read_fit_result(rd_path)
+        k = int(bin_id) - 1
+        if rd.flag:
+            fr = FitResult(bin_id=bin_id, method="mcmc", param_names=[],
+                           samples=np.zeros((0, 0)), percentiles={}, flag=rd.flag,
+                           fscale=binmap.fscale, config_hash=confhash or "none")
+            write_fit_result(fr, out_paths[i])
+            continue
+        spec = bin_spectrum(binmap, k) if spectrum.get("enabled") else None
+        key = "spec" if spec is not None else "phot"
+        if key not in models:
+            if model is not None:
+                models[key] = model
+            else:
+                mc = grid.model_config
+                if spec is not None:
+                    mc = spectrum_model_config(mc, spec[0], z, spectrum.get("R", 2000.0))
+                if stored is None and grid.path:
+                    stored = read_ssp_library(grid.path)
+                models[key] = model_from_config(mc, library=stored)
+        jobs.setdefault(key, []).append(
+            (i, _prepare_bin(bin_id, rd, binmap, models[key], z, ranges, eff, spec, spectrum,
+                             sys_err, likelihood, nu, free_redshift, seed, nwalkers)))
+    for key, members in jobs.items():
+        ids = [int(bin_ids[i]) for i, _ in members]
+        rng = np.random.default_rng([int(seed), *ids])
+        outs = run_mcmc_stacked([m["post"] for _, m in members], [m["p0"] for _, m in members],
+                                nsteps, burn, seed=int(rng.integers(2**31)), thin=thin,
+                                progress=progress, moves=moves, n_tau=n_tau,
+                                max_steps=max_steps)
+        for (i, m), out in zip(members, outs):
+            _write_mcmc_result(bin_ids[i], m, out, models[key], binmap, confhash, out_paths[i])
+    return [Path(p) for p in out_paths]
+
+
+def _prepare_bin(bin_id, rd, binmap, model, z, ranges, eff, spec, spectrum, sys_err,
+                 likelihood, nu, free_redshift, seed, nwalkers):
+    """One bin's posterior and starting walkers."""
+    k = int(bin_id) - 1
     pri = build_priors(model.param_names, ranges, eff)
     cols = [rd.param_names.index(n) for n in model.param_names]
     lmf = rd.samples[:, rd.param_names.index("log_mass_formed")]
@@ -418,8 +470,12 @@ def fit_bin_mcmc(bin_id, binmap, grid, rdsps_path, z, out_path, *, nwalkers=100,
                                    del_wave=spectrum.get("del_wave", 10.0),
                                    clip=spectrum.get("clip", 5.0))
         log.info("bin %d: joint fit with %d spectral pixels", bin_id, n_spec)
-    out = run_mcmc(post, p0, nsteps, burn, seed=int(rng.integers(2**31)), thin=thin,
-                   progress=progress, moves=moves, n_tau=n_tau, max_steps=max_steps)
+    return {"post": post, "p0": p0, "rd": rd, "sys_b": sys_b, "n_spec": n_spec, "k": k}
+
+
+def _write_mcmc_result(bin_id, m, out, model, binmap, confhash, out_path):
+    """The FitResult of one bin's chain summary ``out`` (:func:`run_mcmc_stacked`)."""
+    post, rd, sys_b, k, n_spec = m["post"], m["rd"], m["sys_b"], m["k"], m["n_spec"]
     theta = out["best_theta"]  # full: every model parameter, then log_mass_formed
     spec = model.spectra(theta[None, :-1]).astype(float)
     wave_obs, flam = model.observed(spec, out["best_z"])

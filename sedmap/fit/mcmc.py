@@ -1,4 +1,6 @@
-"""Per-bin MCMC with emcee: all walkers go through the batched SPS engine in one call.
+"""MCMC with emcee: the walkers of every bin of a job go through the batched SPS engine
+in one call (a stacked ensemble, :func:`run_mcmc_stacked`), each bin's walkers moved by
+walkers of the same bin only.
 
 Free parameters: the SPS parameters of the model grid plus ``log_mass_formed``
 (log10 of the mass formed, Msun). Walkers start from the best RDSPS models.
@@ -7,6 +9,7 @@ the photometry and the spectrum (:meth:`PhotometryPosterior.add_spectrum`).
 """
 
 import logging
+import warnings
 
 import emcee
 import numpy as np
@@ -185,6 +188,11 @@ class PhotometryPosterior:
         also the model spectra on the fitted spectrum's pixels (n, n_spec).
         ``z`` (n,): each vector's redshift (a free redshift; default the fixed one)."""
         spec, der = self.model.spectra(full[:, :-1], return_derived=True)
+        return self._from_spectra(spec, der, full, return_spectrum, z)
+
+    def _from_spectra(self, spec, der, full, return_spectrum=False, z=None):
+        """:meth:`photometry` of rest-frame model spectra ``spec`` (n, n_wave) already
+        computed (a stacked ensemble computes every bin's at once)."""
         if z is not None and self.z_prior is not None:
             pos = np.interp(z, self._zgrid, np.arange(self._zgrid.size))
             k = np.clip(np.floor(pos).astype(int), 0, self._zgrid.size - 2)
@@ -207,6 +215,19 @@ class PhotometryPosterior:
         """log posterior (n,) of ``theta_in`` (n, ndim), and the derived quantities
         (n, len(DERIVED); columns in ``sedmap.sps.DERIVED`` order) of its models,
         NaN where the prior is zero (no model computed)."""
+        lp, theta, z = self.log_prior(theta_in)
+        ok = np.isfinite(lp)
+        out = np.full(len(theta), -np.inf)
+        derived = np.full((len(theta), len(DERIVED)), np.nan)
+        if ok.any():
+            spec, der = self.model.spectra(theta[ok, :-1], return_derived=True)
+            out[ok], derived[ok] = self.log_like(lp[ok], theta[ok], spec, der, z[ok])
+        return out, derived
+
+    def log_prior(self, theta_in):
+        """log prior (n,) of ``theta_in`` (n, ndim) (all but the priors that need the
+        model, :meth:`log_like` adds those), the full vectors (n, n_param + 1) and each
+        vector's redshift (n,)."""
         theta = self.full(theta_in)
         lp = np.zeros(len(theta))
         for i in self.free:
@@ -215,26 +236,28 @@ class PhotometryPosterior:
         lp += self.mass_prior.logpdf(theta[:, -1])
         if self.correlation is not None:
             lp += self.correlation.log_correction(theta)
-        z = None
+        z = self.redshift(theta_in)
         if self.z_prior is not None:
-            z = self.redshift(theta_in)
             lp += self.z_prior.logpdf(z)
-        ok = np.isfinite(lp)
-        out = np.full(len(theta), -np.inf)
-        derived = np.full((len(theta), len(DERIVED)), np.nan)
-        if ok.any():
-            if self.spec is None:
-                phot, der = self.photometry(theta[ok], z=None if z is None else z[ok])
-            else:
-                phot, der, model = self.photometry(theta[ok], return_spectrum=True)
-                lp[ok] += -0.5 * np.sum(self._spec_resid(model) ** 2, axis=1)
-            if self._joint:
-                log_mstar = theta[ok, -1] + np.log10(der["surviving_mass"])
-                for i in self._joint:
-                    lp[ok] += self.priors[i].logpdf(theta[ok, i], log_mstar=log_mstar)
-            out[ok] = lp[ok] + photometry_loglike(self.flux, self.var, phot, self.sys_err,
-                                                  self.kind, self.nu)
-            derived[ok] = np.column_stack([der[k] for k in DERIVED])
+        return np.where(np.isfinite(lp), lp, -np.inf), theta, z
+
+    def log_like(self, lp, full, spec, der, z):
+        """log posterior (n,) and derived quantities (n, len(DERIVED)) of full vectors
+        with finite prior ``lp``, given their rest-frame model spectra ``spec`` and
+        derived quantities ``der`` (``model.spectra(..., return_derived=True)``)."""
+        lp = np.array(lp, float)
+        zz = z if self.z_prior is not None else None
+        if self.spec is None:
+            phot, der = self._from_spectra(spec, der, full, z=zz)
+        else:
+            phot, der, model = self._from_spectra(spec, der, full, return_spectrum=True)
+            lp += -0.5 * np.sum(self._spec_resid(model) ** 2, axis=1)
+        if self._joint:
+            log_mstar = full[:, -1] + np.log10(der["surviving_mass"])
+            for i in self._joint:
+                lp += self.priors[i].logpdf(full[:, i], log_mstar=log_mstar)
+        out = lp + photometry_loglike(self.flux, self.var, phot, self.sys_err, self.kind, self.nu)
+        derived = np.column_stack([der[k] for k in DERIVED])
         return np.where(np.isfinite(out), out, -np.inf), derived
 
 
@@ -269,36 +292,342 @@ def initial_walkers(post, rdsps_samples, rdsps_weights, log_mass_formed, nwalker
     return np.clip(p0, lo + 1e-9 * (hi - lo), hi - 1e-9 * (hi - lo))
 
 
-#: The sampler's moves by name (``fit.mcmc.moves``): emcee move objects with their
-#: weights. Differential evolution proposes along the differences of other walkers'
+# ------------------------------------------------------------------ moves
+class BinDEMove(emcee.moves.RedBlueMove):
+    """Differential evolution within each bin of a stacked ensemble.
+
+    The walkers of several bins share one ensemble (their last coordinate is
+    the bin's slot, a constant); a walker's proposal is its position plus
+    ``gamma`` times the difference of two walkers of the *same* bin from the
+    other half of the ensemble (ter Braak 2006; Nelson et al. 2013), plus a
+    small fixed Gaussian jitter (``jitter``, per coordinate: it keeps a
+    coordinate that all of a bin's walkers happen to share from stalling, and
+    leaves the proposal symmetric). ``gamma`` is ``2.38 / sqrt(2 ndim)`` (the
+    optimal scale for a Gaussian target), or 1 with probability ``p_jump``
+    (a jump between modes; 0 by default: on the test suite's joint
+    spectrum fits 10% of such jumps left the chains too broad after burn-in). emcee accepts walker by walker, so each bin's
+    walkers form its own chain, while each half-step evaluates every bin's
+    proposals in one call of the SPS engine.
+    """
+
+    def __init__(self, ndim, jitter, p_jump=0.0, **kwargs):
+        self.g0 = 2.38 / np.sqrt(2 * ndim)
+        self.jitter = np.asarray(jitter, float)
+        self.p_jump = float(p_jump)
+        super().__init__(live_dangerously=True, **kwargs)
+
+    def get_proposal(self, s, c, random):
+        c = np.concatenate(c, axis=0)
+        q = s.copy()
+        slot_s, slot_c = s[:, -1], c[:, -1]
+        for b in np.unique(slot_s):
+            i_s = np.flatnonzero(slot_s == b)
+            i_c = np.flatnonzero(slot_c == b)
+            if i_c.size < 2:
+                continue
+            n = i_s.size
+            a = random.randint(i_c.size, size=n)
+            bb = (a + 1 + random.randint(i_c.size - 1, size=n)) % i_c.size  # another one
+            diff = c[i_c[a], :-1] - c[i_c[bb], :-1]
+            gamma = np.where(random.rand(n) < self.p_jump, 1.0, self.g0)[:, None]
+            q[i_s, :-1] = (s[i_s, :-1] + gamma * diff
+                           + self.jitter[None, :] * random.randn(n, s.shape[1] - 1))
+        return q, np.zeros(len(s))
+
+
+class BinSnookerMove(emcee.moves.RedBlueMove):
+    """The differential-evolution snooker update (ter Braak & Vrugt 2008), as emcee's
+    ``DESnookerMove``, within each bin of a stacked ensemble: a walker ``x`` moves
+    along the line to a walker ``z`` of its bin, by ``gammas`` times the difference
+    of two more walkers of its bin projected on that line. It reaches along the
+    walkers' spread in any direction, which the plain update's differences do not
+    (long prior tails: the continuity SFR ratios)."""
+
+    def __init__(self, ndim, jitter=None, gammas=1.7, **kwargs):
+        self.gammas, self.ndim = float(gammas), int(ndim)
+        super().__init__(live_dangerously=True, **kwargs)
+
+    def get_proposal(self, s, c, random):
+        c = np.concatenate(c, axis=0)
+        q, factors = s.copy(), np.zeros(len(s))
+        slot_s, slot_c = s[:, -1], c[:, -1]
+        for b in np.unique(slot_s):
+            i_s = np.flatnonzero(slot_s == b)
+            i_c = np.flatnonzero(slot_c == b)
+            if i_c.size < 3:
+                continue
+            n = i_s.size
+            pick = np.argsort(random.rand(n, i_c.size), axis=1)[:, :3]  # 3 distinct each
+            z, z1, z2 = (c[i_c[pick[:, m]], :-1] for m in range(3))
+            x = s[i_s, :-1]
+            delta = x - z
+            norm = np.linalg.norm(delta, axis=1)
+            ok = norm > 0
+            u = np.where(ok[:, None], delta / np.where(ok, norm, 1.0)[:, None], 0.0)
+            step = self.gammas * np.sum(u * (z1 - z2), axis=1)
+            new = x + u * step[:, None]
+            q[i_s, :-1] = new
+            with np.errstate(divide="ignore"):
+                factors[i_s] = np.where(ok, (self.ndim - 1.0) * (
+                    np.log(np.linalg.norm(new - z, axis=1)) - np.log(np.where(ok, norm, 1.0))),
+                    0.0)
+        return q, factors
+
+
+class BinStretchMove(emcee.moves.RedBlueMove):
+    """emcee's stretch move (Goodman & Weare 2010) within each bin of a stacked
+    ensemble: a walker moves along the line to a walker of its own bin."""
+
+    def __init__(self, ndim, jitter=None, a=2.0, **kwargs):
+        self.a, self.ndim = float(a), int(ndim)
+        super().__init__(live_dangerously=True, **kwargs)
+
+    def get_proposal(self, s, c, random):
+        c = np.concatenate(c, axis=0)
+        q, factors = s.copy(), np.zeros(len(s))
+        slot_s, slot_c = s[:, -1], c[:, -1]
+        for b in np.unique(slot_s):
+            i_s = np.flatnonzero(slot_s == b)
+            i_c = np.flatnonzero(slot_c == b)
+            if i_c.size < 1:
+                continue
+            n = i_s.size
+            zz = ((self.a - 1.0) * random.rand(n) + 1) ** 2.0 / self.a
+            other = c[i_c[random.randint(i_c.size, size=n)], :-1]
+            q[i_s, :-1] = other - (other - s[i_s, :-1]) * zz[:, None]
+            factors[i_s] = (self.ndim - 1.0) * np.log(zz)
+        return q, factors
+
+
+#: The sampler's moves by name (``fit.mcmc.moves``): functions of (ndim, jitter)
+#: giving emcee move objects with their weights, each pairing walkers within a bin.
+#: Differential evolution proposes along the differences of other walkers'
 #: positions, so it follows the correlated directions of the continuity ratios and
 #: the age-dust-metallicity degeneracy; on the demo's bins its integrated
 #: autocorrelation times are about half the stretch move's (docs/sampling.md).
 MOVES = {
-    "de": lambda: [(emcee.moves.DEMove(), 0.8), (emcee.moves.DESnookerMove(), 0.2)],
-    "stretch": lambda: [(emcee.moves.StretchMove(), 1.0)],
+    "de": lambda ndim, jitter: [(BinDEMove(ndim, jitter), 0.8),
+                                (BinSnookerMove(ndim), 0.2)],
+    "stretch": lambda ndim, jitter: [(BinStretchMove(ndim), 1.0)],
 }
 
 
-def sampler_moves(name):
+def sampler_moves(name, ndim, jitter):
     """The emcee moves registered under ``name`` (:data:`MOVES`)."""
     if name not in MOVES:
         raise InputError(f"unknown MCMC moves '{name}'; known: {sorted(MOVES)}",
                          path="fit.mcmc.moves", fix=f"use one of {sorted(MOVES)}")
-    return MOVES[name]()
+    return MOVES[name](ndim, jitter)
 
 
-def autocorr_times(sampler, burn):
-    """emcee's integrated autocorrelation time (steps) of each sampled parameter after
-    ``burn`` steps; NaN where it cannot be estimated."""
-    tau = np.asarray(sampler.get_autocorr_time(discard=burn, quiet=True, tol=0), float)
+class StackedPosterior:
+    """The log posteriors of several bins' :class:`PhotometryPosterior`, for one
+    stacked ensemble: a vector's last coordinate is its bin's slot (0, 1, ...).
+
+    Every vector's model spectrum is computed in one call of the SPS engine (the
+    bins share the model and the redshift); each bin then adds its own prior and
+    likelihood.
+    """
+
+    def __init__(self, posts):
+        self.posts = list(posts)
+        p0 = self.posts[0]
+        if any(p.model is not p0.model or p.ndim != p0.ndim or p.z != p0.z
+               for p in self.posts):
+            raise ValueError("stacked bins must share the model, the redshift and ndim")
+        self.model = p0.model
+
+    def evaluate(self, theta):
+        """log posterior (n,) and derived quantities (n, len(DERIVED)) of ``theta``
+        (n, ndim + 1), the last column the slot."""
+        theta = np.atleast_2d(theta)
+        slot = np.rint(theta[:, -1]).astype(int)
+        th = theta[:, :-1]
+        n = len(th)
+        lp = np.full(n, -np.inf)
+        full = np.zeros((n, len(self.model.param_names) + 1))
+        zs = np.full(n, self.posts[0].z)
+        for j, post in enumerate(self.posts):
+            sel = slot == j
+            if sel.any():
+                lp[sel], full[sel], zs[sel] = post.log_prior(th[sel])
+        ok = np.isfinite(lp)
+        out = np.full(n, -np.inf)
+        derived = np.full((n, len(DERIVED)), np.nan)
+        if ok.any():
+            spec, der = self.model.spectra(full[ok, :-1], return_derived=True)
+            idx = np.flatnonzero(ok)
+            for j, post in enumerate(self.posts):
+                m = slot[idx] == j
+                if not m.any():
+                    continue
+                rows = idx[m]
+                out[rows], derived[rows] = post.log_like(
+                    lp[rows], full[rows], spec[m], {k: v[m] for k, v in der.items()},
+                    zs[rows])
+        return np.where(np.isfinite(out), out, -np.inf), derived
+
+
+def _jitter(post):
+    """Proposal jitter per sampled coordinate: 1e-4 of its prior range."""
+    pri = [post.priors[i] for i in post.free]
+    if post.z_prior is not None:
+        pri = pri + [post.z_prior]
+    return 1e-4 * np.array([p.hi - p.lo for p in pri] + [post.mass_prior.hi - post.mass_prior.lo])
+
+
+def run_mcmc_stacked(posts, p0s, nsteps, burn, seed, thin=1, progress=False, moves="de",
+                     n_tau=50.0, max_steps=None):
+    """Run the MCMC of several bins as one emcee ensemble, each bin's walkers moved
+    by walkers of the same bin only (:data:`MOVES`), until every bin's chain is
+    ``n_tau`` autocorrelation times long after burn-in or ``max_steps`` long.
+
+    A half-step evaluates the proposals of every bin in one call of the SPS
+    engine (:class:`StackedPosterior`), whose cost is mostly fixed per call: ten
+    bins cost about a third of what they cost one by one. Each bin's chain is
+    its own (emcee accepts walker by walker, and no move mixes bins), and its
+    autocorrelation time is its own; the chain length is the longest any of
+    them needs, so a bin's samples depend on which bins share its job (the
+    same configuration still gives the same bytes).
+
+    Parameters
+    ----------
+    posts : list of PhotometryPosterior
+        Sharing the model, the redshift and the sampled dimensions.
+    p0s : list of ndarray (nwalkers, ndim)
+        Starting walkers of each bin (:func:`initial_walkers`), the same number.
+    nsteps, burn, seed, thin, progress, moves, n_tau, max_steps
+        As in :func:`run_mcmc`.
+
+    Returns
+    -------
+    list of dict, one per bin, as :func:`run_mcmc` returns.
+    """
+    nwalkers, ndim = p0s[0].shape
+    if any(p.shape != (nwalkers, ndim) for p in p0s):
+        raise ValueError("every bin needs the same number of walkers and dimensions")
+    max_steps = int(nsteps if max_steps is None else max(max_steps, nsteps))
+    if burn >= nsteps:
+        raise InputError(f"burn-in ({burn}) must be shorter than the chain ({nsteps})",
+                         path="fit.mcmc.burn", fix="lower fit.mcmc.burn")
+    stack = StackedPosterior(posts)
+    p0 = np.concatenate([np.column_stack([p, np.full(nwalkers, float(j))])
+                         for j, p in enumerate(p0s)])
+
+    def log_prob(theta):  # the derived quantities travel as emcee blobs: no second pass
+        lp, derived = stack.evaluate(theta)
+        return np.column_stack([lp, derived])
+
+    n_bins = len(posts)
+    for p in p0s:  # each bin's walkers, as emcee checks one ensemble's (the slots are not)
+        if not emcee.ensemble.walkers_independent(p):
+            raise ValueError("a bin's initial walkers are not linearly independent")
+    moves_ = sampler_moves(moves, ndim, _jitter(posts[0]))
+    rng = np.random.RandomState(seed)
+    parts = [[] for _ in range(n_bins)]      # per bin: (chain, log_prob, blobs, accepted)
+    active = list(range(n_bins))
+    coords, lp, blobs = p0, None, None
+    taus = [np.full(ndim, np.nan)] * n_bins
+    done_steps, grow = 0, nsteps
+    while active:
+        # one segment for the bins still short of n_tau; those that reached it are
+        # frozen and leave the ensemble, so the calls shrink with them
+        sampler = emcee.EnsembleSampler(nwalkers * len(active), ndim + 1, log_prob,
+                                        vectorize=True, moves=moves_)
+        state = emcee.State(coords, log_prob=lp, blobs=blobs, random_state=rng.get_state())
+        state = sampler.run_mcmc(state, grow, progress=progress, skip_initial_state_check=True)
+        rng.set_state(sampler.random_state)
+        done_steps += grow
+        ch, lps, bls = sampler.get_chain(), sampler.get_log_prob(), sampler.get_blobs()
+        acc = sampler.acceptance_fraction * grow
+        keep, need = [], []
+        for a, j in enumerate(active):
+            w = slice(a * nwalkers, (a + 1) * nwalkers)
+            parts[j].append((ch[:, w, :ndim], lps[:, w], bls[:, w], acc[w]))
+            chain_j = np.concatenate([c for c, _, _, _ in parts[j]])[burn:]
+            taus[j] = _autocorr(chain_j)
+            longest = np.nanmax(taus[j]) if np.isfinite(taus[j]).any() else np.inf
+            after = done_steps - burn
+            if n_tau > 0 and after < n_tau * longest and done_steps < max_steps:
+                keep.append(a)
+                need.append(np.ceil(1.1 * n_tau * longest) - after if np.isfinite(longest)
+                            else nsteps)
+        if not keep:
+            break
+        rows = np.concatenate([np.arange(a * nwalkers, (a + 1) * nwalkers) for a in keep])
+        coords = state.coords[rows].copy()
+        coords[:, -1] = np.repeat(np.arange(len(keep), dtype=float), nwalkers)  # new slots
+        lp, blobs = state.log_prob[rows], state.blobs[rows]
+        stack = StackedPosterior([posts[active[a]] for a in keep])
+        active = [active[a] for a in keep]
+        grow = int(min(max(max(need), 50), max_steps - done_steps))
+    out = []
+    for j, post in enumerate(posts):
+        chain = np.concatenate([c for c, _, _, _ in parts[j]])
+        n_j = len(chain)
+        lnp = np.concatenate([x for _, x, _, _ in parts[j]])
+        bl = np.concatenate([b for _, _, b, _ in parts[j]])
+        acc = np.sum([a for _, _, _, a in parts[j]], axis=0) / n_j
+        sl = slice(burn, None, thin)
+        out.append(summarise_chain(
+            post, chain[sl].reshape(-1, ndim), lnp[sl].ravel(),
+            bl[sl].reshape(-1, bl.shape[-1]), taus[j], n_j, burn, n_tau, nwalkers,
+            float(np.mean(acc))))
+    return out
+
+
+def _autocorr(chain):
+    """Integrated autocorrelation time (steps) of each parameter of one bin's chain
+    (n_steps, n_walkers, ndim); NaN where it cannot be estimated."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        tau = np.asarray(emcee.autocorr.integrated_time(chain, quiet=True, tol=0), float)
     return np.where(np.isfinite(tau) & (tau > 0), tau, np.nan)
+
+
+def summarise_chain(post, chain, lnp, blobs, tau, nsteps, burn, n_tau, nwalkers,
+                    acceptance):
+    """One bin's result dict (see :func:`run_mcmc`) from its flat chain after burn-in
+    (``chain`` (n, ndim), ``lnp``, ``blobs`` (n, len(DERIVED)))."""
+    longest = float(np.nanmax(tau)) if np.isfinite(tau).any() else float("inf")
+    n_tau_got = (nsteps - burn) / max(longest, 1.0)
+    converged = bool(n_tau <= 0 or n_tau_got >= n_tau)
+    if not converged:
+        log.warning("the chain reached fit.mcmc.max_steps (%d) at %.0f autocorrelation times "
+                    "after burn-in, short of %g: tau is a lower bound and the effective "
+                    "sample size an upper one; the bin is marked MCMC_CONVERGED = 0",
+                    nsteps, n_tau_got, n_tau)
+    ok = np.isfinite(lnp)
+    chain, lnp, blobs = chain[ok], lnp[ok], blobs[ok]
+    zs = post.redshift(chain) if post.z_prior is not None else None
+    chain = post.full(chain)  # the fixed parameters back in, as columns of the samples
+    der = {k: blobs[:, i] for i, k in enumerate(DERIVED)}
+    best = int(np.argmax(lnp))
+    best_phot = post.photometry(chain[best:best + 1],
+                                z=None if zs is None else zs[best:best + 1])[0][0]
+    names = post.names
+    dcols = derived_columns(chain[:, :-1], names, der, 10 ** chain[:, -1])
+    dcols.pop("log_mass_formed")
+    zcol = [] if zs is None else [zs]
+    samples = np.column_stack([chain] + zcol + [dcols[k] for k in dcols])
+    all_names = names + ["log_mass_formed"] + ["redshift"] * len(zcol) + list(dcols)
+    finite = np.all(np.isfinite(samples), axis=0)
+    samples, all_names = samples[:, finite], [n for n, f in zip(all_names, finite) if f]
+    pct = weighted_percentiles(samples, np.ones(len(samples)))
+    return {"names": all_names, "samples": samples, "percentiles": pct,
+            "acceptance_fraction": float(acceptance),
+            "autocorr_time": tau, "n_steps": int(nsteps), "n_tau": float(n_tau_got),
+            "converged": converged,
+            "ess": float(nwalkers * (nsteps - burn) / max(longest, 1.0)),
+            "best_theta": chain[best],
+            "best_lnp": float(lnp[best]), "best_photometry": best_phot,
+            "best_z": float(post.z if zs is None else zs[best])}
 
 
 def run_mcmc(post, p0, nsteps, burn, seed, thin=1, progress=False, moves="de", n_tau=50.0,
              max_steps=None):
-    """Run emcee (vectorised) until the chain is ``n_tau`` autocorrelation times long,
-    and summarise it.
+    """Run emcee until the chain is ``n_tau`` autocorrelation times long, and summarise
+    it: :func:`run_mcmc_stacked` with one bin.
 
     The chain runs ``nsteps`` steps (``burn`` of them burn-in), then grows until the
     part after burn-in exceeds ``n_tau`` times the longest integrated
@@ -332,65 +661,8 @@ def run_mcmc(post, p0, nsteps, burn, seed, thin=1, progress=False, moves="de", n
     (walkers x steps after burn-in / longest tau), best (theta, lnp),
     best_photometry, best_z.
     """
-    nwalkers, ndim = p0.shape
-    max_steps = int(nsteps if max_steps is None else max(max_steps, nsteps))
-    if burn >= nsteps:
-        raise InputError(f"burn-in ({burn}) must be shorter than the chain ({nsteps})",
-                         path="fit.mcmc.burn", fix="lower fit.mcmc.burn")
-
-    def log_prob(theta):  # the derived quantities travel as emcee blobs: no second pass
-        lp, derived = post.evaluate(theta)
-        return np.column_stack([lp, derived])
-
-    sampler = emcee.EnsembleSampler(nwalkers, ndim, log_prob, vectorize=True,
-                                    moves=sampler_moves(moves))
-    state = emcee.State(p0, random_state=np.random.RandomState(seed).get_state())
-    state = sampler.run_mcmc(state, nsteps, progress=progress)
-    while True:
-        tau = autocorr_times(sampler, burn)
-        longest = float(np.nanmax(tau)) if np.isfinite(tau).any() else float("inf")
-        after = sampler.iteration - burn
-        if n_tau <= 0 or after >= n_tau * longest or sampler.iteration >= max_steps:
-            break
-        grow = int(np.ceil(1.1 * n_tau * longest)) - after if np.isfinite(longest) else nsteps
-        grow = int(min(max(grow, 50), max_steps - sampler.iteration))
-        state = sampler.run_mcmc(state, grow, progress=progress)
-    nsteps = sampler.iteration
-    n_tau_got = (nsteps - burn) / max(longest, 1.0)
-    converged = bool(n_tau <= 0 or n_tau_got >= n_tau)
-    if not converged:
-        log.warning("the chain reached fit.mcmc.max_steps (%d) at %.0f autocorrelation times "
-                    "after burn-in, short of %g: tau is a lower bound and the effective "
-                    "sample size an upper one; the bin is marked MCMC_CONVERGED = 0",
-                    nsteps, n_tau_got, n_tau)
-    chain = sampler.get_chain(discard=burn, thin=thin, flat=True)
-    lnp = sampler.get_log_prob(discard=burn, thin=thin, flat=True)
-    blobs = sampler.get_blobs(discard=burn, thin=thin, flat=True)
-    ok = np.isfinite(lnp)
-    chain, lnp, blobs = chain[ok], lnp[ok], blobs[ok]
-    zs = post.redshift(chain) if post.z_prior is not None else None
-    chain = post.full(chain)  # the fixed parameters back in, as columns of the samples
-    der = {k: blobs[:, i] for i, k in enumerate(DERIVED)}
-    best = int(np.argmax(lnp))
-    best_phot = post.photometry(chain[best:best + 1],
-                                z=None if zs is None else zs[best:best + 1])[0][0]
-    names = post.names
-    dcols = derived_columns(chain[:, :-1], names, der, 10 ** chain[:, -1])
-    dcols.pop("log_mass_formed")
-    zcol = [] if zs is None else [zs]
-    samples = np.column_stack([chain] + zcol + [dcols[k] for k in dcols])
-    all_names = names + ["log_mass_formed"] + ["redshift"] * len(zcol) + list(dcols)
-    finite = np.all(np.isfinite(samples), axis=0)
-    samples, all_names = samples[:, finite], [n for n, f in zip(all_names, finite) if f]
-    pct = weighted_percentiles(samples, np.ones(len(samples)))
-    return {"names": all_names, "samples": samples, "percentiles": pct,
-            "acceptance_fraction": float(np.mean(sampler.acceptance_fraction)),
-            "autocorr_time": tau, "n_steps": int(nsteps), "n_tau": float(n_tau_got),
-            "converged": converged,
-            "ess": float(nwalkers * (nsteps - burn) / max(longest, 1.0)),
-            "best_theta": chain[best],
-            "best_lnp": float(lnp[best]), "best_photometry": best_phot,
-            "best_z": float(post.z if zs is None else zs[best])}
+    return run_mcmc_stacked([post], [p0], nsteps, burn, seed, thin=thin, progress=progress,
+                            moves=moves, n_tau=n_tau, max_steps=max_steps)[0]
 
 
 def mass_prior_from(rdsps_log_mass, width=3.0):

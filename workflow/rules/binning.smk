@@ -50,13 +50,13 @@ rule binmap_plot:
 
 
 def mcmc_fits(wildcards):
-    """fits/bin_K.h5 of the bins that get their own (MCMC) job; every other bin's
-    result is its file in the RDSPS folder (sedmap.stages.bin_result_paths)."""
+    """The folders fits/job_J of the MCMC jobs (fits/job_J/bin_K.h5); every other
+    bin's result is its file in the RDSPS folder (sedmap.stages.bin_result_paths)."""
     from astropy.io import fits
 
-    from sedmap.stages import mcmc_bins
+    from sedmap.stages import mcmc_jobs
 
     path = checkpoints.binning.get(galaxy=wildcards.galaxy).output.binmap
     flags = fits.getdata(path, "BINS")["flag"]
-    return [f"{RESULTS}/{wildcards.galaxy}/fits/bin_{k}.h5"
-            for k in mcmc_bins(flags, gcfg(wildcards)["fit"])]
+    return [f"{RESULTS}/{wildcards.galaxy}/fits/job_{j}"
+            for j in range(len(mcmc_jobs(flags, gcfg(wildcards)["fit"])))]

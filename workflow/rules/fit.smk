@@ -1,7 +1,7 @@
 # Stage "fit": RDSPS for every bin in one array job (rdsps/bin_K.h5), then one
-# MCMC job per bin selected by fit.method/fit.mcmc.subset (fits/bin_K.h5). The
-# per-bin jobs form group "fit" so that a cluster runs fit.bins_per_job of them
-# per job. Both jobs get the grid_hash the grid must carry (sedmap.io.grid_hash
+# MCMC jobs of fit.bins_per_job bins each, of the bins selected by fit.method /
+# fit.mcmc.subset (fits/job_J/bin_K.h5): one stacked ensemble per job, every bin's
+# walkers sharing the SPS calls (sedmap.fit.mcmc.run_mcmc_stacked). Both jobs get the grid_hash the grid must carry (sedmap.io.grid_hash
 # of the galaxy's models section): a grid made otherwise or corrupted is refused.
 
 from sedmap.io.modelgrid import grid_hash  # noqa: E402
@@ -36,28 +36,38 @@ rule rdsps:
         " --out {output:q} > {log:q} 2>&1 || {{ tail -n 1 {log:q} >&2; exit 1; }}"
 
 
-rule fit_bin:
+def job_bins(wildcards):
+    """The bin ids of MCMC job wildcards.job (sedmap.stages.mcmc_jobs)."""
+    from astropy.io import fits
+
+    from sedmap.stages import mcmc_jobs
+
+    path = checkpoints.binning.get(galaxy=wildcards.galaxy).output.binmap
+    jobs = mcmc_jobs(fits.getdata(path, "BINS")["flag"], gcfg(wildcards)["fit"])
+    return jobs[int(wildcards.job)]
+
+
+rule fit_job:
     input:
         binmap=f"{GDIR}/binmap.fits",
         grid=grid_file,
         rdsps=f"{GDIR}/rdsps",
     output:
-        f"{GDIR}/fits/bin_{{bin}}.h5",
+        directory(f"{GDIR}/fits/job_{{job}}"),
     params:
+        bins=job_bins,
         z=lambda w: gcfg(w)["galaxy"]["z"],
         fit=lambda w: gcfg(w)["fit"],
         confhash=HASH_FIT,
         grid_hash=lambda w: grid_hash(gcfg(w)["models"]),
     log:
-        f"{LOGS}/fits/bin_{{bin}}.log",
+        f"{LOGS}/fits/job_{{job}}.log",
     benchmark:
-        BENCH + "/{galaxy}/fits/bin_{bin}.tsv"
-    group:
-        "fit"
+        BENCH + "/{galaxy}/fits/job_{job}.tsv"
     resources:
         mem_mb=3000,
-        runtime=30,
+        runtime=lambda w: 10 * gcfg(w)["fit"]["bins_per_job"],
     conda:
         "../../envs/sedmap.yaml"
     script:
-        "../../scripts/fit_bin.py"
+        "../../scripts/fit_job.py"
