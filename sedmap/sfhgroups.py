@@ -114,7 +114,7 @@ def _p50(res, names, bin_id, mass_key):
     missing = [n for n in names if n not in res.percentiles]
     if missing:
         raise InputError(f"the fit result of bin {bin_id} has no percentiles for {missing}.",
-                         f"fits/bin_{bin_id}.h5",
+                         f"bin_{bin_id}.h5",
                          f"fit with an SFH of this form, and record {mass_key!r} (log Msun "
                          "formed) among the derived quantities.")
     return [float(np.asarray(res.percentiles[n], dtype=float)[1]) for n in names]

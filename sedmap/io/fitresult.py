@@ -1,4 +1,4 @@
-"""Per-bin fit result ``results/{galaxy}/fits/bin_{bin}.h5`` (HDF5).
+"""Per-bin fit result ``results/{galaxy}/rdsps/bin_{bin}.h5``, ``.../fits/job_{job}/bin_{bin}.h5`` (HDF5).
 
 Layout (see ``docs/products.md``)::
 
