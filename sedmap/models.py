@@ -10,6 +10,7 @@ a serial run, so the file is byte-identical to the serial one.
 """
 
 import logging
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -196,8 +197,9 @@ def build_grid(model_config, out_path, *, config_hash=None, progress=True, comm=
     with model_grid_writer(out_path, model.wave, model.param_names, DERIVED, n,
                            model_config=mc, config_hash=confhash, dtype=model.dtype,
                            chunk_rows=chunk, library=model.lib) as write:
+        # in a job log (no terminal) one line every 10 s, not one per chunk
         for k in tqdm(range(len(starts)), desc="model grid", unit="chunk",
-                      disable=not progress):
+                      disable=not progress, mininterval=0.1 if sys.stderr.isatty() else 10.0):
             owner = k % size
             if owner == 0:
                 sl, spec, der = compute(k)

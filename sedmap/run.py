@@ -12,7 +12,8 @@ Snakemake itself cannot:
   would refuse every rerun until ``--unlock``); a live run's lock is kept.
 
 Everything after ``--`` goes to Snakemake unchanged (``--report``, ``--profile``,
-``-n``, ...).
+``-n``, ...). A run that succeeds ends with a summary (:func:`run_summary`): the
+time and peak memory of each stage, the bins, and where the products are.
 """
 
 import os
@@ -193,5 +194,72 @@ def run(configfiles=(), overrides=(), cores=None, extra=(), workdir="."):
     elif state is None:
         print("sedmap run: the folder is locked; if no other run works here, run "
               "'sedmap run ... -- --unlock' once", file=sys.stderr)
-    return subprocess.run(snakemake_command(configfiles, override_file, cores, extra),
-                          cwd=workdir, check=False).returncode
+    status = subprocess.run(snakemake_command(configfiles, override_file, cores, extra),
+                            cwd=workdir, check=False).returncode
+    if status == 0 and not {"-n", "--dry-run", "--dryrun", "--unlock"} & set(extra):
+        print(run_summary(config), file=sys.stderr)
+    return status
+
+
+def _stage(name):
+    """The stage a benchmark file (its path under logs/benchmarks/) belongs to."""
+    for prefix, stage in (("grid_", "models"), ("calibrate_", "images"), ("match_", "images"),
+                          ("image_grid", "images"), ("fluxmap", "images"),
+                          ("cube_band", "ifs"), ("specphoto", "ifs"), ("binmap_plot", "binning"),
+                          ("binning", "binning"), ("rdsps", "fit (RDSPS)"),
+                          ("job_", "fit (MCMC)"), ("bin_", "fit (MCMC)"), ("maps", "maps"),
+                          ("sfh_groups", "sfh groups"), ("accuracy", "accuracy"),
+                          ("mock", "mock")):
+        if name.startswith(prefix):
+            return stage
+    return name
+
+
+def run_summary(config):
+    """A few lines on a finished run: CPU and wall seconds per stage (Snakemake's
+    benchmark files under ``results_dir/logs/benchmarks``; a stage's jobs summed), the
+    number of bins, and where the maps, plots and logs are."""
+    import csv
+
+    results = Path(config["results_dir"])
+    bench = results / "logs" / "benchmarks"
+    stages = {}
+    for tsv in sorted(bench.rglob("*.tsv")):
+        try:
+            with open(tsv) as fh:
+                rows = list(csv.DictReader(fh, delimiter="\t"))
+        except OSError:
+            continue
+        if not rows:
+            continue
+        row = rows[-1]
+        st = stages.setdefault(_stage(tsv.stem), [0.0, 0.0, 0, 0.0])
+        st[0] += float(row.get("s") or 0)
+        cpu = row.get("cpu_time")
+        st[1] += float(cpu) if cpu not in (None, "", "NA") else 0.0
+        st[2] += 1
+        st[3] = max(st[3], float(row.get("max_rss") or 0) if row.get("max_rss") not in
+                    ("", "NA", None) else 0.0)
+    lines = ["", "sedmap run: done. Time per stage (jobs summed; benchmark files in "
+             f"{bench}):"]
+    order = ["mock", "models", "images", "ifs", "binning", "fit (RDSPS)", "fit (MCMC)", "maps",
+             "sfh groups", "accuracy"]
+    for name in sorted(stages, key=lambda k: (order.index(k) if k in order else len(order), k)):
+        wall, cpu, n, rss = stages[name]
+        lines.append(f"  {name:<12} {n:>3} job{'s' if n > 1 else ' '}  {wall:8.1f} s wall  "
+                     f"{cpu:8.1f} s CPU  peak {rss:7.0f} MB")
+    from astropy.io import fits
+
+    for name in galaxy_configs(config):
+        gdir = results / name
+        bm = gdir / "binmap.fits"
+        if bm.is_file():
+            with fits.open(bm) as h:
+                flags = h["BINS"].data["flag"]
+            lines.append(f"  {name}: {flags.size} bins ({int((flags != 0).sum())} flagged)")
+        for what, path in (("maps", gdir / "maps.fits"), ("plots", gdir / "plots"),
+                           ("logs", results / "logs" / name)):
+            if path.exists():
+                lines.append(f"    {what:<6} {path}")
+    lines.append("  report: add '-- --report report.html' to the same command")
+    return "\n".join(lines)

@@ -97,3 +97,32 @@ def test_a_stage_without_its_inputs_is_one_line(tmp_path, capsys, monkeypatch):
     assert status == 2 and err.count("\n") == 1 and "Traceback" not in err
     assert err.startswith("sedmap maps: error: ") and "binmap.fits: not found" in err
     assert "run the stages before this one" in err
+
+
+def test_run_summary_sums_each_stages_benchmarks(tmp_path):
+    """The end-of-run summary adds up Snakemake's benchmark files per stage (a stage's
+    jobs summed, its peak memory the largest), in pipeline order, and names the maps."""
+    from sedmap.config import load_config
+    from sedmap.run import run_summary
+
+    bench = tmp_path / "logs" / "benchmarks"
+    head = "s\th:m:s\tmax_rss\tmax_vms\tmax_uss\tmax_pss\tio_in\tio_out\tmean_load\tcpu_time\n"
+    for rel, wall, rss, cpu in (("demo/fits/job_0.tsv", 40.0, 900, 38.0),
+                                ("demo/fits/job_1.tsv", 60.0, 1300, 55.0),
+                                ("demo/rdsps.tsv", 10.0, 2000, 19.0),
+                                ("models/grid_abc.tsv", 30.0, 700, 29.0)):
+        p = bench / rel
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_text(head + f"{wall}\t0:00:{int(wall)}\t{rss}\t0\t0\t0\t0\t0\t0\t{cpu}\n")
+    (tmp_path / "demo").mkdir()
+    (tmp_path / "demo" / "maps.fits").write_bytes(b"")
+    cfg = load_config("config/galaxies/demo.yaml")
+    cfg["results_dir"] = str(tmp_path)
+    text = run_summary(cfg)
+    lines = text.splitlines()
+    mcmc = next(ln for ln in lines if "fit (MCMC)" in ln)
+    assert "2 jobs" in mcmc and "100.0 s wall" in mcmc and "93.0 s CPU" in mcmc \
+        and "1300 MB" in mcmc, mcmc
+    names = [ln.split()[0] for ln in lines if ln.startswith("  ") and " s wall" in ln]
+    assert names == ["models", "fit", "fit"] and "(RDSPS)" in lines[3], text
+    assert str(tmp_path / "demo" / "maps.fits") in text

@@ -21,5 +21,5 @@ rule model_grid:
     conda:
         "../../envs/sedmap.yaml"
     shell:
-        "{MPI_PREFIX}{PYTHON} -m sedmap.cli models --quiet --models-json {params.models_json:q}"
+        "{MPI_PREFIX}{PYTHON} -m sedmap.cli models --models-json {params.models_json:q}"
         " --confhash {params.confhash} --out {output:q} > {log:q} 2>&1 || {{ tail -n 1 {log:q} >&2; exit 1; }}"
