@@ -293,110 +293,115 @@ def initial_walkers(post, rdsps_samples, rdsps_weights, log_mass_formed, nwalker
 
 
 # ------------------------------------------------------------------ moves
-class BinDEMove(emcee.moves.RedBlueMove):
-    """Differential evolution within each bin of a stacked ensemble.
-
-    The walkers of several bins share one ensemble (their last coordinate is
-    the bin's slot, a constant); a walker's proposal is its position plus
-    ``gamma`` times the difference of two walkers of the *same* bin from the
-    other half of the ensemble (ter Braak 2006; Nelson et al. 2013), plus a
-    small fixed Gaussian jitter (``jitter``, per coordinate: it keeps a
-    coordinate that all of a bin's walkers happen to share from stalling, and
-    leaves the proposal symmetric). ``gamma`` is ``2.38 / sqrt(2 ndim)`` (the
-    optimal scale for a Gaussian target), or 1 with probability ``p_jump``
-    (a jump between modes; 0 by default: on the test suite's joint
-    spectrum fits 10% of such jumps left the chains too broad after burn-in). emcee accepts walker by walker, so each bin's
-    walkers form its own chain, while each half-step evaluates every bin's
-    proposals in one call of the SPS engine.
+class BinMove(emcee.moves.RedBlueMove):
+    """Base of the moves of a stacked ensemble: the walkers of several bins share one
+    ensemble (their last coordinate is the bin's slot, a constant), and a walker is
+    moved using walkers of its own bin only. A subclass gives :meth:`propose_bin`;
+    emcee accepts walker by walker, so each bin's walkers form its own chain while
+    each half-step evaluates every bin's proposals in one call of the SPS engine.
     """
 
-    def __init__(self, ndim, jitter, p_jump=0.0, **kwargs):
-        self.g0 = 2.38 / np.sqrt(2 * ndim)
-        self.jitter = np.asarray(jitter, float)
-        self.p_jump = float(p_jump)
+    #: fewest walkers of a bin in the other half that a proposal needs
+    n_others = 1
+
+    def __init__(self, ndim, jitter=None, **kwargs):
+        self.ndim = int(ndim)
+        self.jitter = np.zeros(self.ndim) if jitter is None else np.asarray(jitter, float)
         super().__init__(live_dangerously=True, **kwargs)
 
     def get_proposal(self, s, c, random):
         c = np.concatenate(c, axis=0)
-        q = s.copy()
+        q, factors = s.copy(), np.zeros(len(s))
         slot_s, slot_c = s[:, -1], c[:, -1]
         for b in np.unique(slot_s):
             i_s = np.flatnonzero(slot_s == b)
             i_c = np.flatnonzero(slot_c == b)
-            if i_c.size < 2:
+            if i_c.size < self.n_others:
                 continue
-            n = i_s.size
-            a = random.randint(i_c.size, size=n)
-            bb = (a + 1 + random.randint(i_c.size - 1, size=n)) % i_c.size  # another one
-            diff = c[i_c[a], :-1] - c[i_c[bb], :-1]
-            gamma = np.where(random.rand(n) < self.p_jump, 1.0, self.g0)[:, None]
-            q[i_s, :-1] = (s[i_s, :-1] + gamma * diff
-                           + self.jitter[None, :] * random.randn(n, s.shape[1] - 1))
-        return q, np.zeros(len(s))
+            q[i_s, :-1], factors[i_s] = self.propose_bin(s[i_s, :-1], c[i_c, :-1], random)
+        return q, factors
+
+    def propose_bin(self, x, others, random):
+        """(proposals, log proposal-density ratios) for walkers ``x`` (n, ndim) of one
+        bin, given the bin's walkers in the other half, ``others`` (m, ndim)."""
+        raise NotImplementedError
+
+    @staticmethod
+    def distinct(random, n, m, k):
+        """``k`` distinct indices into ``m`` walkers, for each of ``n`` walkers."""
+        return np.argsort(random.rand(n, m), axis=1)[:, :k]
 
 
-class BinSnookerMove(emcee.moves.RedBlueMove):
-    """The differential-evolution snooker update (ter Braak & Vrugt 2008), as emcee's
-    ``DESnookerMove``, within each bin of a stacked ensemble: a walker ``x`` moves
-    along the line to a walker ``z`` of its bin, by ``gammas`` times the difference
-    of two more walkers of its bin projected on that line. It reaches along the
-    walkers' spread in any direction, which the plain update's differences do not
-    (long prior tails: the continuity SFR ratios)."""
+class BinDEMove(BinMove):
+    """Differential evolution within a bin (ter Braak 2006; Nelson et al. 2013): a
+    walker's proposal is its position plus ``gamma`` times the difference of two
+    walkers of its bin, plus a small fixed Gaussian ``jitter`` per coordinate (it
+    keeps a coordinate that all of a bin's walkers happen to share from stalling,
+    and leaves the proposal symmetric). ``gamma`` is ``2.38 / sqrt(2 ndim)`` (the
+    optimal scale for a Gaussian target), or 1 with probability ``p_jump`` (a jump
+    between modes; 0 by default: on the test suite's joint spectrum fits 10% of
+    such jumps left the chains too broad after burn-in)."""
+
+    n_others = 2
+
+    def __init__(self, ndim, jitter=None, p_jump=0.0, **kwargs):
+        self.g0 = 2.38 / np.sqrt(2 * ndim)
+        self.p_jump = float(p_jump)
+        super().__init__(ndim, jitter, **kwargs)
+
+    def propose_bin(self, x, others, random):
+        n = len(x)
+        pair = self.distinct(random, n, len(others), 2)
+        diff = others[pair[:, 0]] - others[pair[:, 1]]
+        gamma = np.where(random.rand(n) < self.p_jump, 1.0, self.g0)[:, None]
+        new = x + gamma * diff + self.jitter[None, :] * random.randn(n, self.ndim)
+        return new, np.zeros(n)
+
+
+class BinSnookerMove(BinMove):
+    """The differential-evolution snooker update (ter Braak & Vrugt 2008) within a
+    bin: a walker ``x`` moves along the line to a walker ``z`` of its bin, by
+    ``gammas`` times the difference of two more walkers of its bin projected on that
+    line, with the Jacobian factor ``(ndim - 1) log(|q - z| / |x - z|)``. It reaches
+    along the walkers' spread in any direction, which the plain update's
+    differences do not (long prior tails: the continuity SFR ratios). emcee's
+    ``DESnookerMove`` scales the projection by the line's length, which makes its
+    posteriors 4-5% too narrow (docs/sampling.md)."""
+
+    n_others = 3
 
     def __init__(self, ndim, jitter=None, gammas=1.7, **kwargs):
-        self.gammas, self.ndim = float(gammas), int(ndim)
-        super().__init__(live_dangerously=True, **kwargs)
+        self.gammas = float(gammas)
+        super().__init__(ndim, jitter, **kwargs)
 
-    def get_proposal(self, s, c, random):
-        c = np.concatenate(c, axis=0)
-        q, factors = s.copy(), np.zeros(len(s))
-        slot_s, slot_c = s[:, -1], c[:, -1]
-        for b in np.unique(slot_s):
-            i_s = np.flatnonzero(slot_s == b)
-            i_c = np.flatnonzero(slot_c == b)
-            if i_c.size < 3:
-                continue
-            n = i_s.size
-            pick = np.argsort(random.rand(n, i_c.size), axis=1)[:, :3]  # 3 distinct each
-            z, z1, z2 = (c[i_c[pick[:, m]], :-1] for m in range(3))
-            x = s[i_s, :-1]
-            delta = x - z
-            norm = np.linalg.norm(delta, axis=1)
-            ok = norm > 0
-            u = np.where(ok[:, None], delta / np.where(ok, norm, 1.0)[:, None], 0.0)
-            step = self.gammas * np.sum(u * (z1 - z2), axis=1)
-            new = x + u * step[:, None]
-            q[i_s, :-1] = new
-            with np.errstate(divide="ignore"):
-                factors[i_s] = np.where(ok, (self.ndim - 1.0) * (
-                    np.log(np.linalg.norm(new - z, axis=1)) - np.log(np.where(ok, norm, 1.0))),
-                    0.0)
-        return q, factors
+    def propose_bin(self, x, others, random):
+        pick = self.distinct(random, len(x), len(others), 3)
+        z, z1, z2 = (others[pick[:, m]] for m in range(3))
+        delta = x - z
+        norm = np.linalg.norm(delta, axis=1)
+        ok = norm > 0
+        safe = np.where(ok, norm, 1.0)
+        u = np.where(ok[:, None], delta / safe[:, None], 0.0)
+        new = x + u * (self.gammas * np.sum(u * (z1 - z2), axis=1))[:, None]
+        with np.errstate(divide="ignore"):
+            ratio = np.log(np.linalg.norm(new - z, axis=1)) - np.log(safe)
+        return new, np.where(ok, (self.ndim - 1.0) * ratio, 0.0)
 
 
-class BinStretchMove(emcee.moves.RedBlueMove):
-    """emcee's stretch move (Goodman & Weare 2010) within each bin of a stacked
-    ensemble: a walker moves along the line to a walker of its own bin."""
+class BinStretchMove(BinMove):
+    """emcee's stretch move (Goodman & Weare 2010) within a bin: a walker moves along
+    the line to a walker of its own bin, by a factor ``z`` with density ~ 1/sqrt(z)
+    on [1/a, a]."""
 
     def __init__(self, ndim, jitter=None, a=2.0, **kwargs):
-        self.a, self.ndim = float(a), int(ndim)
-        super().__init__(live_dangerously=True, **kwargs)
+        self.a = float(a)
+        super().__init__(ndim, jitter, **kwargs)
 
-    def get_proposal(self, s, c, random):
-        c = np.concatenate(c, axis=0)
-        q, factors = s.copy(), np.zeros(len(s))
-        slot_s, slot_c = s[:, -1], c[:, -1]
-        for b in np.unique(slot_s):
-            i_s = np.flatnonzero(slot_s == b)
-            i_c = np.flatnonzero(slot_c == b)
-            if i_c.size < 1:
-                continue
-            n = i_s.size
-            zz = ((self.a - 1.0) * random.rand(n) + 1) ** 2.0 / self.a
-            other = c[i_c[random.randint(i_c.size, size=n)], :-1]
-            q[i_s, :-1] = other - (other - s[i_s, :-1]) * zz[:, None]
-            factors[i_s] = (self.ndim - 1.0) * np.log(zz)
-        return q, factors
+    def propose_bin(self, x, others, random):
+        n = len(x)
+        zz = ((self.a - 1.0) * random.rand(n) + 1) ** 2.0 / self.a
+        other = others[random.randint(len(others), size=n)]
+        return other - (other - x) * zz[:, None], (self.ndim - 1.0) * np.log(zz)
 
 
 #: The sampler's moves by name (``fit.mcmc.moves``): functions of (ndim, jitter)
