@@ -551,7 +551,7 @@ def run_mcmc_stacked(posts, p0s, nsteps, burn, seed, thin=1, progress=False, mov
             parts[j].append((ch[:, w, :ndim], lps[:, w], bls[:, w], acc[w]))
             chain_j = np.concatenate([c for c, _, _, _ in parts[j]])[burn:]
             taus[j] = _autocorr(chain_j)
-            longest = np.nanmax(taus[j]) if np.isfinite(taus[j]).any() else np.inf
+            longest = _longest(taus[j])
             after = done_steps - burn
             if n_tau > 0 and after < n_tau * longest and done_steps < max_steps:
                 keep.append(a)
@@ -581,6 +581,13 @@ def run_mcmc_stacked(posts, p0s, nsteps, burn, seed, thin=1, progress=False, mov
     return out
 
 
+def _longest(tau):
+    """The longest autocorrelation time, infinite when any parameter's could not be
+    estimated (a walker that never moved): such a chain is not called converged."""
+    tau = np.asarray(tau, float)
+    return float(np.max(tau)) if tau.size and np.all(np.isfinite(tau)) else float("inf")
+
+
 def _autocorr(chain):
     """Integrated autocorrelation time (steps) of each parameter of one bin's chain
     (n_steps, n_walkers, ndim); NaN where it cannot be estimated."""
@@ -594,7 +601,7 @@ def summarise_chain(post, chain, lnp, blobs, tau, nsteps, burn, n_tau, nwalkers,
                     acceptance):
     """One bin's result dict (see :func:`run_mcmc`) from its flat chain after burn-in
     (``chain`` (n, ndim), ``lnp``, ``blobs`` (n, len(DERIVED)))."""
-    longest = float(np.nanmax(tau)) if np.isfinite(tau).any() else float("inf")
+    longest = _longest(tau)
     n_tau_got = (nsteps - burn) / max(longest, 1.0)
     converged = bool(n_tau <= 0 or n_tau_got >= n_tau)
     if not converged:
