@@ -1,4 +1,5 @@
-"""Per-bin fit result ``results/{galaxy}/rdsps/bin_{bin}.h5``, ``.../fits/job_{job}/bin_{bin}.h5`` (HDF5).
+"""Per-bin fit result: ``results/{galaxy}/rdsps/bin_{bin}.h5`` and, for MCMC bins,
+``results/{galaxy}/fits/job_{job}/bin_{bin}.h5`` (HDF5).
 
 Layout (see ``docs/products.md``)::
 
