@@ -8,6 +8,7 @@ With a spectrum (the bin's IFS spectrum), the likelihood is the joint one of
 the photometry and the spectrum (:meth:`PhotometryPosterior.add_spectrum`).
 """
 
+import abc
 import logging
 import warnings
 
@@ -293,7 +294,7 @@ def initial_walkers(post, rdsps_samples, rdsps_weights, log_mass_formed, nwalker
 
 
 # ------------------------------------------------------------------ moves
-class BinMove(emcee.moves.RedBlueMove):
+class BinMove(emcee.moves.RedBlueMove, abc.ABC):
     """Base of the moves of a stacked ensemble: the walkers of several bins share one
     ensemble (their last coordinate is the bin's slot, a constant), and a walker is
     moved using walkers of its own bin only. A subclass gives :meth:`propose_bin`;
@@ -321,10 +322,10 @@ class BinMove(emcee.moves.RedBlueMove):
             q[i_s, :-1], factors[i_s] = self.propose_bin(s[i_s, :-1], c[i_c, :-1], random)
         return q, factors
 
+    @abc.abstractmethod
     def propose_bin(self, x, others, random):
         """(proposals, log proposal-density ratios) for walkers ``x`` (n, ndim) of one
         bin, given the bin's walkers in the other half, ``others`` (m, ndim)."""
-        raise NotImplementedError
 
     @staticmethod
     def distinct(random, n, m, k):

@@ -485,13 +485,18 @@ def header_psf_fwhm(survey, primary, flux_header, wave, path="", fieldmap=None):
     return _positive_float(flux_header, keys) or _positive_float(primary, keys)
 
 
+def _flux_ext(survey, reader=None):
+    """The flux extension of a cube: the survey's, or ``ifs.reader.flux_ext`` (wcs)."""
+    return (reader or {}).get("flux_ext", "SCI") if survey == "wcs" else FLUX_EXT[survey]
+
+
 def cube_psf_fwhm(path, survey, wave, reader=None):
     """PSF FWHM (arcsec) of the cube at ``path`` at ``wave`` (Å), reading its headers
     only (a configuration check need not load a large cube); None if unknown."""
     path = Path(path)
     if not path.is_file():
         raise InputError("the IFS cube does not exist.", path, _MISSING_FIX)
-    ext = (reader or {}).get("flux_ext", "SCI") if survey == "wcs" else FLUX_EXT[survey]
+    ext = _flux_ext(survey, reader)
     try:
         with fits.open(path, memmap=True, lazy_load_hdus=True) as hdul:
             primary, flux_header = hdul[0].header.copy(), hdul[ext].header.copy()
@@ -508,7 +513,7 @@ def cube_wave_range(path, survey, reader=None):
     """(min, max) wavelength of the cube at ``path``, Å, in vacuum, from its header
     (MaNGA's WAVE table when present)."""
     path = Path(path)
-    ext = (reader or {}).get("flux_ext", "SCI") if survey == "wcs" else FLUX_EXT[survey]
+    ext = _flux_ext(survey, reader)
     with fits.open(path, memmap=True, lazy_load_hdus=True) as hdul:
         head = hdul[ext].header
         if survey == "manga" and "WAVE" in hdul:
