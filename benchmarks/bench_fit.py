@@ -6,14 +6,18 @@ baseline timed in the same run.
 * MCMC, the workflow's unit: one job of ``fit.bins_per_job`` (10) demo-like bins
   (continuity SFH, 12 bands, S/N 20-40, the demo's 32 walkers, chains grown to 50
   autocorrelation times) in one stacked ensemble, against the same bins fitted one
-  by one (the former per-bin jobs): CPU-seconds per bin and the ratio.
+  by one (the former per-bin jobs): CPU-seconds per bin and the ratio. The bins'
+  parameters are the demo mock's; a second job draws them from the continuity
+  prior (bursty, extreme histories), the hard case.
 * MCMC, a hard bin: the default fit.mcmc settings (100 walkers) on a delayed-tau
   bin at S/N 20 with wide uniform priors, whose tau is ~200-360 steps: it reaches
   max_steps (6000) before 50 tau and says so. Baseline: one batched SPS call for
   as many models as the chain evaluated, at once.
 
 Last line: JSON with rdsps_s_1000x100k, mcmc_job_s_per_bin, mcmc_single_s_per_bin,
-mcmc_job_speedup, mcmc_job_n_tau_min, mcmc_hard_s, mcmc_hard_n_tau.
+mcmc_job_speedup, mcmc_job_n_tau_min, mcmc_job_converged (fraction),
+mcmc_prior_job_s_per_bin, mcmc_prior_job_n_tau_min, mcmc_prior_job_converged,
+mcmc_hard_s, mcmc_hard_n_tau.
 """
 
 import json
@@ -91,9 +95,28 @@ def bench_mcmc(tmp):
     return t_mcmc, r
 
 
-def bench_mcmc_job(tmp, n_bin=10):
-    """One job of demo-like bins (the demo's models section and MCMC settings, a 5000-model
-    grid): the stacked ensemble against the same bins one by one, CPU-seconds per bin."""
+#: The demo's population prior on the continuity ratios (fit.population_prior, as
+#: its RDSPS stage estimates it from the demo's 133 bins, rounded): the priors the
+#: demo's MCMC bins are fitted with
+DEMO_POPULATION_PRIOR = {
+    f"log_sfr_ratio_{k}": {"form": "student_t", "nu": 2.0, "mu": mu, "sigma": sigma}
+    for k, (mu, sigma) in enumerate([(0.12, 0.06), (-0.1, 0.15), (-0.17, 0.07),
+                                     (-0.15, 0.12), (-0.2, 0.13)], start=1)}
+
+
+def bench_mcmc_job(tmp, n_bin=10, truth_from="demo", one_by_one=True):
+    """One job of bins fitted with the demo's models section and MCMC settings (a
+    5000-model grid): the stacked ensemble against the same bins one by one,
+    CPU-seconds per bin.
+
+    ``truth_from``: ``demo`` draws each bin's parameters as the demo's mock makes
+    them (its gradients at a radius of 0-3 scale lengths: declining histories,
+    metallicity and dust) and fits them with the demo's population prior
+    (:data:`DEMO_POPULATION_PRIOR`); ``prior`` draws them from the configured
+    continuity prior (ratios 0 +- 0.3, Student-t with two degrees of freedom:
+    bursty and extreme histories, many of whose ratios the bands leave to the
+    prior's heavy tails) and fits them with it.
+    """
     import yaml
 
     demo = yaml.safe_load(Path("config/galaxies/demo.yaml").read_text())
@@ -106,6 +129,11 @@ def bench_mcmc_job(tmp, n_bin=10):
     model = model_from_config(mc)
     rng = np.random.default_rng(3)
     truth = grid.params[rng.choice(grid.n_model, n_bin, replace=False)]
+    if truth_from == "demo":
+        radius = rng.uniform(0.0, 3.0, n_bin)  # scale lengths
+        for name, (centre, slope) in demo["mock"]["settings"]["gradients"].items():
+            if name in grid.param_names:
+                truth[:, grid.param_names.index(name)] = centre + slope * radius
     flux = model.photometry(truth, BANDS, 0.02).astype(float) * 10 ** rng.uniform(8, 9, (n_bin, 1))
     err = flux / rng.uniform(20, 40, (n_bin, 1)) / 1e-17
     flux = flux / 1e-17
@@ -113,34 +141,42 @@ def bench_mcmc_job(tmp, n_bin=10):
                 wcs=WCS(naxis=2), filters=Filters(BANDS, pivot_wavelengths(BANDS), np.ones(12)),
                 flux=flux + rng.normal(size=flux.shape) * err, flux_var=err**2,
                 snr=flux / err, flag=np.zeros(n_bin, np.int32))
-    run_rdsps(bm, grid, 0.02, tmp / "rd", progress=False)
+    priors = DEMO_POPULATION_PRIOR if truth_from == "demo" else None
+    run_rdsps(bm, grid, 0.02, tmp / "rd", progress=False, priors=priors)
     m = dict(load_config()["fit"]["mcmc"], **demo["fit"]["mcmc"])
     kw = {"nwalkers": m["nwalkers"], "nsteps": m["nsteps"], "burn": m["burn"], "moves": m["moves"],
           "n_tau": 50.0, "max_steps": m["max_steps"], "model": model,
-          "sys_err": demo["fit"]["sys_err"]}
+          "sys_err": demo["fit"]["sys_err"], "priors": priors}
     bins = list(range(1, n_bin + 1))
     rd = [tmp / "rd" / f"bin_{k}.h5" for k in bins]
     t = time.process_time()
     fit_bins_mcmc(bins, bm, grid, rd, 0.02, [tmp / f"job_{k}.h5" for k in bins], **kw)
     t_job = (time.process_time() - t) / n_bin
-    t = time.process_time()
-    for k in bins:
-        fit_bin_mcmc(k, bm, grid, rd[k - 1], 0.02, tmp / f"one_{k}.h5", **kw)
-    t_one = (time.process_time() - t) / n_bin
+    t_one = np.nan
+    if one_by_one:
+        t = time.process_time()
+        for k in bins:
+            fit_bin_mcmc(k, bm, grid, rd[k - 1], 0.02, tmp / f"one_{k}.h5", **kw)
+        t_one = (time.process_time() - t) / n_bin
     job = [read_fit_result(tmp / f"job_{k}.h5") for k in bins]
-    one = [read_fit_result(tmp / f"one_{k}.h5") for k in bins]
     n_tau = min(r.n_tau for r in job)
-    print(f"MCMC job of {n_bin} demo-like bins ({m['nwalkers']} walkers each, 50 tau): "
-          f"{t_job:.2f} CPU-s per bin stacked (steps {min(r.n_steps for r in job)}-"
-          f"{max(r.n_steps for r in job)}, n_tau >= {n_tau:.0f}, "
-          f"{sum(r.converged for r in job)}/{n_bin} converged); one by one {t_one:.2f} CPU-s "
-          f"per bin; speed-up {t_one / t_job:.2f}")
-    return t_job, t_one, n_tau
+    steps = [r.n_steps for r in job]
+    print(f"MCMC job of {n_bin} bins, truths from the {truth_from} ({m['nwalkers']} walkers "
+          f"each, 50 tau, at most {m['max_steps']} steps): {t_job:.2f} CPU-s per bin stacked "
+          f"(steps {min(steps)}-{max(steps)}, n_tau >= {n_tau:.0f}, "
+          f"{sum(r.converged for r in job)}/{n_bin} converged; "
+          f"{1000 * t_job * n_bin / sum(steps):.2f} CPU-s per bin per 1000 steps)"
+          + (f"; one by one {t_one:.2f} CPU-s per bin; speed-up {t_one / t_job:.2f}"
+             if one_by_one else ""))
+    return t_job, t_one, n_tau, sum(r.converged for r in job) / n_bin
 
 
 def main():
     with tempfile.TemporaryDirectory() as d:
-        t_job, t_one, n_tau_job = bench_mcmc_job(Path(d))
+        t_job, t_one, n_tau_job, conv_job = bench_mcmc_job(Path(d))
+    with tempfile.TemporaryDirectory() as d:
+        t_prior, _, n_tau_prior, conv_prior = bench_mcmc_job(Path(d), truth_from="prior",
+                                                             one_by_one=False)
     with tempfile.TemporaryDirectory() as d:
         t_mcmc, r = bench_mcmc(Path(d))
     t_rdsps = bench_rdsps()
@@ -149,6 +185,10 @@ def main():
                       "mcmc_single_s_per_bin": round(t_one, 3),
                       "mcmc_job_speedup": round(t_one / t_job, 2),
                       "mcmc_job_n_tau_min": round(n_tau_job, 1),
+                      "mcmc_job_converged": conv_job,
+                      "mcmc_prior_job_s_per_bin": round(t_prior, 3),
+                      "mcmc_prior_job_n_tau_min": round(n_tau_prior, 1),
+                      "mcmc_prior_job_converged": conv_prior,
                       "mcmc_hard_s": round(t_mcmc, 3), "mcmc_hard_n_tau": round(r.n_tau, 1)}))
 
 

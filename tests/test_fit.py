@@ -781,6 +781,29 @@ def test_stacked_bins_keep_their_own_chains(setup):
     assert len({round(float(np.nanmax(st["autocorr_time"])), 3) for st in stacked}) == 3
 
 
+def test_stacked_posterior_shared_pass_equals_bin_by_bin(setup):
+    """Bins sharing their priors (all but the mass prior's range) are evaluated in one
+    pass; it gives each bin's own log posterior and derived quantities, as the
+    bin-by-bin loop does, including vectors outside a bin's mass range."""
+    from sedmap.fit.mcmc import StackedPosterior
+
+    pairs = [_short_posterior(setup, k) for k in (0, 3, 7)]
+    stack = StackedPosterior([p for p, _ in pairs])
+    assert stack.shared
+    theta = np.concatenate([np.column_stack([p0, np.full(len(p0), j)])
+                            for j, (_, p0) in enumerate(pairs)])
+    theta[::7, -2] += 4.0  # outside that bin's mass prior (+-3 dex)
+    lp, der = stack.evaluate(theta)
+    stack.shared = False
+    lp_loop, der_loop = stack.evaluate(theta)
+    assert np.isinf(lp[::7]).all() and np.isfinite(lp[1::7]).all()
+    np.testing.assert_allclose(lp, lp_loop, rtol=1e-12)
+    np.testing.assert_allclose(der, der_loop, rtol=1e-12)
+    for j, (post, _) in enumerate(pairs):  # and each bin's own posterior
+        sel = theta[:, -1] == j
+        np.testing.assert_allclose(lp[sel], post(theta[sel, :-1]), rtol=1e-12)
+
+
 def test_mcmc_result_records_chain_length_and_convergence(setup):
     out = setup["tmp"] / "conv.h5"
     fit_bin_mcmc(5, setup["bm"], setup["grid"], setup["tmp"] / "rd" / "bin_5.h5", setup["z"],

@@ -46,7 +46,10 @@ def test_grid_contents_match_the_engine(small_config, grid_path):
     np.testing.assert_array_equal(grid.params, draw_parameters(small_config, model))
     rows = [0, 299, 599]
     spec, der = model.spectra(grid.params[rows], return_derived=True)
-    np.testing.assert_allclose(grid.spectra[rows], spec, rtol=1e-5)
+    # stored to 12 mantissa bits: within 2**-13 of the engine's, and not better
+    # than 1e-5 everywhere (the rounding is there; the compression is lossless)
+    err = np.abs(grid.spectra[rows] / spec - 1)
+    assert err.max() <= 2.0**-13 * (1 + 1e-6) and err.max() > 1e-5
     np.testing.assert_allclose(grid.derived["surviving_mass"][rows], der["surviving_mass"])
     # the draws fill the configured ranges uniformly
     for i, name in enumerate(grid.param_names):
@@ -360,3 +363,21 @@ def test_edited_grid_metadata_and_former_grids(tmp_path, small_config, grid_path
         read_ssp_library(former, expected_hash=grid_hash(small_config))
     assert grid.grid_hash == "" and grid.n_model == 600
     assert caplog.text.count("cannot be verified") == 1 and str(former) in caplog.text
+
+
+def test_grid_spectra_stored_compressed(grid_path):
+    """The spectra take under half their raw float32 bytes on disk (12 mantissa bits,
+    shuffle + gzip), and the rounding is to nearest: at most 2**-13 relative."""
+    import h5py
+
+    from sedmap.io.modelgrid import round_mantissa
+
+    with h5py.File(grid_path, "r") as f:
+        d = f["spectra"]
+        assert d.compression == "gzip" and d.shuffle and d.fletcher32
+        assert d.id.get_storage_size() < 0.5 * d.size * d.dtype.itemsize
+    x = np.random.default_rng(0).lognormal(0, 5, 10000).astype(np.float32)
+    r = round_mantissa(x)
+    assert np.max(np.abs(r / x - 1)) <= 2.0**-13
+    assert np.all(r.view(np.uint32) & np.uint32(2**11 - 1) == 0)  # the low bits cleared
+    assert np.array_equal(round_mantissa(x.astype(float)), x.astype(float))  # float64 kept

@@ -187,7 +187,9 @@ def run_rdsps(binmap, grid, z, out_dir, *, sys_err=0.0, chi2_percentile=10.0,
         if moved["priors"]:  # nothing to move (no Gaussian/Student-t prior): no refit
             fit_priors = {**dict(priors or {}), **moved["priors"]}
             if population.get("regrid"):
-                grid = population_grid(grid, fit_priors, filters, z, progress=progress,
+                grid = population_grid(grid, fit_priors, filters, z,
+                                       n_models=population.get("regrid_models"),
+                                       progress=progress,
                                        comm=comm)
                 phot = grid.photometry / binmap.fscale
             res = fit(grid, phot, grid_log_prior(grid, fit_priors))
@@ -249,12 +251,13 @@ MIN_POPULATION_BINS = 10
 POPULATION_FILE = "population_prior.json"
 
 
-def population_grid(grid, priors, filters, z, *, progress=False, comm=None):
-    """A grid like ``grid`` (same model, ranges and size) drawn from the fit's
-    ``priors`` instead of the grid's ``models.draw``, held as its photometry in
-    ``filters`` at z (:func:`sedmap.models.draw_grid`). Seeded with the grid's
-    ``seed`` + 1, so a config gives the same models on every rank and run; under
-    MPI (``comm``) the ranks share the work."""
+def population_grid(grid, priors, filters, z, *, n_models=None, progress=False, comm=None):
+    """A grid like ``grid`` (same model and ranges; ``n_models`` models, default as
+    many as ``grid``) drawn from the fit's ``priors`` instead of the grid's
+    ``models.draw``, held as its photometry in ``filters`` at z
+    (:func:`sedmap.models.draw_grid`). Seeded with the grid's ``seed`` + 1, so a
+    config gives the same models on every rank and run; under MPI (``comm``) the
+    ranks share the work."""
     from ..models import draw_grid
 
     mc = dict(grid.model_config)
@@ -265,8 +268,9 @@ def population_grid(grid, priors, filters, z, *, progress=False, comm=None):
             if n in ranges and n not in fixed and p.get("form", "uniform") != "joint_mass"}
     if CORRELATION in eff:
         draw[CORRELATION] = eff[CORRELATION]
-    mc.update(draw=draw, seed=int(mc.get("seed", 42)) + 1)
-    log.info("population grid: %d models drawn from the population priors", grid.n_model)
+    mc.update(draw=draw, seed=int(mc.get("seed", 42)) + 1,
+              n_models=int(n_models or grid.n_model))
+    log.info("population grid: %d models drawn from the population priors", mc["n_models"])
     return draw_grid(mc, photometry_response(grid, filters, z), progress=progress, comm=comm)
 
 

@@ -225,16 +225,17 @@ class PhotometryPosterior:
             out[ok], derived[ok] = self.log_like(lp[ok], theta[ok], spec, der, z[ok])
         return out, derived
 
-    def log_prior(self, theta_in):
+    def log_prior(self, theta_in, mass=True):
         """log prior (n,) of ``theta_in`` (n, ndim) (all but the priors that need the
-        model, :meth:`log_like` adds those), the full vectors (n, n_param + 1) and each
-        vector's redshift (n,)."""
+        model, :meth:`log_like` adds those; without ``mass`` also but the mass
+        prior), the full vectors (n, n_param + 1) and each vector's redshift (n,)."""
         theta = self.full(theta_in)
         lp = np.zeros(len(theta))
         for i in self.free:
             if self.priors[i].form != "joint_mass":
                 lp += self.priors[i].logpdf(theta[:, i])
-        lp += self.mass_prior.logpdf(theta[:, -1])
+        if mass:
+            lp += self.mass_prior.logpdf(theta[:, -1])
         if self.correlation is not None:
             lp += self.correlation.log_correction(theta)
         z = self.redshift(theta_in)
@@ -242,11 +243,16 @@ class PhotometryPosterior:
             lp += self.z_prior.logpdf(z)
         return np.where(np.isfinite(lp), lp, -np.inf), theta, z
 
-    def log_like(self, lp, full, spec, der, z):
+    def log_like(self, lp, full, spec, der, z, flux=None, var=None):
         """log posterior (n,) and derived quantities (n, len(DERIVED)) of full vectors
         with finite prior ``lp``, given their rest-frame model spectra ``spec`` and
-        derived quantities ``der`` (``model.spectra(..., return_derived=True)``)."""
+        derived quantities ``der`` (``model.spectra(..., return_derived=True)``).
+        ``flux``, ``var`` (n, n_band): each vector's observed photometry, where
+        vectors of several bins that share this bin's priors are evaluated at
+        once (:class:`StackedPosterior`); default this bin's."""
         lp = np.array(lp, float)
+        flux = self.flux if flux is None else flux
+        var = self.var if var is None else var
         zz = z if self.z_prior is not None else None
         if self.spec is None:
             phot, der = self._from_spectra(spec, der, full, z=zz)
@@ -257,7 +263,7 @@ class PhotometryPosterior:
             log_mstar = full[:, -1] + np.log10(der["surviving_mass"])
             for i in self._joint:
                 lp += self.priors[i].logpdf(full[:, i], log_mstar=log_mstar)
-        out = lp + photometry_loglike(self.flux, self.var, phot, self.sys_err, self.kind, self.nu)
+        out = lp + photometry_loglike(flux, var, phot, self.sys_err, self.kind, self.nu)
         derived = np.column_stack([der[k] for k in DERIVED])
         return np.where(np.isfinite(out), out, -np.inf), derived
 
@@ -432,7 +438,9 @@ class StackedPosterior:
 
     Every vector's model spectrum is computed in one call of the SPS engine (the
     bins share the model and the redshift); each bin then adds its own prior and
-    likelihood.
+    likelihood. Bins whose priors differ in the mass prior's range only, fitted to
+    photometry alone (a job's usual case), have their priors and likelihoods
+    evaluated at once too.
     """
 
     def __init__(self, posts):
@@ -442,6 +450,30 @@ class StackedPosterior:
                for p in self.posts):
             raise ValueError("stacked bins must share the model, the redshift and ndim")
         self.model = p0.model
+        self.shared = all(_prior_key(p) == _prior_key(p0) for p in self.posts) \
+            and p0.mass_prior.form == "uniform" and all(p.spec is None for p in self.posts)
+        if self.shared:
+            self._flux = np.stack([p.flux for p in self.posts])
+            self._var = np.stack([p.var for p in self.posts])
+            self._mass_range = np.array([[p.mass_prior.lo, p.mass_prior.hi]
+                                         for p in self.posts])
+
+    def _evaluate_shared(self, th, slot):
+        """:meth:`evaluate` for bins sharing their priors but the mass prior's range
+        (uniform) and fitted to photometry only: one pass for all."""
+        p0 = self.posts[0]
+        lp, full, z = p0.log_prior(th, mass=False)
+        lo, hi = self._mass_range[slot].T
+        lp += np.where((full[:, -1] >= lo) & (full[:, -1] <= hi), 0.0, -np.inf)
+        ok = np.isfinite(lp)
+        out = np.full(len(th), -np.inf)
+        derived = np.full((len(th), len(DERIVED)), np.nan)
+        if ok.any():
+            spec, der = self.model.spectra(full[ok, :-1], return_derived=True)
+            s = slot[ok]
+            out[ok], derived[ok] = p0.log_like(lp[ok], full[ok], spec, der, z[ok],
+                                               flux=self._flux[s], var=self._var[s])
+        return np.where(np.isfinite(out), out, -np.inf), derived
 
     def evaluate(self, theta):
         """log posterior (n,) and derived quantities (n, len(DERIVED)) of ``theta``
@@ -449,6 +481,8 @@ class StackedPosterior:
         theta = np.atleast_2d(theta)
         slot = np.rint(theta[:, -1]).astype(int)
         th = theta[:, :-1]
+        if self.shared:
+            return self._evaluate_shared(th, slot)
         n = len(th)
         lp = np.full(n, -np.inf)
         full = np.zeros((n, len(self.model.param_names) + 1))
@@ -472,6 +506,19 @@ class StackedPosterior:
                     lp[rows], full[rows], spec[m], {k: v[m] for k, v in der.items()},
                     zs[rows])
         return np.where(np.isfinite(out), out, -np.inf), derived
+
+
+def _prior_key(post):
+    """What a bin's posterior shares with another's whose priors are the same, but for
+    the mass prior's range (:class:`StackedPosterior`)."""
+    def one(p):
+        return None if p is None else (p.name, p.form, p.lo, p.hi, repr(sorted(p.kw.items())))
+
+    corr = post.correlation
+    return ([one(p) for p in post.priors], tuple(post.free), one(post.z_prior),
+            post.mass_prior.form, np.asarray(post.sys_err, float).tobytes(), post.kind, post.nu,
+            None if corr is None else (corr.names, corr.matrix.tobytes(), corr.mu.tobytes(),
+                                       corr.sigma.tobytes()))
 
 
 def _jitter(post):

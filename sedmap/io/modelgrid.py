@@ -15,6 +15,10 @@ Layout (see docs/products.md, section 7)::
 
 One 2-D dataset holds every spectrum (never one dataset per model), written
 chunk by chunk into a temporary file that is renamed into place at the end.
+Float32 spectra are stored rounded to :data:`SPECTRA_MANTISSA_BITS` mantissa
+bits (a relative rounding of at most 2**-13 = 1.2e-4, a hundredth of the
+tightest systematics floor a fit uses) and compressed (byte shuffle + gzip 1):
+the demo's grid is 2.6x smaller on disk than the raw float32.
 
 A grid proves it is the grid: every dataset is chunked and carries HDF5's
 fletcher32 checksum (a flipped byte fails the read of its chunk), and the root
@@ -197,6 +201,24 @@ class ModelGrid:
             return np.asarray(f["spectra"][rows], dtype=float)
 
 
+#: mantissa bits kept of a float32 spectrum in a stored grid (of 23)
+SPECTRA_MANTISSA_BITS = 12
+
+
+def round_mantissa(values, bits=SPECTRA_MANTISSA_BITS):
+    """``values`` (float32 ndarray) rounded to nearest with ``bits`` mantissa bits kept
+    (the rest zero, which the compression then removes); relative error at most
+    2**-(bits + 1). Other dtypes are returned unchanged."""
+    values = np.asarray(values)
+    if values.dtype != np.float32 or bits >= 23:
+        return values
+    drop = 23 - bits
+    raw = values.view(np.uint32)
+    mask = np.uint32((0xFFFFFFFF << drop) & 0xFFFFFFFF)
+    out = ((raw + np.uint32(1 << (drop - 1))) & mask).view(np.float32)
+    return np.where(np.isfinite(values), out, values)
+
+
 #: the arrays of an SSP library stored in a grid (sedmap.sps.ssp.SSPLibrary's)
 LIBRARY_ARRAYS = ("wave", "zmet", "age_edges", "stellar", "live_frac", "logu", "nebular",
                   "line_wave", "dust_templates")
@@ -232,7 +254,10 @@ def model_grid_writer(path, wave, param_names, derived_names, n_model, *, model_
             for key in LIBRARY_ARRAYS:
                 _checked(lib, key, np.asarray(getattr(library, key), dtype=float))
         spec = f.create_dataset("spectra", shape=(n_model, wave.size), dtype=np.dtype(dtype),
-                                chunks=(rows, wave.size), fletcher32=True, track_times=False)
+                                chunks=(rows, wave.size), fletcher32=True, track_times=False,
+                                shuffle=True, compression="gzip", compression_opts=1)
+        spec.attrs["mantissa_bits"] = (SPECTRA_MANTISSA_BITS if np.dtype(dtype) == np.float32
+                                       else np.finfo(np.dtype(dtype)).nmant)
         spec.attrs["unit"] = "Lsun/Angstrom per Msun formed"
         par = f.create_dataset("params", shape=(n_model, len(param_names)), dtype=float,
                                chunks=(rows, max(1, len(param_names))), fletcher32=True,
@@ -247,7 +272,7 @@ def model_grid_writer(path, wave, param_names, derived_names, n_model, *, model_
 
         def write(start, spectra, params, derived):
             stop = start + len(params)
-            spec[start:stop] = spectra
+            spec[start:stop] = round_mantissa(np.asarray(spectra, dtype=spec.dtype))
             par[start:stop] = params
             for name in derived_names:
                 der[name][start:stop] = derived[name]

@@ -312,8 +312,8 @@ class SPSModel:
         if self.nebular:
             wy = np.concatenate([wy, self._nebular_weights(p, wz)], axis=1)
         wo = wz[:, :, ny:].reshape(len(wz), -1)
-        young = wy.astype(dt) @ self._basis_young
-        old = wo.astype(dt) @ self._basis_old
+        young = _sparse_product(wy, self._basis_young, ny, dt)
+        old = _sparse_product(wo, self._basis_old, lib.stellar.shape[1] - ny, dt)
         # intrinsic luminosity from the precomputed integrals of the basis spectra
         l_int = wy @ self._lum_young + wo @ self._lum_old
 
@@ -340,7 +340,8 @@ class SPSModel:
             # gamma is DL07's dust-mass fraction: mixture() turns it into the
             # templates' luminosity weights and the <U> of the dust mass
             wd, mean_u = mixture(10 ** p["log_qpah"], 10 ** p["log_umin"], 10 ** p["log_gamma"])
-            att += (wd * l_abs[:, None]).astype(dt) @ self._dust_basis
+            used = np.flatnonzero(wd.any(axis=0))  # the few templates any model mixes
+            att += (wd[:, used] * l_abs[:, None]).astype(dt) @ self._dust_basis[used]
             mdust = l_abs / (P0_LSUN_PER_MSUN * mean_u)
         else:
             mdust = np.full(l_abs.shape, np.nan)
@@ -400,3 +401,17 @@ class SPSModel:
     def age_of_universe(self, z):
         """Age of the universe at z, Gyr, in the model's cosmology."""
         return age_of_universe_gyr(z, self.cosmo)
+
+
+def _sparse_product(weights, basis, block, dtype):
+    """``weights @ basis`` (n, n_wave) over the blocks of ``block`` consecutive
+    columns that some model uses: a model uses the 2 metallicities that bracket its
+    own, of the library's 7, and 4 of the nebular grid's (Z, U) nodes, and a batch
+    of walkers or a grid chunk with a narrow metallicity range uses few blocks.
+    Equal to the full product up to the rounding of ``dtype``."""
+    n = len(weights)
+    used = np.flatnonzero(weights.reshape(n, -1, block).any(axis=(0, 2)))
+    if used.size * block == weights.shape[1]:
+        return weights.astype(dtype) @ basis
+    cols = (used[:, None] * block + np.arange(block)).ravel()
+    return weights[:, cols].astype(dtype) @ basis[cols]
