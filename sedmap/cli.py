@@ -13,14 +13,13 @@ from .errors import InputError, SedmapError
 
 
 def _cmd_models(args):
-    from .config import load_config
     from .io.provenance import config_hash
     from .models import build_grid
 
     if args.models_json:  # the workflow's way: the rule's params, as JSON
         cfg = {"models": json.loads(args.models_json), "results_dir": "results"}
     else:
-        cfg = load_config(*args.config)
+        cfg = _load(args)
     mc = cfg["models"]
     if args.n_models is not None:
         mc["n_models"] = args.n_models
@@ -64,9 +63,20 @@ def _cmd_filters(args):
 
 
 def _load(args):
-    from .config import load_config
+    """The validated configuration of the galaxy files and ``--config KEY=VALUE``
+    overrides, as ``sedmap run`` reads them."""
+    from .run import resolve_config
 
-    return load_config(*args.config)
+    return resolve_config(args.configfile, args.config)[0]
+
+
+def _config_args(parser):
+    """The configuration arguments every subcommand that reads one takes."""
+    parser.add_argument("configfile", nargs="*", help="galaxy YAML file(s), merged in order "
+                                                      "over config/config.yaml")
+    parser.add_argument("--config", nargs="+", default=[], metavar="KEY=VALUE",
+                        help="settings applied last, with dotted keys "
+                             "(results_dir=/data/run1 fit.sys_err=0.02)")
 
 
 def _gdir(cfg):
@@ -197,17 +207,29 @@ def build_parser():
     p.add_argument("--version", action="version", version=f"sedmap {__version__}")
     sub = p.add_subparsers(dest="command", required=True)
 
-    m = sub.add_parser("models", help="build a model grid (HDF5); MPI-aware")
-    m.add_argument("--config", nargs="+", default=[],
-                   help="galaxy YAML file(s) merged over config/config.yaml")
-    m.add_argument("--out", help="output .h5 (default: results/models/<grid key>.h5)")
+    m = sub.add_parser(
+        "models", help="build a model grid (HDF5); MPI-aware",
+        description="Build the model grid the configuration's models section describes "
+                    "(shared by every galaxy with the same section). Under mpiexec the "
+                    "ranks share the models.",
+        epilog="example: mpiexec -n 4 sedmap models config/galaxies/demo.yaml "
+               "--config models.n_models=100000")
+    _config_args(m)
+    m.add_argument("--out", help="output .h5 (default: results_dir/models/<grid key>.h5)")
     m.add_argument("--n-models", type=int, help="override models.n_models")
-    m.add_argument("--models-json", help="the models section as JSON (instead of --config)")
+    m.add_argument("--models-json", help="the models section as JSON (instead of the files; "
+                                         "the workflow's way)")
     m.add_argument("--confhash", help="provenance hash to record (default: of the section)")
     m.add_argument("--quiet", action="store_true", help="no progress bar")
     m.set_defaults(func=_cmd_models)
 
-    r = sub.add_parser("rdsps", help="binmap.fits + model grid -> rdsps/bin_K.h5; MPI-aware")
+    r = sub.add_parser(
+        "rdsps", help="binmap.fits + model grid -> rdsps/bin_K.h5; MPI-aware",
+        description="RDSPS fits of every bin, from explicit files (the workflow's rdsps "
+                    "rule calls it so, under mpiexec when mpi.tasks > 1).",
+        epilog="example: sedmap rdsps --binmap results/demo/binmap.fits --grid "
+               "results/models/grid_KEY.h5 --z 0.01 --fit-json '{\"sys_err\": 0.01}' "
+               "--out results/demo/rdsps")
     r.add_argument("--binmap", required=True)
     r.add_argument("--grid", required=True)
     r.add_argument("--z", type=float, required=True, help="redshift of the galaxy")
@@ -230,10 +252,10 @@ def build_parser():
         sp = sub.add_parser(
             name, help=what, description=f"{what[0].upper()}{what[1:]} (one workflow stage; "
             "the products of the stages before it must exist under results_dir).",
-            epilog=f"example: sedmap {name} --config config/galaxies/demo.yaml")
-        sp.add_argument("--config", nargs="+", default=[],
-                        help="galaxy YAML file(s) merged over config/config.yaml")
-        sp.add_argument("--out", help="output path (default: under results/GALAXY/)")
+            epilog=f"example: sedmap {name} config/galaxies/demo.yaml "
+                   "--config results_dir=/tmp/demo")
+        _config_args(sp)
+        sp.add_argument("--out", help="output path (default: under results_dir/GALAXY/)")
         sp.add_argument("--quiet", action="store_true", help="no progress bars")
         if name == "fit":
             sp.add_argument("--bins", type=int, nargs="+", help="only these bin ids")
@@ -246,10 +268,7 @@ def build_parser():
                     "then Snakemake runs. Arguments after -- go to Snakemake.",
         epilog="example: sedmap run config/galaxies/demo.yaml --cores 2 "
                "--config fit.sys_err=0.02 -- --report report.html")
-    rn.add_argument("configfile", nargs="*", help="galaxy YAML file(s), merged in order "
-                                                  "over config/config.yaml")
-    rn.add_argument("--config", nargs="+", default=[], metavar="KEY=VALUE",
-                    help="settings applied last, with dotted keys (fit.mcmc.nsteps=2000)")
+    _config_args(rn)
     rn.add_argument("--cores", help="CPU cores for Snakemake (default: the profile's, all)")
     rn.add_argument("-n", "--dry-run", action="store_true", help="show the jobs, run none")
     rn.set_defaults(func=_cmd_run)

@@ -41,6 +41,10 @@ def parse_override(text):
     """
     key, sep, value = str(text).partition("=")
     parts = key.strip().split(".")
+    if not sep and str(text).lower().endswith((".yaml", ".yml")):
+        raise InputError(f"'{text}' is a file, and --config takes KEY=VALUE settings.",
+                         path="--config", fix=f"give galaxy files before the options: "
+                         f"sedmap COMMAND {text} --config key=value")
     if not sep or not all(p.strip() for p in parts):
         raise InputError(f"'{text}' is not KEY=VALUE.", path="--config",
                          fix="write settings as section.key=value, e.g. fit.sys_err=0.02")

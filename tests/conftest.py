@@ -28,3 +28,28 @@ def demo(tmp_path_factory):
         cwd=ROOT, capture_output=True, text=True, timeout=1200, check=False)
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
     return out / "demo"
+
+
+def _checkout_status():
+    """The checkout's untracked, changed and ignored paths (``git status``), but for
+    Python's byte-code caches and Snakemake's own metadata folder (``.snakemake/``,
+    which Snakemake keeps in the folder it runs from); None outside a git checkout."""
+    try:
+        out = subprocess.run(["git", "status", "--porcelain", "--ignored"], cwd=ROOT,
+                             capture_output=True, text=True, timeout=60, check=True).stdout
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return {line for line in out.splitlines()
+            if "__pycache__" not in line and ".snakemake/" not in line}
+
+
+@pytest.fixture(scope="session", autouse=True)
+def checkout_stays_clean():
+    """The suite writes only to temporary folders: after it, ``git status`` (ignored
+    files included) shows nothing that was not there before."""
+    before = _checkout_status()
+    yield
+    after = _checkout_status()
+    if before is not None and after is not None:
+        new = sorted(after - before)
+        assert not new, f"the tests wrote into the checkout: {new}"

@@ -159,7 +159,7 @@ def test_failure_mid_write_leaves_nothing(tmp_path, small_config, monkeypatch):
 def test_cli_reports_bad_config_in_one_line(tmp_path, capsys):
     bad = tmp_path / "bad.yaml"
     bad.write_text("models:\n  params:\n    logzsol: [-2.0, 1.5]\n")
-    rc = cli_main(["models", "--config", str(bad), "--out", str(tmp_path / "g.h5"), "--quiet"])
+    rc = cli_main(["models", str(bad), "--out", str(tmp_path / "g.h5"), "--quiet"])
     err = capsys.readouterr().err
     assert rc == 2
     assert "logzsol" in err and "[-2.3, 0.69]" in err

@@ -92,7 +92,7 @@ def test_a_stage_without_its_inputs_is_one_line(tmp_path, capsys, monkeypatch):
     """`sedmap maps` before the fits exist: one line naming the missing product."""
     cfg = tmp_path / "g.yaml"
     cfg.write_text(f"results_dir: {tmp_path / 'results'}\n")
-    status = main(["maps", "--config", str(cfg)])
+    status = main(["maps", str(cfg)])
     err = capsys.readouterr().err
     assert status == 2 and err.count("\n") == 1 and "Traceback" not in err
     assert err.startswith("sedmap maps: error: ") and "binmap.fits: not found" in err

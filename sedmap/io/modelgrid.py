@@ -62,7 +62,7 @@ _WARNED = set()
 
 #: how to rebuild a grid, in every refusal
 REBUILD = ("delete the file and run again: the workflow rebuilds it (or force it with "
-           "`snakemake ... --forcerun model_grid`); by hand, `sedmap models --config ...`.")
+           "`snakemake ... --forcerun model_grid`); by hand, `sedmap models CONFIG.yaml`.")
 
 
 def grid_hash(model_config, filters=None, version=__version__):
