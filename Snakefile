@@ -23,7 +23,7 @@ include: "workflow/rules/maps.smk"
 
 def final_products(name):
     out = [f"{RESULTS}/{name}/maps.fits", f"{RESULTS}/{name}/sfh_groups.fits",
-           f"{RESULTS}/{name}/plots/binmap.png"]
+           f"{RESULTS}/{name}/plots/binmap.png", f"{RESULTS}/{name}/summary.html"]
     if GALAXIES[name]["ifs"]["enabled"]:
         out.append(f"{RESULTS}/{name}/specphoto.fits")
     return out + ([f"{RESULTS}/{name}/accuracy.json"] if is_mock(name) else [])

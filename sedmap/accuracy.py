@@ -6,11 +6,10 @@ with the true stellar mass as weight, and the mass-weighted age with the mass
 formed (``LOG_MASS_FORMED``, as the fits weight it) where the truth has it.
 """
 
-import json
 
 import numpy as np
 
-from .io.atomic import atomic_path
+from .io.jsonfile import write_json
 
 QUANTITIES = {  # report name: (truth map, fit quantity)
     "log_mass": ("LOG_MASS", "log_mstar"),
@@ -97,6 +96,4 @@ def compare(truth, results):
 
 def write_report(path, report):
     """Write the JSON report atomically (sorted keys, stable bytes)."""
-    with atomic_path(path) as tmp:
-        tmp.write_text(json.dumps(report, indent=2, sort_keys=True) + "\n")
-    return path
+    return write_json(report, path)

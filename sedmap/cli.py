@@ -167,17 +167,23 @@ def _cmd_fit(args):
                     grid_hash=expected)
 
 
+def _fit_paths(gdir):
+    """The MCMC results under ``gdir/fits``: the workflow's job folders and the files
+    ``sedmap fit`` writes."""
+    return sorted((gdir / "fits").glob("job_*")) + sorted((gdir / "fits").glob("bin_*.h5"))
+
+
 def _cmd_maps(args):
     from .stages import bin_result_paths, run_maps
 
     cfg = _load(args)
     gdir = _gdir(cfg)
     print(run_maps(gdir / "fluxmap.fits", gdir / "binmap.fits",
-                   bin_result_paths(gdir / "binmap.fits", gdir / "rdsps",
-                                    sorted((gdir / "fits").glob("bin_*.h5"))),
+                   bin_result_paths(gdir / "binmap.fits", gdir / "rdsps", _fit_paths(gdir)),
                    args.out or gdir / "maps.fits", cfg["maps"], plot_dir=gdir / "plots",
                    sfh_form=cfg["models"]["sfh"],
-                   continuity_young=cfg["models"].get("continuity_young_gyr")))
+                   continuity_young=cfg["models"]["continuity_young_gyr"],
+                   profiles_path=gdir / "profiles.fits", cosmology=cfg["models"]["cosmology"]))
 
 
 def _cmd_sfh_groups(args):
@@ -187,7 +193,7 @@ def _cmd_sfh_groups(args):
     gdir = _gdir(cfg)
     print(run_sfh_groups(gdir / "fluxmap.fits", gdir / "binmap.fits",
                          bin_result_paths(gdir / "binmap.fits", gdir / "rdsps",
-                                          sorted((gdir / "fits").glob("bin_*.h5"))),
+                                          _fit_paths(gdir)),
                          cfg["models"]["sfh"], args.out or gdir / "sfh_groups.fits",
                          cfg["sfh_groups"], plot_path=gdir / "plots" / "sfh_groups.png",
                          continuity_young=cfg["models"].get("continuity_young_gyr")))

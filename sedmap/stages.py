@@ -1,7 +1,6 @@
 """File-in, file-out entry points of every stage, shared by the CLI and the
 Snakemake scripts (which only unpack ``snakemake.params`` and call these)."""
 
-import json
 import logging
 import shutil
 from pathlib import Path
@@ -289,10 +288,14 @@ def run_fit_job(bin_ids, binmap_path, grid_path, rdsps_dir, z, out_paths, cfg, *
 
 # ------------------------------------------------------------------- maps
 def run_maps(fluxmap_path, binmap_path, fit_paths, out_path, cfg, *, confhash=None,
-             plot_dir=None, sfh_form=None, continuity_young=None):
-    """Fit results -> ``maps.fits`` (+ plots; with ``sfh_form``, the ``models.sfh`` of
-    the fits, also the brightest bin's SFH with its 68% band, ``sfh.png``)."""
+             plot_dir=None, sfh_form=None, continuity_young=None, profiles_path=None,
+             cosmology=None):
+    """Fit results -> ``maps.fits``; with ``profiles_path`` also the radial profiles
+    (``profiles.fits``, :mod:`sedmap.profiles`); with ``plot_dir`` the plots
+    (:func:`map_plots`). ``cosmology``: the ``models.cosmology`` section (kpc
+    scales)."""
     from .io import read_bin_map, read_fit_result, read_flux_cube, write_map_set
+    from .io.profiles import write_profiles
     from .maps import make_map_set
 
     cube = read_flux_cube(fluxmap_path)
@@ -311,43 +314,139 @@ def run_maps(fluxmap_path, binmap_path, fit_paths, out_path, cfg, *, confhash=No
                  "fitted bins, %3.0f%% of the fitted pixels (median %.2f)", name,
                  cfg["constraint_min"], 100 * s["bin_fraction"], 100 * s["fraction"],
                  s["median"])
+    geo, table, pixel_kpc = None, None, galaxy_pixel_kpc(cube, cosmology)
+    if profiles_path is not None or (plot_dir is not None and cfg["plots"]):
+        geo, table = _profiles(ms, cube, bm, pixel_kpc)
+    if profiles_path is not None:
+        write_profiles(table, profiles_path, cube.galaxy, confhash)
     if plot_dir is not None and cfg["plots"]:
-        _map_plots(ms, bm, results, Path(plot_dir), sfh_form, continuity_young)
+        map_plots(ms, bm, cube, results, Path(plot_dir), geo, table, pixel_kpc, sfh_form,
+                  continuity_young)
     return path
 
 
-#: the maps drawn in maps.png: extension, title
-MAP_PANELS = (("LOG_MSTAR_PIX_P50", "log M* / Msun (per pixel)"),
-              ("LOG_SFR_PIX_P50", "log SFR / (Msun/yr) (per pixel)"),
-              ("AGE_MW_P50", "mass-weighted age / Gyr"), ("LOGZSOL_P50", "log Z/Zsun"),
-              ("AV_P50", "A_V / mag"), ("LOG_SSFR_P50", "log sSFR / yr^-1"))
+def galaxy_pixel_kpc(cube, cosmology=None):
+    """Side of a flux-map pixel in proper kpc at the galaxy's redshift."""
+    from .sps.cosmology import get_cosmology
+
+    cosmo = get_cosmology(**(cosmology or {}))
+    return float(cube.pixsize * cosmo.kpc_proper_per_arcmin(cube.z).value / 60.0)
 
 
-def _map_plots(ms, bm, results, plot_dir, sfh_form=None, continuity_young=None):
-    from .plots import plot_bin_sfh, plot_corner, plot_images, plot_sed
+def profile_geometry(cube, bm):
+    """:func:`sedmap.profiles.galaxy_geometry` of a flux cube's reference band over the
+    binned region, centred on the galaxy's position (``band``: the band's index)."""
+    from astropy.coordinates import SkyCoord
 
-    panels = [(k, t) for k, t in MAP_PANELS if k in ms.maps]
-    hatch = []
-    for k, _ in panels:  # prior-dominated bins: NAME_CONSTRAINT below maps.constraint_min
-        c = ms.maps.get(k.split("_PIX_")[0].removesuffix("_P50") + "_CONSTRAINT")
-        hatch.append(None if c is None or ms.constraint_min is None else
-                     np.isfinite(ms.maps[k].data) & ~(c.data >= ms.constraint_min))
-    plot_images([ms.maps[k].data for k, _ in panels], [t for _, t in panels],
-                plot_dir / "maps.png", log=False, hatch=hatch)
-    good = [r for r in results if not r.flag]
-    if not good:
-        return
-    brightest = max(good, key=lambda r: bm.flux[r.bin_id - 1].sum())
+    from .profiles import galaxy_geometry, reference_band
+
+    centre = cube.wcs.celestial.world_to_pixel(SkyCoord(cube.ra, cube.dec, unit="deg"))
+    band = reference_band(cube.filters.pivot_aa)
+    geo = galaxy_geometry(cube.flux[band], cube.region & (bm.binmap > 0), centre)
+    geo["band"] = band
+    return geo
+
+
+def _profiles(ms, cube, bm, pixel_kpc):
+    """(geometry, profile table) of a map set (:mod:`sedmap.profiles`)."""
+    from .profiles import radial_profiles
+
+    geo = profile_geometry(cube, bm)
+    maps = {k: np.asarray(m.data, float) for k, m in ms.maps.items()}
+    return geo, radial_profiles(maps, cube.region & (bm.binmap > 0), geo, pixel_kpc)
+
+
+#: the maps drawn in maps.png: extension, colour-bar label, colour map
+MAP_PANELS = (("LOG_SIGMA_MSTAR", r"log $\Sigma_*$ / M$_\odot$ kpc$^{-2}$", "viridis"),
+              ("LOG_SIGMA_SFR", r"log $\Sigma_{\rm SFR}$ / M$_\odot$ yr$^{-1}$ kpc$^{-2}$",
+               "magma"),
+              ("LOG_SSFR_P50", r"log sSFR / yr$^{-1}$", "magma"),
+              ("AGE_MW_P50", "mass-weighted age / Gyr", "cividis"),
+              ("LOGZSOL_P50", r"log Z/Z$_\odot$", "plasma"),
+              ("AV_P50", r"A$_V$ / mag", "inferno"))
+
+
+def map_plots(ms, bm, cube, results, plot_dir, geo, profiles, pixel_kpc, sfh_form=None,
+              continuity_young=None):
+    """The maps stage's figures: ``maps.png`` (sky axes, labelled colour bars,
+    prior-dominated pixels hatched, a kpc scale bar, the showcase bins marked),
+    ``profiles.png``, ``residuals.png``, and for the showcase bins (S/N-complete,
+    fitted: the centre, R_e and the outskirts, :func:`sedmap.profiles.showcase_bins`)
+    ``sed_fit.png``, ``sfh.png`` and ``corner.png`` (the R_e bin).
+
+    Returns
+    -------
+    dict: ``files`` (the figures written), ``labels`` (the maps' colour-bar
+    labels), ``titles`` (the showcase plots' titles), ``showcase`` ((bin id,
+    R/R_e, label) each).
+    """
+    from .plots import plot_bin_sfh, plot_corner, plot_maps, plot_profiles, plot_residuals
+    from .plots import plot_sed
+    from .profiles import showcase_bins
+
+    data = {k: np.asarray(m.data, float) for k, m in ms.maps.items()}
+    area = np.log10(pixel_kpc**2)
+    for name, pix in (("LOG_SIGMA_MSTAR", "LOG_MSTAR_PIX_P50"),
+                      ("LOG_SIGMA_SFR", "LOG_SFR_PIX_P50")):
+        if pix in data:
+            data[name] = data[pix] - area
+    panels = []
+    for key, label, cmap in MAP_PANELS:
+        if key not in data:
+            continue
+        stem = {"LOG_SIGMA_MSTAR": "LOG_MSTAR", "LOG_SIGMA_SFR": "LOG_SFR"}.get(
+            key, key.removesuffix("_P50"))
+        c = data.get(f"{stem}_CONSTRAINT")
+        img = data[key]
+        low = None
+        if key.endswith("_P50") and "BIN_FLAG" in data:  # a bin's value, not a pixel's
+            low = np.isfinite(img) & (data["BIN_FLAG"] != 0)
+            img = np.where(low, np.nan, img)
+        prior = None if c is None or ms.constraint_min is None else \
+            np.isfinite(img) & ~(c >= ms.constraint_min)
+        panels.append({"data": img, "label": label, "cmap": cmap, "prior": prior,
+                       "low": low})
+    radius_re = geo["radius"] / geo["r_e_pix"]
+    usable = [r.bin_id for r in results if not r.flag and bm.flag[r.bin_id - 1] == 0]
+    show = showcase_bins(bm.binmap, radius_re, usable)
+    markers = []
+    for b, rr, label in show:
+        yy, xx = np.nonzero(bm.binmap == b)
+        markers.append((xx.mean(), yy.mean(), label))
+    drawn = {"files": [plot_maps(panels, cube.wcs.celestial, plot_dir / "maps.png",
+                                 pixel_kpc, markers)],
+             "labels": [p["label"] for p in panels], "titles": [], "showcase": show}
+    if profiles is not None and len(profiles):
+        drawn["files"].append(plot_profiles(profiles, plot_dir / "profiles.png",
+                                            title=cube.galaxy))
     pivots = np.asarray(bm.filters.pivot_aa)
-    k = brightest.bin_id - 1
-    plot_sed(brightest, bm.flux[k], np.sqrt(bm.flux_var[k]), pivots, plot_dir / "sed_fit.png",
-             title=f"bin {brightest.bin_id} ({brightest.method})")
-    plot_corner(brightest, plot_dir / "corner.png",
+    chi = [(bm.flux[r.bin_id - 1] - r.bestfit_photometry) / np.sqrt(bm.flux_var[r.bin_id - 1])
+           for r in results if not r.flag and r.bestfit_photometry is not None]
+    if chi:
+        drawn["files"].append(plot_residuals(list(bm.filters.name), pivots, np.array(chi),
+                                             plot_dir / "residuals.png"))
+    if not show:
+        return drawn
+    by_id = {r.bin_id: r for r in results}
+    titles = [f"bin {b}, {label}: R = {rr:.2f} R$_e$ ({by_id[b].method})"
+              for b, rr, label in show]
+    drawn["titles"] = titles
+    log.info("showcase bins: %s", ", ".join(f"{b} ({label}, R = {rr:.2f} R_e)"
+                                            for b, rr, label in show))
+    drawn["files"].append(plot_sed([(by_id[b], bm.flux[b - 1], np.sqrt(bm.flux_var[b - 1]), t)
+              for (b, _, _), t in zip(show, titles)], pivots, plot_dir / "sed_fit.png",
+             fscale=bm.fscale))
+    mid = next((b for b, _, label in show if label == "R_e"), show[0][0])
+    drawn["files"].append(plot_corner(by_id[mid], plot_dir / "corner.png",
                 names=[n for n in ("log_mstar", "log_sfr", "age_mw", "logzsol", "av")
-                       if n in brightest.param_names])
+                       if n in by_id[mid].param_names],
+                title=next(t for (b, _, _), t in zip(show, titles) if b == mid)))
     if sfh_form is not None:
-        plot_bin_sfh(brightest, sfh_form, plot_dir / "sfh.png", continuity_young,
-                     title=f"bin {brightest.bin_id} ({brightest.method})")
+        drawn["files"].append(plot_bin_sfh(
+            [by_id[b] for b, _, _ in show], sfh_form, plot_dir / "sfh.png", continuity_young,
+            labels=[f"bin {b}, {label} ({rr:.2f} R$_e$)" for b, rr, label in show],
+            title=f"{cube.galaxy}: showcase bins"))
+    return drawn
 
 
 # --------------------------------------------------------------- accuracy
@@ -414,15 +513,6 @@ def run_accuracy(truth_path, binmap_path, rdsps_paths, fit_paths, out_json, *, p
 
         plot_truth_comparison(pairs_of(rd), plot_path, overlay=pairs_of(mc) if mc else None)
     return report
-
-
-def write_json(obj, path):
-    """Write JSON atomically."""
-    from .io.atomic import atomic_path
-
-    with atomic_path(path) as tmp:
-        Path(tmp).write_text(json.dumps(obj, indent=2, sort_keys=True) + "\n")
-    return path
 
 
 def run_script(snakemake, body):

@@ -137,6 +137,19 @@ def test_fit_setting_reruns_fit_and_later_stages_only(demo):
 
 
 @pytest.mark.slow
+def test_region_or_binning_setting_reruns_no_image_matching(demo):
+    """A match_band job reads only its band, the PSFs and the grid settings: a new
+    region threshold re-makes the flux map and what follows, a binning setting the
+    binning and what follows; neither re-matches a band."""
+    region = planned_rules(demo.parent, "images={region: {thresh: 2.5}}")
+    assert {"fluxmap", "binning", "maps"} <= region
+    binning = planned_rules(demo.parent, "binning={sn_threshold: 12.0}")
+    assert {"binning", "maps"} <= binning and "fluxmap" not in binning
+    for rules in (region, binning):
+        assert not rules & {"mock", "calibrate_band", "match_band", "image_grid", "model_grid"}
+
+
+@pytest.mark.slow
 def test_mpi_setting_reruns_nothing(demo):
     # the same bytes for any number of ranks (tests/test_models.py, test_fit.py)
     assert planned_rules(demo.parent, "mpi={tasks: 2}") == set()
@@ -158,10 +171,81 @@ def test_report_holds_the_plots(demo, tmp_path):
         cwd=ROOT, capture_output=True, text=True, timeout=300, check=False)
     assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
     html = report.read_text(errors="replace")
-    for png in ("fluxmap.png", "region.png", "binmap.png", "maps.png", "sed_fit.png",
-                "accuracy.png", "sfh_groups.png", "sfh.png"):
-        assert png in html, png
+    for item in ("fluxmap.png", "region.png", "binmap.png", "maps.png", "sed_fit.png",
+                 "accuracy.png", "sfh_groups.png", "sfh.png", "profiles.png", "residuals.png",
+                 "corner.png", "summary.html"):
+        assert item in html, item
     assert "RDSPS for every bin (black), MCMC" in html  # a caption from workflow/report/
+
+
+@pytest.mark.slow
+def test_summary_page_holds_provenance_constraints_profiles_and_accuracy(demo):
+    from sedmap import __version__
+
+    page = (demo / "summary.html").read_text()
+    for text in ("Provenance", __version__, "What the data constrain", "Radial profiles",
+                 "Accuracy against the mock", "68% coverage", "log M* / Msun"):
+        assert text in page, text
+    ms = read_map_set(demo / "maps.fits")
+    assert ms.config_hash in page
+
+
+@pytest.mark.slow
+def test_demo_profiles_recover_the_truth(demo):
+    """The radial profiles of the demo's surface densities agree with the mock's truth
+    (its PSF-matched maps, averaged over the same annuli): log Sigma* within 0.06 dex
+    and log Sigma_SFR within 0.15 dex in every annulus."""
+    from astropy.io import fits
+
+    from sedmap.io.profiles import read_profiles
+    from sedmap.profiles import radial_profiles
+    from sedmap.stages import profile_geometry
+
+    cube, bm = read_flux_cube(demo / "fluxmap.fits"), read_bin_map(demo / "binmap.fits")
+    prof = read_profiles(demo / "profiles.fits")
+    assert len(prof) >= 5 and prof.meta["R_E_KPC"] > 0
+    ms = read_map_set(demo / "maps.fits")
+    with fits.open(demo / "mock" / "truth.fits") as h:
+        truth = {"BIN_FLAG": np.asarray(ms["BIN_FLAG"].data, float)}
+        for s in ("P16", "P50", "P84"):
+            truth[f"LOG_MSTAR_PIX_{s}"] = np.asarray(h["LOG_MASS"].data, float)
+            truth[f"LOG_SFR_PIX_{s}"] = np.asarray(h["LOG_SFR"].data, float)
+    t = radial_profiles(truth, cube.region & (bm.binmap > 0), profile_geometry(cube, bm),
+                        prof.meta["PIXKPC"])
+    np.testing.assert_allclose(prof["log_sigma_mstar_p50"], t["log_sigma_mstar_p50"], atol=0.06)
+    np.testing.assert_allclose(prof["log_sigma_sfr_p50"], t["log_sigma_sfr_p50"], atol=0.15)
+
+
+@pytest.mark.slow
+def test_demo_figures_are_labelled_and_show_snr_complete_bins(demo, tmp_path):
+    """The figures' structure, not their pixels: every map's colour bar has a label
+    with a unit and no raw extension name; the showcase bins are S/N-complete and
+    fitted, distinct, inner to outer, and their titles give their radius."""
+    import re
+
+    from sedmap.io import read_fit_result
+    from sedmap.stages import _profiles, bin_result_paths, galaxy_pixel_kpc, map_plots
+
+    cube, bm = read_flux_cube(demo / "fluxmap.fits"), read_bin_map(demo / "binmap.fits")
+    ms = read_map_set(demo / "maps.fits")
+    results = [read_fit_result(p) for p in bin_result_paths(
+        demo / "binmap.fits", demo / "rdsps", sorted((demo / "fits").glob("job_*")))]
+    kpc = galaxy_pixel_kpc(cube)
+    geo, table = _profiles(ms, cube, bm, kpc)
+    drawn = map_plots(ms, bm, cube, results, tmp_path, geo, table, kpc, "continuity", [0.1])
+    assert {p.name for p in drawn["files"]} == {"maps.png", "profiles.png", "residuals.png",
+                                                "sed_fit.png", "corner.png", "sfh.png"}
+    assert len(drawn["labels"]) == 6
+    for label in drawn["labels"]:
+        assert " / " in label, label                            # a unit
+        assert not re.search(r"[A-Z]{3,}_[A-Z0-9_]+", label), label  # no LOG_MSTAR_P50
+    show = drawn["showcase"]
+    assert [s[2] for s in show] == ["centre", "R_e", "outskirts"]
+    assert [s[1] for s in show] == sorted(s[1] for s in show)
+    flags = {r.bin_id: r.flag for r in results}
+    for b, radius, _ in show:
+        assert bm.flag[b - 1] == 0 and flags[b] == 0
+    assert all("R$_e$" in t and re.search(r"R = \d", t) for t in drawn["titles"])
 
 
 # --------------------------------------------------------- many galaxies

@@ -1,6 +1,5 @@
 """Glue between the products (bin map, model grid) and the fitting algorithms."""
 
-import json
 import logging
 from pathlib import Path
 
@@ -10,7 +9,7 @@ from ..errors import InputError
 from ..filters import filter_matrix
 from ..io.fitresult import kish_ess
 from ..io import FitResult, read_fit_result, read_ssp_library, write_fit_result
-from ..io.atomic import atomic_path
+from ..io.jsonfile import read_json, write_json
 from ..sps.cosmology import get_cosmology
 from ..sps.engine import observed_factor
 from .constraint import bin_prior_widths, prior_widths
@@ -194,8 +193,7 @@ def run_rdsps(binmap, grid, z, out_dir, *, sys_err=0.0, chi2_percentile=10.0,
                 phot = grid.photometry / binmap.fscale
             res = fit(grid, phot, grid_log_prior(grid, fit_priors))
         if rank == 0:
-            with atomic_path(out_dir / POPULATION_FILE) as tmp:
-                tmp.write_text(json.dumps(moved, indent=1, sort_keys=True) + "\n")
+            write_json(moved, out_dir / POPULATION_FILE, indent=1)
     for k, r in zip(mine + 1, res):
         k = int(k)
         path = out_dir / f"bin_{k}.h5"
@@ -316,15 +314,7 @@ def _population_priors(grid, priors, res, mine, bin_flags, comm, population):
 
 def read_population_priors(path):
     """``fit.priors``-style dict of the moved priors in a ``population_prior.json``."""
-    path = Path(path)
-    try:
-        return dict(json.loads(path.read_text())["priors"])
-    except FileNotFoundError:
-        raise InputError("no population prior file", path=str(path),
-                         fix="rerun the rdsps rule with fit.population_prior.enabled") from None
-    except (ValueError, KeyError) as err:
-        raise InputError(f"unreadable population prior file ({err})", path=str(path),
-                         fix="delete it and rerun the rdsps rule") from None
+    return dict(read_json(path, ("priors",))["priors"])
 
 
 def spectrum_model_config(model_config, wave_obs, z, R):

@@ -351,8 +351,6 @@ def read_manga(path):
     -------
     IFSCube
     """
-    from ..filters import get_filter
-
     path, hdul = _open(path)
     fhdu, ihdu, wcs, area, fscale = _flux_and_noise(hdul, path, "MaNGA", "FLUX", "IVAR", "FLUX")
     flux, ivar = fhdu.data, ihdu.data

@@ -7,7 +7,6 @@
    extinction, the flux cube ``fluxmap.fits`` and its plots.
 """
 
-import json
 import logging
 from pathlib import Path
 
@@ -17,7 +16,7 @@ from astropy.coordinates import SkyCoord
 from ..errors import InputError
 from ..filters import pivot_wavelengths
 from ..io import Filters, FluxCube, write_flux_cube
-from ..io.atomic import atomic_path
+from ..io.jsonfile import read_json, write_json
 from ..io.bandimage import read_band_image, write_band_image
 from .band import BandImage
 from .extinction import galactic_transmission
@@ -151,8 +150,7 @@ def common_grid(cal_paths, psfs, out_path, *, pixel_scale=None, target_psf_fwhm=
     info = {"pixscale": pix, "target_psf_fwhm": target,
             "bands": {b.filter: {"pixscale": b.pixscale, "effective_fwhm": e}
                       for b, e in zip(bands, eff)}}
-    with atomic_path(out_path) as tmp:
-        Path(tmp).write_text(json.dumps(info, indent=2, sort_keys=True) + "\n")
+    write_json(info, out_path)
     return out_path
 
 
@@ -172,7 +170,7 @@ def match(cal_path, psf, grid_path, out_path, *, ra, dec, stamp_arcsec, ref_path
     coverage is not centred on the galaxy. The galaxy must lie inside the stamp,
     and at most :data:`~sedmap.images.grid.MAX_UNCOVERED` of the stamp may fall
     outside the image (docs/ifs.md, "small cubes")."""
-    info = json.loads(Path(grid_path).read_text())
+    info = read_json(grid_path, ("pixscale", "target_psf_fwhm", "bands"))
     band = _with_psf(read_band_image(cal_path), psf)
     n_outlier = repair_outliers(band)  # before anything spreads them (alignment included)
     if ref_path is not None and Path(ref_path) != Path(cal_path):

@@ -138,6 +138,22 @@ def calibration_hash(wildcards):
     cfg = GALAXIES[wildcards.galaxy]
     return config_hash({"sedmap": SEDMAP_VERSION, "galaxy": cfg["galaxy"], "mock": cfg["mock"],
                         "band": band_spec_without_psf(wildcards)})
+#: the images settings PSF matching and resampling read (not the region, the
+#: background or the flux map's): changing the others re-runs no match_band job
+MATCH_KEYS = ("pixel_scale", "target_psf_fwhm", "stamp_arcsec", "stamp_center", "realign",
+              "reference_band")
+
+
+def match_hash(wildcards):
+    """Provenance of one band's matched image: its band entry (PSF included), the
+    galaxy, the mock and the images settings in MATCH_KEYS."""
+    cfg = GALAXIES[wildcards.galaxy]
+    return config_hash({"sedmap": SEDMAP_VERSION, "galaxy": cfg["galaxy"], "mock": cfg["mock"],
+                        "band": band_spec_without_psf(wildcards),
+                        "psf": band_psf(wildcards.galaxy, wildcards.band),
+                        "images": {k: cfg["images"][k] for k in MATCH_KEYS}})
+
+
 HASH_BINNING = stage_hash("galaxy", "mock", "images", "binning")
 HASH_FIT = stage_hash("galaxy", "mock", "images", "binning", "models", "fit")
 HASH_MAPS = stage_hash("galaxy", "mock", "images", "binning", "models", "fit", "maps")

@@ -69,7 +69,7 @@ rule match_band:
         stamp_arcsec=lambda w: gcfg(w)["images"]["stamp_arcsec"],
         stamp_center=lambda w: gcfg(w)["images"]["stamp_center"],
         realign=lambda w: gcfg(w)["images"]["realign"],
-        confhash=HASH_IMAGES,
+        confhash=match_hash,
     log:
         f"{LOGS}/match_{{band}}.log",
     benchmark:

@@ -9,16 +9,24 @@ rule maps:
         fits=mcmc_fits,
     output:
         maps=f"{GDIR}/maps.fits",
+        profiles=f"{GDIR}/profiles.fits",
         plot=report(f"{GDIR}/plots/maps.png", caption="../report/maps.rst", category="Maps",
                     subcategory="{galaxy}"),
+        radial=report(f"{GDIR}/plots/profiles.png", caption="../report/profiles.rst",
+                      category="Maps", subcategory="{galaxy}"),
+        residuals=report(f"{GDIR}/plots/residuals.png", caption="../report/residuals.rst",
+                         category="Fits", subcategory="{galaxy}"),
         sed=report(f"{GDIR}/plots/sed_fit.png", caption="../report/sed_fit.rst",
                    category="Fits", subcategory="{galaxy}"),
         sfh=report(f"{GDIR}/plots/sfh.png", caption="../report/sfh.rst",
                    category="Fits", subcategory="{galaxy}"),
+        corner=report(f"{GDIR}/plots/corner.png", caption="../report/corner.rst",
+                      category="Fits", subcategory="{galaxy}"),
     params:
         maps=lambda w: gcfg(w)["maps"],
         sfh=lambda w: gcfg(w)["models"]["sfh"],
         young=lambda w: gcfg(w)["models"]["continuity_young_gyr"],
+        cosmology=lambda w: gcfg(w)["models"]["cosmology"],
         confhash=HASH_MAPS,
     log:
         f"{LOGS}/maps.log",
@@ -31,6 +39,27 @@ rule maps:
         "../../envs/sedmap.yaml"
     script:
         "../../scripts/maps.py"
+
+
+rule summary:
+    input:
+        maps=f"{GDIR}/maps.fits",
+        profiles=f"{GDIR}/profiles.fits",
+        accuracy=lambda w: [f"{RESULTS}/{w.galaxy}/accuracy.json"] if is_mock(w.galaxy) else [],
+    output:
+        html=report(f"{GDIR}/summary.html", caption="../report/summary.rst",
+                    category="Summary", subcategory="{galaxy}"),
+    params:
+        confhash=HASH_MAPS,
+    log:
+        f"{LOGS}/summary.log",
+    benchmark:
+        BENCH + "/{galaxy}/summary.tsv"
+    localrule: True
+    conda:
+        "../../envs/sedmap.yaml"
+    script:
+        "../../scripts/summary.py"
 
 
 rule accuracy:
