@@ -49,7 +49,7 @@ from astropy.io import fits
 from astropy.wcs import WCS
 from scipy.ndimage import gaussian_filter
 from scipy.special import erf, gammaincinv
-from tqdm.auto import tqdm
+from .progress import progress as progress_bar
 
 from .errors import InputError
 from .filters import C_AA_PER_S, get_filter
@@ -958,7 +958,8 @@ def _ifs_cube(cfg, models_config, confhash, path, rng, progress):
     # weights (n_fine, n_rows) are sparse: main population + clumps
     cube = np.empty((n_wave, n, n), dtype=np.float32)
     chunk = 128
-    for s in tqdm(range(0, n_wave, chunk), desc="ifs cube", unit="chunk", disable=not progress):
+    for s in progress_bar(range(0, n_wave, chunk), desc="ifs cube", unit="chunk",
+                          disable=not progress):
         sl = slice(s, min(s + chunk, n_wave))
         f = flam[:, sl]
         fine = (m_main[..., None] * f[lookup]).transpose(2, 0, 1)
@@ -1188,8 +1189,8 @@ def make_mock(mock_config, out_dir, *, models_config=None, progress=True):
 
     manifest = {"raw": {}, "unc": {}, "bands": None, "truth": None, "ifs": None}
     specs, band_rows = [], []
-    for ib, band in enumerate(tqdm(bands, desc="mock bands", unit="band",
-                                   disable=not progress)):
+    for ib, band in enumerate(progress_bar(bands, desc="mock bands", unit="band",
+                                           disable=not progress)):
         name = filters[ib]
         wcs, shape = band_wcs(cfg, band)
         signal = setup.noiseless(ib, wcs, shape)

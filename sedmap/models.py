@@ -10,11 +10,10 @@ a serial run, so the file is byte-identical to the serial one.
 """
 
 import logging
-import sys
 from pathlib import Path
 
 import numpy as np
-from tqdm.auto import tqdm
+from .progress import progress as progress_bar
 
 from .errors import InputError
 from .io.modelgrid import ModelGrid, model_grid_writer
@@ -197,9 +196,8 @@ def build_grid(model_config, out_path, *, config_hash=None, progress=True, comm=
     with model_grid_writer(out_path, model.wave, model.param_names, DERIVED, n,
                            model_config=mc, config_hash=confhash, dtype=model.dtype,
                            chunk_rows=chunk, library=model.lib) as write:
-        # in a job log (no terminal) one line every 10 s, not one per chunk
-        for k in tqdm(range(len(starts)), desc="model grid", unit="chunk",
-                      disable=not progress, mininterval=0.1 if sys.stderr.isatty() else 10.0):
+        for k in progress_bar(range(len(starts)), desc="model grid", unit="chunk",
+                              disable=not progress):
             owner = k % size
             if owner == 0:
                 sl, spec, der = compute(k)
@@ -268,8 +266,8 @@ def draw_grid(model_config, response, *, progress=False, comm=None):
     derived = {d: np.empty(n) for d in DERIVED}
     resp = np.asarray(response, float).T
     starts = list(range(0, n, chunk))
-    for s in tqdm(starts[rank::size], desc="population grid", unit="chunk",
-                  disable=not progress or rank != 0):
+    for s in progress_bar(starts[rank::size], desc="population grid", unit="chunk",
+                          disable=not progress or rank != 0):
         sl = slice(s, min(s + chunk, n))
         spec, der = model.spectra(params[sl], chunk_size=chunk, return_derived=True)
         phot[sl] = spec @ resp

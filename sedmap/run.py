@@ -219,10 +219,31 @@ def _stage(name):
     return name
 
 
+#: what each stage leaves on disk, relative to results_dir/GALAXY ("models": to
+#: results_dir, shared by the galaxies)
+STAGE_PRODUCTS = {"mock": ["mock"], "models": [], "images": ["images", "fluxmap.fits"],
+                  "ifs": ["specphoto.fits", "cube_bands"], "binning": ["binmap.fits"],
+                  "fit (RDSPS)": ["rdsps"], "fit (MCMC)": ["fits"],
+                  "maps": ["maps.fits", "profiles.fits", "plots", "summary.html"],
+                  "sfh groups": ["sfh_groups.fits"], "accuracy": ["accuracy.json"]}
+
+
+def _disk_mb(paths):
+    """Megabytes under ``paths`` (files, or folders walked)."""
+    total = 0
+    for path in paths:
+        if path.is_file():
+            total += path.stat().st_size
+        elif path.is_dir():
+            total += sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+    return total / 1e6
+
+
 def run_summary(config):
-    """A few lines on a finished run: CPU and wall seconds per stage (Snakemake's
-    benchmark files under ``results_dir/logs/benchmarks``; a stage's jobs summed), the
-    number of bins, and where the maps, plots and logs are."""
+    """A few lines on a finished run: CPU and wall seconds, peak memory and disk per
+    stage (Snakemake's benchmark files under ``results_dir/logs/benchmarks``, a
+    stage's jobs summed; the products of :data:`STAGE_PRODUCTS`), the number of
+    bins, and where the maps, plots, report page and logs are."""
     import csv
 
     results = Path(config["results_dir"])
@@ -248,13 +269,16 @@ def run_summary(config):
              f"{bench}):"]
     order = ["mock", "models", "images", "ifs", "binning", "fit (RDSPS)", "fit (MCMC)", "maps",
              "sfh groups", "accuracy"]
+    galaxies = list(galaxy_configs(config))
     for name in sorted(stages, key=lambda k: (order.index(k) if k in order else len(order), k)):
         wall, cpu, n, rss = stages[name]
+        where = [results / "models"] if name == "models" else \
+            [results / g / p for g in galaxies for p in STAGE_PRODUCTS.get(name, [])]
         lines.append(f"  {name:<12} {n:>3} job{'s' if n > 1 else ' '}  {wall:8.1f} s wall  "
-                     f"{cpu:8.1f} s CPU  peak {rss:7.0f} MB")
+                     f"{cpu:8.1f} s CPU  peak {rss:7.0f} MB  disk {_disk_mb(where):8.1f} MB")
     from astropy.io import fits
 
-    for name in galaxy_configs(config):
+    for name in galaxies:
         gdir = results / name
         bm = gdir / "binmap.fits"
         if bm.is_file():
@@ -262,8 +286,10 @@ def run_summary(config):
                 flags = h["BINS"].data["flag"]
             lines.append(f"  {name}: {flags.size} bins ({int((flags != 0).sum())} flagged)")
         for what, path in (("maps", gdir / "maps.fits"), ("plots", gdir / "plots"),
+                           ("summary", gdir / "summary.html"),
                            ("logs", results / "logs" / name)):
             if path.exists():
                 lines.append(f"    {what:<6} {path}")
-    lines.append("  report: add '-- --report report.html' to the same command")
+    lines.append("  report (every figure, the summary page): add '-- --report report.html' to "
+                 "the same command")
     return "\n".join(lines)

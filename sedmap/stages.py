@@ -36,7 +36,7 @@ def run_ifs(cube_path, fluxmap_path, out_path, cfg, *, confhash=None):
                             reader=cfg.get("reader") if cfg["survey"] == "wcs" else None,
                             order=cfg.get("order", 2), psf_fwhm=cfg.get("psf_fwhm"),
                             max_lost=cfg.get("max_lost", 0.05), config_hash=confhash,
-                            progress=False)
+                            progress=True)
 
 
 def run_cube_bands(cube_path, filters, out_dir, cfg, *, confhash=None):
@@ -187,7 +187,7 @@ def run_rdsps(binmap_path, grid_path, z, out_dir, cfg, *, confhash=None, grid_ha
     return _rdsps(bm, grid, z, out_dir, sys_err=cfg.get("sys_err", 0.0),
                   chi2_percentile=cfg.get("chi2_percentile", 10.0),
                   likelihood=cfg.get("likelihood", "gaussian"), nu=cfg.get("nu", 3.0),
-                  priors=cfg.get("priors") or None, confhash=confhash, progress=False,
+                  priors=cfg.get("priors") or None, confhash=confhash, progress=True,
                   population=cfg.get("population_prior"))
 
 
@@ -280,7 +280,7 @@ def run_fit_job(bin_ids, binmap_path, grid_path, rdsps_dir, z, out_paths, cfg, *
                   likelihood=cfg.get("likelihood", "gaussian"), nu=cfg.get("nu", 3.0),
                   priors=cfg.get("priors") or None, confhash=confhash,
                   spectrum=cfg.get("spectrum"), free_redshift=cfg.get("free_redshift"),
-                  population_prior=(Path(rdsps_dir) / POPULATION_FILE
+                  progress=True, population_prior=(Path(rdsps_dir) / POPULATION_FILE
                                     if (cfg.get("population_prior") or {}).get("enabled")
                                     else None))
     return [Path(p) for p in out_paths]

@@ -116,13 +116,18 @@ def test_run_summary_sums_each_stages_benchmarks(tmp_path):
         p.write_text(head + f"{wall}\t0:00:{int(wall)}\t{rss}\t0\t0\t0\t0\t0\t0\t{cpu}\n")
     (tmp_path / "demo").mkdir()
     (tmp_path / "demo" / "maps.fits").write_bytes(b"")
+    (tmp_path / "demo" / "fits" / "job_0").mkdir(parents=True)
+    (tmp_path / "demo" / "fits" / "job_0" / "bin_1.h5").write_bytes(b"x" * 1_500_000)
+    (tmp_path / "models").mkdir()
+    (tmp_path / "models" / "grid_abc.h5").write_bytes(b"x" * 2_000_000)
     cfg = load_config("config/galaxies/demo.yaml")
     cfg["results_dir"] = str(tmp_path)
     text = run_summary(cfg)
     lines = text.splitlines()
     mcmc = next(ln for ln in lines if "fit (MCMC)" in ln)
     assert "2 jobs" in mcmc and "100.0 s wall" in mcmc and "93.0 s CPU" in mcmc \
-        and "1300 MB" in mcmc, mcmc
+        and "1300 MB" in mcmc and "disk      1.5 MB" in mcmc, mcmc
+    assert "disk      2.0 MB" in next(ln for ln in lines if ln.startswith("  models"))
     names = [ln.split()[0] for ln in lines if ln.startswith("  ") and " s wall" in ln]
     assert names == ["models", "fit", "fit"] and "(RDSPS)" in lines[3], text
     assert str(tmp_path / "demo" / "maps.fits") in text

@@ -4,6 +4,7 @@ import logging
 from pathlib import Path
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from ..errors import InputError
 from ..filters import filter_matrix
@@ -426,10 +427,14 @@ def fit_bins_mcmc(bin_ids, binmap, grid, rdsps_paths, z, out_paths, *, nwalkers=
     for key, members in jobs.items():
         ids = [int(bin_ids[i]) for i, _ in members]
         rng = np.random.default_rng([int(seed), *ids])
-        outs = run_mcmc_stacked([m["post"] for _, m in members], [m["p0"] for _, m in members],
-                                nsteps, burn, seed=int(rng.integers(2**31)), thin=thin,
-                                progress=progress, moves=moves, n_tau=n_tau,
-                                max_steps=max_steps)
+        # one BLAS thread: a half-step's products (a few hundred models) are too small
+        # for a second thread to save the CPU time it spins (bench_fit: 1.9x the CPU)
+        with threadpool_limits(limits=1, user_api="blas"):
+            outs = run_mcmc_stacked([m["post"] for _, m in members],
+                                    [m["p0"] for _, m in members], nsteps, burn,
+                                    seed=int(rng.integers(2**31)), thin=thin,
+                                    progress=progress, moves=moves, n_tau=n_tau,
+                                    max_steps=max_steps)
         for (i, m), out in zip(members, outs):
             _write_mcmc_result(bin_ids[i], m, out, models[key], binmap, confhash, out_paths[i])
     return [Path(p) for p in out_paths]

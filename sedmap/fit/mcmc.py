@@ -16,6 +16,7 @@ import emcee
 import numpy as np
 
 from ..errors import InputError
+from ..progress import bar_kwargs
 from ..sps.engine import DERIVED, observed_factor
 from ..sps.wavelength import resample
 from .likelihood import legendre_normalise, line_mask, photometry_loglike
@@ -588,7 +589,10 @@ def run_mcmc_stacked(posts, p0s, nsteps, burn, seed, thin=1, progress=False, mov
         sampler = emcee.EnsembleSampler(nwalkers * len(active), ndim + 1, log_prob,
                                         vectorize=True, moves=moves_)
         state = emcee.State(coords, log_prob=lp, blobs=blobs, random_state=rng.get_state())
-        state = sampler.run_mcmc(state, grow, progress=progress, skip_initial_state_check=True)
+        state = sampler.run_mcmc(state, grow, progress=progress, skip_initial_state_check=True,
+                                 progress_kwargs=bar_kwargs(
+                                     desc=f"MCMC, {len(active)} bin(s), steps {done_steps}+",
+                                     unit="step"))
         rng.set_state(sampler.random_state)
         done_steps += grow
         ch, lps, bls = sampler.get_chain(), sampler.get_log_prob(), sampler.get_blobs()

@@ -15,7 +15,7 @@ in log), unlike piXedfit, which computes log-parameter errors in linear space.
 """
 
 import numpy as np
-from tqdm.auto import tqdm
+from ..progress import progress as progress_bar
 
 from ..errors import InputError
 
@@ -147,8 +147,8 @@ def fit_rdsps(flux, var, model_phot, params, param_names, derived, *, sys_err=0.
     keep = max(1, int(np.ceil(n_mod * chi2_percentile / 100.0)))
     results = [None] * n_bin
     idx_good = np.flatnonzero(good)
-    for s0 in tqdm(range(0, idx_good.size, bin_chunk), desc="RDSPS", unit="chunk",
-                   disable=not progress):
+    for s0 in progress_bar(range(0, idx_good.size, bin_chunk), desc="RDSPS", unit="chunk",
+                           disable=not progress):
         rows = idx_good[s0:s0 + bin_chunk]
         chi2, scale = chi2_scale(flux[rows], var[rows], model_phot, sys_err)
         part = np.argpartition(chi2, keep - 1, axis=1)[:, :keep]

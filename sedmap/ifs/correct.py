@@ -33,7 +33,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from numpy.polynomial import legendre
-from tqdm.auto import tqdm
+from ..progress import progress as progress_bar
 
 from ..errors import InputError
 from ..filters import filter_matrix, get_filter
@@ -160,7 +160,7 @@ def correct_spectra(wave, flux, var, mask, photometry, *, order=2, min_band_cove
     chi2 = np.full(pix.size, np.nan)
     flag = np.zeros(pix.size, dtype=int)
     starts = range(0, pix.size, chunk)
-    for s in tqdm(starts, desc="ifs correct", unit="block", disable=not progress):
+    for s in progress_bar(starts, desc="ifs correct", unit="block", disable=not progress):
         sl = slice(s, s + chunk)
         f = flat_f[:, pix[sl]].T.astype(float)   # (n, n_wave)
         v = flat_v[:, pix[sl]].T.astype(float)

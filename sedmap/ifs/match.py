@@ -37,7 +37,7 @@ import warnings
 
 import numpy as np
 from scipy import sparse
-from tqdm.auto import tqdm
+from ..progress import progress as progress_bar
 
 from ..errors import InputError
 from ..images.grid import FWHM_TO_SIGMA, pixel_area_arcsec2
@@ -386,7 +386,8 @@ def match_cube(cube, photometry, *, psf_fwhm=None, max_lost=0.05, min_good=0.5, 
     groups = _groups(sig)
     blocks = [(s, idx[i:i + chunk]) for s, idx in groups for i in range(0, idx.size, chunk)]
     ops = {}
-    for s, idx in tqdm(blocks, desc="ifs match", unit="block", disable=not progress):
+    for s, idx in progress_bar(blocks, desc="ifs match", unit="block",
+                               disable=not progress):
         if s not in ops:
             L = (convolution_matrix(gaussian_kernel(s), crop) @ P).tocsr()
             ops[s] = (L, L.multiply(L).tocsr())

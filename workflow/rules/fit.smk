@@ -33,7 +33,7 @@ rule rdsps:
         "{MPI_PREFIX}{PYTHON} -m sedmap.cli rdsps --binmap {input.binmap:q} --grid {input.grid:q}"
         " --z {params.z} --fit-json {params.fit_json:q} --confhash {params.confhash}"
         " --grid-hash {params.grid_hash}"
-        " --out {output:q} > {log:q} 2>&1 || {{ tail -n 1 {log:q} >&2; exit 1; }}"
+        " --out {output:q} 2>&1 | tee {log:q} || {{ tail -n 1 {log:q} >&2; exit 1; }}"
 
 
 def job_bins(wildcards):

@@ -22,4 +22,5 @@ rule model_grid:
         "../../envs/sedmap.yaml"
     shell:
         "{MPI_PREFIX}{PYTHON} -m sedmap.cli models --models-json {params.models_json:q}"
-        " --confhash {params.confhash} --out {output:q} > {log:q} 2>&1 || {{ tail -n 1 {log:q} >&2; exit 1; }}"
+        " --confhash {params.confhash} --out {output:q} 2>&1 | tee {log:q}"
+        " || {{ tail -n 1 {log:q} >&2; exit 1; }}"
