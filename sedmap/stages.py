@@ -410,9 +410,10 @@ def map_plots(ms, bm, cube, results, plot_dir, geo, profiles, pixel_kpc, sfh_for
     usable = [r.bin_id for r in results if not r.flag and bm.flag[r.bin_id - 1] == 0]
     show = showcase_bins(bm.binmap, radius_re, usable)
     markers = []
-    for b, rr, label in show:
+    for b, rr, label in show:  # on the bin's pixel nearest its centroid (a ring's too)
         yy, xx = np.nonzero(bm.binmap == b)
-        markers.append((xx.mean(), yy.mean(), label))
+        i = int(np.argmin((xx - xx.mean()) ** 2 + (yy - yy.mean()) ** 2))
+        markers.append((xx[i], yy[i], label))
     drawn = {"files": [plot_maps(panels, cube.wcs.celestial, plot_dir / "maps.png",
                                  pixel_kpc, markers)],
              "labels": [p["label"] for p in panels], "titles": [], "showcase": show}
