@@ -112,6 +112,15 @@ def test_scripts_read_params_not_config(rules):
     assert "snakemake.params" in inspect.getsource(run_script)
 
 
+def test_every_script_is_a_rules_script(rules):
+    """scripts/ holds Snakemake entry points only: each is the script of a rule (a
+    script no rule runs is dead code that drifts from the library)."""
+    used = {(ROOT / "workflow" / "rules" / r["script"]).resolve() for r in rules if r["script"]}
+    present = {p.resolve() for p in (ROOT / "scripts").glob("*.py")}
+    assert present, "no scripts found"
+    assert not present - used, f"scripts no rule runs: {sorted(p.name for p in present - used)}"
+
+
 def bad_config_run(*args):
     run = snakemake("-n", *args)
     out = run.stdout + run.stderr

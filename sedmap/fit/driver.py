@@ -98,14 +98,6 @@ def band_sys_err(filters, sys_err=0.0):
     return np.sqrt(float(sys_err) ** 2 + np.asarray(filters.calib_err, dtype=float) ** 2)
 
 
-def check_filters(grid_filters, cube_filters, path):
-    """InputError naming both filter sets when they differ."""
-    if list(grid_filters) != list(cube_filters):
-        raise InputError(f"the model photometry is for filters {list(grid_filters)} but the "
-                         f"bins have {list(cube_filters)}", path=path,
-                         fix="rebuild the grid photometry for the cube's filters")
-
-
 def grid_ranges(grid):
     """{name: (lo, hi)} of the grid's parameters (fixed ones get a tiny width)."""
     return param_ranges(grid.model_config.get("params"), grid.param_names, grid.params)

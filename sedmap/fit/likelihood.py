@@ -62,37 +62,3 @@ def legendre_normalise(wave, flux, ivar, model, order=3):
     ridge = 1e-12 * np.trace(lhs, axis1=1, axis2=2)[:, None, None] / (order + 1)
     coef = np.linalg.solve(lhs + ridge * np.eye(order + 1)[None], rhs[..., None])[..., 0]
     return model * (basis @ coef.T).T
-
-
-def spectrum_loglike(wave, flux, ivar, model, z, order=3, del_wave=10.0, clip=5.0):
-    """Log-likelihood of a spectrum: Legendre-normalised model, lines masked, outliers
-    (> ``clip`` sigma from the normalised model) clipped once.
-
-    Parameters
-    ----------
-    wave : ndarray (n_wave,)
-        Observed-frame wavelength, Angstrom.
-    flux, ivar : ndarray (n_wave,)
-        Spectrum and inverse variance (any flux unit; ``ivar`` in its -2 power).
-        Pixels with ``ivar <= 0`` or non-finite flux are left out.
-    model : ndarray (n, n_wave)
-        Model spectra on ``wave``; their scale is free (the Legendre polynomial).
-    z : float
-        Redshift (for the emission-line mask, ±``del_wave`` Angstrom rest frame).
-
-    Returns
-    -------
-    ndarray (n,)
-
-    See Also
-    --------
-    sedmap.fit.mcmc.PhotometryPosterior.add_spectrum : the joint fit, which
-        clips once against a reference model so that every walker counts the
-        same pixels.
-    """
-    good = line_mask(wave, z, del_wave) & (ivar > 0) & np.isfinite(flux)
-    w, f, iv = wave[good], flux[good], ivar[good]
-    norm = legendre_normalise(w, f, iv, np.atleast_2d(model)[:, good], order)
-    r2 = (f - norm) ** 2 * iv
-    keep = r2 < clip**2
-    return -0.5 * np.sum(np.where(keep, r2, 0.0), axis=1)

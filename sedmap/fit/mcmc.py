@@ -96,7 +96,7 @@ class PhotometryPosterior:
 
         The model spectrum is resampled onto ``wave`` and multiplied by the
         Legendre polynomial of ``order`` that matches it best to ``flux``
-        (:func:`sedmap.fit.likelihood.spectrum_loglike`), so the spectrum
+        (:func:`sedmap.fit.likelihood.legendre_normalise`), so the spectrum
         constrains the shape of the SED (breaks, absorption lines) and the
         photometry its scale. Pixels within ±``del_wave`` Angstrom (rest) of
         the emission lines are masked, and so are those whose residual from the
