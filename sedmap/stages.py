@@ -371,8 +371,9 @@ def map_plots(ms, bm, cube, results, plot_dir, geo, profiles, pixel_kpc, sfh_for
     """The maps stage's figures: ``maps.png`` (sky axes, labelled colour bars,
     prior-dominated pixels hatched, a kpc scale bar, the showcase bins marked),
     ``profiles.png``, ``residuals.png``, and for the showcase bins (S/N-complete,
-    fitted: the centre, R_e and the outskirts, :func:`sedmap.profiles.showcase_bins`)
-    ``sed_fit.png``, ``sfh.png`` and ``corner.png`` (the R_e bin).
+    fitted, with MCMC where at least three such bins were: the centre, R_e and the
+    outskirts, :func:`sedmap.profiles.showcase_bins`) ``sed_fit.png``, ``sfh.png``
+    and ``corner.png`` (the R_e bin).
 
     Returns
     -------
@@ -408,7 +409,9 @@ def map_plots(ms, bm, cube, results, plot_dir, geo, profiles, pixel_kpc, sfh_for
                        "low": low})
     radius_re = geo["radius"] / geo["r_e_pix"]
     usable = [r.bin_id for r in results if not r.flag and bm.flag[r.bin_id - 1] == 0]
-    show = showcase_bins(bm.binmap, radius_re, usable)
+    by_id = {r.bin_id: r for r in results}
+    sampled = [b for b in usable if by_id[b].method == "mcmc"]  # chains, where run
+    show = showcase_bins(bm.binmap, radius_re, sampled if len(sampled) >= 3 else usable)
     markers = []
     for b, rr, label in show:  # on the bin's pixel nearest its centroid (a ring's too)
         yy, xx = np.nonzero(bm.binmap == b)
@@ -428,7 +431,6 @@ def map_plots(ms, bm, cube, results, plot_dir, geo, profiles, pixel_kpc, sfh_for
                                              plot_dir / "residuals.png"))
     if not show:
         return drawn
-    by_id = {r.bin_id: r for r in results}
     titles = [f"bin {b}, {label}: R = {rr:.2f} R$_e$ ({by_id[b].method})"
               for b, rr, label in show]
     drawn["titles"] = titles

@@ -312,22 +312,6 @@ def test_grid_key_same_for_whole_and_real_numbers():
     assert grid_key(a["models"]) == grid_key(b["models"])
 
 
-def test_readme_documents_every_key():
-    readme = (DEFAULTS_PATH.parent.parent / "README.md").read_text()
-
-    def keys(schema, where):
-        for name, sub in schema.get("properties", {}).items():
-            dotted = f"{where}.{name}" if where else name
-            if "properties" in sub and where != "models.params":
-                yield from keys(sub, dotted)
-            else:
-                yield dotted
-
-    for dotted in keys(load_schema(), ""):
-        shown = dotted.split(".")[-1] if dotted.startswith("models.params.") else dotted
-        assert f"`{shown}`" in readme, f"README.md does not document {dotted}"
-
-
 # ------------------------------------------------------------- sample sheets
 def write_sheet(tmp_path, rows, header="galaxy\tconfigfile"):
     sheet = tmp_path / "galaxies.tsv"

@@ -79,7 +79,7 @@ def test_demo_accuracy(demo):
                 # converged chains' mass intervals have the right width (pull
                 # spread 0.72) about a -1 sigma (-0.012 dex) bias: the central bins
                 # mix the old bulge with the younger disc's light (outshining), which
-                # one SFH per bin cannot undo; coverage 0.45 (README, "Fitting the demo")
+                # one SFH per bin cannot undo; coverage 0.45 (docs/science.md, "Fitting the demo")
                 assert r[name]["coverage68"] >= 0.3 and abs(r[name]["pull_median"]) <= 1.5, \
                     (method, name, r[name])
                 continue
