@@ -17,6 +17,15 @@ def _save(fig, path):
     return path
 
 
+def plot_placeholder(path, text):
+    """A small figure that says why there is nothing to draw (a rule's declared
+    figure always exists)."""
+    fig, ax = plt.subplots(figsize=(5, 1.6))
+    ax.axis("off")
+    ax.text(0.5, 0.5, text, ha="center", va="center", fontsize=9, wrap=True)
+    return _save(fig, path)
+
+
 def _grid(n, size=2.4):
     ncol = min(n, 4)
     nrow = int(np.ceil(n / ncol))
@@ -142,6 +151,10 @@ def plot_corner(result, path, names=None, title=""):
 
     names = names or [n for n in result.param_names if not n.startswith("log_mass_formed")]
     cols = [result.param_names.index(n) for n in names if n in result.param_names]
+    # a quantity the samples hold at one value (a degenerate posterior) has no axis
+    cols = [c for c in cols if np.ptp(result.samples[:, c]) > 0]
+    if not cols or len(result.samples) < 2:
+        return plot_placeholder(path, f"{title}: no posterior spread to draw")
     fig = corner.corner(result.samples[:, cols], weights=result.weights,
                         labels=[LABELS.get(result.param_names[c], result.param_names[c])
                                 for c in cols],

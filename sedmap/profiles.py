@@ -67,6 +67,8 @@ def galaxy_geometry(image, region, centre_xy):
     props = data_properties(img, mask=~region)
     q = float(np.clip(1.0 - props.ellipticity.value, 0.05, 1.0))
     theta = float(props.orientation.to_value(u.rad))
+    if not (np.isfinite(q) and np.isfinite(theta)):  # a degenerate light distribution
+        q, theta = 1.0, 0.0
     yy, xx = np.indices(img.shape, dtype=float)
     dx, dy = xx - centre_xy[0], yy - centre_xy[1]
     major = dx * np.cos(theta) + dy * np.sin(theta)
@@ -75,7 +77,8 @@ def galaxy_geometry(image, region, centre_xy):
     order = np.argsort(radius[region])
     cum = np.cumsum(img[region][order])
     r_e = float(radius[region][order][np.searchsorted(cum, 0.5 * cum[-1])])
-    return {"q": q, "theta": theta, "r_e_pix": max(r_e, 0.5), "radius": radius,
+    return {"q": q, "theta": theta, "r_e_pix": max(r_e, 0.5) if np.isfinite(r_e) else 0.5,
+            "radius": radius,
             "centre": (float(centre_xy[0]), float(centre_xy[1]))}
 
 
@@ -130,8 +133,10 @@ def radial_profiles(maps, region, geometry, pixel_kpc, step=0.25, r_max=4.0, min
         for col, stem, _ in DENSITIES:
             for s in ("p16", "p50", "p84"):
                 m = maps.get(f"{stem}_{s.upper()}")
-                row[f"{col}_{s}"] = (np.log10(np.nansum(10.0 ** m[sel]) / (n * area))
-                                     if m is not None else np.nan)
+                v = m[sel][np.isfinite(m[sel])] if m is not None else np.zeros(0)
+                with np.errstate(divide="ignore", invalid="ignore"):
+                    row[f"{col}_{s}"] = (np.log10(np.sum(10.0**v) / (v.size * area))
+                                         if v.size and area > 0 else np.nan)
         wts = w_mass[sel]
         for col, stem, _ in INTENSIVE:
             for s in ("p16", "p50", "p84"):
@@ -140,6 +145,21 @@ def radial_profiles(maps, region, geometry, pixel_kpc, step=0.25, r_max=4.0, min
                 row[f"{col}_{s}"] = (float(np.sum(m[sel][ok] * wts[ok]) / np.sum(wts[ok]))
                                      if ok.any() and np.sum(wts[ok]) > 0 else np.nan)
         rows.append(row)
+    return _table(rows, {"R_E_PIX": geo["r_e_pix"], "R_E_KPC": geo["r_e_pix"] * pixel_kpc,
+                         "AXRATIO": geo["q"], "PA_DEG": float(np.degrees(geo["theta"])),
+                         "REFBAND": int(geo.get("band", -1)), "PIXKPC": float(pixel_kpc)})
+
+
+def empty_profiles(pixel_kpc, note):
+    """A profile table with no annuli and no geometry (NaN), ``meta["NOTE"]`` saying
+    why none could be made."""
+    nan = float("nan")
+    return _table([], {"R_E_PIX": nan, "R_E_KPC": nan, "AXRATIO": nan, "PA_DEG": nan,
+                       "REFBAND": -1, "PIXKPC": float(pixel_kpc), "NOTE": str(note)})
+
+
+def _table(rows, meta):
+    """The profile table of ``rows`` (dicts) with units, and ``meta``."""
     names = ["r_lo", "r_hi", "r_mid", "r_kpc", "n_pix"]
     units = {"r_kpc": "kpc"}
     for col, _, unit in DENSITIES:
@@ -152,9 +172,7 @@ def radial_profiles(maps, region, geometry, pixel_kpc, step=0.25, r_max=4.0, min
                   dtype=[int if n == "n_pix" else float for n in names])
     for n, unit in units.items():
         table[n].unit = unit
-    table.meta.update({"R_E_PIX": geo["r_e_pix"], "R_E_KPC": geo["r_e_pix"] * pixel_kpc,
-                       "AXRATIO": geo["q"], "PA_DEG": float(np.degrees(geo["theta"])),
-                       "REFBAND": int(geo.get("band", -1)), "PIXKPC": float(pixel_kpc)})
+    table.meta.update(meta)
     return table
 
 

@@ -70,6 +70,9 @@ def summary_html(galaxy, maps_path, profiles_path, accuracy_path=None, config_ha
                          [[_fmt(r["r_mid"], 3), _fmt(r["r_kpc"]), int(r["n_pix"])]
                           + [f"{_fmt(r[c + '_p50'])} [{_fmt(r[c + '_p16'])}, "
                              f"{_fmt(r[c + '_p84'])}]" for c in cols] for r in prof])]
+    else:
+        parts += ["<h2>Radial profiles</h2>",
+                  f"<p>None: {html.escape(str(prof.meta.get('NOTE', 'no annulus')))}</p>"]
     if accuracy_path is not None and Path(accuracy_path).exists():
         acc = read_json(accuracy_path)
         parts.append("<h2>Accuracy against the mock's truth</h2>")

@@ -212,6 +212,7 @@ def _stage(name):
                           ("cube_band", "ifs"), ("specphoto", "ifs"), ("binmap_plot", "binning"),
                           ("binning", "binning"), ("rdsps", "fit (RDSPS)"),
                           ("job_", "fit (MCMC)"), ("bin_", "fit (MCMC)"), ("maps", "maps"),
+                          ("summary", "maps"),
                           ("sfh_groups", "sfh groups"), ("accuracy", "accuracy"),
                           ("mock", "mock")):
         if name.startswith(prefix):

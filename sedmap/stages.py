@@ -326,9 +326,15 @@ def run_maps(fluxmap_path, binmap_path, fit_paths, out_path, cfg, *, confhash=No
 
 
 def galaxy_pixel_kpc(cube, cosmology=None):
-    """Side of a flux-map pixel in proper kpc at the galaxy's redshift."""
+    """Side of a flux-map pixel in proper kpc at the galaxy's redshift; NaN at z <= 0
+    (no distance: the kpc scales, surface densities and the scale bar are left
+    out, with a warning)."""
     from .sps.cosmology import get_cosmology
 
+    if not cube.z > 0:
+        log.warning("galaxy.z = %g gives no distance: the maps' kpc scales and surface "
+                    "densities are left out (set galaxy.z > 0)", cube.z)
+        return float("nan")
     cosmo = get_cosmology(**(cosmology or {}))
     return float(cube.pixsize * cosmo.kpc_proper_per_arcmin(cube.z).value / 60.0)
 
@@ -348,12 +354,18 @@ def profile_geometry(cube, bm):
 
 
 def _profiles(ms, cube, bm, pixel_kpc):
-    """(geometry, profile table) of a map set (:mod:`sedmap.profiles`)."""
-    from .profiles import radial_profiles
+    """(geometry, profile table) of a map set (:mod:`sedmap.profiles`); where none can
+    be made (no pixel masses: every bin flagged; no light in the reference band),
+    (None, an empty table whose ``meta["NOTE"]`` says why), with a warning."""
+    from .profiles import empty_profiles, radial_profiles
 
-    geo = profile_geometry(cube, bm)
     maps = {k: np.asarray(m.data, float) for k, m in ms.maps.items()}
-    return geo, radial_profiles(maps, cube.region & (bm.binmap > 0), geo, pixel_kpc)
+    try:
+        geo = profile_geometry(cube, bm)
+        return geo, radial_profiles(maps, cube.region & (bm.binmap > 0), geo, pixel_kpc)
+    except InputError as err:
+        log.warning("no radial profiles: %s", err.problem)
+        return None, empty_profiles(pixel_kpc, note=err.problem)
 
 
 #: the maps drawn in maps.png: extension, colour-bar label, colour map
@@ -381,16 +393,24 @@ def map_plots(ms, bm, cube, results, plot_dir, geo, profiles, pixel_kpc, sfh_for
     labels), ``titles`` (the showcase plots' titles), ``showcase`` ((bin id,
     R/R_e, label) each).
     """
-    from .plots import plot_bin_sfh, plot_corner, plot_maps, plot_profiles, plot_residuals
-    from .plots import plot_sed
+    from .plots import (
+        plot_bin_sfh,
+        plot_corner,
+        plot_maps,
+        plot_placeholder,
+        plot_profiles,
+        plot_residuals,
+        plot_sed,
+    )
     from .profiles import showcase_bins
 
     data = {k: np.asarray(m.data, float) for k, m in ms.maps.items()}
-    area = np.log10(pixel_kpc**2)
-    for name, pix in (("LOG_SIGMA_MSTAR", "LOG_MSTAR_PIX_P50"),
-                      ("LOG_SIGMA_SFR", "LOG_SFR_PIX_P50")):
-        if pix in data:
-            data[name] = data[pix] - area
+    if np.isfinite(pixel_kpc) and pixel_kpc > 0:
+        area = np.log10(pixel_kpc**2)
+        for name, pix in (("LOG_SIGMA_MSTAR", "LOG_MSTAR_PIX_P50"),
+                          ("LOG_SIGMA_SFR", "LOG_SFR_PIX_P50")):
+            if pix in data:
+                data[name] = data[pix] - area
     panels = []
     for key, label, cmap in MAP_PANELS:
         if key not in data:
@@ -407,11 +427,18 @@ def map_plots(ms, bm, cube, results, plot_dir, geo, profiles, pixel_kpc, sfh_for
             np.isfinite(img) & ~(c >= ms.constraint_min)
         panels.append({"data": img, "label": label, "cmap": cmap, "prior": prior,
                        "low": low})
-    radius_re = geo["radius"] / geo["r_e_pix"]
-    usable = [r.bin_id for r in results if not r.flag and bm.flag[r.bin_id - 1] == 0]
+    if geo is not None:
+        radius_re, unit = geo["radius"] / geo["r_e_pix"], "R$_e$"
+    else:  # no geometry: pixels from the image's centre
+        yy, xx = np.indices(bm.binmap.shape, dtype=float)
+        radius_re, unit = np.hypot(yy - yy.mean(), xx - xx.mean()), "pixels"
+    fitted = [r.bin_id for r in results if not r.flag]
+    usable = [b for b in fitted if bm.flag[b - 1] == 0]
     by_id = {r.bin_id: r for r in results}
     sampled = [b for b in usable if by_id[b].method == "mcmc"]  # chains, where run
-    show = showcase_bins(bm.binmap, radius_re, sampled if len(sampled) >= 3 else usable)
+    # S/N-complete bins (MCMC ones where at least three), else any fitted bin
+    show = showcase_bins(bm.binmap, radius_re,
+                         sampled if len(sampled) >= 3 else usable or fitted)
     markers = []
     for b, rr, label in show:  # on the bin's pixel nearest its centroid (a ring's too)
         yy, xx = np.nonzero(bm.binmap == b)
@@ -423,15 +450,24 @@ def map_plots(ms, bm, cube, results, plot_dir, geo, profiles, pixel_kpc, sfh_for
     if profiles is not None and len(profiles):
         drawn["files"].append(plot_profiles(profiles, plot_dir / "profiles.png",
                                             title=cube.galaxy))
+    else:
+        note = profiles.meta.get("NOTE", "") if profiles is not None else ""
+        drawn["files"].append(plot_placeholder(plot_dir / "profiles.png",
+                                               f"no radial profiles: {note}"))
     pivots = np.asarray(bm.filters.pivot_aa)
     chi = [(bm.flux[r.bin_id - 1] - r.bestfit_photometry) / np.sqrt(bm.flux_var[r.bin_id - 1])
            for r in results if not r.flag and r.bestfit_photometry is not None]
     if chi:
         drawn["files"].append(plot_residuals(list(bm.filters.name), pivots, np.array(chi),
                                              plot_dir / "residuals.png"))
+    else:
+        drawn["files"].append(plot_placeholder(plot_dir / "residuals.png",
+                                               "no fitted bin: no residuals"))
     if not show:
+        for name in ("sed_fit.png", "corner.png", "sfh.png"):
+            drawn["files"].append(plot_placeholder(plot_dir / name, "no fitted bin to show"))
         return drawn
-    titles = [f"bin {b}, {label}: R = {rr:.2f} R$_e$ ({by_id[b].method})"
+    titles = [f"bin {b}, {label}: R = {rr:.2f} {unit} ({by_id[b].method})"
               for b, rr, label in show]
     drawn["titles"] = titles
     log.info("showcase bins: %s", ", ".join(f"{b} ({label}, R = {rr:.2f} R_e)"
@@ -447,7 +483,7 @@ def map_plots(ms, bm, cube, results, plot_dir, geo, profiles, pixel_kpc, sfh_for
     if sfh_form is not None:
         drawn["files"].append(plot_bin_sfh(
             [by_id[b] for b, _, _ in show], sfh_form, plot_dir / "sfh.png", continuity_young,
-            labels=[f"bin {b}, {label} ({rr:.2f} R$_e$)" for b, rr, label in show],
+            labels=[f"bin {b}, {label} ({rr:.2f} {unit})" for b, rr, label in show],
             title=f"{cube.galaxy}: showcase bins"))
     return drawn
 

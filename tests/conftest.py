@@ -35,7 +35,9 @@ def _checkout_status():
     Python's byte-code caches and Snakemake's own metadata folder (``.snakemake/``,
     which Snakemake keeps in the folder it runs from); None outside a git checkout."""
     try:
-        out = subprocess.run(["git", "status", "--porcelain", "--ignored"], cwd=ROOT,
+        # every file (not folders), so a write inside an untracked or ignored folder shows
+        out = subprocess.run(["git", "status", "--porcelain", "--ignored",
+                              "--untracked-files=all"], cwd=ROOT,
                              capture_output=True, text=True, timeout=60, check=True).stdout
     except (OSError, subprocess.SubprocessError):
         return None

@@ -87,3 +87,55 @@ def test_reference_band_and_showcase_bins():
     assert [(b, label) for b, _, label in show] == [(1, "centre"), (3, "R_e"),
                                                     (4, "outskirts")]
     assert showcase_bins(binmap, radius, usable=[]) == []
+
+
+def test_maps_stage_draws_every_figure_when_no_bin_is_snr_complete(tmp_path):
+    """A galaxy whose bins are all flagged LOW_SNR and whose redshift gives no
+    distance (z = 0) still gets every figure the maps rule declares, an empty profile
+    table saying why, and a summary page that says so."""
+    from astropy.wcs import WCS
+
+    from sedmap.io import BinMap, Filters, FitResult, FluxCube, MapSet, PropertyMap
+    from sedmap.io.profiles import read_profiles, write_profiles
+    from sedmap.report import write_summary
+    from sedmap.stages import _profiles, galaxy_pixel_kpc, map_plots
+
+    img, _, _ = _disc(n=21)
+    wcs = WCS(naxis=2)
+    wcs.wcs.ctype = ["RA---TAN", "DEC--TAN"]
+    wcs.wcs.cdelt = [-1e-4, 1e-4]
+    wcs.wcs.crval = [10.0, 2.0]
+    wcs.wcs.crpix = [11, 11]
+    filters = Filters(["sdss_r", "sdss_i"], np.array([6200.0, 7600.0]), np.zeros(2))
+    cube = FluxCube(galaxy="g", flux=np.stack([img, img]), flux_err=0.1 * np.ones((2, 21, 21)),
+                    region=np.ones((21, 21), bool), wcs=wcs, filters=filters, ra=10.0, dec=2.0,
+                    z=0.0, pixsize=0.36, psf_fwhm=1.0, ebv=0.0)
+    binmap = np.ones((21, 21), np.int32)
+    bm = BinMap(galaxy="g", binmap=binmap, wcs=wcs, filters=filters, flux=np.ones((1, 2)),
+                flux_var=np.ones((1, 2)), snr=np.ones((1, 2)), flag=np.ones(1, np.int32))
+    res = FitResult(bin_id=1, method="rdsps", param_names=["log_mstar"],
+                    samples=np.zeros((4, 1)), weights=np.ones(4), percentiles={},
+                    bestfit_photometry=np.ones(2))
+    ms = MapSet(galaxy="g", wcs=wcs, constraint_min=0.5, maps={
+        "AV_P50": PropertyMap(np.full((21, 21), 0.3, np.float32), "mag", "BIN"),
+        "BIN_FLAG": PropertyMap(np.ones((21, 21), np.float32), "", "BIN")})
+    kpc = galaxy_pixel_kpc(cube)
+    assert np.isnan(kpc)
+    geo, table = _profiles(ms, cube, bm, kpc)
+    assert len(table) == 0 and "LOG_MSTAR_PIX_P50" in table.meta["NOTE"]
+    drawn = map_plots(ms, bm, cube, [res], tmp_path, geo, table, kpc, None)
+    assert {p.name for p in drawn["files"]} == {"maps.png", "profiles.png", "residuals.png",
+                                                "sed_fit.png", "corner.png"}
+    assert all(p.stat().st_size > 0 for p in drawn["files"])
+    path = write_profiles(table, tmp_path / "profiles.fits", "g")
+    back = read_profiles(path)
+    assert len(back) == 0 and np.isnan(back.meta["R_E_KPC"]) and back.meta["NOTE"]
+    page = write_summary(tmp_path / "summary.html", "g", _write_maps(ms, tmp_path),
+                         path).read_text()
+    assert "Radial profiles" in page and "None:" in page
+
+
+def _write_maps(ms, tmp_path):
+    from sedmap.io import write_map_set
+
+    return write_map_set(ms, tmp_path / "maps.fits")

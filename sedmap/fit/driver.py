@@ -307,7 +307,11 @@ def _population_priors(grid, priors, res, mine, bin_flags, comm, population):
 
 def read_population_priors(path):
     """``fit.priors``-style dict of the moved priors in a ``population_prior.json``."""
-    return dict(read_json(path, ("priors",))["priors"])
+    try:
+        return dict(read_json(path, ("priors",))["priors"])
+    except InputError as err:
+        raise InputError(f"population prior file: {err.problem}", path=err.path,
+                         fix="rerun the rdsps rule with fit.population_prior.enabled") from None
 
 
 def spectrum_model_config(model_config, wave_obs, z, R):

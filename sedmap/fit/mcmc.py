@@ -513,10 +513,14 @@ def _prior_key(post):
     """What a bin's posterior shares with another's whose priors are the same, but for
     the mass prior's range (:class:`StackedPosterior`)."""
     def one(p):
-        return None if p is None else (p.name, p.form, p.lo, p.hi, repr(sorted(p.kw.items())))
+        if p is None:
+            return None
+        kw = tuple((k, np.asarray(v, float).tobytes()) for k, v in sorted(p.kw.items()))
+        return (p.name, p.form, p.lo, p.hi, kw)
 
     corr = post.correlation
-    return ([one(p) for p in post.priors], tuple(post.free), one(post.z_prior),
+    return ([one(p) for p in post.priors], tuple(post.free), tuple(post.filters),
+            one(post.z_prior),
             post.mass_prior.form, np.asarray(post.sys_err, float).tobytes(), post.kind, post.nu,
             None if corr is None else (corr.names, corr.matrix.tobytes(), corr.mu.tobytes(),
                                        corr.sigma.tobytes()))

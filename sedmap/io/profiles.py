@@ -5,11 +5,14 @@ Layout (see docs/products.md)::
     PRIMARY   PRODUCT = 'PROFILES', GALAXY, provenance; the geometry: R_E_PIX,
               R_E_KPC, AXRATIO (b/a), PA_DEG (major axis from +x, counter-
               clockwise), REFBAND (index of the reference band), PIXKPC
+              (undefined where unknown); NOTE: why there are no annuli, if so
     PROFILES  binary table, one row per annulus (sedmap.profiles.radial_profiles):
               r_lo, r_hi, r_mid (R/R_e), r_kpc, n_pix, and <quantity>_p16/_p50/_p84
               with TUNITn
 """
 
+import numpy as np
+from astropy.io import fits
 from astropy.table import Table
 
 from ..errors import InputError
@@ -27,7 +30,12 @@ def write_profiles(table, path, galaxy, confhash=None):
     if missing:
         raise InputError(f"the profile table lacks {missing} in its meta.", path,
                          "make it with sedmap.profiles.radial_profiles.")
-    cards = {"GALAXY": galaxy, **{k: table.meta[k] for k in GEOMETRY}}
+    cards = {"GALAXY": galaxy}
+    for k in GEOMETRY:  # FITS has no NaN: an unknown value is written undefined
+        v = table.meta[k]
+        cards[k] = None if isinstance(v, float) and not np.isfinite(v) else v
+    if table.meta.get("NOTE"):
+        cards["NOTE"] = (str(table.meta["NOTE"])[:68], "why there are no annuli")
     cols = [(n, "J" if n == "n_pix" else "D", table[n].data,
              str(table[n].unit) if table[n].unit is not None else None)
             for n in table.colnames]
@@ -47,6 +55,9 @@ def read_profiles(path):
         if k not in hdul[0].header:
             raise InputError(f"the primary header lacks {k}.", path,
                              "rewrite the product with sedmap (see docs/products.md).")
-        table.meta[k] = hdul[0].header[k]
+        v = hdul[0].header[k]
+        table.meta[k] = float("nan") if v is None or isinstance(v, fits.card.Undefined) else v
     table.meta["GALAXY"] = hdul[0].header.get("GALAXY", "")
+    if "NOTE" in hdul[0].header:
+        table.meta["NOTE"] = hdul[0].header["NOTE"]
     return table
