@@ -35,7 +35,7 @@ def write_profiles(table, path, galaxy, confhash=None):
         v = table.meta[k]
         cards[k] = None if isinstance(v, float) and not np.isfinite(v) else v
     if table.meta.get("NOTE"):
-        cards["NOTE"] = (str(table.meta["NOTE"])[:68], "why there are no annuli")
+        cards["NOTE"] = str(table.meta["NOTE"])[:68]  # why there are no annuli
     cols = [(n, "J" if n == "n_pix" else "D", table[n].data,
              str(table[n].unit) if table[n].unit is not None else None)
             for n in table.colnames]
