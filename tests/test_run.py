@@ -99,6 +99,16 @@ def test_a_stage_without_its_inputs_is_one_line(tmp_path, capsys, monkeypatch):
     assert "run the stages before this one" in err
 
 
+def test_a_yaml_file_given_to_config_is_refused_with_the_fix(capsys):
+    """Subcommands take galaxy files as arguments and --config KEY=VALUE settings; a
+    galaxy file given to --config (the former usage) is one line saying so."""
+    status = main(["maps", "--config", "config/galaxies/demo.yaml"])
+    err = capsys.readouterr().err
+    assert status == 2 and err.count("\n") == 1 and "Traceback" not in err
+    assert "is a file, and --config takes KEY=VALUE" in err
+    assert "sedmap COMMAND config/galaxies/demo.yaml --config key=value" in err
+
+
 def test_run_summary_sums_each_stages_benchmarks(tmp_path):
     """The end-of-run summary adds up Snakemake's benchmark files per stage (a stage's
     jobs summed, its peak memory the largest), in pipeline order, and names the maps."""
