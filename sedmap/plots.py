@@ -139,10 +139,13 @@ def plot_sed(items, pivots, path, fscale=1.0):
     return _save(fig, path)
 
 
-#: axis labels of the posterior quantities (corner plots)
+#: axis and colour-bar labels, with units, of the quantities the figures draw (the
+#: corner plots, the profiles and the maps look them up here)
 LABELS = {"log_mstar": r"log M$_*$ / M$_\odot$", "log_sfr": r"log SFR / M$_\odot$ yr$^{-1}$",
-          "age_mw": "age$_{MW}$ / Gyr", "logzsol": r"log Z/Z$_\odot$", "av": r"A$_V$ / mag",
-          "log_ssfr": r"log sSFR / yr$^{-1}$", "dust2": r"$\hat\tau_2$"}
+          "age_mw": "mass-weighted age / Gyr", "logzsol": r"log Z/Z$_\odot$",
+          "av": r"A$_V$ / mag", "log_ssfr": r"log sSFR / yr$^{-1}$", "dust2": r"$\hat\tau_2$",
+          "log_sigma_mstar": r"log $\Sigma_*$ / M$_\odot$ kpc$^{-2}$",
+          "log_sigma_sfr": r"log $\Sigma_{\rm SFR}$ / M$_\odot$ yr$^{-1}$ kpc$^{-2}$"}
 
 
 def plot_corner(result, path, names=None, title=""):
@@ -338,18 +341,14 @@ def plot_maps(panels, wcs, path, pixel_kpc=None, markers=None):
     return _save(fig, path)
 
 
-#: radial-profile panels: table column stem, axis label
-PROFILE_PANELS = (("log_sigma_mstar", r"log $\Sigma_*$ / M$_\odot$ kpc$^{-2}$"),
-                  ("log_sigma_sfr", r"log $\Sigma_{\rm SFR}$ / M$_\odot$ yr$^{-1}$ kpc$^{-2}$"),
-                  ("log_ssfr", r"log sSFR / yr$^{-1}$"),
-                  ("age_mw", "mass-weighted age / Gyr"),
-                  ("logzsol", r"log Z/Z$_\odot$"), ("av", r"A$_V$ / mag"))
+#: radial-profile panels: table column stems (labels from :data:`LABELS`)
+PROFILE_PANELS = ("log_sigma_mstar", "log_sigma_sfr", "log_ssfr", "age_mw", "logzsol", "av")
 
 
 def plot_profiles(table, path, title=""):
     """Radial profiles against R/R_e with their 16-84% bands (``table`` from
     :func:`sedmap.profiles.radial_profiles`); the top axis in kpc."""
-    panels = [(c, lab) for c, lab in PROFILE_PANELS
+    panels = [(c, LABELS[c]) for c in PROFILE_PANELS
               if f"{c}_p50" in table.colnames and np.isfinite(table[f"{c}_p50"]).any()]
     fig, axes = plt.subplots(2, 3, figsize=(9.5, 5.2), squeeze=False)
     r = np.asarray(table["r_mid"], float)

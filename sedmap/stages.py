@@ -368,14 +368,14 @@ def _profiles(ms, cube, bm, pixel_kpc):
         return None, empty_profiles(pixel_kpc, note=err.problem)
 
 
-#: the maps drawn in maps.png: extension, colour-bar label, colour map
-MAP_PANELS = (("LOG_SIGMA_MSTAR", r"log $\Sigma_*$ / M$_\odot$ kpc$^{-2}$", "viridis"),
-              ("LOG_SIGMA_SFR", r"log $\Sigma_{\rm SFR}$ / M$_\odot$ yr$^{-1}$ kpc$^{-2}$",
-               "magma"),
-              ("LOG_SSFR_P50", r"log sSFR / yr$^{-1}$", "magma"),
-              ("AGE_MW_P50", "mass-weighted age / Gyr", "cividis"),
-              ("LOGZSOL_P50", r"log Z/Z$_\odot$", "plasma"),
-              ("AV_P50", r"A$_V$ / mag", "inferno"))
+#: the maps drawn in maps.png: extension, label key (:data:`sedmap.plots.LABELS`),
+#: colour map
+MAP_PANELS = (("LOG_SIGMA_MSTAR", "log_sigma_mstar", "viridis"),
+              ("LOG_SIGMA_SFR", "log_sigma_sfr", "magma"),
+              ("LOG_SSFR_P50", "log_ssfr", "magma"),
+              ("AGE_MW_P50", "age_mw", "cividis"),
+              ("LOGZSOL_P50", "logzsol", "plasma"),
+              ("AV_P50", "av", "inferno"))
 
 
 def map_plots(ms, bm, cube, results, plot_dir, geo, profiles, pixel_kpc, sfh_form=None,
@@ -394,6 +394,7 @@ def map_plots(ms, bm, cube, results, plot_dir, geo, profiles, pixel_kpc, sfh_for
     R/R_e, label) each).
     """
     from .plots import (
+        LABELS,
         plot_bin_sfh,
         plot_corner,
         plot_maps,
@@ -412,7 +413,8 @@ def map_plots(ms, bm, cube, results, plot_dir, geo, profiles, pixel_kpc, sfh_for
             if pix in data:
                 data[name] = data[pix] - area
     panels = []
-    for key, label, cmap in MAP_PANELS:
+    for key, quantity, cmap in MAP_PANELS:
+        label = LABELS[quantity]
         if key not in data:
             continue
         stem = {"LOG_SIGMA_MSTAR": "LOG_MSTAR", "LOG_SIGMA_SFR": "LOG_SFR"}.get(
