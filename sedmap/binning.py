@@ -68,10 +68,9 @@ import numpy as np
 from scipy import ndimage
 
 from . import binning_kernels as kern
+from .constants import FLAG_BAD_SED, FLAG_LOW_SNR  # noqa: F401 (public: binning flags)
 from .errors import InputError
 
-FLAG_LOW_SNR = 1   #: the bin misses the S/N threshold in a required band
-FLAG_BAD_SED = 2   #: the bin's SED is all NaN or has a zero/NaN variance
 
 _FOUR = ndimage.generate_binary_structure(2, 1)
 _EIGHT = ndimage.generate_binary_structure(2, 2)

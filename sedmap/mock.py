@@ -49,8 +49,15 @@ from astropy.io import fits
 from astropy.wcs import WCS
 from scipy.ndimage import gaussian_filter
 from scipy.special import erf, gammaincinv
-from .progress import progress as progress_bar
-
+from .constants import (
+    AB_JY,
+    ARCSEC_PER_RAD,
+    FWHM_TO_SIGMA,
+    GALEX_FLAM_PER_CPS,
+    JY_CGS,
+    NMGY_CGS,
+    VEGA_F0_JY,
+)
 from .errors import InputError
 from .filters import C_AA_PER_S, get_filter
 from .images.grid import target_grid
@@ -58,6 +65,7 @@ from .io.atomic import atomic_path
 from .io.fits_utils import DEFAULT_FSCALE, flux_bunit, image_hdu, primary_hdu, table_hdu
 from .io.fluxcube import Filters, filters_hdu
 from .io.provenance import config_hash, provenance_header
+from .progress import progress as progress_bar
 from .sps import PARAM_INFO
 
 log = logging.getLogger(__name__)
@@ -74,15 +82,6 @@ __all__ = [
     "noiseless_images",
 ]
 
-FWHM_TO_SIGMA = 1.0 / (2.0 * np.sqrt(2.0 * np.log(2.0)))
-ARCSEC_PER_RAD = 180.0 / np.pi * 3600.0
-JY_CGS = 1e-23
-NMGY_CGS = 3.631e-6 * JY_CGS  #: one nanomaggy in erg/s/cm^2/Hz
-
-#: Survey constants of docs/surveys.md
-GALEX_FLAM_PER_CPS = {"galex_fuv": 1.40e-15, "galex_nuv": 2.06e-16}
-TWOMASS_F0_JY = {"2mass_j": 1594.0, "2mass_h": 1024.0, "2mass_k": 666.7}
-WISE_F0_JY = {"wise_w1": 309.540, "wise_w2": 171.787, "wise_w3": 31.674, "wise_w4": 8.363}
 SURVEYS = ("galex", "sdss", "2mass", "wise", "hst", "des", "generic")
 #: Surveys whose images are delivered with the sky in them.
 SKY_IN_IMAGE = ("galex", "2mass", "wise")
@@ -350,9 +349,9 @@ def _check_config(cfg):
         if b["survey"] == "galex" and name not in GALEX_FLAM_PER_CPS:
             raise _bad(f"{where}filter", f"galex survey with filter {name}",
                        "use galex_fuv or galex_nuv")
-        if b["survey"] == "2mass" and name not in TWOMASS_F0_JY:
+        if b["survey"] == "2mass" and name not in VEGA_F0_JY:
             raise _bad(f"{where}filter", f"2mass survey with filter {name}")
-        if b["survey"] == "wise" and name not in WISE_F0_JY:
+        if b["survey"] == "wise" and name not in VEGA_F0_JY:
             raise _bad(f"{where}filter", f"wise survey with filter {name}")
     if cfg["ifs"]:
         ic = cfg["ifs_cube"]
@@ -479,13 +478,13 @@ def flam_per_native_unit(band):
     if survey == "sdss":
         return NMGY_CGS * nu_to_lam
     if survey == "2mass":
-        return TWOMASS_F0_JY[name] * JY_CGS * 10 ** (-0.4 * band["magzp"]) * nu_to_lam
+        return VEGA_F0_JY[name] * JY_CGS * 10 ** (-0.4 * band["magzp"]) * nu_to_lam
     if survey == "wise":
-        return WISE_F0_JY[name] * JY_CGS * 10 ** (-0.4 * band["magzp"]) * nu_to_lam
+        return VEGA_F0_JY[name] * JY_CGS * 10 ** (-0.4 * band["magzp"]) * nu_to_lam
     if survey == "hst":
         return float(band["photflam"])
     if survey == "des":
-        return 3631.0 * JY_CGS * 10 ** (-0.4 * band["magzero"]) * nu_to_lam
+        return AB_JY * JY_CGS * 10 ** (-0.4 * band["magzero"]) * nu_to_lam
     import astropy.units as u
 
     unit = u.Unit(band["bunit"])
@@ -871,7 +870,7 @@ def _smooth_truth(mass, sfr, mass_formed, quantities, fwhm_pix):
     but ``AGE_MW`` weighted by the mass formed (as the fits define the age)."""
     from scipy.ndimage import gaussian_filter
 
-    sig = fwhm_pix / 2.3548
+    sig = fwhm_pix * FWHM_TO_SIGMA
 
     def conv(a):
         return gaussian_filter(np.nan_to_num(a), sig, mode="constant", truncate=5.0)

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .constants import FLAG_BAD_SED, FLAG_LOW_SNR, FWHM_TO_SIGMA
 from .errors import InputError
 
 log = logging.getLogger(__name__)
@@ -129,8 +130,6 @@ def run_binning(fluxmap_path, out_path, cfg, *, confhash=None, specphoto_path=No
             **noise, **size)
     fs, vs, snr = sum_bins(binmap, flux, var, NoiseModel(n_band=len(names), **noise))
     bad = ~np.all(np.isfinite(fs) & np.isfinite(vs) & (vs > 0), axis=1)
-    from .binning import FLAG_BAD_SED, FLAG_LOW_SNR
-
     flag = np.where(bad, flag | FLAG_BAD_SED, flag).astype(np.int32)
     vs = np.where(np.isfinite(vs) & (vs > 0), vs, 1.0)  # flagged bins: placeholder, skipped
     spectra = {}
@@ -506,7 +505,7 @@ def run_accuracy(truth_path, binmap_path, rdsps_paths, fit_paths, out_json, *, p
     truth = bin_truth(bm.binmap, maps)
     flag = np.asarray(bm.flag)
     ok = set((np.flatnonzero(flag == 0) + 1).tolist())  # S/N-complete bins
-    low = set((np.flatnonzero(flag == 1) + 1).tolist())  # LOW_SNR (leftover) bins only
+    low = set((np.flatnonzero(flag == FLAG_LOW_SNR) + 1).tolist())  # LOW_SNR (leftover) bins only
     rd_all = {r.bin_id: r for r in map(read_fit_result, rdsps_paths)}
     mc_all = {r.bin_id: r for r in map(read_fit_result, fit_paths) if r.method == "mcmc"}
     rd = {k: r for k, r in rd_all.items() if k in ok}
@@ -618,7 +617,7 @@ def run_sfh_groups(fluxmap_path, binmap_path, fit_paths, sfh_form, out_path, cfg
     edges[0] = 0.0
     k = cfg.get("k", [2, 6])
     k = range(int(k[0]), int(k[1]) + 1) if isinstance(k, (list, tuple)) else int(k)
-    sigma = cube.psf_fwhm / cube.pixsize / 2.3548 if cfg.get("smooth", True) else 0.0
+    sigma = cube.psf_fwhm / cube.pixsize * FWHM_TO_SIGMA if cfg.get("smooth", True) else 0.0
     groups = make_sfh_groups(bm, results, sfh_form, edges, k, seed=cfg.get("seed", 0),
                              smooth_sigma_pix=sigma, min_mass=cfg.get("min_mass", 0.0),
                              pixel_weights=np.clip(weights, 0, None),

@@ -6,6 +6,7 @@ from pathlib import Path
 import numpy as np
 from threadpoolctl import threadpool_limits
 
+from ..constants import FLAG_BAD_SED
 from ..errors import InputError
 from ..filters import filter_matrix
 from ..io.fitresult import kish_ess
@@ -156,7 +157,7 @@ def run_rdsps(binmap, grid, z, out_dir, *, sys_err=0.0, chi2_percentile=10.0,
     filters = list(binmap.filters.name)
     phot = grid_photometry(grid, filters, z) / binmap.fscale
     flux = np.array(binmap.flux, dtype=float)
-    flux[(np.asarray(binmap.flag) & 2) > 0] = np.nan  # FLAG_BAD_SED: skipped, stays flagged
+    flux[(np.asarray(binmap.flag) & FLAG_BAD_SED) > 0] = np.nan  # skipped, stays flagged
     mine = np.arange(rank, flux.shape[0], size)
     sys_b = band_sys_err(binmap.filters, sys_err)
     fvar = np.asarray(binmap.flux_var, dtype=float)

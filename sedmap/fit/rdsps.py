@@ -15,13 +15,11 @@ in log), unlike piXedfit, which computes log-parameter errors in linear space.
 """
 
 import numpy as np
+from ..constants import FLAG_BAD_SED, FLAG_NO_FIT
+from ..errors import InputError
 from ..progress import progress as progress_bar
 
-from ..errors import InputError
-
 LEVELS = (16.0, 50.0, 84.0)
-FLAG_BAD_INPUT = 2  #: the bin's SED is NaN or has a zero/NaN variance
-FLAG_NO_FIT = 4     #: no model reaches the bin with a positive mass
 
 
 def weighted_percentiles(values, weights, levels=LEVELS):
@@ -193,5 +191,5 @@ def fit_rdsps(flux, var, model_phot, params, param_names, derived, *, sys_err=0.
                           "best_scale": float(scale[r, sel[best]]), "chi2_min": float(c[best]),
                           "flag": 0}
     for i in np.flatnonzero(~good):
-        results[i] = {"flag": FLAG_BAD_INPUT}
+        results[i] = {"flag": FLAG_BAD_SED}
     return results

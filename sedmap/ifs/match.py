@@ -40,7 +40,8 @@ from scipy import sparse
 from ..progress import progress as progress_bar
 
 from ..errors import InputError
-from ..images.grid import FWHM_TO_SIGMA, pixel_area_arcsec2
+from ..constants import FWHM_TO_SIGMA
+from ..images.grid import pixel_area_arcsec2
 from ..images.psf import FWHM_TOLERANCE
 
 __all__ = ["clip_area", "convolution_matrix", "gaussian_kernel", "match_cube",

@@ -14,9 +14,9 @@ import numpy as np
 from astropy.wcs import WCS
 from astropy.wcs.utils import proj_plane_pixel_area
 
+from ..constants import FWHM_TO_SIGMA
 from ..errors import InputError
 
-FWHM_TO_SIGMA = 1.0 / (2.0 * np.sqrt(2.0 * np.log(2.0)))
 
 #: Smallest default WCS-offset tolerance of ``align_to_reference``, arcsec.
 MIN_SHIFT_TOLERANCE = 0.5

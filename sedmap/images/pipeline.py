@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 from astropy.coordinates import SkyCoord
 
+from ..constants import FWHM_TO_SIGMA
 from ..errors import InputError
 from ..filters import pivot_wavelengths
 from ..io import Filters, FluxCube, write_flux_cube
@@ -31,7 +32,6 @@ from .grid import (
 )
 from .outliers import repair_outliers
 from .psf import (
-    FWHM_TO_SIGMA,
     effective_fwhm,
     gaussian_psf,
     matching_kernel,

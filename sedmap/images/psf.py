@@ -21,6 +21,7 @@ from scipy import ndimage
 from scipy.signal import fftconvolve
 from scipy.special import erf
 
+from ..constants import FWHM_TO_SIGMA
 from ..errors import InputError
 
 try:  # photutils >= 3
@@ -48,7 +49,6 @@ __all__ = [
     "target_psf_fwhm",
 ]
 
-FWHM_TO_SIGMA = 1.0 / (2.0 * np.sqrt(2.0 * np.log(2.0)))
 
 #: Fraction by which a source PSF's FWHM may exceed the target's before
 #: ``matching_kernel`` refuses (measurement noise on real PSFs).

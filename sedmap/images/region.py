@@ -20,6 +20,7 @@ from astropy.coordinates import SkyCoord
 from astropy.wcs.utils import proj_plane_pixel_scales
 from scipy import ndimage
 
+from ..constants import FWHM_TO_SIGMA
 from ..errors import InputError
 
 sep.set_extract_pixstack(5_000_000)
@@ -161,7 +162,7 @@ def star_radius(snr, fwhm, floor_fwhm=1.0):
     """Mask radius (arcsec) of a star of native S/N ``snr`` on a grid with PSF ``fwhm``:
     where its Gaussian profile falls to 1/10 of the noise of one native
     detection, ``sigma sqrt(2 ln(10 snr))``, and at least ``floor_fwhm`` FWHM."""
-    sigma = fwhm / 2.3548
+    sigma = fwhm * FWHM_TO_SIGMA
     r = sigma * np.sqrt(2 * np.log(np.maximum(10 * np.asarray(snr, float), 1.0)))
     return np.maximum(r, floor_fwhm * fwhm)
 

@@ -153,6 +153,7 @@ from astropy.io import fits
 from astropy.wcs.utils import proj_plane_pixel_scales
 from scipy import ndimage
 
+from ..constants import AB_JY, GALEX_FLAM_PER_CPS, JY_CGS, VEGA_F0_JY
 from ..errors import InputError
 from ..filters import C_AA_PER_S, get_filter
 from ..io.fits_utils import read_wcs, read_whole_fits
@@ -173,17 +174,6 @@ NOISE_KEYS = ("unc_file", "weight_file", "var_file")
 
 #: Largest fraction of the image whose variance may be NaN/<= 0 (else InputError).
 MAX_BAD_VAR_FRACTION = 0.5
-
-AB_JY = 3631.0
-JY_CGS = 1e-23
-
-#: Vega zero-point flux densities, Jy (docs/surveys.md; Cohen et al. 2003, Jarrett et al. 2011).
-VEGA_F0_JY = {
-    "2mass_j": 1594.0, "2mass_h": 1024.0, "2mass_k": 666.7,
-    "wise_w1": 309.540, "wise_w2": 171.787, "wise_w3": 31.674, "wise_w4": 8.363,
-}
-#: GALEX f_lambda per count/s (Morrissey et al. 2007).
-GALEX_FLAM_PER_CPS = {"galex_fuv": 1.40e-15, "galex_nuv": 2.06e-16}
 
 #: Largest relative difference between a file's pixel scale and its survey's native one.
 PIXSCALE_TOL = 0.05
