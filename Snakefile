@@ -22,11 +22,11 @@ include: "workflow/rules/maps.smk"
 
 
 def final_products(name):
-    out = [f"{RESULTS}/{name}/maps.fits", f"{RESULTS}/{name}/sfh_groups.fits",
-           f"{RESULTS}/{name}/plots/binmap.png", f"{RESULTS}/{name}/summary.html"]
+    out = [P("maps", name), P("sfh_groups", name), f"{P('plots', name)}/binmap.png",
+           P("summary", name)]
     if GALAXIES[name]["ifs"]["enabled"]:
-        out.append(f"{RESULTS}/{name}/specphoto.fits")
-    return out + ([f"{RESULTS}/{name}/accuracy.json"] if is_mock(name) else [])
+        out.append(P("specphoto", name))
+    return out + ([P("accuracy", name)] if is_mock(name) else [])
 
 
 rule all:

@@ -269,13 +269,13 @@ def render(schema: dict) -> str:
     lines = [
         "# Configuration reference",
         "",
-        "<!-- Generated from config/schema.yaml by docs/gen_config_reference.py."
-        " Do not edit: change the schema and run the script again. -->",
+        ("<!-- Generated from config/schema.yaml by docs/gen_config_reference.py."
+         " Do not edit: change the schema and run the script again. -->"),
         "",
-        "This page is generated from [config/schema.yaml](../config/schema.yaml)"
-        " (JSON Schema) by [gen_config_reference.py](gen_config_reference.py).",
-        "Defaults live in [config/config.yaml](../config/config.yaml); a galaxy file"
-        " sets only what differs from them.",
+        ("This page is generated from `config/schema.yaml` (JSON Schema) by"
+         " `docs/gen_config_reference.py`."),
+        ("Defaults live in `config/config.yaml`; a galaxy file sets only what differs"
+         " from them."),
         "",
     ]
     if schema.get("description"):
@@ -301,9 +301,7 @@ def unknown_keywords(node, root: dict | None = None, where: str = "") -> list[st
     found = []
     if not isinstance(node, dict):
         return found
-    for key, value in node.items():
-        if key not in KNOWN:
-            found.append(f"{where or '(root)'}: {key}")
+    found += [f"{where or '(root)'}: {key}" for key in node if key not in KNOWN]
     for name, child in node.get("properties", {}).items():
         found += unknown_keywords(child, root, f"{where}.{name}" if where else name)
     for name, child in node.get("$defs", {}).items():

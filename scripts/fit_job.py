@@ -1,5 +1,5 @@
-"""Snakemake entry of rule fit_job: the MCMC fits of one job's bins, in one stacked
-ensemble -> fits/job_J/bin_K.h5.
+"""Snakemake entry of rule fit_job: the fits of one job's bins with fit.method (MCMC:
+in one stacked ensemble) -> fits/job_J/bin_K.h5.
 
 Thin on purpose: it reads the rule's params (never the global config) and
 calls the library.

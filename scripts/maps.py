@@ -15,8 +15,7 @@ from sedmap.stages import bin_result_paths, run_maps, run_script
 def body(p, i, o, w):
     run_maps(i.fluxmap, i.binmap, bin_result_paths(i.binmap, i.rdsps, i.fits),
              o.maps, p.maps, confhash=p.confhash, plot_dir=Path(o.plot).parent,
-             sfh_form=p.sfh, continuity_young=p.young, profiles_path=o.profiles,
-             cosmology=p.cosmology)
+             profiles_path=o.profiles, cosmology=p.cosmology)
 
 
 run_script(snakemake, body)

@@ -14,8 +14,7 @@ from sedmap.stages import bin_result_paths, run_script, run_sfh_groups
 
 def body(p, i, o, w):
     run_sfh_groups(i.fluxmap, i.binmap, bin_result_paths(i.binmap, i.rdsps, i.fits),
-                   p.sfh, o.groups, p.cfg, confhash=p.confhash,
-                   plot_path=o.plot, continuity_young=p.young)
+                   o.groups, p.cfg, confhash=p.confhash, plot_path=o.plot)
 
 
 run_script(snakemake, body)

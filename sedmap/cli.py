@@ -25,8 +25,9 @@ def _cmd_models(args):
         mc["n_models"] = args.n_models
     if args.out is None:
         from .config import grid_key
+        from .io.paths import grid_path
 
-        args.out = f"{cfg['results_dir']}/models/{grid_key(mc)}.h5"
+        args.out = grid_path(cfg["results_dir"], grid_key(mc))
     path = build_grid(mc, args.out, config_hash=args.confhash or config_hash(mc),
                       progress=not args.quiet)
     if path is not None and not args.quiet:
@@ -35,9 +36,10 @@ def _cmd_models(args):
 
 def _cmd_rdsps(args):
     """RDSPS of every bin (the workflow's rdsps rule; MPI-aware)."""
+    from .config import section
     from .stages import run_rdsps
 
-    run_rdsps(args.binmap, args.grid, args.z, args.out, json.loads(args.fit_json),
+    run_rdsps(args.binmap, args.grid, args.z, args.out, section("fit", json.loads(args.fit_json)),
               confhash=args.confhash, grid_hash=args.grid_hash)
 
 
@@ -80,16 +82,24 @@ def _config_args(parser):
 
 
 def _gdir(cfg):
-    from pathlib import Path
+    """``results_dir/GALAXY`` of a configuration (:mod:`sedmap.io.paths`)."""
+    from .io.paths import galaxy_dir
 
-    return Path(cfg["results_dir"]) / cfg["galaxy"]["name"]
+    return galaxy_dir(cfg["results_dir"], cfg["galaxy"]["name"])
+
+
+def _path(cfg, name):
+    """The path of a configuration's product ``name`` (:data:`sedmap.io.paths.PRODUCTS`)."""
+    from .io.paths import product_path
+
+    return product_path(cfg["results_dir"], cfg["galaxy"]["name"], name)
 
 
 def _cmd_mock(args):
     from .stages import run_mock
 
     cfg = _load(args)
-    out = args.out or _gdir(cfg) / "mock"
+    out = args.out or _path(cfg, "mock")
     man = run_mock(cfg["mock"]["settings"], cfg["galaxy"], out, models_config=cfg["models"],
                    progress=not args.quiet)
     print(man["truth"])
@@ -103,10 +113,10 @@ def _cmd_images(args):
 
     cfg = _load(args)
     gdir = _gdir(cfg)
-    bands = (mock_band_specs(cfg["mock"]["settings"], gdir / "mock") if cfg["mock"]["enabled"]
-             else band_specs(cfg))
+    bands = (mock_band_specs(cfg["mock"]["settings"], _path(cfg, "mock"))
+             if cfg["mock"]["enabled"] else band_specs(cfg))
     print(run_all(bands, cfg["galaxy"], cfg["images"], gdir, out_path=args.out,
-                  plot_dir=gdir / "plots"))
+                  plot_dir=_path(cfg, "plots")))
 
 
 def _cmd_ifs(args):
@@ -114,9 +124,8 @@ def _cmd_ifs(args):
     from .stages import run_ifs
 
     cfg = _load(args)
-    gdir = _gdir(cfg)
-    cube = resolve_input(cfg, cfg["ifs"]["cube"]) or gdir / "mock" / "ifs.fits"
-    print(run_ifs(cube, gdir / "fluxmap.fits", args.out or gdir / "specphoto.fits", cfg["ifs"]))
+    cube = resolve_input(cfg, cfg["ifs"]["cube"]) or _path(cfg, "mock") / "ifs.fits"
+    print(run_ifs(cube, _path(cfg, "fluxmap"), args.out or _path(cfg, "specphoto"), cfg["ifs"]))
 
 
 def _cmd_cube_bands(args):
@@ -127,7 +136,7 @@ def _cmd_cube_bands(args):
     if not (cfg["ifs"]["cube"] and cfg["ifs"]["bands"]):
         raise InputError("no synthetic bands to make: ifs.cube and ifs.bands are needed.",
                          path="ifs.bands", fix="list the filters in ifs.bands (and ifs.cube)")
-    out = args.out or _gdir(cfg) / "cube_bands"
+    out = args.out or _path(cfg, "cube_bands")
     for p in run_cube_bands(resolve_input(cfg, cfg["ifs"]["cube"]), cfg["ifs"]["bands"], out,
                             cfg["ifs"]):
         print(p)
@@ -137,66 +146,63 @@ def _cmd_binning(args):
     from .stages import run_binmap_plot, run_binning
 
     cfg = _load(args)
-    gdir = _gdir(cfg)
-    spec = gdir / "specphoto.fits" if cfg["ifs"]["enabled"] else None
-    out = run_binning(gdir / "fluxmap.fits", args.out or gdir / "binmap.fits", cfg["binning"],
+    spec = _path(cfg, "specphoto") if cfg["ifs"]["enabled"] else None
+    out = run_binning(_path(cfg, "fluxmap"), args.out or _path(cfg, "binmap"), cfg["binning"],
                       specphoto_path=spec)
-    run_binmap_plot(out, gdir / "plots" / "binmap.png")
+    run_binmap_plot(out, _path(cfg, "plots") / "binmap.png")
     print(out)
 
 
 def _cmd_fit(args):
-    from .config import grid_key
-    from .io import grid_hash, read_bin_map
-    from .stages import mcmc_bins, run_fit_job, run_rdsps
-
-    cfg = _load(args)
-    gdir = _gdir(cfg)
-    grid = f"{cfg['results_dir']}/models/{grid_key(cfg['models'])}.h5"
-    expected = grid_hash(cfg["models"])
-    z = cfg["galaxy"]["z"]
-    run_rdsps(gdir / "binmap.fits", grid, z, gdir / "rdsps", cfg["fit"], grid_hash=expected)
-    bins = args.bins or mcmc_bins(read_bin_map(gdir / "binmap.fits").flag, cfg["fit"])
     from tqdm.auto import tqdm
 
-    n = max(int(cfg["fit"]["bins_per_job"]), 1)  # the workflow's jobs: stacked ensembles
+    from .config import grid_key
+    from .fit.methods import fit_bins
+    from .io import grid_hash, read_bin_map
+    from .io.paths import grid_path
+    from .stages import run_fit_job, run_rdsps
+
+    cfg = _load(args)
+    grid = grid_path(cfg["results_dir"], grid_key(cfg["models"]))
+    expected = grid_hash(cfg["models"])
+    z = cfg["galaxy"]["z"]
+    binmap, rdsps, fits = _path(cfg, "binmap"), _path(cfg, "rdsps"), _path(cfg, "fits")
+    run_rdsps(binmap, grid, z, rdsps, cfg["fit"], grid_hash=expected)
+    bins = args.bins or fit_bins(read_bin_map(binmap).flag, cfg["fit"])
+    n = int(cfg["fit"]["bins_per_job"])  # the workflow's jobs: stacked ensembles
     for s in tqdm(range(0, len(bins), n), desc="fit", unit="job", disable=args.quiet):
         job = bins[s:s + n]
-        run_fit_job(job, gdir / "binmap.fits", grid, gdir / "rdsps", z,
-                    [gdir / "fits" / f"bin_{k}.h5" for k in job], cfg["fit"],
-                    grid_hash=expected)
+        run_fit_job(job, binmap, grid, rdsps, z, [fits / f"bin_{k}.h5" for k in job],
+                    cfg["fit"], grid_hash=expected)
 
 
-def _fit_paths(gdir):
-    """The MCMC results under ``gdir/fits``: the workflow's job folders and the files
-    ``sedmap fit`` writes."""
-    return sorted((gdir / "fits").glob("job_*")) + sorted((gdir / "fits").glob("bin_*.h5"))
+def _result_paths(cfg):
+    """Every bin's fit file (:func:`sedmap.stages.bin_result_paths`): the refits under
+    ``fits/`` (the workflow's job folders and the files ``sedmap fit`` writes), else
+    RDSPS's."""
+    from .stages import bin_result_paths
+
+    fits = _path(cfg, "fits")
+    refits = sorted(fits.glob("job_*")) + sorted(fits.glob("bin_*.h5"))
+    return bin_result_paths(_path(cfg, "binmap"), _path(cfg, "rdsps"), refits)
 
 
 def _cmd_maps(args):
-    from .stages import bin_result_paths, run_maps
+    from .stages import run_maps
 
     cfg = _load(args)
-    gdir = _gdir(cfg)
-    print(run_maps(gdir / "fluxmap.fits", gdir / "binmap.fits",
-                   bin_result_paths(gdir / "binmap.fits", gdir / "rdsps", _fit_paths(gdir)),
-                   args.out or gdir / "maps.fits", cfg["maps"], plot_dir=gdir / "plots",
-                   sfh_form=cfg["models"]["sfh"],
-                   continuity_young=cfg["models"]["continuity_young_gyr"],
-                   profiles_path=gdir / "profiles.fits", cosmology=cfg["models"]["cosmology"]))
+    print(run_maps(_path(cfg, "fluxmap"), _path(cfg, "binmap"), _result_paths(cfg),
+                   args.out or _path(cfg, "maps"), cfg["maps"], plot_dir=_path(cfg, "plots"),
+                   profiles_path=_path(cfg, "profiles"), cosmology=cfg["models"]["cosmology"]))
 
 
 def _cmd_sfh_groups(args):
-    from .stages import bin_result_paths, run_sfh_groups
+    from .stages import run_sfh_groups
 
     cfg = _load(args)
-    gdir = _gdir(cfg)
-    print(run_sfh_groups(gdir / "fluxmap.fits", gdir / "binmap.fits",
-                         bin_result_paths(gdir / "binmap.fits", gdir / "rdsps",
-                                          _fit_paths(gdir)),
-                         cfg["models"]["sfh"], args.out or gdir / "sfh_groups.fits",
-                         cfg["sfh_groups"], plot_path=gdir / "plots" / "sfh_groups.png",
-                         continuity_young=cfg["models"].get("continuity_young_gyr")))
+    print(run_sfh_groups(_path(cfg, "fluxmap"), _path(cfg, "binmap"), _result_paths(cfg),
+                         args.out or _path(cfg, "sfh_groups"), cfg["sfh_groups"],
+                         plot_path=_path(cfg, "plots") / "sfh_groups.png"))
 
 
 def _cmd_run(args):

@@ -134,6 +134,18 @@ def load_config(*paths, validate=True):
 SHEET_COLUMNS = ("galaxy", "configfile")
 
 
+def section(name, values=None):
+    """A configuration section with the schema's defaults filled: ``values`` (a dict,
+    possibly partial) merged over the defaults of section ``name`` and validated
+    (:func:`validate_config`). For library callers and tests that set a few keys of
+    one stage's section; the stages read every key they use from it.
+    """
+    config = load_config()
+    config[name] = deep_merge(config[name], dict(values or {}))
+    validate_config(config)
+    return config[name]
+
+
 def read_sample_sheet(path):
     """Rows of a sample sheet: a TSV with a header ``galaxy<TAB>configfile``.
 
@@ -561,20 +573,21 @@ def _cross_checks(config):
     fit = config["fit"]
     fz = fit["free_redshift"]
     if fz["enabled"]:
-        if fit["method"] != "mcmc" or fit["spectrum"]["enabled"]:
-            raise InputError("true is not allowed without MCMC fits or with fit.spectrum; set "
-                             "fit.method: mcmc and fit.spectrum.enabled: false, or leave it "
-                             "false.", path="fit.free_redshift.enabled")
+        if fit["method"] == "rdsps" or fit["spectrum"]["enabled"]:
+            raise InputError("true is not allowed with RDSPS alone (its grid is at galaxy.z) "
+                             "or with fit.spectrum; set fit.method: mcmc (or map) and "
+                             "fit.spectrum.enabled: false, or leave it false.",
+                             path="fit.free_redshift.enabled")
         top = config["galaxy"]["z"] + fz["max_shift"]
         if top > models["redshift"] + 1e-12:
             raise InputError(f"{_num(fz['max_shift'])} is not allowed: galaxy.z + max_shift = "
                              f"{_num(top)} is above models.redshift ({_num(models['redshift'])});"
                              " lower it or raise models.redshift.",
                              path="fit.free_redshift.max_shift")
-    if fit["spectrum"]["enabled"] and not (config["ifs"]["enabled"] and fit["method"] == "mcmc"):
+    if fit["spectrum"]["enabled"] and not (config["ifs"]["enabled"] and fit["method"] != "rdsps"):
         raise InputError(
-            "true is not allowed without IFS spectra and MCMC fits; set ifs.enabled: true "
-            "and fit.method: mcmc (RDSPS fits the photometry only), or leave it false.",
+            "true is not allowed without IFS spectra and a refit; set ifs.enabled: true "
+            "and fit.method: mcmc or map (RDSPS fits the photometry only), or leave it false.",
             path="fit.spectrum.enabled",
         )
     z, zmax = config["galaxy"]["z"], models["redshift"]
@@ -775,7 +788,7 @@ def _check_priors_and_chains(config):
             raise InputError(f"{m['burn']} burn-in steps leave none of the {m['nsteps']} "
                              "steps.", path="fit.mcmc.burn",
                              fix="keep fit.mcmc.burn below fit.mcmc.nsteps.")
-        if m.get("max_steps", m["nsteps"]) < m["nsteps"]:
+        if m["max_steps"] < m["nsteps"]:
             raise InputError(f"the longest chain ({m['max_steps']} steps) is shorter than the "
                              f"shortest ({m['nsteps']})", path="fit.mcmc.max_steps",
                              fix="set fit.mcmc.max_steps >= fit.mcmc.nsteps.")

@@ -36,3 +36,20 @@ FLAG_LOW_SNR = 1
 FLAG_BAD_SED = 2
 #: no model reaches the bin with a positive mass
 FLAG_NO_FIT = 4
+
+# ------------------------- infrared and wide-field survey calibration (docs/surveys.md)
+#: Herschel-SPIRE beam solid angles, arcsec^2, of the 250/350/500 um bands for a source
+#: with nu F_nu = const (alpha = -1, SPIRE's point-source convention): Jy/beam -> Jy per
+#: pixel is a factor (pixel area / beam area). SPIRE Handbook v3.1 (2017,
+#: HERSCHEL-HSC-DOC-0798), section 5.2 (beam solid angles from the Neptune maps).
+SPIRE_BEAM_AREA_ARCSEC2 = {
+    "herschel_spire_250": 469.35, "herschel_spire_350": 831.27, "herschel_spire_500": 1804.31,
+}
+#: AB zero point of HSC-SSP coadds: a pixel value 1 is AB 27, i.e. FLUXMAG0 = 10**(0.4 * 27)
+#: (Aihara et al. 2018, PASJ 70, S8; Bosch et al. 2018, PASJ 70, S5).
+HSC_ZEROPOINT = 27.0
+#: HSC (LSST-stack) mask planes whose pixels are not used; their bits come from the MASK
+#: HDU's ``MP_<PLANE>`` header keys (Bosch et al. 2018).
+HSC_MASK_PLANES = ("BAD", "SAT", "NO_DATA", "EDGE", "CR", "INTRP")
+#: AB zero point of an image in nanomaggies (SDSS, Legacy Surveys): 1 nmgy is AB 22.5.
+NMGY_ZEROPOINT = 22.5

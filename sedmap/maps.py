@@ -28,6 +28,7 @@ import numpy as np
 from .config import default_split
 from .errors import InputError
 from .fit.constraint import constraint
+from .fit.methods import get_method
 from .io import MapSet, PropertyMap
 
 UNITS = {
@@ -101,7 +102,7 @@ def bin_space_maps(binmap, results):
     ess = np.array([r.effective_sample_size if not r.flag else np.nan for r in results])
     out["ESS"] = PropertyMap(np.where(inside, ess[lookup[binmap]], np.nan).astype(np.float32),
                              "", "BIN")
-    tau = np.array([np.nanmax(r.autocorr_time) if r.method == "mcmc" and not r.flag
+    tau = np.array([np.nanmax(r.autocorr_time) if get_method(r.method).chains and not r.flag
                     and r.autocorr_time is not None and np.isfinite(r.autocorr_time).any()
                     else np.nan for r in results])
     if np.isfinite(tau).any():
@@ -109,7 +110,7 @@ def bin_space_maps(binmap, results):
             np.where(inside, tau[lookup[binmap]], np.nan).astype(np.float32), "", "BIN")
     # the chain's length after burn-in in autocorrelation times, and whether it reached
     # fit.mcmc.n_tau (1) or stopped at fit.mcmc.max_steps (0); NaN: not an MCMC bin
-    ntau = np.array([r.n_tau if r.method == "mcmc" and not r.flag and r.converged >= 0
+    ntau = np.array([r.n_tau if get_method(r.method).chains and not r.flag and r.converged >= 0
                      else np.nan for r in results])
     if np.isfinite(ntau).any():
         conv = np.array([float(r.converged) if np.isfinite(t) else np.nan

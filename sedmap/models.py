@@ -19,6 +19,7 @@ from .errors import InputError
 from .io.modelgrid import ModelGrid, model_grid_writer
 from .io.provenance import config_hash as _hash
 from .sps import DERIVED, PARAM_INFO, SPSModel, make_wavelength_grid
+from .sps.sfh import sfh_from_models
 
 log = logging.getLogger(__name__)
 
@@ -33,13 +34,12 @@ def model_from_config(mc, library=None):
     wave = make_wavelength_grid(
         wl.get("min_aa", 900.0), wl.get("max_aa", 1.0e7), wl.get("R", 150.0),
         wl.get("spec_min_aa"), wl.get("spec_max_aa"), wl.get("spec_R", 0.0))
-    return SPSModel(sfh=mc.get("sfh", "delayed_tau"), dust_law=mc.get("dust_law", "charlot_fall"),
+    return SPSModel(sfh=sfh_from_models(mc), dust_law=mc.get("dust_law", "charlot_fall"),
                     nebular=mc.get("nebular", True), dust_emission=mc.get("dust_emission", True),
                     igm=mc.get("igm", "inoue14"), backend=mc.get("backend", "bc03"),
                     imf=mc.get("imf", "chabrier"), wave=wave, cosmology=mc.get("cosmology"),
                     dtype=mc.get("dtype", "float32"),
-                    free_gas_logz="gas_logz" in mc.get("params", {}),
-                    continuity_young_gyr=mc.get("continuity_young_gyr"), library=library)
+                    free_gas_logz="gas_logz" in mc.get("params", {}), library=library)
 
 
 def parameter_ranges(mc, model):
@@ -56,7 +56,7 @@ def parameter_ranges(mc, model):
     for name in model.param_names:
         if name not in cfg:
             raise InputError(f"no range for parameter '{name}' (needed by sfh="
-                             f"{model.sfh}, dust_law={model.dust_law})",
+                             f"{model.sfh.name}, dust_law={model.dust_law})",
                              path=f"models.params.{name}", fix="give [min, max] or a value")
         v = cfg[name]
         lo, hi = (float(v), float(v)) if np.isscalar(v) else (float(v[0]), float(v[1]))
@@ -194,7 +194,8 @@ def build_grid(model_config, out_path, *, config_hash=None, progress=True, comm=
     check_free_space(out_path, grid_nbytes(n, model.wave.size, np.dtype(model.dtype).itemsize,
                                            len(model.param_names), nd))
     with model_grid_writer(out_path, model.wave, model.param_names, DERIVED, n,
-                           model_config=mc, config_hash=confhash, dtype=model.dtype,
+                           model_config=mc, sfh=model.sfh.to_dict(), config_hash=confhash,
+                           dtype=model.dtype,
                            chunk_rows=chunk, library=model.lib) as write:
         for k in progress_bar(range(len(starts)), desc="model grid", unit="chunk",
                               disable=not progress):
@@ -283,6 +284,6 @@ def draw_grid(model_config, response, *, progress=False, comm=None):
                                               root=owner)
     grid = DrawnGrid(wave=model.wave, spectra=None, params=params,
                      param_names=list(model.param_names), derived=derived, model_config=mc,
-                     config_hash=_hash(mc))
+                     sfh=model.sfh.to_dict(), config_hash=_hash(mc))
     grid._model, grid.photometry = model, phot
     return grid

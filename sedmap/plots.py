@@ -8,6 +8,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from .io.atomic import atomic_path
+from .sps.sfh import common_sfh
 
 
 def _save(fig, path):
@@ -189,19 +190,16 @@ def plot_sfh(curves, path, title=""):
     return _save(fig, path)
 
 
-def bin_sfh_samples(result, sfh_form, lookback_gyr, continuity_young=None, max_samples=2000):
-    """SFR(lookback) of a bin's posterior samples, Msun/yr.
+def bin_sfh_samples(result, lookback_gyr, max_samples=2000):
+    """SFR(lookback) of a bin's posterior samples, Msun/yr, with the SFH the result
+    records (``FitResult.sfh``).
 
     Parameters
     ----------
     result : FitResult
         With ``log_age``, the form's parameters and ``log_mass_formed`` among
         its sample columns.
-    sfh_form : str
-        The ``models.sfh`` the bin was fitted with.
     lookback_gyr : ndarray (m,)
-    continuity_young : sequence of float, optional
-        ``models.continuity_young_gyr``.
     max_samples : int
         The samples with the largest weights (all, for equal weights: the first).
 
@@ -209,17 +207,16 @@ def bin_sfh_samples(result, sfh_form, lookback_gyr, continuity_young=None, max_s
     -------
     sfr : ndarray (k, m); weights : ndarray (k,)
     """
-    from .sps import sfh
-
+    sfh = common_sfh([result.sfh], f"bin {result.bin_id}'s fit result")
     w = np.ones(len(result.samples)) if result.weights is None else np.asarray(result.weights)
     keep = np.argsort(-w, kind="stable")[:max_samples]
     col = {n: result.samples[keep, i] for i, n in enumerate(result.param_names)}
-    p = {n: col[n] for n in ("log_age",) + sfh.PARAMS[sfh_form]}
-    rate = sfh.sfr(sfh_form, p, lookback_gyr, continuity_young)
+    p = {n: col[n] for n in ("log_age",) + sfh.params}
+    rate = sfh.sfr(p, lookback_gyr)
     return rate * 10 ** col["log_mass_formed"][:, None], w[keep]
 
 
-def plot_bin_sfh(results, sfh_form, path, continuity_young=None, labels=None, title=""):
+def plot_bin_sfh(results, path, labels=None, title=""):
     """The SFHs of one or more bins: median and 68% band over each posterior
     (:func:`plot_sfh`); ``results`` a FitResult or a list, ``labels`` one each."""
     results = [results] if not isinstance(results, (list, tuple)) else list(results)
@@ -228,7 +225,7 @@ def plot_bin_sfh(results, sfh_form, path, continuity_young=None, labels=None, ti
     for result, label in zip(results, labels):
         age = np.max(result.samples[:, result.param_names.index("log_age")])
         look = np.geomspace(1e-3, 10**age, 200)
-        rate, w = bin_sfh_samples(result, sfh_form, look, continuity_young)
+        rate, w = bin_sfh_samples(result, look)
         curves.append((look, rate, w, label))
     return plot_sfh(curves, path, title=title)
 

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from . import __version__
+from .fit.methods import METHODS
 from .io import read_map_set
 from .io.atomic import atomic_path
 from .io.jsonfile import read_json
@@ -76,16 +77,16 @@ def summary_html(galaxy, maps_path, profiles_path, accuracy_path=None, config_ha
     if accuracy_path is not None and Path(accuracy_path).exists():
         acc = read_json(accuracy_path)
         parts.append("<h2>Accuracy against the mock's truth</h2>")
-        for method in ("rdsps", "mcmc"):
-            if not acc.get(method):
+        for method in METHODS.values():
+            if not acc.get(method.name):
                 continue
-            parts += [f"<h3>{method.upper()}</h3>",
+            parts += [f"<h3>{method.label}</h3>",
                       _table(["quantity", "bins", "bias", "scatter", "68% coverage"],
                              [(label.get(k, k), v.get("n_bins"), _fmt(v.get("bias")),
                                _fmt(v.get("scatter")), _fmt(v.get("coverage68"), 2))
-                              for k, v in acc[method].items()])]
-        if acc.get("mcmc_note"):
-            parts.append(f"<p>{html.escape(acc['mcmc_note'])}</p>")
+                              for k, v in acc[method.name].items()])]
+            if acc.get(f"{method.name}_note"):
+                parts.append(f"<p>{html.escape(acc[f'{method.name}_note'])}</p>")
     style = ("<style>table{border-collapse:collapse;margin:0.5em 0}"
              "td,th{border:1px solid #bbb;padding:2px 8px;font:13px sans-serif}</style>")
     return f"<!DOCTYPE html><html><head><meta charset='utf-8'>{style}</head><body>" \

@@ -26,6 +26,7 @@ import yaml
 from .config import deep_merge, galaxy_configs, load_config, validate_config
 from .errors import InputError
 from .io.atomic import atomic_path
+from .io.paths import PRODUCTS
 
 
 def parse_override(text):
@@ -211,7 +212,7 @@ def _stage(name):
                           ("image_grid", "images"), ("fluxmap", "images"),
                           ("cube_band", "ifs"), ("specphoto", "ifs"), ("binmap_plot", "binning"),
                           ("binning", "binning"), ("rdsps", "fit (RDSPS)"),
-                          ("job_", "fit (MCMC)"), ("bin_", "fit (MCMC)"), ("maps", "maps"),
+                          ("job_", "fit (refit)"), ("bin_", "fit (refit)"), ("maps", "maps"),
                           ("summary", "maps"),
                           ("sfh_groups", "sfh groups"), ("accuracy", "accuracy"),
                           ("mock", "mock")):
@@ -222,11 +223,11 @@ def _stage(name):
 
 #: what each stage leaves on disk, relative to results_dir/GALAXY ("models": to
 #: results_dir, shared by the galaxies)
-STAGE_PRODUCTS = {"mock": ["mock"], "models": [], "images": ["images", "fluxmap.fits"],
-                  "ifs": ["specphoto.fits", "cube_bands"], "binning": ["binmap.fits"],
-                  "fit (RDSPS)": ["rdsps"], "fit (MCMC)": ["fits"],
-                  "maps": ["maps.fits", "profiles.fits", "plots", "summary.html"],
-                  "sfh groups": ["sfh_groups.fits"], "accuracy": ["accuracy.json"]}
+STAGE_PRODUCTS = {stage: [PRODUCTS[n] for n in names] for stage, names in {
+    "mock": ["mock"], "models": [], "images": ["images", "fluxmap"],
+    "ifs": ["specphoto", "cube_bands"], "binning": ["binmap"], "fit (RDSPS)": ["rdsps"],
+    "fit (refit)": ["fits"], "maps": ["maps", "profiles", "plots", "summary"],
+    "sfh groups": ["sfh_groups"], "accuracy": ["accuracy"]}.items()}
 
 
 def _disk_mb(paths):

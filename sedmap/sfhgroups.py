@@ -61,7 +61,7 @@ from scipy.spatial.distance import cdist
 from .errors import InputError
 from .io.atomic import atomic_path
 from .io.sfhgroups import SFHGroups, validate_sfh_groups
-from .sps.sfh import FORMS, PARAMS, bin_mass_fractions
+from .sps.sfh import common_sfh
 
 #: :func:`emd_matrix` takes the pixels in chunks of at most this many
 #: (pixel, time) elements (2**22 float64 = 32 MiB).
@@ -135,14 +135,15 @@ def _masked_smooth(cube, has, sigma):
     return np.where(has, out, np.nan)
 
 
-def sfh_cube(binmap, results, sfh_form, time_edges_gyr, mass_key="log_mass_formed",
-             smooth_sigma_pix=0.0, min_mass=0.0, pixel_weights=None, continuity_young=None):
+def sfh_cube(binmap, results, time_edges_gyr, mass_key="log_mass_formed",
+             smooth_sigma_pix=0.0, min_mass=0.0, pixel_weights=None):
     """Per-pixel star-formation histories on a common lookback-time grid.
 
     Each bin's SFH is its posterior-median SFH: the p50 of ``log_age`` and the
-    form's parameters (see :mod:`sedmap.sps.sfh`) and of ``mass_key``, with
-    the SFR averaged exactly over each time bin (the integral of
-    :func:`sedmap.sps.sfh.sfr` over the bin, divided by its width). It is
+    form's parameters (the SFH the results record, ``FitResult.sfh``; see
+    :mod:`sedmap.sps.sfh`) and of ``mass_key``, with the SFR averaged exactly
+    over each time bin (the integral of :meth:`sedmap.sps.sfh.SFH.sfr` over the
+    bin, divided by its width). It is
     shared among the bin's pixels in proportion to ``pixel_weights``.
 
     Parameters
@@ -152,14 +153,10 @@ def sfh_cube(binmap, results, sfh_form, time_edges_gyr, mass_key="log_mass_forme
     results : sequence of FitResult or None
         ``results[k - 1]`` is the fit of bin ``k``; None (no fit) or a
         non-zero ``flag`` leaves the bin's pixels without an SFH.
-    sfh_form : str
-        One of :data:`sedmap.sps.sfh.FORMS`.
     time_edges_gyr : array (n_time + 1,)
         Lookback-time bin edges, Gyr, >= 0, strictly increasing.
     mass_key : str
         The percentile entry holding the log10 of the mass formed (Msun).
-    continuity_young : sequence of float, optional
-        The continuity form's fixed young edges, Gyr (``models.continuity_young_gyr``).
     smooth_sigma_pix : float
         Gaussian sigma in pixels (e.g. the PSF's) to smooth each time slice
         with; 0 = none. The smoothing moves SFR only between pixels that have
@@ -188,8 +185,6 @@ def sfh_cube(binmap, results, sfh_form, time_edges_gyr, mass_key="log_mass_forme
     if bmap.ndim != 2 or not np.issubdtype(bmap.dtype, np.integer):
         raise InputError(f"the bin map must be a 2-D integer image, got {bmap.ndim}-D "
                          f"{bmap.dtype}.", "binmap", "pass BinMap.binmap (0 = not binned).")
-    if sfh_form not in FORMS:
-        raise InputError(f"unknown SFH form {sfh_form!r}.", "sfh_form", f"use one of {FORMS}.")
     edges = _check_edges(time_edges_gyr)
     dt_yr = np.diff(edges) * 1e9
     results = list(results)
@@ -215,7 +210,9 @@ def sfh_cube(binmap, results, sfh_form, time_edges_gyr, mass_key="log_mass_forme
         raise InputError(f"smooth_sigma_pix = {smooth_sigma_pix} is not >= 0.",
                          "smooth_sigma_pix", "give the PSF sigma in pixels, or 0.")
 
-    names = ("log_age",) + PARAMS[sfh_form] + (mass_key,)
+    sfh = common_sfh([r.sfh for r in results if r is not None and int(r.flag) == 0]
+                     or [r.sfh for r in results if r is not None], "results")
+    names = ("log_age",) + sfh.params + (mass_key,)
     pars = np.full((n_bin, len(names)), np.nan)
     for k, res in enumerate(results):
         if res is not None and int(res.flag) == 0:
@@ -225,8 +222,7 @@ def sfh_cube(binmap, results, sfh_form, time_edges_gyr, mass_key="log_mass_forme
     if good.any():
         p = {n: pars[good, i] for i, n in enumerate(names[:-1])}
         with np.errstate(invalid="ignore", over="ignore"):
-            frac = bin_mass_fractions(sfh_form, p, edges * 1e9,  # (n_good, n_time)
-                                      continuity_young)
+            frac = sfh.bin_mass_fractions(p, edges * 1e9)  # (n_good, n_time)
             sfr_bins[1:][good] = frac * 10 ** pars[good, -1][:, None] / dt_yr
     ok_bin = np.all(np.isfinite(sfr_bins), axis=1)
 
@@ -670,15 +666,15 @@ def choose_k(cube, mask, pixel_mass, k_range, seed=0, max_iter=100, n_init=3,
 # product and plot
 # ---------------------------------------------------------------------------
 
-def make_sfh_groups(binmap, results, sfh_form, time_edges_gyr, k, *, galaxy=None, wcs=None,
+def make_sfh_groups(binmap, results, time_edges_gyr, k, *, galaxy=None, wcs=None,
                     seed=0, max_iter=100, mass_key="log_mass_formed", smooth_sigma_pix=0.0,
                     min_mass=0.0, pixel_weights=None, n_init=3, init="kmeans++",
-                    config_hash=None, continuity_young=None):
+                    config_hash=None):
     """From bin map and fit results to an :class:`sedmap.io.SFHGroups` product.
 
-    :func:`sfh_cube` (see it for ``binmap``, ``results``, ``sfh_form``,
-    ``time_edges_gyr`` in Gyr, ``mass_key``, ``smooth_sigma_pix``,
-    ``min_mass`` in Msun, ``pixel_weights``, ``continuity_young``), then :func:`group_sfhs` with
+    :func:`sfh_cube` (see it for ``binmap``, ``results``, ``time_edges_gyr`` in
+    Gyr, ``mass_key``, ``smooth_sigma_pix``, ``min_mass`` in Msun,
+    ``pixel_weights``), then :func:`group_sfhs` with
     ``k`` groups (``seed``, ``max_iter``, ``init``, ``n_init`` as there), or,
     when ``k`` is an iterable of candidates, with the k :func:`choose_k`
     picks. ``galaxy``, ``wcs`` and ``config_hash`` default to the BinMap's
@@ -691,10 +687,9 @@ def make_sfh_groups(binmap, results, sfh_form, time_edges_gyr, k, *, galaxy=None
     defines it; ``time_edges`` (Gyr).
     """
     edges = _check_edges(time_edges_gyr)
-    cube, mask, pixel_mass = sfh_cube(binmap, results, sfh_form, edges, mass_key=mass_key,
+    cube, mask, pixel_mass = sfh_cube(binmap, results, edges, mass_key=mass_key,
                                       smooth_sigma_pix=smooth_sigma_pix, min_mass=min_mass,
-                                      pixel_weights=pixel_weights,
-                                      continuity_young=continuity_young)
+                                      pixel_weights=pixel_weights)
     if np.ndim(k) == 0:
         k = int(k)
     else:

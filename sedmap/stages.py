@@ -2,13 +2,70 @@
 Snakemake scripts (which only unpack ``snakemake.params`` and call these)."""
 
 import logging
+import os
 import shutil
+import sys
 from pathlib import Path
 
 import numpy as np
+from astropy.coordinates import SkyCoord
+from astropy.io import fits
 
+from .accuracy import QUANTITIES, bin_truth, compare, write_report
+from .binning import (
+    NoiseModel,
+    bin_sed_similarity,
+    bin_spectra,
+    bin_voronoi,
+    default_reference_band,
+    large_bin_fraction,
+    psf_area_pixels,
+    sum_bins,
+    window_signal,
+)
 from .constants import FLAG_BAD_SED, FLAG_LOW_SNR, FWHM_TO_SIGMA
-from .errors import InputError
+from .errors import InputError, SedmapError
+from .fit.driver import POPULATION_FILE
+from .fit.driver import run_rdsps as fit_rdsps_bins
+from .fit.methods import fit_bins, get_method
+from .ifs import build_spec_photo
+from .ifs.bands import write_cube_bands
+from .io import (
+    BinMap,
+    read_bin_map,
+    read_fit_result,
+    read_flux_cube,
+    read_model_grid,
+    read_spec_photo,
+    write_bin_map,
+    write_map_set,
+    write_sfh_groups,
+)
+from .io.atomic import atomic_path
+from .io.profiles import write_profiles
+from .maps import make_map_set
+from .mock import make_mock
+from .plots import (
+    LABELS,
+    plot_bin_sfh,
+    plot_binmap,
+    plot_corner,
+    plot_maps,
+    plot_placeholder,
+    plot_profiles,
+    plot_residuals,
+    plot_sed,
+    plot_truth_comparison,
+)
+from .profiles import (
+    empty_profiles,
+    galaxy_geometry,
+    radial_profiles,
+    reference_band,
+    showcase_bins,
+)
+from .sfhgroups import make_sfh_groups, plot_sfh_groups
+from .sps.cosmology import get_cosmology
 
 log = logging.getLogger(__name__)
 
@@ -16,8 +73,6 @@ log = logging.getLogger(__name__)
 # ------------------------------------------------------------------ mock
 def run_mock(settings, galaxy, out_dir, *, models_config, progress=False):
     """The mock galaxy at the configured position -> raw images, truth, bands.yaml."""
-    from .mock import make_mock
-
     cfg = dict(settings or {})
     for key in ("ra", "dec", "z", "ebv"):
         cfg.setdefault(key, galaxy[key])
@@ -31,20 +86,16 @@ def run_mock(settings, galaxy, out_dir, *, models_config, progress=False):
 # -------------------------------------------------------------------- ifs
 def run_ifs(cube_path, fluxmap_path, out_path, cfg, *, confhash=None):
     """IFS cube + flux map -> ``specphoto.fits`` (``ifs`` config section)."""
-    from .ifs import build_spec_photo
-
     return build_spec_photo(cube_path, fluxmap_path, out_path, survey=cfg["survey"],
-                            reader=cfg.get("reader") if cfg["survey"] == "wcs" else None,
-                            order=cfg.get("order", 2), psf_fwhm=cfg.get("psf_fwhm"),
-                            max_lost=cfg.get("max_lost", 0.05), config_hash=confhash,
+                            reader=cfg["reader"] if cfg["survey"] == "wcs" else None,
+                            order=cfg["order"], psf_fwhm=cfg["psf_fwhm"],
+                            max_lost=cfg["max_lost"], config_hash=confhash,
                             progress=True)
 
 
 def run_cube_bands(cube_path, filters, out_dir, cfg, *, confhash=None):
     """IFS cube -> one synthetic band image per filter in ``out_dir`` (``ifs`` config
     section; :func:`sedmap.ifs.bands.write_cube_bands`)."""
-    from .ifs.bands import write_cube_bands
-
     return write_cube_bands(cube_path, cfg["survey"], filters, out_dir,
                             reader=cfg["reader"] if cfg["survey"] == "wcs" else None,
                             psf_fwhm=cfg["psf_fwhm"], max_lost=cfg["max_lost"],
@@ -57,18 +108,6 @@ def run_binning(fluxmap_path, out_path, cfg, *, confhash=None, specphoto_path=No
     (the IFS stage's product, same grid) the bin map also holds each bin's summed
     spectrum (``binning.bin_spectra``), and Voronoi binning may run on the S/N of a
     line-free window of the spectra (``binning.voronoi_window``)."""
-    from .binning import (
-        NoiseModel,
-        bin_sed_similarity,
-        bin_voronoi,
-        default_reference_band,
-        large_bin_fraction,
-        psf_area_pixels,
-        sum_bins,
-        window_signal,
-    )
-    from .io import BinMap, read_flux_cube, read_spec_photo, write_bin_map
-
     cube = read_flux_cube(fluxmap_path)
     names = list(cube.filters.name)
     flux = cube.flux.astype(float)
@@ -77,10 +116,10 @@ def run_binning(fluxmap_path, out_path, cfg, *, confhash=None, specphoto_path=No
     noise = {"noise_corr": cube.noise_corr, "sky_err": cube.sky_err}
     # size limits from the target PSF: d_min FWHMs across at least, max_area PSF areas at most
     psf_px = psf_area_pixels(cube.psf_fwhm, cube.pixsize)
-    d_min = float(cfg.get("d_min", 1.0))
+    d_min = float(cfg["d_min"])
     # leftover bins cover one PSF area at least, whatever d_min (a pixel or two of sky at
     # the region's edge is no bin a fit can say anything about)
-    size = {"min_npix": d_min**2 * psf_px, "max_npix": float(cfg.get("max_area", 25.0)) * psf_px,
+    size = {"min_npix": d_min**2 * psf_px, "max_npix": float(cfg["max_area"]) * psf_px,
             "leftover_min_npix": psf_px}
 
     def band_index(name, key):
@@ -91,7 +130,7 @@ def run_binning(fluxmap_path, out_path, cfg, *, confhash=None, specphoto_path=No
                              fix=f"use one of {names}")
         return names.index(name)
 
-    ref = band_index(cfg.get("ref_band"), "ref_band")
+    ref = band_index(cfg["ref_band"], "ref_band")
     sp = None
     if specphoto_path is not None:
         sp = read_spec_photo(specphoto_path)
@@ -99,8 +138,8 @@ def run_binning(fluxmap_path, out_path, cfg, *, confhash=None, specphoto_path=No
             raise InputError(f"the spectra's grid {sp.photometry.shape} / bands do not match "
                              f"the flux map's {cube.shape}", path=str(specphoto_path),
                              fix="rebuild specphoto.fits from this flux map (rule specphoto)")
-    window = cfg.get("voronoi_window")
-    voronoi = cfg.get("method", "sed_similarity") == "voronoi"
+    window = cfg["voronoi_window"]
+    voronoi = cfg["method"] == "voronoi"
     if voronoi and window is not None:
         if sp is None:
             raise InputError("Voronoi binning on a spectral window needs the IFS spectra",
@@ -111,22 +150,22 @@ def run_binning(fluxmap_path, out_path, cfg, *, confhash=None, specphoto_path=No
                                         sp.spec_mask, window, z=cube.z)
         rho = None if sp.noise_corr is None else sp.noise_corr[None]
         binmap, flag = bin_voronoi(sig[None], svar[None], region & good, 0,
-                                   float(np.max(cfg.get("sn_threshold", 10.0))),
-                                   covariance_alpha=cfg.get("voronoi_covariance_alpha", 0.0),
+                                   float(np.max(cfg["sn_threshold"])),
+                                   covariance_alpha=cfg["voronoi_covariance_alpha"],
                                    noise_corr=rho, **size)
     elif voronoi:
-        band = band_index(cfg.get("voronoi_band"), "voronoi_band")
+        band = band_index(cfg["voronoi_band"], "voronoi_band")
         band = band if band is not None else (ref if ref is not None
                                              else default_reference_band(flux, var, region))
-        thr = cfg.get("sn_threshold", 10.0)
+        thr = cfg["sn_threshold"]
         binmap, flag = bin_voronoi(flux, var, region, band, float(np.max(thr)),
-                                   covariance_alpha=cfg.get("voronoi_covariance_alpha", 0.0),
+                                   covariance_alpha=cfg["voronoi_covariance_alpha"],
                                    **noise, **size)
     else:
         binmap, flag = bin_sed_similarity(
-            flux, var, region, sn_threshold=cfg.get("sn_threshold", 10.0), ref_band=ref,
-            redc_chi2_limit=cfg.get("redc_chi2_limit", 4.0), del_r=cfg.get("del_r", 2.0),
-            d_min=d_min * cube.psf_fwhm / cube.pixsize, max_radius=cfg.get("max_radius", 30.0),
+            flux, var, region, sn_threshold=cfg["sn_threshold"], ref_band=ref,
+            redc_chi2_limit=cfg["redc_chi2_limit"], del_r=cfg["del_r"],
+            d_min=d_min * cube.psf_fwhm / cube.pixsize, max_radius=cfg["max_radius"],
             **noise, **size)
     fs, vs, snr = sum_bins(binmap, flux, var, NoiseModel(n_band=len(names), **noise))
     bad = ~np.all(np.isfinite(fs) & np.isfinite(vs) & (vs > 0), axis=1)
@@ -134,8 +173,6 @@ def run_binning(fluxmap_path, out_path, cfg, *, confhash=None, specphoto_path=No
     vs = np.where(np.isfinite(vs) & (vs > 0), vs, 1.0)  # flagged bins: placeholder, skipped
     spectra = {}
     if sp is not None:
-        from .binning import bin_spectra
-
         bs, bv = bin_spectra(binmap, sp.spec, sp.spec_err.astype(float) ** 2, sp.spec_mask,
                              noise_corr=sp.noise_corr)
         spectra = {"wave": sp.wave, "bin_spec": bs, "bin_spec_var": bv}
@@ -160,62 +197,32 @@ def run_binning(fluxmap_path, out_path, cfg, *, confhash=None, specphoto_path=No
 
 def run_binmap_plot(binmap_path, plot_path):
     """The bin map of ``binmap.fits`` as a PNG (the binmap_plot rule, ``sedmap binning``)."""
-    from .io import read_bin_map
-    from .plots import plot_binmap
-
     plot_binmap(read_bin_map(binmap_path).binmap, plot_path)
     return plot_path
 
 
 # -------------------------------------------------------------------- fit
 def run_rdsps(binmap_path, grid_path, z, out_dir, cfg, *, confhash=None, grid_hash=None):
-    """All bins against the model grid -> ``out_dir/bin_{k}.h5``.
+    """All bins against the model grid -> ``out_dir/bin_{k}.h5`` (``cfg``: the
+    validated ``fit`` section).
 
     ``grid_hash``: the :func:`sedmap.io.grid_hash` the grid must carry (the
     workflow's, of the galaxy's ``models`` section); a grid made otherwise, or
     with corrupted bytes, is refused (:func:`sedmap.io.read_model_grid`).
     """
-    from .fit import run_rdsps as _rdsps
-    from .io import read_bin_map, read_model_grid
-
     bm = read_bin_map(binmap_path)
     # photometry read chunk by chunk, checksums verified
     grid = read_model_grid(grid_path, spectra=False, expected_hash=grid_hash)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    return _rdsps(bm, grid, z, out_dir, sys_err=cfg.get("sys_err", 0.0),
-                  chi2_percentile=cfg.get("chi2_percentile", 10.0),
-                  likelihood=cfg.get("likelihood", "gaussian"), nu=cfg.get("nu", 3.0),
-                  priors=cfg.get("priors") or None, confhash=confhash, progress=True,
-                  population=cfg.get("population_prior"))
+    return fit_rdsps_bins(bm, grid, z, out_dir, sys_err=cfg["sys_err"],
+                          chi2_percentile=cfg["chi2_percentile"], likelihood=cfg["likelihood"],
+                          nu=cfg["nu"], priors=cfg["priors"] or None, confhash=confhash,
+                          progress=True, population=cfg["population_prior"])
 
 
-def mcmc_bins(flags, cfg):
-    """Bin ids fitted with MCMC: all, or a seeded random subset (``fit.mcmc.subset``)
-    of the bins the binning did not flag."""
-    if cfg.get("method", "rdsps") != "mcmc":
-        return []
-    flags = np.asarray(flags)
-    k = int(cfg.get("mcmc", {}).get("subset", 0))
-    if k <= 0:
-        return list(range(1, flags.size + 1))
-    good = np.flatnonzero(flags == 0) + 1
-    if k >= good.size:
-        return good.tolist()
-    rng = np.random.default_rng(int(cfg.get("mcmc", {}).get("seed", 42)))
-    return sorted(rng.choice(good, size=k, replace=False).tolist())
-
-
-def mcmc_jobs(flags, cfg):
-    """The MCMC bins (:func:`mcmc_bins`) in jobs of ``fit.bins_per_job``, in order:
-    a list of lists of bin ids. A job's bins share one stacked ensemble."""
-    bins = mcmc_bins(flags, cfg)
-    n = max(int(cfg.get("bins_per_job", 10)), 1)
-    return [bins[i:i + n] for i in range(0, len(bins), n)]
-
-
-def mcmc_files(paths):
-    """The MCMC fit files ``bin_K.h5`` of ``paths``: files, or job folders (``fits/job_J``)
+def job_files(paths):
+    """The fit files ``bin_K.h5`` of ``paths``: files, or job folders (``fits/job_J``)
     whose files are listed in bin order."""
     files = []
     for p in map(Path, paths):
@@ -226,38 +233,24 @@ def mcmc_files(paths):
     return files
 
 
-def bin_result_paths(binmap_path, rdsps_dir, mcmc_paths):
-    """The fit file of every bin, ordered 1..N: its MCMC file where one ran
-    (``mcmc_paths``: files ``bin_K.h5``, or the job folders ``fits/job_J`` that hold
-    them), else its RDSPS file (``rdsps/bin_K.h5``)."""
-    from astropy.io import fits
-
+def bin_result_paths(binmap_path, rdsps_dir, job_paths):
+    """The fit file of every bin, ordered 1..N: its refit (``fit.method``'s) file where
+    one ran (``job_paths``: files ``bin_K.h5``, or the job folders ``fits/job_J``
+    that hold them), else its RDSPS file (``rdsps/bin_K.h5``)."""
     n_bin = int(fits.getheader(binmap_path, 0)["NBIN"])
-    mcmc = {p.name: p for p in mcmc_files(mcmc_paths)}
-    return [mcmc.get(f"bin_{k}.h5", Path(rdsps_dir) / f"bin_{k}.h5")
+    refit = {p.name: p for p in job_files(job_paths)}
+    return [refit.get(f"bin_{k}.h5", Path(rdsps_dir) / f"bin_{k}.h5")
             for k in range(1, n_bin + 1)]
-
-
-def run_fit_bin(bin_id, binmap_path, grid_path, rdsps_path, z, out_path, cfg, *,
-                confhash=None, grid_hash=None):
-    """One bin's fit file: MCMC if the bin is selected, else a copy of its RDSPS result
-    (``sedmap fit``; see :func:`bin_result_paths`). ``grid_hash``: as in
-    :func:`run_rdsps`."""
-    return run_fit_job([bin_id], binmap_path, grid_path, Path(rdsps_path).parent, z,
-                       [out_path], cfg, confhash=confhash, grid_hash=grid_hash)[0]
 
 
 def run_fit_job(bin_ids, binmap_path, grid_path, rdsps_dir, z, out_paths, cfg, *,
                 confhash=None, grid_hash=None):
-    """The fit files of a job's bins (``out_paths``): the MCMC bins in one stacked
-    ensemble (:func:`sedmap.fit.driver.fit_bins_mcmc`), a copy of the RDSPS result
-    for a bin that is not an MCMC bin. ``grid_hash``: as in :func:`run_rdsps`."""
-    from .fit.driver import POPULATION_FILE, fit_bins_mcmc
-    from .io import read_bin_map, read_model_grid
-    from .io.atomic import atomic_path
-
+    """The fit files of a job's bins (``out_paths``) with ``fit.method``
+    (:data:`sedmap.fit.methods.METHODS`); a bin the method does not refit gets a
+    copy of its RDSPS result. ``cfg``: the validated ``fit`` section;
+    ``grid_hash``: as in :func:`run_rdsps`."""
     bm = read_bin_map(binmap_path)
-    chosen = set(mcmc_bins(bm.flag, cfg))
+    chosen = set(fit_bins(bm.flag, cfg))
     rd = [Path(rdsps_dir) / f"bin_{int(k)}.h5" for k in bin_ids]
     for k, src, out in zip(bin_ids, rd, out_paths):
         if int(k) not in chosen:
@@ -267,36 +260,23 @@ def run_fit_job(bin_ids, binmap_path, grid_path, rdsps_dir, z, out_paths, cfg, *
     run = [i for i, k in enumerate(bin_ids) if int(k) in chosen]
     if not run:
         return [Path(p) for p in out_paths]
-    m = cfg.get("mcmc", {})
-    # MCMC needs the config and ranges only
+    # the refits need the grid's config and ranges only
     grid = read_model_grid(grid_path, spectra=False, expected_hash=grid_hash)
-    fit_bins_mcmc([int(bin_ids[i]) for i in run], bm, grid, [rd[i] for i in run], z,
-                  [out_paths[i] for i in run],
-                  nwalkers=m.get("nwalkers", 100), nsteps=m.get("nsteps", 600),
-                  burn=m.get("burn", 200), thin=m.get("thin", 1), seed=m.get("seed", 42),
-                  moves=m.get("moves", "de"), n_tau=m.get("n_tau", 50.0),
-                  max_steps=m.get("max_steps"), sys_err=cfg.get("sys_err", 0.0),
-                  likelihood=cfg.get("likelihood", "gaussian"), nu=cfg.get("nu", 3.0),
-                  priors=cfg.get("priors") or None, confhash=confhash,
-                  spectrum=cfg.get("spectrum"), free_redshift=cfg.get("free_redshift"),
-                  progress=True, population_prior=(Path(rdsps_dir) / POPULATION_FILE
-                                    if (cfg.get("population_prior") or {}).get("enabled")
-                                    else None))
+    population = (Path(rdsps_dir) / POPULATION_FILE if cfg["population_prior"]["enabled"]
+                  else None)
+    get_method(cfg["method"]).fit([int(bin_ids[i]) for i in run], bm, grid, [rd[i] for i in run],
+                               z, [out_paths[i] for i in run], cfg, confhash=confhash,
+                               population_prior=population, progress=True)
     return [Path(p) for p in out_paths]
 
 
 # ------------------------------------------------------------------- maps
 def run_maps(fluxmap_path, binmap_path, fit_paths, out_path, cfg, *, confhash=None,
-             plot_dir=None, sfh_form=None, continuity_young=None, profiles_path=None,
-             cosmology=None):
+             plot_dir=None, profiles_path=None, cosmology=None):
     """Fit results -> ``maps.fits``; with ``profiles_path`` also the radial profiles
     (``profiles.fits``, :mod:`sedmap.profiles`); with ``plot_dir`` the plots
     (:func:`map_plots`). ``cosmology``: the ``models.cosmology`` section (kpc
     scales)."""
-    from .io import read_bin_map, read_fit_result, read_flux_cube, write_map_set
-    from .io.profiles import write_profiles
-    from .maps import make_map_set
-
     cube = read_flux_cube(fluxmap_path)
     bm = read_bin_map(binmap_path)
     results = sorted((read_fit_result(p) for p in fit_paths), key=lambda r: r.bin_id)
@@ -319,8 +299,7 @@ def run_maps(fluxmap_path, binmap_path, fit_paths, out_path, cfg, *, confhash=No
     if profiles_path is not None:
         write_profiles(table, profiles_path, cube.galaxy, confhash)
     if plot_dir is not None and cfg["plots"]:
-        map_plots(ms, bm, cube, results, Path(plot_dir), geo, table, pixel_kpc, sfh_form,
-                  continuity_young)
+        map_plots(ms, bm, cube, results, Path(plot_dir), geo, table, pixel_kpc)
     return path
 
 
@@ -328,8 +307,6 @@ def galaxy_pixel_kpc(cube, cosmology=None):
     """Side of a flux-map pixel in proper kpc at the galaxy's redshift; NaN at z <= 0
     (no distance: the kpc scales, surface densities and the scale bar are left
     out, with a warning)."""
-    from .sps.cosmology import get_cosmology
-
     if not cube.z > 0:
         log.warning("galaxy.z = %g gives no distance: the maps' kpc scales and surface "
                     "densities are left out (set galaxy.z > 0)", cube.z)
@@ -341,9 +318,6 @@ def galaxy_pixel_kpc(cube, cosmology=None):
 def profile_geometry(cube, bm):
     """:func:`sedmap.profiles.galaxy_geometry` of a flux cube's reference band over the
     binned region, centred on the galaxy's position (``band``: the band's index)."""
-    from astropy.coordinates import SkyCoord
-
-    from .profiles import galaxy_geometry, reference_band
 
     centre = cube.wcs.celestial.world_to_pixel(SkyCoord(cube.ra, cube.dec, unit="deg"))
     band = reference_band(cube.filters.pivot_aa)
@@ -356,8 +330,6 @@ def _profiles(ms, cube, bm, pixel_kpc):
     """(geometry, profile table) of a map set (:mod:`sedmap.profiles`); where none can
     be made (no pixel masses: every bin flagged; no light in the reference band),
     (None, an empty table whose ``meta["NOTE"]`` says why), with a warning."""
-    from .profiles import empty_profiles, radial_profiles
-
     maps = {k: np.asarray(m.data, float) for k, m in ms.maps.items()}
     try:
         geo = profile_geometry(cube, bm)
@@ -377,14 +349,13 @@ MAP_PANELS = (("LOG_SIGMA_MSTAR", "log_sigma_mstar", "viridis"),
               ("AV_P50", "av", "inferno"))
 
 
-def map_plots(ms, bm, cube, results, plot_dir, geo, profiles, pixel_kpc, sfh_form=None,
-              continuity_young=None):
+def map_plots(ms, bm, cube, results, plot_dir, geo, profiles, pixel_kpc):
     """The maps stage's figures: ``maps.png`` (sky axes, labelled colour bars,
     prior-dominated pixels hatched, a kpc scale bar, the showcase bins marked),
     ``profiles.png``, ``residuals.png``, and for the showcase bins (S/N-complete,
     fitted, with MCMC where at least three such bins were: the centre, R_e and the
     outskirts, :func:`sedmap.profiles.showcase_bins`) ``sed_fit.png``, ``sfh.png``
-    and ``corner.png`` (the R_e bin).
+    (with the SFH the fit results record) and ``corner.png`` (the R_e bin).
 
     Returns
     -------
@@ -392,18 +363,6 @@ def map_plots(ms, bm, cube, results, plot_dir, geo, profiles, pixel_kpc, sfh_for
     labels), ``titles`` (the showcase plots' titles), ``showcase`` ((bin id,
     R/R_e, label) each).
     """
-    from .plots import (
-        LABELS,
-        plot_bin_sfh,
-        plot_corner,
-        plot_maps,
-        plot_placeholder,
-        plot_profiles,
-        plot_residuals,
-        plot_sed,
-    )
-    from .profiles import showcase_bins
-
     data = {k: np.asarray(m.data, float) for k, m in ms.maps.items()}
     if np.isfinite(pixel_kpc) and pixel_kpc > 0:
         area = np.log10(pixel_kpc**2)
@@ -436,8 +395,9 @@ def map_plots(ms, bm, cube, results, plot_dir, geo, profiles, pixel_kpc, sfh_for
     fitted = [r.bin_id for r in results if not r.flag]
     usable = [b for b in fitted if bm.flag[b - 1] == 0]
     by_id = {r.bin_id: r for r in results}
-    sampled = [b for b in usable if by_id[b].method == "mcmc"]  # chains, where run
-    # S/N-complete bins (MCMC ones where at least three), else any fitted bin
+    # fit.method's own posterior samples (MCMC, MAP), where it ran
+    sampled = [b for b in usable if get_method(by_id[b].method).samples_own_posterior]
+    # S/N-complete bins (refitted ones where at least three), else any fitted bin
     show = showcase_bins(bm.binmap, radius_re,
                          sampled if len(sampled) >= 3 else usable or fitted)
     markers = []
@@ -481,22 +441,21 @@ def map_plots(ms, bm, cube, results, plot_dir, geo, profiles, pixel_kpc, sfh_for
                 names=[n for n in ("log_mstar", "log_sfr", "age_mw", "logzsol", "av")
                        if n in by_id[mid].param_names],
                 title=next(t for (b, _, _), t in zip(show, titles) if b == mid)))
-    if sfh_form is not None:
+    if all(by_id[b].sfh is not None for b, _, _ in show):
         drawn["files"].append(plot_bin_sfh(
-            [by_id[b] for b, _, _ in show], sfh_form, plot_dir / "sfh.png", continuity_young,
+            [by_id[b] for b, _, _ in show], plot_dir / "sfh.png",
             labels=[f"bin {b}, {label} ({rr:.2f} {unit})" for b, rr, label in show],
             title=f"{cube.galaxy}: showcase bins"))
+    else:  # results of sedmap < 0.4 do not record the SFH their models had
+        drawn["files"].append(plot_placeholder(
+            plot_dir / "sfh.png", "the fit results do not record their SFH: rerun the fits"))
     return drawn
 
 
 # --------------------------------------------------------------- accuracy
 def run_accuracy(truth_path, binmap_path, rdsps_paths, fit_paths, out_json, *, plot_path=None):
-    """Recovered vs true per bin, for RDSPS (all bins) and MCMC (the bins fitted with it)."""
-    from astropy.io import fits
-
-    from .accuracy import QUANTITIES, bin_truth, compare, write_report
-    from .io import read_bin_map, read_fit_result
-
+    """Recovered vs true per bin, for RDSPS (all bins) and for the method that refitted
+    bins (``fit.method``: the entries under its name, on the bins it fitted)."""
     bm = read_bin_map(binmap_path)
     with fits.open(truth_path) as h:
         maps = {k: np.asarray(h[k].data, float) for k in ("LOG_MASS", "LOG_SFR", "AGE_MW",
@@ -505,53 +464,59 @@ def run_accuracy(truth_path, binmap_path, rdsps_paths, fit_paths, out_json, *, p
     truth = bin_truth(bm.binmap, maps)
     flag = np.asarray(bm.flag)
     ok = set((np.flatnonzero(flag == 0) + 1).tolist())  # S/N-complete bins
-    low = set((np.flatnonzero(flag == FLAG_LOW_SNR) + 1).tolist())  # LOW_SNR (leftover) bins only
+    low = set((np.flatnonzero(flag == FLAG_LOW_SNR) + 1).tolist())  # LOW_SNR (leftover) only
     rd_all = {r.bin_id: r for r in map(read_fit_result, rdsps_paths)}
-    mc_all = {r.bin_id: r for r in map(read_fit_result, fit_paths) if r.method == "mcmc"}
+    refit = [r for r in map(read_fit_result, fit_paths) if r.method != "rdsps"]
+    methods = sorted({r.method for r in refit})
+    if len(methods) > 1:
+        raise InputError(f"the fit files hold results of several methods ({methods})",
+                         path=str(Path(fit_paths[0]).parent),
+                         fix="rerun the fit stage (one fit.method per run)")
+    name = methods[0] if methods else None
+    mc_all = {r.bin_id: r for r in refit}
     rd = {k: r for k, r in rd_all.items() if k in ok}
     mc = {k: r for k, r in mc_all.items() if k in ok}
     report = {"n_bins": bm.n_bin, "n_bins_flagged": bm.n_bin - len(ok),
               "n_bins_low_snr": len(low), "rdsps": compare(truth, rd)}
     # the leftover bins (binned to the S/N they can reach, flagged LOW_SNR), apart
-    for name, res in (("rdsps", rd_all), ("mcmc", mc_all)):
+    for key, res in (("rdsps", rd_all), (name, mc_all)):
         left = {k: r for k, r in res.items() if k in low}
         if left:
-            report[f"{name}_low_snr"] = compare(truth, left)
-    for name, res in (("rdsps", rd), ("mcmc", mc)):  # how many samples the percentiles rest on
+            report[f"{key}_low_snr"] = compare(truth, left)
+    for key, res in (("rdsps", rd), (name, mc)):  # how many samples the percentiles rest on
         ess = [r.effective_sample_size for r in res.values() if not r.flag]
         ess = np.asarray([e for e in ess if np.isfinite(e)])
         if ess.size:
-            report[f"{name}_ess"] = {"p10": float(np.percentile(ess, 10)),
-                                     "median": float(np.median(ess))}
+            report[f"{key}_ess"] = {"p10": float(np.percentile(ess, 10)),
+                                    "median": float(np.median(ess))}
     if mc:
-        report["mcmc"] = compare(truth, mc)
-        report["mcmc_bins"] = sorted(mc)
+        report[name] = compare(truth, mc)
+        report[f"{name}_bins"] = sorted(mc)
         chains = [r for r in mc.values() if not r.flag and r.converged >= 0]
-        if chains:  # the chains' length in autocorrelation times (fit.mcmc.n_tau)
+        if get_method(name).chains and chains:  # the chains' length in autocorrelation times
             ntau = np.array([r.n_tau for r in chains])
-            report["mcmc_chains"] = {
+            report[f"{name}_chains"] = {
                 "converged_fraction": float(np.mean([r.converged for r in chains])),
                 "n_tau_min": float(ntau.min()), "n_tau_median": float(np.median(ntau)),
                 "steps_median": float(np.median([r.n_steps for r in chains]))}
-        report["mcmc_note"] = (f"MCMC ran on {len(mc)} of {bm.n_bin} bins (a seeded random "
-                               "subset); its figures cover those bins only")
+        report[f"{name}_note"] = (f"{get_method(name).label} ran on {len(mc)} of {bm.n_bin} bins "
+                                  "(a seeded random subset); its figures cover those bins only")
         if len(mc) < len(rd):  # both methods on the same bins
-            report["rdsps_on_mcmc_bins"] = compare(truth, {k: rd[k] for k in mc if k in rd})
+            report[f"rdsps_on_{name}_bins"] = compare(truth, {k: rd[k] for k in mc if k in rd})
     write_report(out_json, report)
     if plot_path:
-        from .plots import plot_truth_comparison
-
         def pairs_of(res):
             out = {}
-            for name, (tkey, fkey) in QUANTITIES.items():
+            for qty, (tkey, fkey) in QUANTITIES.items():
                 ids = [k for k in sorted(res) if not res[k].flag
                        and fkey in res[k].percentiles and tkey in truth]
                 if ids:
-                    out[name] = (np.array([truth[tkey][k - 1] for k in ids]),
-                                 np.array([res[k].percentiles[fkey] for k in ids]))
+                    out[qty] = (np.array([truth[tkey][k - 1] for k in ids]),
+                                np.array([res[k].percentiles[fkey] for k in ids]))
             return out
 
-        plot_truth_comparison(pairs_of(rd), plot_path, overlay=pairs_of(mc) if mc else None)
+        plot_truth_comparison(pairs_of(rd), plot_path, overlay=pairs_of(mc) if mc else None,
+                              labels=("RDSPS", get_method(name).label if name else ""))
     return report
 
 
@@ -563,10 +528,6 @@ def run_script(snakemake, body):
     fix) reaches the terminal as that one line and exits 1; the job log holds the
     same line (Snakemake shows failed logs), and its traceback too with
     ``SEDMAP_DEBUG=1``. Anything else (a bug) is raised with its traceback."""
-    import os
-    import sys
-
-    from .errors import SedmapError
 
     log = snakemake_logging(snakemake)
     try:
@@ -585,8 +546,6 @@ def run_script(snakemake, body):
 def snakemake_logging(snakemake):
     """Send this job's logging (and warnings) to its ``log:`` file; put the checkout first
     on sys.path. Called at the top of every script in scripts/."""
-    import sys
-
     sys.path.insert(0, str(Path(snakemake.scriptdir).resolve().parent))
     logging.basicConfig(filename=snakemake.log[0], filemode="w", level=logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s", force=True)
@@ -595,13 +554,10 @@ def snakemake_logging(snakemake):
 
 
 # -------------------------------------------------------------- SFH groups
-def run_sfh_groups(fluxmap_path, binmap_path, fit_paths, sfh_form, out_path, cfg, *,
-                   confhash=None, plot_path=None, continuity_young=None):
-    """Per-bin fits -> SFH groups (``sfh_groups`` config section; ``continuity_young``:
-    ``models.continuity_young_gyr``)."""
-    from .io import read_bin_map, read_fit_result, read_flux_cube, write_sfh_groups
-    from .sfhgroups import make_sfh_groups, plot_sfh_groups
-
+def run_sfh_groups(fluxmap_path, binmap_path, fit_paths, out_path, cfg, *, confhash=None,
+                   plot_path=None):
+    """Per-bin fits -> SFH groups (``sfh_groups`` config section, validated); the SFH
+    is the one the fit results record."""
     bm = read_bin_map(binmap_path)
     cube = read_flux_cube(fluxmap_path)
     results = sorted((read_fit_result(p) for p in fit_paths), key=lambda r: r.bin_id)
@@ -612,16 +568,14 @@ def run_sfh_groups(fluxmap_path, binmap_path, fit_paths, sfh_form, out_path, cfg
                          f"({', '.join(names)})", path=str(fluxmap_path),
                          fix="name one of those bands, or leave it null (the mass split band)")
     weights = cube.flux[names.index(band)].astype(float)
-    edges = np.geomspace(cfg.get("tmin_gyr", 0.01), cfg.get("tmax_gyr", 13.0),
-                         int(cfg.get("n_time", 30)) + 1)
+    edges = np.geomspace(cfg["tmin_gyr"], cfg["tmax_gyr"], int(cfg["n_time"]) + 1)
     edges[0] = 0.0
-    k = cfg.get("k", [2, 6])
+    k = cfg["k"]
     k = range(int(k[0]), int(k[1]) + 1) if isinstance(k, (list, tuple)) else int(k)
-    sigma = cube.psf_fwhm / cube.pixsize * FWHM_TO_SIGMA if cfg.get("smooth", True) else 0.0
-    groups = make_sfh_groups(bm, results, sfh_form, edges, k, seed=cfg.get("seed", 0),
-                             smooth_sigma_pix=sigma, min_mass=cfg.get("min_mass", 0.0),
-                             pixel_weights=np.clip(weights, 0, None),
-                             config_hash=confhash, continuity_young=continuity_young)
+    sigma = cube.psf_fwhm / cube.pixsize * FWHM_TO_SIGMA if cfg["smooth"] else 0.0
+    groups = make_sfh_groups(bm, results, edges, k, seed=cfg["seed"],
+                             smooth_sigma_pix=sigma, min_mass=cfg["min_mass"],
+                             pixel_weights=np.clip(weights, 0, None), config_hash=confhash)
     path = write_sfh_groups(groups, out_path)
     if plot_path:
         plot_sfh_groups(groups, plot_path)

@@ -238,7 +238,7 @@ def test_demo_figures_are_labelled_and_show_snr_complete_bins(demo, tmp_path):
         demo / "binmap.fits", demo / "rdsps", sorted((demo / "fits").glob("job_*")))]
     kpc = galaxy_pixel_kpc(cube)
     geo, table = _profiles(ms, cube, bm, kpc)
-    drawn = map_plots(ms, bm, cube, results, tmp_path, geo, table, kpc, "continuity", [0.1])
+    drawn = map_plots(ms, bm, cube, results, tmp_path, geo, table, kpc)
     assert {p.name for p in drawn["files"]} == {"maps.png", "profiles.png", "residuals.png",
                                                 "sed_fit.png", "corner.png", "sfh.png"}
     assert len(drawn["labels"]) == 6

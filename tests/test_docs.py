@@ -1,9 +1,15 @@
-"""The documentation: README size, links, the quick start's test command, and
-docs/configuration.md generated from config/schema.yaml. Fast: no Snakemake runs."""
+"""The documentation: README size, links, the quick start's test command,
+docs/configuration.md generated from config/schema.yaml, and the mkdocs site
+(built with --strict outside the checkout, every page in its nav, every module
+on an API page). Fast: no Snakemake runs."""
 
 import copy
 import importlib.util
+import os
 import re
+import subprocess
+import sys
+import zlib
 from pathlib import Path
 
 import pytest
@@ -73,7 +79,7 @@ def broken_links(path):
     text = "\n".join(prose_lines(path.read_text(encoding="utf-8")))
     text = re.sub(r"`[^`\n]*`", "", text)  # inline code is not a link
     for target in LINK.findall(text):
-        if re.match(r"[a-z][a-z0-9+.-]*:", target, re.I) or target.startswith("#"):
+        if re.match(r"[a-z][a-z0-9+.-]*:", target, re.IGNORECASE) or target.startswith("#"):
             continue
         file_part, _, anchor = target.partition("#")
         dest = (path.parent / file_part).resolve()
@@ -86,7 +92,7 @@ def broken_links(path):
 
 def section(text, heading):
     """The text of a '## heading' section, up to the next '## '."""
-    match = re.search(rf"^## {re.escape(heading)}\s*$(.*?)(?=^## |\Z)", text, re.M | re.S)
+    match = re.search(rf"^## {re.escape(heading)}\s*$(.*?)(?=^## |\Z)", text, re.MULTILINE | re.DOTALL)
     assert match, f"no '## {heading}' section"
     return match.group(1)
 
@@ -231,3 +237,80 @@ def test_link_check_reports_broken_links(tmp_path):
         "```\n[in code](not-checked.md)\n```\n")
     assert broken_links(page) == ["missing.png: no such file", "docs/missing.md: no such file",
                                   "there.md#nowhere: no heading #nowhere in there.md"]
+
+
+# ------------------------------------------------------------ the website
+MKDOCS_YML = ROOT / "mkdocs.yml"
+#: modules with nothing public to show (their functions are all private)
+API_INTERNAL = {"sedmap.binning_kernels"}
+
+
+def nav_pages(node):
+    """The page paths (relative to docs/) of an mkdocs ``nav``."""
+    if isinstance(node, str):
+        yield node
+    elif isinstance(node, list):
+        for item in node:
+            yield from nav_pages(item)
+    elif isinstance(node, dict):
+        for value in node.values():
+            yield from nav_pages(value)
+
+
+def top_entries():
+    """What the checkout holds at the top and in docs/, to catch a build that writes
+    there (a site/ folder, a plugin's .cache)."""
+    return ({p.name for p in ROOT.iterdir()}
+            | {str(p.relative_to(ROOT)) for p in DOCS.rglob("*") if "__pycache__" not in p.parts})
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory):
+    """The documentation site, built once with ``mkdocs build --strict`` outside the
+    checkout; fails the tests that use it when the build does not pass."""
+    out = tmp_path_factory.mktemp("site") / "site"
+    before = top_entries()
+    env = dict(os.environ, NO_MKDOCS_2_WARNING="1")  # Material's notice about its end of life
+    run = subprocess.run(
+        [sys.executable, "-m", "mkdocs", "build", "--strict", "-f", str(MKDOCS_YML),
+         "-d", str(out)],
+        cwd=ROOT, capture_output=True, text=True, timeout=600, check=False, env=env)
+    assert run.returncode == 0, (
+        "mkdocs build --strict failed (pip install -e '.[test]' installs mkdocs):\n"
+        + run.stderr[-6000:])
+    assert top_entries() <= before, (
+        f"the docs build wrote into the checkout: {sorted(top_entries() - before)}")
+    return out
+
+
+def test_site_builds_strict(site):
+    assert (site / "index.html").is_file()
+    assert (site / "api" / "index.html").is_file()
+
+
+def test_every_page_is_in_the_nav():
+    nav = list(nav_pages(yaml.safe_load(MKDOCS_YML.read_text(encoding="utf-8"))["nav"]))
+    pages = {str(p.relative_to(DOCS)) for p in DOCS.rglob("*.md")}
+    assert sorted(pages - set(nav)) == [], "pages missing from nav in mkdocs.yml"
+    assert sorted(set(nav) - pages) == [], "nav in mkdocs.yml names pages that do not exist"
+
+
+def inventory(site):
+    """The identifiers of the site's objects.inv (Sphinx inventory v2)."""
+    header, _, body = (site / "objects.inv").read_bytes().partition(
+        b"# The remainder of this file is compressed using zlib.\n")
+    assert header.startswith(b"# Sphinx inventory version 2")
+    return {line.split(" ", 1)[0] for line in zlib.decompress(body).decode().splitlines()}
+
+
+def test_every_module_has_an_api_page(site):
+    modules = set()
+    for path in (ROOT / "sedmap").rglob("*.py"):
+        parts = path.relative_to(ROOT).with_suffix("").parts
+        parts = parts[:-1] if parts[-1] == "__init__" else parts
+        if not any(part.startswith("_") for part in parts):
+            modules.add(".".join(parts))
+    documented = inventory(site)
+    missing = sorted(modules - documented - API_INTERNAL - {"sedmap"})
+    assert missing == [], ("modules with no API page: add a '::: MODULE' line to a page "
+                           f"of docs/api/: {missing}")

@@ -187,6 +187,63 @@ def test_mcmc_recovers_mass_and_dust(setup):
     assert np.max(np.abs(errs)) < 0.25 and hits >= 2
 
 
+def test_map_improves_on_the_best_rdsps_model(setup):
+    """The MAP method (fit.method: map): its best fit is the continuous maximum, at
+    least as good as the best RDSPS model it starts from and better on most bins
+    (the grid's nearest model is not the optimum); its percentiles stay RDSPS's; it
+    records its method and the grid's SFH. Seeded: the same bytes twice."""
+    from sedmap.config import section
+    from sedmap.fit.optimize import fit_bins_map
+
+    tmp, bins = setup["tmp"], [1, 2, 3, 5, 6]
+    rd = [tmp / "rd" / f"bin_{k}.h5" for k in bins]
+    out = [tmp / "map" / f"bin_{k}.h5" for k in bins]
+    kw = {k: v for k, v in section("fit").items()
+          if k in ("sys_err", "likelihood", "nu", "spectrum", "free_redshift")}
+    fit_bins_map(bins, setup["bm"], setup["grid"], rd, setup["z"], out, **kw)
+    better = 0
+    for path, rd_path in zip(out, rd):
+        r, r0 = read_fit_result(path), read_fit_result(rd_path)
+        assert r.method == "map" and r.sfh == setup["grid"].sfh == {"name": "delayed_tau"}
+        assert r.chi2 <= r0.chi2 * (1 + 1e-6) + 1e-6
+        better += r.chi2 < 0.9 * r0.chi2
+        assert r.percentiles.keys() == r0.percentiles.keys()
+        assert all(np.array_equal(r.percentiles[n], r0.percentiles[n]) for n in r.percentiles)
+        # the reported chi^2 is the stored best fit's
+        f, v = setup["bm"].flux[r.bin_id - 1], setup["bm"].flux_var[r.bin_id - 1]
+        assert np.sum((f - r.bestfit_photometry) ** 2 / v) == pytest.approx(r.chi2, rel=1e-4)
+    assert better >= 3
+    again = tmp / "map_again.h5"
+    fit_bins_map([1], setup["bm"], setup["grid"], rd[:1], setup["z"], [again], **kw)
+    assert again.read_bytes() == out[0].read_bytes()
+
+
+def test_fit_method_registry_drives_the_fit_job(setup, tmp_path):
+    """run_fit_job asks fit.method's registry entry: map refits the job's bins (method
+    'map'), rdsps copies the RDSPS files; an unknown method is refused by name."""
+    from sedmap.config import section
+    from sedmap.fit.methods import get_method
+    from sedmap.io import write_bin_map
+    from sedmap.stages import run_fit_job
+
+    from dataclasses import replace
+
+    tmp = setup["tmp"]
+    wcs = WCS(naxis=2)
+    wcs.wcs.ctype = ["RA---TAN", "DEC--TAN"]
+    wcs.wcs.cdelt = [-1e-4, 1e-4]
+    binmap = write_bin_map(replace(setup["bm"], wcs=wcs), tmp_path / "binmap.fits")
+    grid = tmp / "grid.h5"
+    shutil.copytree(tmp / "rd", tmp_path / "rd")
+    for method in ("map", "rdsps"):
+        cfg = section("fit", {"method": method, "map": {"starts": 1}})
+        outs = run_fit_job([7, 8], binmap, grid, tmp_path / "rd", setup["z"],
+                           [tmp_path / method / f"bin_{k}.h5" for k in (7, 8)], cfg)
+        assert [read_fit_result(p).method for p in outs] == [method] * 2
+    with pytest.raises(InputError, match="no fit method is called 'nested'"):
+        get_method("nested")
+
+
 def test_mcmc_is_seeded(setup):
     a, b = setup["tmp"] / "a.h5", setup["tmp"] / "b.h5"
     for path in (a, b):
@@ -316,15 +373,23 @@ def test_bad_bin_is_flagged_not_fatal(setup, tmp_path):
 
 
 def test_mcmc_subset_is_seeded_and_avoids_flagged_bins():
-    from sedmap.stages import mcmc_bins
+    from sedmap.config import load_config
+    from sedmap.fit.methods import fit_bins, fit_jobs
 
     flags = np.zeros(50, int)
     flags[:10] = 1
-    cfg = {"method": "mcmc", "mcmc": {"subset": 20, "seed": 3}}
-    a = mcmc_bins(flags, cfg)
-    assert a == mcmc_bins(flags, cfg) and len(a) == 20 and min(a) > 10
-    assert mcmc_bins(flags, {"method": "rdsps"}) == []
-    assert mcmc_bins(flags, {"method": "mcmc", "mcmc": {"subset": 0}}) == list(range(1, 51))
+    cfg = load_config()["fit"]
+    cfg.update(method="mcmc", bins_per_job=7)
+    cfg["mcmc"].update(subset=20, seed=3)
+    a = fit_bins(flags, cfg)
+    assert a == fit_bins(flags, cfg) and len(a) == 20 and min(a) > 10
+    assert [len(j) for j in fit_jobs(flags, cfg)] == [7, 7, 6]
+    cfg["mcmc"]["subset"] = 0
+    assert fit_bins(flags, cfg) == list(range(1, 51))
+    cfg["method"] = "map"  # every bin, flagged ones too (they get their flagged result)
+    assert fit_bins(flags, cfg) == list(range(1, 51))
+    cfg["method"] = "rdsps"
+    assert fit_bins(flags, cfg) == [] and fit_jobs(flags, cfg) == []
 
 
 def test_rdsps_priors_act_as_importance_weights():

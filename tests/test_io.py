@@ -604,7 +604,7 @@ H5_CASES = [
     (_h5_edit(lambda f: f.__delitem__("samples")), "missing HDF5 object /samples"),
     (_h5_edit(lambda f: f.__delitem__("percentiles")), "missing HDF5 object /percentiles"),
     (_h5_edit(lambda f: f.attrs.__delitem__("method")), "missing attribute 'method'"),
-    (_h5_edit(lambda f: f.attrs.__setitem__("method", "grid")), "method 'grid'"),
+    (_h5_edit(lambda f: f.attrs.__setitem__("method", "Grid Search")), "method 'Grid Search'"),
     (_h5_edit(lambda f: f.attrs.__delitem__("config_hash")), "'config_hash'"),
     (_h5_edit(lambda f: (f.__delitem__("param_names"),
                          f.create_dataset("param_names", data=np.array([b"a", b"b"])))),

@@ -83,14 +83,15 @@ def test_bin_sfh_band_integrates_to_the_mass_formed(tmp_path):
     samples = np.column_stack([np.full(n, 1.0), rng.normal(0, 0.3, (n, 5)),
                                rng.normal(9.0, 0.1, n)])
     res = FitResult(bin_id=1, method="rdsps", param_names=names, samples=samples,
-                    weights=rng.uniform(0, 1, n), percentiles={})
+                    weights=rng.uniform(0, 1, n), percentiles={},
+                    sfh={"name": "continuity", "young_gyr": [0.1]})
     look = np.concatenate([np.linspace(0, 0.1, 2001), np.geomspace(0.1, 10.0, 20001)[1:]])
-    rate, w = bin_sfh_samples(res, "continuity", look, continuity_young=[0.1])
+    rate, w = bin_sfh_samples(res, look)
     mass = trapezoid(rate, look * 1e9, axis=1)
     assert np.all(np.diff(w) <= 0)    # the heaviest samples first
     np.testing.assert_allclose(mass, 10 ** samples[np.argsort(-res.weights, kind="stable"), -1],
                                rtol=2e-3)
-    out = plot_bin_sfh(res, "continuity", tmp_path / "sfh.png", continuity_young=[0.1])
+    out = plot_bin_sfh(res, tmp_path / "sfh.png")
     assert out.stat().st_size > 1000
 
 

@@ -123,9 +123,10 @@ def test_maps_stage_draws_every_figure_when_no_bin_is_snr_complete(tmp_path):
     assert np.isnan(kpc)
     geo, table = _profiles(ms, cube, bm, kpc)
     assert len(table) == 0 and "LOG_MSTAR_PIX_P50" in table.meta["NOTE"]
-    drawn = map_plots(ms, bm, cube, [res], tmp_path, geo, table, kpc, None)
+    drawn = map_plots(ms, bm, cube, [res], tmp_path, geo, table, kpc)
+    # a result without its SFH record (sedmap < 0.4): sfh.png says so
     assert {p.name for p in drawn["files"]} == {"maps.png", "profiles.png", "residuals.png",
-                                                "sed_fit.png", "corner.png"}
+                                                "sed_fit.png", "corner.png", "sfh.png"}
     assert all(p.stat().st_size > 0 for p in drawn["files"])
     path = write_profiles(table, tmp_path / "profiles.fits", "g")
     back = read_profiles(path)

@@ -22,7 +22,7 @@ from sedmap.sfhgroups import (
     sfh_cube,
     within_group_emd,
 )
-from sedmap.sps.sfh import sfr
+from sedmap.sps.sfh import get_sfh
 
 EQUAL = np.linspace(0.0, 13.5, 31)
 UNEVEN = np.concatenate([[0.0], np.geomspace(0.01, 13.5, 30)])
@@ -300,7 +300,8 @@ def fit(bin_id, log_age, log_tau, log_mass, flag=0):
            "log_tau": [log_tau - 0.2, log_tau, log_tau + 0.2],
            "log_mass_formed": [log_mass - 0.1, log_mass, log_mass + 0.1]}
     return FitResult(bin_id=bin_id, method="rdsps", param_names=list(pct),
-                     samples=np.zeros((1, 3)), percentiles=pct, flag=flag)
+                     samples=np.zeros((1, 3)), percentiles=pct, flag=flag,
+                     sfh={"name": "delayed_tau"})
 
 
 def small_map():
@@ -319,13 +320,13 @@ def mass_in_grid(res, edges):
     """Independent: trapezoid integral of sfr() over the grid's time range, Msun."""
     p = {k: np.array([v[1]]) for k, v in res.percentiles.items()}
     t = np.linspace(edges[0], edges[-1], 400001)
-    rate = sfr("delayed_tau", p, t)[0] * 10 ** p["log_mass_formed"][0]  # Msun/yr
+    rate = get_sfh("delayed_tau").sfr(p, t)[0] * 10 ** p["log_mass_formed"][0]  # Msun/yr
     return np.trapezoid(rate, t * 1e9)
 
 
 def test_sfh_cube_conserves_mass():
     bmap, results = small_map()
-    cube, mask, pixel_mass = sfh_cube(bmap, results, "delayed_tau", EDGES)
+    cube, mask, pixel_mass = sfh_cube(bmap, results, EDGES)
     assert cube.shape == (EDGES.size - 1,) + bmap.shape
     dt = np.diff(EDGES) * 1e9
     expected = np.array([mass_in_grid(r, EDGES) for r in results])
@@ -346,8 +347,8 @@ def test_sfh_cube_conserves_mass():
 def test_sfh_cube_smoothing_conserves_total_and_weights_share():
     bmap, results = small_map()
     dt = np.diff(EDGES) * 1e9
-    cube, _, _ = sfh_cube(bmap, results, "delayed_tau", EDGES)
-    smooth, smask, smass = sfh_cube(bmap, results, "delayed_tau", EDGES, smooth_sigma_pix=1.5)
+    cube, _, _ = sfh_cube(bmap, results, EDGES)
+    smooth, smask, smass = sfh_cube(bmap, results, EDGES, smooth_sigma_pix=1.5)
     np.testing.assert_array_equal(smask, bmap == 0)
     np.testing.assert_allclose(np.nansum(smass), np.nansum(cube * dt[:, None, None]), rtol=1e-12)
     np.testing.assert_allclose(np.nansum(smooth * dt[:, None, None], axis=(1, 2)),
@@ -355,8 +356,8 @@ def test_sfh_cube_smoothing_conserves_total_and_weights_share():
     assert np.all(np.isnan(smooth[:, bmap == 0]))  # nothing leaks onto unbinned pixels
     assert not np.allclose(smooth[:, bmap > 0], cube[:, bmap > 0])
     weights = np.arange(bmap.size, dtype=float).reshape(bmap.shape) + 1.0
-    _, _, wmass = sfh_cube(bmap, results, "delayed_tau", EDGES, pixel_weights=weights)
-    _, _, emass = sfh_cube(bmap, results, "delayed_tau", EDGES)
+    _, _, wmass = sfh_cube(bmap, results, EDGES, pixel_weights=weights)
+    _, _, emass = sfh_cube(bmap, results, EDGES)
     for k in range(1, 6):
         sel = bmap == k
         np.testing.assert_allclose(wmass[sel], emass[sel].sum() * weights[sel] / weights[sel].sum(),
@@ -368,21 +369,21 @@ def test_sfh_cube_masks():
     results[1] = fit(2, 0.5, -0.5, 7.5, flag=4)     # flagged fit
     results[2] = None                                # no fit
     results[3].percentiles["log_tau"] = [np.nan] * 3  # NaN parameter
-    cube, mask, pixel_mass = sfh_cube(bmap, results, "delayed_tau", EDGES, min_mass=1e6)
+    cube, mask, pixel_mass = sfh_cube(bmap, results, EDGES, min_mass=1e6)
     assert np.all(np.isnan(pixel_mass[mask])) and np.all(pixel_mass[~mask] >= 1e6)
     for k in (2, 3, 4):
         assert np.all(mask[bmap == k]) and np.all(np.isnan(cube[:, bmap == k]))
     assert not mask[bmap == 1].any()
     # bin 5: one pixel, 10^7 Msun formed within the grid (age 4 Gyr): kept
     assert not mask[bmap == 5].any()
-    _, mask2, _ = sfh_cube(bmap, results, "delayed_tau", EDGES, min_mass=1e9)
+    _, mask2, _ = sfh_cube(bmap, results, EDGES, min_mass=1e9)
     assert np.all(mask2[bmap == 1])  # too little mass, but the SFH stays in the cube
     with pytest.raises(InputError, match="no percentiles for \\['nope'\\]"):
-        sfh_cube(bmap, results, "delayed_tau", EDGES, mass_key="nope")
+        sfh_cube(bmap, results, EDGES, mass_key="nope")
     with pytest.raises(InputError, match="fit results"):
-        sfh_cube(bmap, results[:3], "delayed_tau", EDGES)
+        sfh_cube(bmap, results[:3], EDGES)
     with pytest.raises(InputError, match="negative"):
-        sfh_cube(bmap, results, "delayed_tau", EDGES, pixel_weights=-np.ones(bmap.shape))
+        sfh_cube(bmap, results, EDGES, pixel_weights=-np.ones(bmap.shape))
 
 
 def test_make_sfh_groups_product_round_trip_and_plot(tmp_path):
@@ -392,8 +393,8 @@ def test_make_sfh_groups_product_round_trip_and_plot(tmp_path):
     wcs.wcs.crval = [150.0, 2.0]
     wcs.wcs.crpix = [4.0, 3.0]
     wcs.wcs.cdelt = [-1e-4, 1e-4]
-    g = make_sfh_groups(bmap, results, "delayed_tau", EDGES, k=2, galaxy="TEST", wcs=wcs)
-    cube, mask, pixel_mass = sfh_cube(bmap, results, "delayed_tau", EDGES)
+    g = make_sfh_groups(bmap, results, EDGES, k=2, galaxy="TEST", wcs=wcs)
+    cube, mask, pixel_mass = sfh_cube(bmap, results, EDGES)
     assert g.group_map.dtype == np.int16
     np.testing.assert_array_equal(g.group_map == -1, mask)
     np.testing.assert_allclose(g.mass.sum(), np.nansum(pixel_mass), rtol=1e-12)

@@ -79,7 +79,7 @@ def analytic_sfr(form, t, p):
 def test_sfh_bin_masses_match_quadrature(form):
     edges = age_bin_edges()
     p = {k: np.array([v]) for k, v in BASE.items()}
-    w = sfh_mod.bin_mass_fractions(form, p, edges)[0]
+    w = sfh_mod.get_sfh(form).bin_mass_fractions(p, edges)[0]
     assert w.sum() == pytest.approx(1.0, abs=1e-9)  # 1 Msun formed
     age = 10 ** BASE["log_age"]
     pp = BASE
@@ -104,7 +104,7 @@ def test_sfr_matches_analytic_formula(form):
                  limit=400)[0]
     look = np.array([0.0, 0.05, 0.5, 2.0, 4.0])
     expect = [analytic_sfr(form, age - lb, BASE) / total / 1e9 for lb in look]
-    np.testing.assert_allclose(sfh_mod.sfr(form, p, look)[0], expect, rtol=1e-3)
+    np.testing.assert_allclose(sfh_mod.get_sfh(form).sfr(p, look)[0], expect, rtol=1e-3)
 
 
 def test_continuity_sfh_is_piecewise_constant_with_the_given_ratios():
@@ -113,13 +113,14 @@ def test_continuity_sfh_is_piecewise_constant_with_the_given_ratios():
     100 Myr / A of its mass in the 100 Myr SFR."""
     p = {k: np.array([v]) for k, v in BASE.items()}
     mids = 0.5 * (np.array(CONT_EDGES[:-1]) + np.array(CONT_EDGES[1:]))
-    rate = sfh_mod.sfr("continuity", p, mids)[0]
+    cont = sfh_mod.get_sfh("continuity")
+    rate = cont.sfr(p, mids)[0]
     ratios = [BASE[f"log_sfr_ratio_{i}"] for i in range(1, 6)]
     np.testing.assert_allclose(np.log10(rate[:-1] / rate[1:]), ratios, atol=1e-12)
-    inside = sfh_mod.sfr("continuity", p, np.array([0.031, 0.099]))[0]
+    inside = cont.sfr(p, np.array([0.031, 0.099]))[0]
     assert inside[0] == pytest.approx(inside[1])    # bin 2 is flat
     flat = {"log_age": np.array([1.0]), **{k: np.zeros(1) for k in sfh_mod.CONTINUITY_PARAMS}}
-    assert sfh_mod.mass_weighted_age("continuity", flat)[0] == pytest.approx(5.0, rel=1e-3)
+    assert cont.mass_weighted_age(flat)[0] == pytest.approx(5.0, rel=1e-3)
     m = SPSModel(sfh="continuity", dust_law="calzetti", nebular=False, dust_emission=False)
     d = m.derived({"logzsol": 0.0, "log_age": 1.0, "dust2": 0.0,
                    **{k: 0.0 for k in sfh_mod.CONTINUITY_PARAMS}})
@@ -136,17 +137,38 @@ def test_continuity_young_edges_set_the_first_bins():
     look = (age - edges[0])[::-1]                  # lookback edges, increasing
     np.testing.assert_allclose(look, [0.0, *np.geomspace(0.1, age, 6)], rtol=1e-12)
     assert np.sum(rate * np.diff(edges)) == pytest.approx(1.0)
-    inside = sfh_mod.sfr("continuity", p, np.array([0.001, 0.05, 0.099]), young=(0.1,))[0]
+    young = sfh_mod.get_sfh({"name": "continuity", "young_gyr": [0.1]})
+    inside = young.sfr(p, np.array([0.001, 0.05, 0.099]))[0]
     np.testing.assert_allclose(inside, inside[0], rtol=1e-12)    # flat over 0-100 Myr
-    m = SPSModel(sfh="continuity", dust_law="calzetti", nebular=False, dust_emission=False,
-                 continuity_young_gyr=[0.1])
+    m = SPSModel(sfh=young, dust_law="calzetti", nebular=False, dust_emission=False)
     d = m.derived({"logzsol": 0.0, "dust2": 0.0, **{k: v[0] for k, v in p.items()}})
     assert d["sfr_100myr"][0] == pytest.approx(inside[0], rel=1e-6)
     # the default (Leja et al. 2019) edges give another history for the same ratios
-    assert sfh_mod.sfr("continuity", p, np.array([0.05]))[0, 0] != pytest.approx(inside[0])
+    default = sfh_mod.get_sfh("continuity")
+    assert default.sfr(p, np.array([0.05]))[0, 0] != pytest.approx(inside[0])
+    assert default.young == sfh_mod.CONTINUITY_YOUNG_GYR and young.young == (0.1,)
     for bad in ([], [0.1, 0.03], [0.0], [0.01, 0.02, 0.03, 0.04, 0.05]):
         with pytest.raises(InputError, match="models.continuity_young_gyr"):
-            SPSModel(sfh="continuity", continuity_young_gyr=bad)
+            sfh_mod.sfh_from_models({"sfh": "continuity", "continuity_young_gyr": bad})
+
+
+def test_sfh_registry_records_round_trip():
+    """Every registered SFH rebuilds from its record (what the grid and the fit results
+    store) with its hyper-parameters; an unknown form or hyper-parameter is refused."""
+    for name in sfh_mod.FORMS:
+        s = sfh_mod.get_sfh(name)
+        assert sfh_mod.get_sfh(s.to_dict()) == s and s.params == sfh_mod.PARAMS[name]
+    rec = {"name": "continuity", "young_gyr": [0.1]}
+    assert sfh_mod.get_sfh(rec).to_dict() == rec
+    assert sfh_mod.sfh_from_models({"sfh": "continuity", "continuity_young_gyr": [0.1]}) \
+        == sfh_mod.get_sfh(rec)
+    assert sfh_mod.get_sfh(rec) != sfh_mod.get_sfh("continuity")
+    with pytest.raises(ValueError, match="unknown SFH form"):
+        sfh_mod.get_sfh("constant")
+    with pytest.raises(ValueError, match="no hyper-parameter"):
+        sfh_mod.get_sfh({"name": "tau", "young_gyr": [0.1]})
+    with pytest.raises(InputError, match="different star-formation histories"):
+        sfh_mod.common_sfh([rec, {"name": "continuity"}])
 
 
 def test_derived_sfr_is_recent_mean_sfr():

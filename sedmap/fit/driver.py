@@ -194,7 +194,7 @@ def run_rdsps(binmap, grid, z, out_dir, *, sys_err=0.0, chi2_percentile=10.0,
         if r["flag"]:
             fr = FitResult(bin_id=k, method="rdsps", param_names=[], samples=np.zeros((0, 0)),
                            percentiles={}, flag=int(r["flag"]), fscale=binmap.fscale,
-                           config_hash=confhash or "none")
+                           config_hash=confhash or "none", sfh=grid.sfh)
         else:
             wave, spec = _bestfit_spectrum(grid, r["best_index"], r["best_scale"], z,
                                            binmap.fscale, binmap.filters.pivot_aa)
@@ -207,7 +207,7 @@ def run_rdsps(binmap, grid, z, out_dir, *, sys_err=0.0, chi2_percentile=10.0,
                            bestfit_photometry=phot[r["best_index"]] * r["best_scale"],
                            fscale=binmap.fscale, config_hash=confhash or "none",
                            prior_width=bin_prior_widths(*widths, flux[k - 1],
-                                                        fvar[k - 1]))
+                                                        fvar[k - 1]), sfh=grid.sfh)
         write_fit_result(fr, path)
     if comm is not None:
         comm.Barrier()  # every rank's files are in place
@@ -367,7 +367,42 @@ def fit_bins_mcmc(bin_ids, binmap, grid, rdsps_paths, z, out_paths, *, nwalkers=
     and without a spectrum use different models and run as two ensembles. Each
     chain (``nwalkers`` per bin, ``moves``) runs ``nsteps`` steps, ``burn`` of
     them burn-in, and grows until every bin's is ``n_tau`` autocorrelation times
-    long after burn-in, or ``max_steps`` long.
+    long after burn-in, or ``max_steps`` long. The posterior's settings
+    (``sys_err`` ... ``population_prior``) are :func:`prepare_bins`'.
+
+    Returns
+    -------
+    list of pathlib.Path, ``out_paths``.
+    """
+    models, jobs = prepare_bins(bin_ids, binmap, grid, rdsps_paths, z, out_paths,
+                                method="mcmc", nwalkers=nwalkers, seed=seed, sys_err=sys_err,
+                                likelihood=likelihood, nu=nu, priors=priors,
+                                confhash=confhash, model=model, spectrum=spectrum,
+                                free_redshift=free_redshift, population_prior=population_prior)
+    for key, members in jobs.items():
+        ids = [int(bin_ids[i]) for i, _ in members]
+        rng = np.random.default_rng([int(seed), *ids])
+        # one BLAS thread: a half-step's products (a few hundred models) are too small
+        # for a second thread to save the CPU time it spins (bench_fit: 1.9x the CPU)
+        with threadpool_limits(limits=1, user_api="blas"):
+            outs = run_mcmc_stacked([m["post"] for _, m in members],
+                                    [m["p0"] for _, m in members], nsteps, burn,
+                                    seed=int(rng.integers(2**31)), thin=thin,
+                                    progress=progress, moves=moves, n_tau=n_tau,
+                                    max_steps=max_steps)
+        for (i, m), out in zip(members, outs):
+            write_sampled_result(bin_ids[i], m, out, models[key], binmap, confhash,
+                                 out_paths[i], method="mcmc")
+    return [Path(p) for p in out_paths]
+
+
+def prepare_bins(bin_ids, binmap, grid, rdsps_paths, z, out_paths, *, method, nwalkers, seed,
+                 sys_err=0.0, likelihood="gaussian", nu=3.0, priors=None, confhash=None,
+                 model=None, spectrum=None, free_redshift=None, population_prior=None):
+    """The posteriors of bins refitted from their RDSPS results (``rdsps_paths``), and
+    ``nwalkers`` starting points each near its best RDSPS models; a bin RDSPS
+    flagged gets its flagged FitResult (``method``) written to its ``out_paths``
+    entry at once.
 
     ``spectrum``: the ``fit.spectrum`` config. When it is enabled and a bin has a
     spectrum in the bin map, its fit is the joint one of the photometry and the
@@ -385,7 +420,10 @@ def fit_bins_mcmc(bin_ids, binmap, grid, rdsps_paths, z, out_paths, *, nwalkers=
 
     Returns
     -------
-    list of pathlib.Path, ``out_paths``.
+    models : dict, model key ('phot', 'spec') -> SPSModel
+    jobs : dict, model key -> list of (index in ``bin_ids``, prepared bin: dict with
+        ``post`` (PhotometryPosterior), ``p0`` (nwalkers, ndim), ``rd``, ``sys_b``,
+        ``n_spec``, ``k``)
     """
     from ..models import model_from_config
 
@@ -401,9 +439,10 @@ def fit_bins_mcmc(bin_ids, binmap, grid, rdsps_paths, z, out_paths, *, nwalkers=
         rd = read_fit_result(rd_path)
         k = int(bin_id) - 1
         if rd.flag:
-            fr = FitResult(bin_id=bin_id, method="mcmc", param_names=[],
+            fr = FitResult(bin_id=bin_id, method=method, param_names=[],
                            samples=np.zeros((0, 0)), percentiles={}, flag=rd.flag,
-                           fscale=binmap.fscale, config_hash=confhash or "none")
+                           fscale=binmap.fscale, config_hash=confhash or "none",
+                           sfh=grid.sfh)
             write_fit_result(fr, out_paths[i])
             continue
         spec = bin_spectrum(binmap, k) if spectrum.get("enabled") else None
@@ -414,27 +453,14 @@ def fit_bins_mcmc(bin_ids, binmap, grid, rdsps_paths, z, out_paths, *, nwalkers=
             else:
                 mc = grid.model_config
                 if spec is not None:
-                    mc = spectrum_model_config(mc, spec[0], z, spectrum.get("R", 2000.0))
+                    mc = spectrum_model_config(mc, spec[0], z, spectrum["R"])
                 if stored is None and grid.path:
                     stored = read_ssp_library(grid.path)
                 models[key] = model_from_config(mc, library=stored)
         jobs.setdefault(key, []).append(
             (i, _prepare_bin(bin_id, rd, binmap, models[key], z, ranges, eff, spec, spectrum,
                              sys_err, likelihood, nu, free_redshift, seed, nwalkers)))
-    for key, members in jobs.items():
-        ids = [int(bin_ids[i]) for i, _ in members]
-        rng = np.random.default_rng([int(seed), *ids])
-        # one BLAS thread: a half-step's products (a few hundred models) are too small
-        # for a second thread to save the CPU time it spins (bench_fit: 1.9x the CPU)
-        with threadpool_limits(limits=1, user_api="blas"):
-            outs = run_mcmc_stacked([m["post"] for _, m in members],
-                                    [m["p0"] for _, m in members], nsteps, burn,
-                                    seed=int(rng.integers(2**31)), thin=thin,
-                                    progress=progress, moves=moves, n_tau=n_tau,
-                                    max_steps=max_steps)
-        for (i, m), out in zip(members, outs):
-            _write_mcmc_result(bin_ids[i], m, out, models[key], binmap, confhash, out_paths[i])
-    return [Path(p) for p in out_paths]
+    return models, jobs
 
 
 def _prepare_bin(bin_id, rd, binmap, model, z, ranges, eff, spec, spectrum, sys_err,
@@ -469,8 +495,11 @@ def _prepare_bin(bin_id, rd, binmap, model, z, ranges, eff, spec, spectrum, sys_
     return {"post": post, "p0": p0, "rd": rd, "sys_b": sys_b, "n_spec": n_spec, "k": k}
 
 
-def _write_mcmc_result(bin_id, m, out, model, binmap, confhash, out_path):
-    """The FitResult of one bin's chain summary ``out`` (:func:`run_mcmc_stacked`)."""
+def write_sampled_result(bin_id, m, out, model, binmap, confhash, out_path, method):
+    """The FitResult (``method``) of one bin's posterior summary ``out`` (as
+    :func:`sedmap.fit.mcmc.summarise_chain` returns it; with ``weights`` for weighted
+    draws; ``percentiles`` a (3, n) array aligned with ``names`` or a dict) and its
+    prepared bin ``m`` (:func:`prepare_bins`)."""
     post, rd, sys_b, k, n_spec = m["post"], m["rd"], m["sys_b"], m["k"], m["n_spec"]
     theta = out["best_theta"]  # full: every model parameter, then log_mass_formed
     spec = model.spectra(theta[None, :-1]).astype(float)
@@ -479,9 +508,10 @@ def _write_mcmc_result(bin_id, m, out, model, binmap, confhash, out_path):
     f_obs = binmap.flux[k] * binmap.fscale
     sig2 = binmap.flux_var[k] * binmap.fscale**2 + (sys_b * f_obs) ** 2
     chi2 = float(np.sum((f_obs - out["best_photometry"]) ** 2 / sig2))
-    fr = FitResult(bin_id=bin_id, method="mcmc", param_names=out["names"],
-                   samples=out["samples"],
-                   percentiles={n: out["percentiles"][:, i] for i, n in enumerate(out["names"])},
+    pct = out["percentiles"]  # (3, n) aligned with the names, or a dict already
+    pct = pct if isinstance(pct, dict) else {n: pct[:, i] for i, n in enumerate(out["names"])}
+    fr = FitResult(bin_id=bin_id, method=method, param_names=out["names"],
+                   samples=out["samples"], weights=out.get("weights"), percentiles=pct,
                    chi2=chi2, bestfit_wave=wave_obs,
                    bestfit_spectrum=flam[0] * 10 ** theta[-1] / binmap.fscale,
                    bestfit_photometry=out["best_photometry"] / binmap.fscale,
@@ -490,5 +520,5 @@ def _write_mcmc_result(bin_id, m, out, model, binmap, confhash, out_path):
                    ess=out["ess"], n_steps=out["n_steps"], n_tau=out["n_tau"],
                    converged=int(out["converged"]),
                    chi2_spec=float(post.spectrum_chi2(theta)[0]) if n_spec else float("nan"),
-                   n_spec=n_spec, prior_width=rd.prior_width)
+                   n_spec=n_spec, prior_width=rd.prior_width, sfh=model.sfh.to_dict())
     return write_fit_result(fr, out_path)

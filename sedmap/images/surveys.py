@@ -29,29 +29,45 @@ survey cannot skip them. On a mismatch ``InputError`` names what differs and
 the file, and points a processed file to ``survey: generic`` (BUNIT or
 ``zeropoint`` plus a noise map). There is no fallback.
 
+* Filter: spitzer, herschel, jwst, hsc and legacy take only their own filters
+  (``spitzer_irac_36..80``, ``spitzer_mips_24/70/160``; ``herschel_pacs_70/100/160``,
+  ``herschel_spire_250/350/500``; ``jwst_nircam_*``, ``jwst_miri_*``; ``hsc_g..y``;
+  ``decam_g/r/i/z``, ``bass_g/r``, ``mzls_z``).
 * Pixel scale, from the WCS (``proj_plane_pixel_scales``), each axis within
   ``PIXSCALE_TOL`` (5%) of galex 1.5", sdss 0.396", 2mass 1.0", wise 1.375",
-  des 0.263", panstarrs 0.25"; hst 0.02-0.21" (drizzled products come at any
-  output scale and drizzling conserves flux, so only ground-based scales are
-  refused); generic: any. A frame reprojected onto larger pixels still holds
+  des 0.263", panstarrs 0.25", hsc 0.168", legacy 0.262"; hst 0.02-0.21"
+  (drizzled products come at any output scale and drizzling conserves flux, so
+  only ground-based scales are refused); ranges per band for the surface-
+  brightness maps: spitzer IRAC 0.55-1.25", MIPS 24/70/160 1.2-2.6", 4-10",
+  8-16"; herschel PACS 70/100 1-3.2", PACS 160 1-6.4", SPIRE 250/350/500 3-8",
+  4-12", 6-16"; jwst NIRCam 0.01-0.12", MIRI 0.03-0.2"; generic: any. A frame
+  reprojected onto larger pixels still holds
   values per native pixel: read as the survey's, every flux would be off by the
   pixel-area ratio (an SDSS frame on 1.19" pixels: 9x too faint).
 * BUNIT, when present and understood (:func:`bunit_kind`), of the kind the
-  recipe reads: counts (2mass, wise, des, panstarrs), a count rate (galex,
-  hst), nanomaggies (sdss). E.g. a WISE image in MJy/sr, an SDSS image in DN
+  recipe reads: counts (2mass, wise, des, panstarrs, hsc), a count rate (galex,
+  hst), nanomaggies (sdss, legacy), MJy/sr (spitzer, jwst), Jy/pixel, Jy/beam or
+  MJy/sr (herschel). E.g. a WISE image in MJy/sr, an SDSS image in DN
   or an HST image in ELECTRONS (not per second) is refused. Absent or
-  unparsable BUNITs pass.
+  unparsable BUNITs pass, except for spitzer, herschel and jwst, whose
+  conversion is read from BUNIT: it must be present and parsable.
 * FILTER/BAND: a header that names another band than the spec's ``filter``
   is refused: galex ``BAND`` (1 NUV, 2 FUV), sdss ``FILTER`` (``'g'``), 2mass
   ``FILTER`` (``'j'``), wise ``BAND`` (1-4), des ``BAND``/``FILTER`` (``'g
   DECam SDSS c0001 ...'``: first word), panstarrs ``FPA.FILTER`` (``'g.00000'``:
-  before the dot), hst ``FILTER``/``FILTER1``/``FILTER2`` (``F814W``); a value
-  that is a sedmap filter name is compared as a name (generic too). Values the
+  before the dot), hst ``FILTER``/``FILTER1``/``FILTER2`` (``F814W``), spitzer
+  ``INSTRUME`` + ``CHNLNUM`` (IRAC 1-4, MIPS 1-3 = 24/70/160 um), herschel
+  ``WAVELNTH``/``DETECTOR``/``FILTER`` (``250.0``, ``PSW``), jwst ``FILTER``/
+  ``PUPIL`` (``F200W``), hsc ``FILTER`` (``HSC-I2``), legacy ``BAND``/``FILTER``
+  (``g``); a value that is a sedmap filter name is compared as a name (generic
+  too). Values the
   survey does not write (``'CLEAR2L'``, ``'unknown'``) are ignored, and a
   header that also names the configured band is not refused.
 * The header keys and HDUs the recipe reads, e.g. sdss: HDU 1 calib vector or
   ``NMGY``, and ``GAIN``/``DARKVAR`` or ``CAMCOL``; des: ``MAGZERO``, ``GAIN``
-  and ``WGT`` (or ``weight_file``).
+  and ``WGT`` (or ``weight_file``); jwst: ``BUNIT``, ``PIXAR_SR`` and ``ERR`` (or
+  ``VAR_POISSON`` + ``VAR_RNOISE``, or ``unc_file``); hsc: ``VARIANCE`` (or
+  ``var_file``); legacy: ``weight_file`` or an ``INVVAR``/``IVAR`` extension.
 
 Calibration error
 -----------------
@@ -60,7 +76,9 @@ spec's ``calib_err`` if given, else the survey's documented value
 (:func:`default_calib_err`; docs/surveys.md lists them with references:
 galex 0.052 FUV / 0.026 NUV, sdss 0.05 u / 0.02 gri / 0.03 z, 2mass 0.027 J /
 0.028 H, Ks, wise 0.024 / 0.028 / 0.045 / 0.057, des 0.01, panstarrs 0.015
-griz / 0.02 y, hst 0.02, generic 0: the user must state it);
+griz / 0.02 y, hst 0.02, spitzer IRAC 0.03 / MIPS 0.04, 0.05, 0.12, herschel
+PACS 0.05 / SPIRE 0.07, jwst NIRCam 0.02 / MIRI 0.03, hsc 0.02, legacy 0.02,
+generic 0: the user must state it);
 ``meta['calib_err_source']`` says which. It scales every pixel of the band
 together, so it is NOT part of the pixel variance (added per pixel it would
 shrink by sqrt(N) in a bin of N pixels, and cap every bin's S/N at
@@ -69,10 +87,13 @@ variance, in quadrature with ``fit.sys_err``.
 
 Background
 ----------
-Surveys whose images still hold the sky (galex, 2mass, wise, generic with
-``sky: true``) get the full ``Background2D`` map subtracted. The images of
-sky-subtracted surveys (sdss, hst, des, panstarrs, generic) are left as they
-are: their pipelines fitted the sky on scales far larger than a cutout,
+Surveys whose images still hold the sky (galex, 2mass, wise, spitzer,
+herschel, jwst, generic with ``sky: true``) get the full ``Background2D`` map
+subtracted: IRAC/MIPS mosaics keep the zodiacal light, SPIRE maps have an
+arbitrary zero level, and an ``_i2d`` keeps whatever the skymatch step left
+(MIRI's thermal background is large). The images of sky-subtracted surveys
+(sdss, hst, des, panstarrs, hsc, legacy, generic) are left as they are: their
+pipelines fitted the sky on scales far larger than a cutout,
 while a local estimate on a galaxy-dominated cutout measures galaxy light.
 On the SN 2006bh cutouts the source-masked "residual" of DES and PS1 is
 +0.5 sigma per pixel but falls with radius from the galaxy (1.0, 0.4, 0.16
@@ -121,6 +142,20 @@ docs/surveys.md)
 * panstarrs: the variance map if given (``var_file``, or ``weight_file``:
   PS1's own ``.wt`` stack products hold the *variance*, despite the name),
   else ``rms_bkg**2 + max(raw, 0) / gain`` (``CELL.GAIN``, default 1).
+* spitzer: ``unc**2`` from ``unc_file`` (MJy/sr); else, from a coverage map
+  given as ``weight_file`` (frames per pixel), ``s1 / cov`` with ``s1 =
+  median(rms_bkg**2 * cov)`` (sky noise of one frame); else ``rms_bkg**2``.
+  Zero coverage is masked. Coverage and rms maps give sky noise only.
+* herschel: ``unc**2`` from ``unc_file``, else from the file's ``error`` or
+  ``stDev`` extension (the map's unit), else ``rms_bkg**2``.
+* jwst: ``ERR**2`` (or ``unc_file**2``, or ``VAR_POISSON + VAR_RNOISE
+  [+ VAR_FLAT]``), (MJy/sr)^2; ``WHT == 0`` masked.
+* hsc: the ``VARIANCE`` extension (or ``var_file``), counts^2; pixels with a
+  ``HSC_MASK_PLANES`` bit (BAD, SAT, NO_DATA, EDGE, CR, INTRP; bit numbers from
+  the MASK header's ``MP_<PLANE>`` keys) masked.
+* legacy: ``1/invvar`` (``weight_file``, else an ``INVVAR``/``IVAR``
+  extension), nanomaggies^2: sky noise only, ``+ max(raw, 0) / gain`` when the
+  spec gives ``gain`` (electrons per nanomaggy).
 * generic: ``var_file``, ``unc_file**2`` or ``1/weight_file``, exactly one.
 
 Zero weights are masked; negative weights, variances or uncertainties raise.
@@ -131,9 +166,14 @@ Flux conversion: AB zero point ``ZP``: ``f_nu = v 10**(-0.4 (ZP - 8.90))`` Jy
 panstarrs: ``FPA.ZP`` for ``v / EXPTIME``); Vega (2mass, wise):
 ``f_nu = F0 v 10**(-0.4 MAGZP)``; then ``f_lambda = f_nu c / pivot**2``.
 galex: 1.40e-15 (FUV) and 2.06e-16 (NUV) erg/s/cm^2/AA per cps; hst:
-``PHOTFLAM`` per e-/s. Generic: astropy-parsable ``BUNIT`` that is a flux
-density per pixel (f_lambda, f_nu or maggies, optionally ``/pix``), or the
-spec ``zeropoint`` (AB).
+``PHOTFLAM`` per e-/s; hsc: ZP = 2.5 log10(``FLUXMAG0``), else ``MAGZERO``,
+else 27 (``HSC_ZEROPOINT``); legacy: ZP 22.5. Flux densities (``BUNIT``):
+Jy/pixel as is; MJy/sr times the pixel solid angle (jwst ``PIXAR_SR``, which
+must agree with the WCS pixel within 10%; else the WCS pixel area); SPIRE
+Jy/beam times pixel area / beam area (``SPIRE_BEAM_AREA_ARCSEC2``: 469.35,
+831.27, 1804.31 arcsec^2); then ``f_lambda = f_nu c / pivot**2``. Generic:
+astropy-parsable ``BUNIT`` that is a flux density per pixel (f_lambda, f_nu or
+maggies, optionally ``/pix``), or the spec ``zeropoint`` (AB).
 
 Output: masked pixels (NaN data, zero weight, bad variance, no coverage) have
 ``data`` and ``var`` set to NaN and ``mask`` True.
@@ -150,10 +190,20 @@ from pathlib import Path
 import astropy.units as u
 import numpy as np
 from astropy.io import fits
-from astropy.wcs.utils import proj_plane_pixel_scales
+from astropy.wcs.utils import proj_plane_pixel_area, proj_plane_pixel_scales
 from scipy import ndimage
 
-from ..constants import AB_JY, GALEX_FLAM_PER_CPS, JY_CGS, VEGA_F0_JY
+from ..constants import (
+    AB_JY,
+    ARCSEC_PER_RAD,
+    GALEX_FLAM_PER_CPS,
+    HSC_MASK_PLANES,
+    HSC_ZEROPOINT,
+    JY_CGS,
+    NMGY_ZEROPOINT,
+    SPIRE_BEAM_AREA_ARCSEC2,
+    VEGA_F0_JY,
+)
 from ..errors import InputError
 from ..filters import C_AA_PER_S, get_filter
 from ..io.fits_utils import read_wcs, read_whole_fits
@@ -309,6 +359,12 @@ class _Band:
     bkg: np.ndarray = None
     rms: np.ndarray = None
     bad: np.ndarray = None    # NaN data / no coverage
+    wcs: object = None        # celestial WCS of the science image
+
+    def pixel_area_sr(self):
+        """Solid angle of one pixel, sr, from the WCS (at its reference pixel)."""
+        deg2 = float(proj_plane_pixel_area(self.wcs.celestial))
+        return deg2 * 3600.0**2 / ARCSEC_PER_RAD**2
 
     def key(self, name, default=_REQUIRED, positive=True):
         """Float header value (science header first, then primary), or ``default``."""
@@ -387,10 +443,15 @@ class _Survey:
     prefer_hdu : EXTNAMEs of its science image
     bkg_estimator : ``Background2D`` statistic
     pixscale : native pixel scale, arcsec: a number (each axis within
-        ``PIXSCALE_TOL``), a ``(min, max)`` range, or None (not checked)
-    unit : kind of pixel value the recipe reads, ``'count'``, ``'count/s'`` or
-        ``'nanomaggy'`` (:func:`bunit_kind`); a BUNIT of another kind is refused.
-        None: BUNIT not checked
+        ``PIXSCALE_TOL``), a ``(min, max)`` range, or None (not checked); or a dict
+        of those keyed by filter-name prefix (the longest prefix of the band's
+        filter name applies)
+    unit : kind of pixel value the recipe reads (:func:`bunit_kind`): ``'count'``,
+        ``'count/s'``, ``'nanomaggy'``, ``'Jy/pix'``, ``'Jy/beam'`` or ``'MJy/sr'``,
+        or a tuple of kinds it reads; a BUNIT of another kind is refused. None:
+        BUNIT not checked
+    filters : regex (full match) of the sedmap filter names the survey observes;
+        another filter is refused. None: any filter
     needs : what the recipe reads from the file; each item is a tuple of
         alternatives, one of which must be present: ``'KEY'`` (science or primary
         header), ``'spec:key'`` (band spec), ``'hdu:EXTNAME'``, ``'vec:N'`` (a 1-D
@@ -399,6 +460,9 @@ class _Survey:
     band_re : regex of the band tokens this survey writes there (None: only exact
         sedmap filter names are compared)
     band_alias : header token -> the token of the sedmap filter name
+    band_check : optional ``(header, filter name) -> [(key, value, token, names the
+        filter?)]`` for band headers that need more than one key (Spitzer's
+        ``INSTRUME`` + ``CHNLNUM``)
     calib_err : default fractional calibration error per filter name, ``'*'``
         for any other filter (docs/surveys.md gives the references)
     """
@@ -409,12 +473,26 @@ class _Survey:
     prefer_hdu: tuple = ()
     bkg_estimator: str = "median"
     pixscale: object = None
-    unit: str = None
+    unit: object = None
     needs: tuple = ()
     band_keys: tuple = ()
     band_re: str = None
     band_alias: dict = dataclasses.field(default_factory=dict)
     calib_err: dict = dataclasses.field(default_factory=lambda: {"*": 0.0})
+    filters: str = None
+    band_check: Callable = None
+
+    @property
+    def units(self):
+        """The BUNIT kinds the recipe reads (empty: BUNIT not checked)."""
+        return (self.unit,) if isinstance(self.unit, str) else tuple(self.unit or ())
+
+    def pixscale_for(self, filter_name):
+        """The pixel-scale assumption (number, range or None) for ``filter_name``."""
+        if not isinstance(self.pixscale, dict):
+            return self.pixscale
+        keys = [k for k in self.pixscale if filter_name.startswith(k)]
+        return self.pixscale[max(keys, key=len)] if keys else None
 
 
 # --------------------------------------------------------------------------- recipes
@@ -622,6 +700,244 @@ def _panstarrs(b):
                          "native_unit": "count", "var_recipe": recipe})
 
 
+# --- flux-density surveys (Spitzer, Herschel, JWST) and the HSC / Legacy Surveys coadds
+
+def _ext_map(b, name):
+    """A 2-D extension ``name`` of the image's own file, as float, the image's shape."""
+    arr = np.asarray(b.hdul[name].data, dtype=np.float64)
+    if arr.shape != b.raw.shape:
+        raise InputError(f"the {name} extension has shape {arr.shape} but the image "
+                         f"{b.raw.shape}.", b.path, f"use the {b.survey} file unchanged.")
+    return arr
+
+
+def _flam_per_jy(b):
+    """erg/s/cm^2/AA per Jy (f_nu) at the band's pivot wavelength."""
+    return JY_CGS * C_AA_PER_S / b.pivot() ** 2
+
+
+def _jy_per_native(b, pixel_sr=None):
+    """Jy per pixel per unit pixel value of an image whose BUNIT is a flux density.
+
+    ``Jy/pix`` kinds (``Jy``, ``Jy/pixel``) are per pixel already; ``MJy/sr`` kinds are
+    multiplied by the pixel's solid angle (``pixel_sr``, sr, else the WCS's); ``Jy/beam``
+    by (pixel area / beam area), the beam areas (arcsec^2) being
+    ``SPIRE_BEAM_AREA_ARCSEC2``. Returns (Jy per pixel per native unit, description).
+    """
+    bunit = b.header.get("BUNIT", b.primary.get("BUNIT"))
+    kind = bunit_kind(bunit)
+    reads = SURVEYS[b.survey].units
+    if kind not in reads:   # unparsable or dimensionless (the checks let them pass)
+        raise InputError(f"BUNIT {bunit!r} is not a unit the {b.survey} recipe reads "
+                         f"({', '.join(reads)}).", b.path,
+                         f"use the {b.survey} file unchanged (it states its unit in "
+                         "BUNIT). " + _PROCESSED_FIX)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        unit = u.Unit(str(bunit).strip(), parse_strict="raise")
+    unit = unit * u.pix ** -dict(zip(unit.bases, unit.powers)).get(u.pix, 0)
+    if kind == "Jy/pix":
+        return float(unit.to(u.Jy)), f"BUNIT {bunit} (Jy per pixel)"
+    area = b.pixel_area_sr() if pixel_sr is None else float(pixel_sr)
+    if kind == "MJy/sr":
+        return float(unit.to(u.Jy / u.sr)) * area, \
+            f"BUNIT {bunit} x pixel solid angle {area:.6g} sr"
+    beam = _table_value(SPIRE_BEAM_AREA_ARCSEC2, b, "beam area (Jy/beam)")
+    pix = area * ARCSEC_PER_RAD**2
+    return float(unit.to(u.Jy / u.beam)) * pix / beam, \
+        f"BUNIT {bunit} x pixel area {pix:.4g} / beam area {beam} arcsec^2"
+
+
+def _unc_var(b, unc, name):
+    """unc**2 of a 1-sigma map (InputError where it is negative)."""
+    b.check_nonneg(unc, f"uncertainty ({name})")
+    return unc**2
+
+
+_SPITZER_CHANNELS = {
+    "IRAC": {1: "spitzer_irac_36", 2: "spitzer_irac_45", 3: "spitzer_irac_58",
+             4: "spitzer_irac_80"},
+    "MIPS": {1: "spitzer_mips_24", 2: "spitzer_mips_70", 3: "spitzer_mips_160"},
+}
+
+
+def _spitzer_band_check(h, conf):
+    """The band that ``INSTRUME`` (IRAC, MIPS) and ``CHNLNUM`` (1-4, 1-3) name."""
+    inst = str(h.get("INSTRUME", "")).strip().upper()
+    if inst not in _SPITZER_CHANNELS:
+        return []
+    ch = h.get("CHNLNUM")
+    name = _SPITZER_CHANNELS[inst].get(ch) if isinstance(ch, int) and \
+        not isinstance(ch, bool) else None
+    if name is not None:
+        return [("INSTRUME/CHNLNUM", f"{inst} {ch}", name, name == conf)]
+    return [("INSTRUME", inst, inst.lower(), f"_{inst.lower()}_" in conf)]
+
+
+def _spitzer(b):
+    """IRAC/MIPS mosaic in MJy/sr; variance from ``unc_file`` (MJy/sr, 1 sigma), else
+    from the coverage map ``weight_file`` (frames per pixel: the sky noise of one
+    frame, ``median(rms_bkg**2 * cov)``, divided by the coverage), else ``rms_bkg**2``."""
+    jy, how = _jy_per_native(b)
+    given = [k for k in ("unc_file", "weight_file") if b.spec.get(k) is not None]
+    if len(given) > 1:
+        raise InputError("both unc_file and weight_file (coverage) are given.", b.path,
+                         "give one: the mosaic's uncertainty map (unc_file, preferred) or "
+                         "its coverage map (weight_file).")
+    flag = None
+    if given == ["unc_file"]:
+        var, recipe = _unc_var(b, b.aux("unc_file"), "unc_file"), "unc**2"
+    elif given == ["weight_file"]:
+        cov = b.aux("weight_file")
+        b.check_nonneg(cov, "coverage (weight_file)")
+        flag = ~(cov > 0)
+        ok = ~flag & ~b.bad & np.isfinite(b.rms)
+        if not ok.any():
+            raise InputError("the coverage map is zero wherever the image has data.",
+                             b.path, "give the coverage map of this mosaic.")
+        sigma1_sq = float(np.median(b.rms[ok] ** 2 * cov[ok]))
+        var = np.where(flag, np.nan, sigma1_sq / np.where(flag, 1.0, cov))
+        recipe = "median(rms_bkg**2 * cov) / cov (coverage map: sky noise only)"
+    else:
+        var, recipe = b.rms**2, "rms_bkg**2 (no unc_file or coverage map: sky noise only)"
+    return _Native(var, jy * _flam_per_jy(b), flag=flag,
+                   meta={"native_unit": str(b.header.get("BUNIT", b.primary.get("BUNIT"))),
+                         "jy_per_native": jy, "flux_unit": how, "var_recipe": recipe})
+
+
+#: Herschel map extensions holding the 1-sigma error, in the order they are looked for.
+_HERSCHEL_ERROR_HDUS = ("error", "stDev")
+
+
+def _herschel(b):
+    """PACS (Jy/pixel) or SPIRE (Jy/beam; MJy/sr for extended-emission maps) map;
+    variance ``unc**2`` from ``unc_file``, else the file's ``error`` or ``stDev``
+    extension (same unit as the map), else ``rms_bkg**2``."""
+    jy, how = _jy_per_native(b)
+    if b.spec.get("unc_file") is not None:
+        var, recipe = _unc_var(b, b.aux("unc_file"), "unc_file"), "unc_file**2"
+    else:
+        names = [n for n in _HERSCHEL_ERROR_HDUS if _has(b, f"hdu:{n}")]
+        if names:
+            var = _unc_var(b, _ext_map(b, names[0]), f"{names[0]} extension")
+            recipe = f"{names[0]}**2"
+        else:
+            var, recipe = b.rms**2, "rms_bkg**2 (no error map: sky noise only)"
+    return _Native(var, jy * _flam_per_jy(b),
+                   meta={"native_unit": str(b.header.get("BUNIT", b.primary.get("BUNIT"))),
+                         "jy_per_native": jy, "flux_unit": how, "var_recipe": recipe})
+
+
+def _jwst(b):
+    """NIRCam/MIRI ``_i2d`` SCI in MJy/sr times ``PIXAR_SR``; variance ``ERR**2`` (or
+    ``unc_file**2``, or ``VAR_POISSON + VAR_RNOISE [+ VAR_FLAT]``), pixels with
+    ``WHT == 0`` masked."""
+    pixar = b.key("PIXAR_SR")
+    wcs_sr = b.pixel_area_sr()
+    if abs(pixar / wcs_sr - 1.0) > 2 * PIXSCALE_TOL:
+        raise InputError(f"PIXAR_SR = {pixar:.4g} sr but the WCS pixel is {wcs_sr:.4g} sr: "
+                         "the image was resampled after the pipeline wrote PIXAR_SR.",
+                         b.path, _GENERIC_FIX)
+    jy, how = _jy_per_native(b, pixel_sr=pixar)
+    if b.spec.get("unc_file") is not None:
+        var, recipe = _unc_var(b, b.aux("unc_file"), "unc_file"), "unc_file**2"
+    elif _has(b, "hdu:ERR"):
+        var, recipe = _unc_var(b, _ext_map(b, "ERR"), "ERR extension"), "ERR**2"
+    else:
+        parts = [n for n in ("VAR_POISSON", "VAR_RNOISE", "VAR_FLAT") if _has(b, f"hdu:{n}")]
+        if not {"VAR_POISSON", "VAR_RNOISE"} <= set(parts):
+            raise InputError(f"no ERR extension, and of VAR_POISSON and VAR_RNOISE only "
+                             f"{parts}.", b.path,
+                             "use the _i2d file unchanged (ERR, VAR_POISSON, VAR_RNOISE), or "
+                             "give unc_file.")
+        var = sum(_ext_map(b, n) for n in parts)
+        b.check_nonneg(np.nan_to_num(var), "variance (VAR_* extensions)")
+        recipe = " + ".join(parts)
+    flag = None
+    if _has(b, "hdu:WHT"):
+        flag = ~(_ext_map(b, "WHT") > 0)
+    return _Native(var, jy * _flam_per_jy(b), flag=flag,
+                   meta={"native_unit": str(b.header.get("BUNIT", b.primary.get("BUNIT"))),
+                         "pixar_sr": pixar, "jy_per_native": jy, "flux_unit": how,
+                         "var_recipe": recipe})
+
+
+def _hsc_mask(b):
+    """Pixels of the MASK extension with a bit of ``HSC_MASK_PLANES`` set (their bit
+    numbers from its ``MP_<PLANE>`` header keys), and the planes used; (None, ()) when
+    the file has no MASK extension."""
+    if not _has(b, "hdu:MASK"):
+        return None, ()
+    hdu = b.hdul["MASK"]
+    bits = {}
+    for key in hdu.header:
+        if key.startswith("MP_"):
+            try:
+                bits[key[3:]] = int(hdu.header[key])
+            except (TypeError, ValueError):
+                continue
+    if not bits:
+        raise InputError("the MASK extension has no MP_<PLANE> header keys naming its bits.",
+                         b.path, "use the HSC coadd file unchanged.")
+    used = tuple(p for p in HSC_MASK_PLANES if p in bits)
+    mask = np.asarray(hdu.data)
+    if mask.shape != b.raw.shape or not np.issubdtype(mask.dtype, np.integer):
+        raise InputError(f"the MASK extension is not an integer image of the image's shape "
+                         f"({mask.dtype}, {mask.shape}).", b.path,
+                         "use the HSC coadd file unchanged.")
+    value = int(sum(1 << bits[p] for p in used))
+    return (mask.astype(np.int64) & value) != 0, used
+
+
+def _hsc(b):
+    """HSC coadd (``calexp``): IMAGE with AB zero point 2.5 log10(``FLUXMAG0``) (else
+    ``MAGZERO``, else 27); variance from the VARIANCE extension (or ``var_file``);
+    MASK planes ``HSC_MASK_PLANES`` masked."""
+    fluxmag0 = b.key("FLUXMAG0", None)
+    if fluxmag0 is not None:
+        zp, zp_from = 2.5 * np.log10(fluxmag0), "FLUXMAG0"
+    elif b.key("MAGZERO", None, positive=False) is not None:
+        zp, zp_from = b.key("MAGZERO", positive=False), "MAGZERO"
+    else:
+        zp, zp_from = HSC_ZEROPOINT, "HSC-SSP coadd default"
+    if b.spec.get("var_file") is not None:
+        var, recipe = b.aux("var_file"), "var_file"
+    else:
+        var, recipe = _ext_map(b, "VARIANCE"), "VARIANCE extension"
+    b.check_nonneg(np.nan_to_num(var), f"variance ({recipe})")
+    flag, planes = _hsc_mask(b)
+    return _Native(var, ab_flam_factor(zp, b.pivot()), flag=flag,
+                   meta={"zeropoint": float(zp), "zeropoint_from": zp_from,
+                         "native_unit": "count", "var_recipe": recipe,
+                         "mask_planes": list(planes)})
+
+
+#: Extensions of a Legacy Surveys cutout that hold the inverse variance.
+_LEGACY_IVAR_HDUS = ("INVVAR", "IVAR")
+
+
+def _legacy(b):
+    """Legacy Surveys DR9/DR10 image in nanomaggies (AB 22.5); variance ``1/invvar``
+    (``weight_file``, else an INVVAR/IVAR extension; sky noise), plus ``max(S, 0) /
+    gain`` when the spec gives ``gain`` (electrons per nanomaggy)."""
+    if b.spec.get("weight_file") is not None:
+        w, source = b.aux("weight_file"), "weight_file"
+    else:
+        source = next(n for n in _LEGACY_IVAR_HDUS if _has(b, f"hdu:{n}"))
+        w = _ext_map(b, source)
+    var, zero = b.weight_to_var(w, f"invvar ({source})")
+    gain = b.spec.get("gain")
+    recipe = f"1/invvar ({source})"
+    if gain is not None:
+        var = var + np.maximum(b.raw, 0.0) / float(gain)
+        recipe += " + max(data, 0) / gain"
+    else:
+        recipe += " (sky noise only: no gain)"
+    return _Native(var, ab_flam_factor(NMGY_ZEROPOINT, b.pivot()), flag=zero,
+                   meta={"zeropoint": NMGY_ZEROPOINT, "native_unit": "nanomaggy",
+                         "gain": gain, "var_recipe": recipe})
+
+
 def _generic_factor(b):
     """f_lambda per native unit from spec zeropoint (AB) or the header BUNIT."""
     if b.spec.get("zeropoint") is not None:
@@ -693,10 +1009,13 @@ _GENERIC_FIX = "give the survey's original file. " + _PROCESSED_FIX
 
 def bunit_kind(bunit):
     """Kind of a BUNIT: ``'count'``, ``'count/s'``, ``'nanomaggy'`` (each optionally per
-    pixel), ``'other'`` (any other unit astropy parses), or None (absent,
-    dimensionless or unparsable: no verdict).
+    pixel); ``'Jy/pix'`` (a spectral flux density f_nu, optionally per pixel: ``Jy``,
+    ``Jy/pixel``), ``'MJy/sr'`` (f_nu per solid angle: ``MJy/sr``, ``Jy/sr``),
+    ``'Jy/beam'`` (f_nu per beam); ``'other'`` (any other unit astropy parses), or None
+    (absent, dimensionless or unparsable: no verdict).
 
-    Counts of any carrier (counts, electrons, DN, ADU, photons) are one kind.
+    Counts of any carrier (counts, electrons, DN, ADU, photons) are one kind. Maggies
+    and f_lambda units are ``'other'``.
     """
     if bunit is None or isinstance(bunit, bool) or not str(bunit).strip():
         return None
@@ -722,13 +1041,21 @@ def bunit_kind(bunit):
         return {0: "count", -1: "count/s"}.get(powers.get(u.s, 0), "other")
     if set(powers) == {u.nmgy} and powers[u.nmgy] == 1 and unit.scale == 1:
         return "nanomaggy"
+    core = unit * u.pix ** -dict(zip(unit.bases, unit.powers)).get(u.pix, 0)
+    for kind, ref in (("Jy/pix", u.Jy), ("MJy/sr", u.Jy / u.sr), ("Jy/beam", u.Jy / u.beam)):
+        if core.is_equivalent(ref):
+            return kind
     return "other"
 
 
 _UNIT_TEXT = {"count": "counts (electrons, DN, ADU) per pixel",
               "count/s": "a count rate (counts or electrons per second) per pixel",
               "nanomaggy": "nanomaggies per pixel",
-              "other": "a unit that is not a count, a count rate or nanomaggies"}
+              "Jy/pix": "a flux density per pixel (Jy/pixel)",
+              "MJy/sr": "a surface brightness (MJy/sr)",
+              "Jy/beam": "a flux density per beam (Jy/beam)",
+              "other": "a unit that is none of counts, a count rate, nanomaggies, Jy/pixel, "
+                       "MJy/sr or Jy/beam"}
 
 
 def default_calib_err(survey, filter_name):
@@ -785,9 +1112,15 @@ def _check_assumptions(b, info, scales):
     """InputError unless the file is what the survey recipe assumes: its native pixel
     scale (``scales``: arcsec per pixel along each axis), a BUNIT of the recipe's kind,
     a FILTER/BAND naming the configured band, and the header keys / HDUs it reads."""
+    # the survey's own filters (its zero points, beams and pixel scales are per band)
+    if info.filters is not None and not re.fullmatch(info.filters, b.filter.name):
+        raise InputError(f"survey {b.survey} does not observe filter {b.filter.name} (its "
+                         f"filters match {info.filters!r}).", b.path,
+                         f"set 'filter' to the band of this {b.survey} image, or use survey "
+                         "generic for another instrument's image.")
     # pixel scale: values per native pixel on pixels of another size are off by the
     # pixel-area ratio (the reason for this check: a reprojected SDSS frame read as sdss)
-    want = info.pixscale
+    want = info.pixscale_for(b.filter.name)
     if want is not None:
         s = np.asarray(scales, dtype=float)
         if isinstance(want, tuple):
@@ -806,9 +1139,10 @@ def _check_assumptions(b, info, scales):
     # BUNIT of another kind than the recipe reads
     bunit = b.header.get("BUNIT", b.primary.get("BUNIT"))
     kind = bunit_kind(bunit)
-    if info.unit is not None and kind is not None and kind != info.unit:
+    if info.units and kind is not None and kind not in info.units:
+        reads = " or ".join(_UNIT_TEXT[k] for k in info.units)
         raise InputError(f"BUNIT {str(bunit).strip()!r} ({_UNIT_TEXT[kind]}) contradicts "
-                         f"survey {b.survey}, whose recipe reads {_UNIT_TEXT[info.unit]}.",
+                         f"survey {b.survey}, whose recipe reads {reads}.",
                          b.path, _GENERIC_FIX)
     # a FILTER/BAND header that names another band: only exact sedmap filter names and
     # the tokens this survey writes count, and a header that also names the configured
@@ -823,6 +1157,8 @@ def _check_assumptions(b, info, scales):
                 found.append((key, h[key], tok, tok == conf))
             elif tok and info.band_re and re.fullmatch(info.band_re, tok):
                 found.append((key, h[key], tok, tok == conf_tok))
+        if info.band_check is not None:
+            found.extend(info.band_check(h, conf))
     if found and not any(f[3] for f in found):
         key, value, tok, _ = found[0]
         raise InputError(f"header {key}={value!r} names band {tok!r}, but the band spec "
@@ -842,8 +1178,12 @@ def _check_assumptions(b, info, scales):
 #: survey -> recipe and assumptions (see _Survey). Pixel scales: native (DES, PS1, SDSS)
 #: or delivery (GALEX, 2MASS atlas, WISE atlas) pixels; HST drizzled products come at
 #: any output scale (ACS/WFC3: typically 0.03-0.13"; drizzling conserves flux, so any
-#: scale is right), and the range only refuses ground-based scales. calib_err:
-#: docs/surveys.md (references).
+#: scale is right), and the range only refuses ground-based scales. Spitzer, Herschel
+#: and JWST maps are surface brightnesses (or Jy/beam) converted with the WCS pixel area
+#: (JWST: PIXAR_SR, checked against the WCS), so their ranges only bracket the scales
+#: the archives deliver (IRAC 0.6"/1.2", MIPS24 1.2-2.55", PACS 1-3.2" (160: 6.4"),
+#: SPIRE 6/10/14", NIRCam 0.03/0.06", MIRI 0.11"); HSC (0.168") and Legacy Surveys
+#: (0.262") coadds are at native scale. calib_err: docs/surveys.md (references).
 SURVEYS = {
     "galex": _Survey(_galex, True, bkg_estimator="mean", pixscale=1.5, unit="count/s",
                      needs=(("EXPTIME",),), band_keys=("BAND", "FILTER"),
@@ -875,6 +1215,51 @@ SURVEYS = {
                          unit="count", needs=(("FPA.ZP",), ("EXPTIME",)),
                          band_keys=("FPA.FILTER", "FPA.FILTERID"), band_re=r"[grizy]",
                          calib_err={"*": 0.015, "panstarrs_y": 0.02}),
+    "spitzer": _Survey(_spitzer, True, ("unc_file", "weight_file"), unit="MJy/sr",
+                       pixscale={"spitzer_irac": (0.55, 1.25), "spitzer_mips_24": (1.2, 2.6),
+                                 "spitzer_mips_70": (4.0, 10.0),
+                                 "spitzer_mips_160": (8.0, 16.0)},
+                       filters=r"spitzer_(irac_(36|45|58|80)|mips_(24|70|160))",
+                       needs=(("BUNIT",),), band_check=_spitzer_band_check,
+                       calib_err={"spitzer_irac_36": 0.03, "spitzer_irac_45": 0.03,
+                                  "spitzer_irac_58": 0.03, "spitzer_irac_80": 0.03,
+                                  "spitzer_mips_24": 0.04, "spitzer_mips_70": 0.05,
+                                  "spitzer_mips_160": 0.12}),
+    "herschel": _Survey(_herschel, True, ("unc_file",), ("image",),
+                        unit=("Jy/pix", "Jy/beam", "MJy/sr"),
+                        pixscale={"herschel_pacs_70": (1.0, 3.2),
+                                  "herschel_pacs_100": (1.0, 3.2),
+                                  "herschel_pacs_160": (1.0, 6.4),
+                                  "herschel_spire_250": (3.0, 8.0),
+                                  "herschel_spire_350": (4.0, 12.0),
+                                  "herschel_spire_500": (6.0, 16.0)},
+                        filters=r"herschel_(pacs_(70|100|160)|spire_(250|350|500))",
+                        needs=(("BUNIT",),), band_keys=("WAVELNTH", "DETECTOR", "FILTER"),
+                        band_re=r"70|100|160|250|350|500",
+                        band_alias={"psw": "250", "pmw": "350", "plw": "500"},
+                        calib_err={"herschel_pacs_70": 0.05, "herschel_pacs_100": 0.05,
+                                   "herschel_pacs_160": 0.05, "herschel_spire_250": 0.07,
+                                   "herschel_spire_350": 0.07, "herschel_spire_500": 0.07}),
+    "jwst": _Survey(_jwst, True, ("unc_file",), ("SCI",), unit="MJy/sr",
+                    pixscale={"jwst_nircam": (0.01, 0.12), "jwst_miri": (0.03, 0.2)},
+                    filters=r"jwst_(nircam|miri)_f\d{3,4}[wmn]2?",
+                    needs=(("BUNIT",), ("PIXAR_SR",),
+                           ("hdu:ERR", "hdu:VAR_POISSON", "spec:unc_file")),
+                    band_keys=("FILTER", "PUPIL"), band_re=r"f\d{3,4}[wmn]2?",
+                    calib_err={"*": 0.02, **{f"jwst_miri_f{c}": 0.03 for c in (
+                        "560w", "770w", "1000w", "1130w", "1280w", "1500w", "1800w",
+                        "2100w", "2550w")}}),
+    "hsc": _Survey(_hsc, False, ("var_file",), ("IMAGE",), pixscale=0.168, unit="count",
+                   filters=r"hsc_[grizy]", needs=(("hdu:VARIANCE", "spec:var_file"),),
+                   band_keys=("FILTER", "BAND"), band_re=r"[grizy]",
+                   band_alias={"hsc-g": "g", "hsc-r": "r", "hsc-r2": "r", "hsc-i": "i",
+                               "hsc-i2": "i", "hsc-z": "z", "hsc-y": "y"},
+                   calib_err={"*": 0.02}),
+    "legacy": _Survey(_legacy, False, ("weight_file",), pixscale=0.262, unit="nanomaggy",
+                      filters=r"decam_[griz]|bass_[gr]|mzls_z",
+                      needs=(("spec:weight_file", "hdu:INVVAR", "hdu:IVAR"),),
+                      band_keys=("BAND", "FILTER"), band_re=r"[griz]",
+                      calib_err={"*": 0.02}),
     "generic": _Survey(_generic, False, NOISE_KEYS, band_keys=("FILTER",),
                        calib_err={"*": 0.0}),
 }
@@ -1037,7 +1422,7 @@ def load_band(spec):
     wcs = read_wcs(header, path, f"HDU {idx}")
     raw = np.array(hdul[idx].data, dtype=np.float64)
     b = _Band(spec=spec, path=path, survey=survey, filter=filt, hdul=hdul, header=header,
-              primary=hdul[0].header, raw=raw)
+              primary=hdul[0].header, raw=raw, wcs=wcs)
     _check_assumptions(b, info, _pixel_scales(wcs))
     b.bad = ~np.isfinite(raw)
     if survey == "galex":

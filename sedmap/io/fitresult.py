@@ -3,9 +3,11 @@
 
 Layout (see ``docs/products.md``)::
 
-    /                   attrs: bin_id, method ('rdsps'|'mcmc'), flag, chi2, fscale,
-                               sedmap_version, config_hash; chi2_spec, n_spec
-                               (joint photometry + spectrum fits only)
+    /                   attrs: bin_id, method (a name of sedmap.fit.methods.METHODS:
+                               'rdsps', 'mcmc', 'map'), flag, chi2, fscale,
+                               sedmap_version, config_hash; sfh (JSON: the SFH
+                               record of the models, sedmap.sps.sfh.SFH.to_dict);
+                               chi2_spec, n_spec (joint photometry + spectrum fits only)
     /percentiles        float64 (n_names, 3) = [p16, p50, p84] of each name; attr
                         levels=[16, 50, 84] (files of sedmap < 0.2: /params/<name>)
     /percentile_names   utf-8 strings (n_names,): fitted parameters and derived quantities
@@ -31,6 +33,8 @@ its effective sample size (Kish's) as the root attribute ``ess``; MCMC the
 walkers times the steps after burn-in over the longest autocorrelation time.
 """
 
+import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -50,7 +54,8 @@ from .h5_utils import (
 )
 from .provenance import provenance_attrs
 
-METHODS = ("rdsps", "mcmc")
+#: what a method's name may be (the fit methods are sedmap.fit.methods.METHODS)
+METHOD_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 PERCENTILES = (16.0, 50.0, 84.0)
 
 
@@ -93,6 +98,9 @@ class FitResult:
     n_steps: int = 0                 #: MCMC: the chain's length, steps (burn-in included)
     n_tau: float = float("nan")      #: MCMC: steps after burn-in / longest autocorr. time
     converged: int = -1              #: MCMC: 1 the chain reached fit.mcmc.n_tau, 0 capped
+    #: the models' star-formation history: its record (name, hyper-parameters;
+    #: sedmap.sps.sfh.get_sfh rebuilds it), as the model grid holds it
+    sfh: dict | None = None
     config_hash: str = "none"
     sedmap_version: str = ""  #: filled in by the reader
 
@@ -116,8 +124,11 @@ class FitResult:
 def validate_fit_result(res, path):
     """Check ``res``; InputError naming ``path`` on failure."""
     fix = "rewrite the fit result with sedmap (see docs/products.md)."
-    if res.method not in METHODS:
-        raise InputError(f"method {res.method!r} is not one of {METHODS}.", path, fix)
+    if not isinstance(res.method, str) or not METHOD_NAME.match(res.method):
+        raise InputError(f"method {res.method!r} is not a method's name.", path, fix)
+    if res.sfh is not None and not (isinstance(res.sfh, dict) and "name" in res.sfh):
+        raise InputError(f"sfh {res.sfh!r} is not an SFH record ({{name: ..., ...}}).",
+                         path, fix)
     if int(res.bin_id) < 1:
         raise InputError(f"bin_id {res.bin_id} is not a bin id (1..N).", path, fix)
     samples = np.asarray(res.samples)
@@ -167,6 +178,8 @@ def write_fit_result(res, path):
         f.attrs["fscale"] = float(res.fscale)
         if np.isfinite(res.ess):
             f.attrs["ess"] = float(res.ess)
+        if res.sfh is not None:
+            f.attrs["sfh"] = json.dumps(res.sfh, sort_keys=True)
         if res.n_spec:
             f.attrs["chi2_spec"] = float(res.chi2_spec)
             f.attrs["n_spec"] = int(res.n_spec)
@@ -240,6 +253,12 @@ def read_fit_result(path):
         kwargs = {}
         if "ess" in f.attrs:
             kwargs["ess"] = float(f.attrs["ess"])
+        if "sfh" in f.attrs:
+            try:
+                kwargs["sfh"] = json.loads(f.attrs["sfh"])
+            except json.JSONDecodeError as exc:
+                raise InputError(f"the sfh attribute is not JSON ({exc})", path,
+                                 "rewrite the fit result with sedmap") from None
         if "n_spec" in f.attrs:
             kwargs.update(chi2_spec=float(f.attrs["chi2_spec"]), n_spec=int(f.attrs["n_spec"]))
         if "weights" in f:

@@ -3,6 +3,7 @@
 Layout (see docs/products.md, section 7)::
 
     /                 attrs: sedmap_version, config_hash, model_config (JSON), n_model,
+                      sfh (JSON: the SFH's record, sedmap.sps.sfh.SFH.to_dict),
                       grid_hash (SHA-256 of what made the grid, :func:`grid_hash`),
                       [filters (JSON list)]
     /wavelength       (n_wave,) float64, Angstrom, rest frame
@@ -168,6 +169,9 @@ class ModelGrid:
     param_names : list of str
     derived : dict of ndarray (n_model,)
     model_config : dict
+    sfh : dict
+        Its star-formation history's record (:meth:`sedmap.sps.sfh.SFH.to_dict`:
+        name and hyper-parameters; :func:`sedmap.sps.sfh.get_sfh` rebuilds it).
     config_hash : str
     sedmap_version : str
     path : str
@@ -184,6 +188,7 @@ class ModelGrid:
     param_names: list
     derived: dict
     model_config: dict
+    sfh: dict
     config_hash: str = "none"
     sedmap_version: str = ""
     path: str = ""
@@ -231,14 +236,15 @@ LIBRARY_ARRAYS = ("wave", "zmet", "age_edges", "stellar", "live_frac", "logu", "
 
 
 @contextlib.contextmanager
-def model_grid_writer(path, wave, param_names, derived_names, n_model, *, model_config,
+def model_grid_writer(path, wave, param_names, derived_names, n_model, *, model_config, sfh,
                       config_hash=None, dtype="float32", chunk_rows=2000, library=None,
                       filters=None):
     """Open a model grid for chunked writing; it appears at ``path`` only on success.
 
     Yields a function ``write(start, spectra, params, derived)`` that stores
     rows ``start:start + len(params)``. ``library`` (an
-    :class:`sedmap.sps.ssp.SSPLibrary` on ``wave``) is stored as /ssp_library.
+    :class:`sedmap.sps.ssp.SSPLibrary` on ``wave``) is stored as /ssp_library; ``sfh``
+    (the SFH's record, a dict) as the root attribute ``sfh``.
     The root attribute ``grid_hash`` is :func:`grid_hash` of ``model_config``
     and ``filters``; every dataset is chunked (``chunk_rows`` rows for the
     per-model ones) with a fletcher32 checksum.
@@ -248,6 +254,7 @@ def model_grid_writer(path, wave, param_names, derived_names, n_model, *, model_
     with write_h5(path) as f:
         provenance_attrs(f.attrs, config_hash)
         f.attrs["model_config"] = canonical_json(model_config)
+        f.attrs["sfh"] = canonical_json(sfh)
         f.attrs["n_model"] = int(n_model)
         if filters is not None:
             f.attrs["filters"] = canonical_json([str(x) for x in filters])
@@ -322,11 +329,12 @@ def read_model_grid(path, spectra=True, expected_hash=None):
         derived = {k: v[()] for k, v in require(f, "derived", path).items()}
         try:
             cfg = json.loads(require_attr(f, "model_config", path))
+            sfh = json.loads(require_attr(f, "sfh", path))
         except json.JSONDecodeError as exc:
-            raise InputError(f"model_config attribute is not JSON ({exc})", path,
+            raise InputError(f"model_config or sfh attribute is not JSON ({exc})", path,
                              "rebuild the grid (sedmap models)") from exc
         return ModelGrid(wave=wave, spectra=spec[()] if spectra else None, params=params,
-                         param_names=names, derived=derived, model_config=cfg,
+                         param_names=names, derived=derived, model_config=cfg, sfh=sfh,
                          config_hash=str(require_attr(f, "config_hash", path)),
                          sedmap_version=str(require_attr(f, "sedmap_version", path)),
                          path=str(path), grid_hash=recorded or "")

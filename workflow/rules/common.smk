@@ -14,6 +14,7 @@ from sedmap import __version__ as SEDMAP_VERSION  # noqa: E402
 from sedmap.config import band_specs, galaxy_configs, grid_key, resolve_input, validate_config  # noqa: E402
 from sedmap.errors import InputError  # noqa: E402
 from sedmap.images.pipeline import PSF_KEYS  # noqa: E402
+from sedmap.io.paths import LOGS_DIR, PRODUCTS, grid_path  # noqa: E402
 from sedmap.io.provenance import config_hash  # noqa: E402
 
 try:
@@ -41,10 +42,16 @@ MPI_TASKS = int(config["mpi"]["tasks"])
 MPI_PREFIX = f"{config['mpi']['launcher']} -n {MPI_TASKS} " if MPI_TASKS > 1 else ""
 MPI_RESOURCES = {"mpi": config["mpi"]["launcher"], "tasks": MPI_TASKS} if MPI_TASKS > 1 else {}
 GDIR = f"{RESULTS}/{{galaxy}}"  # a galaxy's products (a rule pattern)
-LOGDIR = f"{RESULTS}/logs"  # job logs and benchmarks live with the products they made
+LOGDIR = f"{RESULTS}/{LOGS_DIR}"  # job logs and benchmarks live with the products they made
 LOGS = LOGDIR + "/{galaxy}"
 BENCH = LOGDIR + "/benchmarks"
 GRIDS = {name: grid_key(cfg["models"]) for name, cfg in GALAXIES.items()}
+
+
+def P(name, galaxy="{galaxy}"):
+    """The path of product ``name`` (sedmap.io.paths.PRODUCTS) of ``galaxy`` (default:
+    the rule pattern's wildcard)."""
+    return f"{RESULTS}/{galaxy}/{PRODUCTS[name]}"
 
 
 def gcfg(wildcards):
@@ -54,7 +61,7 @@ def gcfg(wildcards):
 
 def grid_file(wildcards):
     """The model grid that wildcards.galaxy uses (shared by equal models sections)."""
-    return f"{RESULTS}/models/{GRIDS[wildcards.galaxy]}.h5"
+    return grid_path(RESULTS, GRIDS[wildcards.galaxy]).as_posix()
 
 
 def models_for_grid(wildcards):
@@ -71,7 +78,7 @@ def _bands(name, cfg):
     if cfg["mock"]["enabled"]:
         from sedmap.mock import mock_band_specs
 
-        return mock_band_specs(cfg["mock"]["settings"], f"{RESULTS}/{name}/mock")
+        return mock_band_specs(cfg["mock"]["settings"], P("mock", name))
     return band_specs(cfg)  # file paths resolved against data_dir
 
 
@@ -97,7 +104,7 @@ def filters(name):
 def raw_files(wildcards):
     """Every file a band's config names (tracked as inputs); a mock's raw folder."""
     if is_mock(wildcards.galaxy):
-        return [f"{RESULTS}/{wildcards.galaxy}/mock/raw"]
+        return [f"{P('mock', wildcards.galaxy)}/raw"]
     spec = BAND_SPEC[wildcards.galaxy][wildcards.band]
     return [spec[k] for k in FILE_KEYS if spec.get(k)]
 

@@ -1,18 +1,19 @@
-# Stage "fit": RDSPS for every bin in one array job (rdsps/bin_K.h5), then one
-# MCMC jobs of fit.bins_per_job bins each, of the bins selected by fit.method /
-# fit.mcmc.subset (fits/job_J/bin_K.h5): one stacked ensemble per job, every bin's
-# walkers sharing the SPS calls (sedmap.fit.mcmc.run_mcmc_stacked). Both jobs get the grid_hash the grid must carry (sedmap.io.grid_hash
-# of the galaxy's models section): a grid made otherwise or corrupted is refused.
+# Stage "fit": RDSPS for every bin in one job (rdsps/bin_K.h5), then jobs of
+# fit.bins_per_job bins each that refit the bins fit.method chooses
+# (sedmap.fit.methods.METHODS; fits/job_J/bin_K.h5). MCMC runs a job's bins as one
+# stacked ensemble, every bin's walkers sharing the SPS calls. Both rules pass the
+# grid_hash the grid must carry (sedmap.io.grid_hash of the galaxy's models section):
+# a grid made otherwise or corrupted is refused.
 
 from sedmap.io.modelgrid import grid_hash  # noqa: E402
 
 
 rule rdsps:
     input:
-        binmap=f"{GDIR}/binmap.fits",
+        binmap=P("binmap"),
         grid=grid_file,
     output:
-        directory(f"{GDIR}/rdsps"),
+        directory(P("rdsps")),
     params:
         z=lambda w: gcfg(w)["galaxy"]["z"],
         fit_json=lambda w: json.dumps(gcfg(w)["fit"], sort_keys=True),
@@ -37,23 +38,23 @@ rule rdsps:
 
 
 def job_bins(wildcards):
-    """The bin ids of MCMC job wildcards.job (sedmap.stages.mcmc_jobs)."""
+    """The bin ids of refit job wildcards.job (sedmap.fit.methods.fit_jobs)."""
     from astropy.io import fits
 
-    from sedmap.stages import mcmc_jobs
+    from sedmap.fit.methods import fit_jobs
 
     path = checkpoints.binning.get(galaxy=wildcards.galaxy).output.binmap
-    jobs = mcmc_jobs(fits.getdata(path, "BINS")["flag"], gcfg(wildcards)["fit"])
+    jobs = fit_jobs(fits.getdata(path, "BINS")["flag"], gcfg(wildcards)["fit"])
     return jobs[int(wildcards.job)]
 
 
 rule fit_job:
     input:
-        binmap=f"{GDIR}/binmap.fits",
+        binmap=P("binmap"),
         grid=grid_file,
-        rdsps=f"{GDIR}/rdsps",
+        rdsps=P("rdsps"),
     output:
-        directory(f"{GDIR}/fits/job_{{job}}"),
+        directory(f"{P('fits')}/job_{{job}}"),
     params:
         bins=job_bins,
         z=lambda w: gcfg(w)["galaxy"]["z"],

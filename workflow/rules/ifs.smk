@@ -12,22 +12,22 @@ def ifs_cube(wildcards):
     if not is_mock(wildcards.galaxy):
         raise ValueError(f"galaxy {wildcards.galaxy}: ifs.enabled needs ifs.cube "
                          "(or mock.enabled with mock.settings.ifs: true)")
-    return f"{RESULTS}/{wildcards.galaxy}/mock/ifs.fits"
+    return f"{P('mock', wildcards.galaxy)}/ifs.fits"
 
 
 def ifs_inputs(wildcards):
     """The cube file named in the config (tracked), or the mock that writes it."""
     if gcfg(wildcards)["ifs"]["cube"]:
         return {"cube": ifs_cube(wildcards)}
-    return {"mock": f"{RESULTS}/{wildcards.galaxy}/mock/truth.fits"}  # written with ifs.fits
+    return {"mock": P("truth", wildcards.galaxy)}  # written with ifs.fits
 
 
 rule specphoto:
     input:
         unpack(ifs_inputs),
-        fluxmap=f"{GDIR}/fluxmap.fits",
+        fluxmap=P("fluxmap"),
     output:
-        f"{GDIR}/specphoto.fits",
+        P("specphoto"),
     params:
         cube=ifs_cube,
         ifs=lambda w: gcfg(w)["ifs"],
@@ -49,7 +49,7 @@ rule cube_band:
     input:
         cube=ifs_cube,
     output:
-        f"{GDIR}/cube_bands/{{band}}.fits",
+        f"{P('cube_bands')}/{{band}}.fits",
     params:
         ifs=lambda w: gcfg(w)["ifs"],
         confhash=stage_hash("galaxy", "ifs"),

@@ -4,7 +4,7 @@
 
 def band_files(wildcards, kind):
     """results/GALAXY/images/BAND_{kind}.fits of every band of the galaxy."""
-    return [f"{RESULTS}/{wildcards.galaxy}/images/{b}_{kind}.fits"
+    return [f"{P('images', wildcards.galaxy)}/{b}_{kind}.fits"
             for b in filters(wildcards.galaxy)]
 
 
@@ -12,7 +12,7 @@ rule calibrate_band:
     input:
         raw_files,
     output:
-        f"{GDIR}/images/{{band}}_cal.fits",
+        f"{P('images')}/{{band}}_cal.fits",
     params:
         spec=band_spec_without_psf,
         confhash=calibration_hash,
@@ -34,7 +34,7 @@ rule image_grid:
         cal=lambda w: band_files(w, "cal"),
         psf=lambda w: [f for n in filters(w.galaxy) for f in psf_files(w.galaxy, n)],
     output:
-        f"{GDIR}/images/grid.json",
+        f"{P('images')}/grid.json",
     params:
         psfs=lambda w: [band_psf(w.galaxy, n) for n in filters(w.galaxy)],
         pixel_scale=lambda w: gcfg(w)["images"]["pixel_scale"],
@@ -52,17 +52,17 @@ rule image_grid:
 
 def _ref_input(wildcards):
     ref = gcfg(wildcards)["images"]["reference_band"]
-    return {"ref": f"{RESULTS}/{wildcards.galaxy}/images/{ref}_cal.fits"} if ref else {}
+    return {"ref": f"{P('images', wildcards.galaxy)}/{ref}_cal.fits"} if ref else {}
 
 
 rule match_band:
     input:
         unpack(_ref_input),
-        cal=f"{GDIR}/images/{{band}}_cal.fits",
-        grid=f"{GDIR}/images/grid.json",
+        cal=f"{P('images')}/{{band}}_cal.fits",
+        grid=f"{P('images')}/grid.json",
         psf=lambda w: psf_files(w.galaxy, w.band),
     output:
-        f"{GDIR}/images/{{band}}_matched.fits",
+        f"{P('images')}/{{band}}_matched.fits",
     params:
         psf=lambda w: band_psf(w.galaxy, w.band),
         galaxy=lambda w: gcfg(w)["galaxy"],
@@ -88,10 +88,10 @@ rule fluxmap:
         matched=lambda w: band_files(w, "matched"),
         cal=lambda w: band_files(w, "cal"),
     output:
-        fluxmap=f"{GDIR}/fluxmap.fits",
-        plot=report(f"{GDIR}/plots/fluxmap.png", caption="../report/fluxmap.rst",
+        fluxmap=P("fluxmap"),
+        plot=report(f"{P('plots')}/fluxmap.png", caption="../report/fluxmap.rst",
                     category="Images", subcategory="{galaxy}"),
-        region=report(f"{GDIR}/plots/region.png", caption="../report/region.rst",
+        region=report(f"{P('plots')}/region.png", caption="../report/region.rst",
                       category="Images", subcategory="{galaxy}"),
     params:
         psfs=lambda w: [band_psf(w.galaxy, n) for n in filters(w.galaxy)],

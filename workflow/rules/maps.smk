@@ -3,29 +3,27 @@
 
 rule maps:
     input:
-        fluxmap=f"{GDIR}/fluxmap.fits",
-        binmap=f"{GDIR}/binmap.fits",
-        rdsps=f"{GDIR}/rdsps",
-        fits=mcmc_fits,
+        fluxmap=P("fluxmap"),
+        binmap=P("binmap"),
+        rdsps=P("rdsps"),
+        fits=refit_jobs,
     output:
-        maps=f"{GDIR}/maps.fits",
-        profiles=f"{GDIR}/profiles.fits",
-        plot=report(f"{GDIR}/plots/maps.png", caption="../report/maps.rst", category="Maps",
+        maps=P("maps"),
+        profiles=P("profiles"),
+        plot=report(f"{P('plots')}/maps.png", caption="../report/maps.rst", category="Maps",
                     subcategory="{galaxy}"),
-        radial=report(f"{GDIR}/plots/profiles.png", caption="../report/profiles.rst",
+        radial=report(f"{P('plots')}/profiles.png", caption="../report/profiles.rst",
                       category="Maps", subcategory="{galaxy}"),
-        residuals=report(f"{GDIR}/plots/residuals.png", caption="../report/residuals.rst",
+        residuals=report(f"{P('plots')}/residuals.png", caption="../report/residuals.rst",
                          category="Fits", subcategory="{galaxy}"),
-        sed=report(f"{GDIR}/plots/sed_fit.png", caption="../report/sed_fit.rst",
+        sed=report(f"{P('plots')}/sed_fit.png", caption="../report/sed_fit.rst",
                    category="Fits", subcategory="{galaxy}"),
-        sfh=report(f"{GDIR}/plots/sfh.png", caption="../report/sfh.rst",
+        sfh=report(f"{P('plots')}/sfh.png", caption="../report/sfh.rst",
                    category="Fits", subcategory="{galaxy}"),
-        corner=report(f"{GDIR}/plots/corner.png", caption="../report/corner.rst",
+        corner=report(f"{P('plots')}/corner.png", caption="../report/corner.rst",
                       category="Fits", subcategory="{galaxy}"),
     params:
         maps=lambda w: gcfg(w)["maps"],
-        sfh=lambda w: gcfg(w)["models"]["sfh"],
-        young=lambda w: gcfg(w)["models"]["continuity_young_gyr"],
         cosmology=lambda w: gcfg(w)["models"]["cosmology"],
         confhash=HASH_MAPS,
     log:
@@ -43,11 +41,11 @@ rule maps:
 
 rule summary:
     input:
-        maps=f"{GDIR}/maps.fits",
-        profiles=f"{GDIR}/profiles.fits",
-        accuracy=lambda w: [f"{RESULTS}/{w.galaxy}/accuracy.json"] if is_mock(w.galaxy) else [],
+        maps=P("maps"),
+        profiles=P("profiles"),
+        accuracy=lambda w: [P("accuracy", w.galaxy)] if is_mock(w.galaxy) else [],
     output:
-        html=report(f"{GDIR}/summary.html", caption="../report/summary.rst",
+        html=report(P("summary"), caption="../report/summary.rst",
                     category="Summary", subcategory="{galaxy}"),
     params:
         confhash=HASH_MAPS,
@@ -64,13 +62,13 @@ rule summary:
 
 rule accuracy:
     input:
-        truth=f"{GDIR}/mock/truth.fits",
-        binmap=f"{GDIR}/binmap.fits",
-        rdsps=f"{GDIR}/rdsps",
-        fits=mcmc_fits,
+        truth=P("truth"),
+        binmap=P("binmap"),
+        rdsps=P("rdsps"),
+        fits=refit_jobs,
     output:
-        json=f"{GDIR}/accuracy.json",
-        plot=report(f"{GDIR}/plots/accuracy.png", caption="../report/accuracy.rst",
+        json=P("accuracy"),
+        plot=report(f"{P('plots')}/accuracy.png", caption="../report/accuracy.rst",
                     category="Accuracy", subcategory="{galaxy}"),
     log:
         f"{LOGS}/accuracy.log",
@@ -85,17 +83,15 @@ rule accuracy:
 
 rule sfh_groups:
     input:
-        fluxmap=f"{GDIR}/fluxmap.fits",
-        binmap=f"{GDIR}/binmap.fits",
-        rdsps=f"{GDIR}/rdsps",
-        fits=mcmc_fits,
+        fluxmap=P("fluxmap"),
+        binmap=P("binmap"),
+        rdsps=P("rdsps"),
+        fits=refit_jobs,
     output:
-        groups=f"{GDIR}/sfh_groups.fits",
-        plot=report(f"{GDIR}/plots/sfh_groups.png", caption="../report/sfh_groups.rst",
+        groups=P("sfh_groups"),
+        plot=report(f"{P('plots')}/sfh_groups.png", caption="../report/sfh_groups.rst",
                     category="SFH groups", subcategory="{galaxy}"),
     params:
-        sfh=lambda w: gcfg(w)["models"]["sfh"],
-        young=lambda w: gcfg(w)["models"]["continuity_young_gyr"],
         cfg=lambda w: gcfg(w)["sfh_groups"],
         confhash=stage_hash("galaxy", "mock", "images", "binning", "models", "fit",
                             "sfh_groups"),

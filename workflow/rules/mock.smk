@@ -4,9 +4,9 @@
 
 rule mock:
     output:
-        raw=directory(f"{GDIR}/mock/raw"),
-        truth=f"{GDIR}/mock/truth.fits",
-        bands=f"{GDIR}/mock/bands.yaml",
+        raw=directory(f"{P('mock')}/raw"),
+        truth=P("truth"),
+        bands=f"{P('mock')}/bands.yaml",
     params:
         settings=lambda w: gcfg(w)["mock"]["settings"],
         galaxy=lambda w: gcfg(w)["galaxy"],

@@ -5,7 +5,7 @@
 
 rule model_grid:
     output:
-        f"{RESULTS}/models/{{grid}}.h5",
+        grid_path(RESULTS, "{grid}").as_posix(),
     params:
         models_json=lambda wildcards: json.dumps(models_for_grid(wildcards), sort_keys=True),
         confhash=lambda wildcards: config_hash(models_for_grid(wildcards)),
