@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 from astropy.wcs import WCS
 
-from sedmap.config import load_config
+from sedmap.config import load_config, section
 from sedmap.filters import pivot_wavelengths
 from sedmap.fit import run_rdsps
 from sedmap.io import BinMap, Filters, read_fit_result, read_model_grid
@@ -67,6 +67,8 @@ def main():
                           ("population_covariance", {"enabled": True, "widths": True,
                                                      "regrid": True, "covariance": True})):
             t = time.perf_counter()
+            if pop is not None:  # the fit.population_prior section, defaults filled
+                pop = section("fit", {"population_prior": pop})["population_prior"]
             run_rdsps(bm, grid, z, tmp / name, priors=PRIORS, population=pop, progress=False)
             times[name] = time.perf_counter() - t
             ess[name] = float(np.median([read_fit_result(tmp / name / f"bin_{k}.h5")

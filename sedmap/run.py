@@ -26,6 +26,7 @@ import yaml
 from .config import deep_merge, galaxy_configs, load_config, validate_config
 from .errors import InputError
 from .io.atomic import atomic_path
+from .fit.methods import get_method
 from .io.paths import PRODUCTS
 
 
@@ -269,14 +270,16 @@ def run_summary(config):
                     ("", "NA", None) else 0.0)
     lines = ["", "sedmap run: done. Time per stage (jobs summed; benchmark files in "
              f"{bench}):"]
-    order = ["mock", "models", "images", "ifs", "binning", "fit (RDSPS)", "fit (MCMC)", "maps",
+    order = ["mock", "models", "images", "ifs", "binning", "fit (RDSPS)", "fit (refit)", "maps",
              "sfh groups", "accuracy"]
+    refit = f"fit ({get_method(config['fit']['method']).label})"  # fit.method's jobs
     galaxies = list(galaxy_configs(config))
     for name in sorted(stages, key=lambda k: (order.index(k) if k in order else len(order), k)):
         wall, cpu, n, rss = stages[name]
         where = [results / "models"] if name == "models" else \
             [results / g / p for g in galaxies for p in STAGE_PRODUCTS.get(name, [])]
-        lines.append(f"  {name:<12} {n:>3} job{'s' if n > 1 else ' '}  {wall:8.1f} s wall  "
+        label = refit if name == "fit (refit)" else name
+        lines.append(f"  {label:<12} {n:>3} job{'s' if n > 1 else ' '}  {wall:8.1f} s wall  "
                      f"{cpu:8.1f} s CPU  peak {rss:7.0f} MB  disk {_disk_mb(where):8.1f} MB")
     from astropy.io import fits
 

@@ -16,7 +16,7 @@ from sedmap.errors import InputError
 from sedmap.filters import pivot_wavelengths
 from sedmap.fit import fit_bin_mcmc, run_rdsps
 from sedmap.fit.likelihood import legendre_normalise, line_mask, photometry_loglike
-from sedmap.fit.priors import Prior, build_priors
+from sedmap.priors import Prior, build_priors
 from sedmap.fit.rdsps import chi2_scale, weighted_percentiles
 from sedmap.io import BinMap, Filters, read_fit_result, read_model_grid
 from sedmap.models import build_grid, model_from_config
@@ -122,6 +122,13 @@ def test_chi2_scale_is_the_least_squares_solution():
     brute = [min(np.sum((f - a * m[j]) ** 2 / v) for a in np.linspace(2.9, 3.1, 2001))
              for j in [2]]
     assert chi2[0, 2] == pytest.approx(brute[0], rel=1e-3)
+
+
+def _section(name, values):
+    """The ``fit.<name>`` section with the schema's defaults, ``values`` over them."""
+    from sedmap.config import section
+
+    return section("fit", {name: values})[name]
 
 
 # ------------------------------------------------------------ recovery
@@ -424,7 +431,7 @@ def test_population_prior_moves_the_centre_towards_the_bins_and_reaches_mcmc(set
     med = {}
     for on in (False, True):
         run_rdsps(bm, grid, z, tmp_path / str(on), priors=priors, progress=False,
-                  population={"enabled": on})
+                  population=_section("population_prior", {"enabled": on}))
         med[on] = np.array([read_fit_result(tmp_path / str(on) / f"bin_{k}.h5")
                             .percentiles["log_tau"][1] for k in range(1, 25)])
     assert not (tmp_path / "False" / POPULATION_FILE).exists()
@@ -460,8 +467,8 @@ def test_population_widths_and_regrid_raise_the_effective_sample_size(setup, tmp
     for regrid in (False, True):
         out = tmp_path / str(regrid)
         run_rdsps(bm, grid, z, out, priors=priors, progress=False,
-                  population={"enabled": True, "widths": True, "min_width": 0.1,
-                              "regrid": regrid})
+                  population=_section("population_prior", {"enabled": True, "widths": True, "min_width": 0.1,
+                              "regrid": regrid}))
         res = [read_fit_result(out / f"bin_{k}.h5") for k in range(1, 25)]
         ess[regrid] = np.median([r.effective_sample_size for r in res])
         rec[regrid] = json.loads((out / POPULATION_FILE).read_text())
@@ -489,13 +496,13 @@ def test_population_covariance_reaches_the_regrid_and_mcmc(setup, tmp_path):
         population_grid,
         read_population_priors,
     )
-    from sedmap.fit.priors import CORRELATION
+    from sedmap.priors import CORRELATION
 
     bm, grid, z = setup["bm"], setup["grid"], setup["z"]
     priors = {"dust2": {"form": "gaussian", "mu": 0.35, "sigma": 0.6},
               "log_tau": {"form": "gaussian", "mu": 0.2, "sigma": 0.6}}
     run_rdsps(bm, grid, z, tmp_path, priors=priors, progress=False,
-              population={"enabled": True, "widths": True, "covariance": True})
+              population=_section("population_prior", {"enabled": True, "widths": True, "covariance": True}))
     rec = json.loads((tmp_path / POPULATION_FILE).read_text())
     corr = rec["priors"][CORRELATION]
     names = [n for n in setup["model"].param_names if n in priors]
@@ -524,7 +531,7 @@ def test_population_covariance_reaches_the_regrid_and_mcmc(setup, tmp_path):
     # priors correlated by hand cannot be the starting point of the estimate
     with pytest.raises(InputError, match="correlated already"):
         run_rdsps(bm, grid, z, tmp_path / "again", priors=fit_priors, progress=False,
-                  population={"enabled": True})
+                  population=_section("population_prior", {"enabled": True}))
 
 
 # ------------------------------------------------------ joint photometry + spectrum
@@ -562,7 +569,7 @@ def test_joint_fit_with_a_spectrum_narrows_age_and_metallicity(setup, tmp_path):
     kw = {"nwalkers": 40, "nsteps": 400, "burn": 250, "seed": 4}
     fit_bin_mcmc(k, bms, grid, rd, z, tmp_path / "phot.h5", model=setup["model"], **kw)
     fit_bin_mcmc(k, bms, grid, rd, z, tmp_path / "joint.h5", model=model,
-                 spectrum={"enabled": True, "order": 3, "del_wave": 10.0, "clip": 5.0}, **kw)
+                 spectrum=_section("spectrum", {"enabled": True, "order": 3, "del_wave": 10.0, "clip": 5.0}), **kw)
     ph, jt = read_fit_result(tmp_path / "phot.h5"), read_fit_result(tmp_path / "joint.h5")
     assert ph.n_spec == 0 and np.isnan(ph.chi2_spec)
     assert jt.n_spec > 0.8 * wave.size
@@ -575,7 +582,7 @@ def test_joint_fit_with_a_spectrum_narrows_age_and_metallicity(setup, tmp_path):
         assert (p[2] - p[0]) < 0.7 * (q[2] - q[0]), (name, p, q)
     # a bin without a spectrum (NaN) is fitted on its photometry alone
     fit_bin_mcmc(k + 1, bms, grid, setup["tmp"] / "rd" / f"bin_{k + 1}.h5", z,
-                 tmp_path / "none.h5", model=setup["model"], spectrum={"enabled": True},
+                 tmp_path / "none.h5", model=setup["model"], spectrum=_section("spectrum", {"enabled": True}),
                  nwalkers=16, nsteps=20, burn=10, seed=4)
     assert read_fit_result(tmp_path / "none.h5").n_spec == 0
 
@@ -613,7 +620,7 @@ def test_free_redshift_widens_the_mass_by_the_distance_uncertainty(setup, tmp_pa
     kw = {"nwalkers": 40, "nsteps": 500, "burn": 250, "seed": 6, "model": setup["model"]}
     fit_bin_mcmc(k, setup["bm"], setup["grid"], rd, z, tmp_path / "fixed.h5", **kw)
     fit_bin_mcmc(k, setup["bm"], setup["grid"], rd, z, tmp_path / "free.h5",
-                 free_redshift={"enabled": True, "sigma": 0.005, "max_shift": 0.015}, **kw)
+                 free_redshift=_section("free_redshift", {"enabled": True, "sigma": 0.005, "max_shift": 0.015}), **kw)
     fixed, free = read_fit_result(tmp_path / "fixed.h5"), read_fit_result(tmp_path / "free.h5")
     assert "redshift" in free.param_names and "redshift" not in fixed.param_names
     pz = free.percentiles["redshift"]
@@ -727,7 +734,7 @@ def test_population_prior_needs_enough_bins_and_says_so(setup, tmp_path, caplog)
     priors = {"log_tau": {"form": "gaussian", "mu": -0.4, "sigma": 0.3}}
     with caplog.at_level(logging.WARNING, logger="sedmap.fit.driver"):
         run_rdsps(bm, setup["grid"], setup["z"], tmp_path / "on", priors=priors,
-                  progress=False, population={"enabled": True, "widths": True})
+                  progress=False, population=_section("population_prior", {"enabled": True, "widths": True}))
     assert any("at least" in r.message for r in caplog.records)
     rec = json.loads((tmp_path / "on" / POPULATION_FILE).read_text())
     assert rec["priors"] == {} and rec["n_bins"] == MIN_POPULATION_BINS - 1 and rec["skipped"]

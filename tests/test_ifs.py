@@ -59,7 +59,7 @@ COVERED = ["sdss_g", "sdss_r", "sdss_i"]
 def mock(tmp_path_factory):
     """The mock's cube and its flux map from the imaging stage (as sedmap.cli images does)."""
     tmp = tmp_path_factory.mktemp("ifs")
-    man = make_mock(MOCK, tmp / "mock", progress=False)
+    man = make_mock(MOCK, tmp / "mock", models_config=load_config()["models"], progress=False)
     cfg = load_config("config/galaxies/demo.yaml")
     with open(man["bands"]) as fh:
         bands = yaml.safe_load(fh)["bands"]

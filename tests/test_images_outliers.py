@@ -12,7 +12,7 @@ from astropy.io import fits
 
 from sedmap.images import outliers as O
 from sedmap.images import pipeline as P
-from sedmap.images.band import BandImage
+from sedmap.io.bandimage import BandImage
 from sedmap.images.grid import target_grid
 from sedmap.images.surveys import load_band
 from sedmap.io.bandimage import read_band_image, write_band_image

@@ -78,7 +78,7 @@ def test_calibrate_bad_inputs_leave_nothing(tmp_path):
 
 
 def test_target_psf_sharper_than_a_band_is_refused(tmp_path):
-    from sedmap.images.band import BandImage
+    from sedmap.io.bandimage import BandImage
     from sedmap.images.grid import target_grid
     from sedmap.io.bandimage import write_band_image
 
@@ -94,7 +94,7 @@ def test_psf_file_broader_than_target_is_refused(tmp_path):
     """A psf_file of FWHM 10" with images.target_psf_fwhm 6.47": refused with both FWHMs,
     whether or not psf_fwhm is given; a psf_fwhm that disagrees with the image by
     more than 20% is refused naming both."""
-    from sedmap.images.band import BandImage
+    from sedmap.io.bandimage import BandImage
     from sedmap.images.grid import target_grid
     from sedmap.images.psf import gaussian_psf
     from sedmap.io.bandimage import write_band_image

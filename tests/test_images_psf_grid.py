@@ -18,7 +18,7 @@ from scipy.special import erf
 from sedmap.errors import InputError
 from sedmap.images import grid
 from sedmap.images import psf as P
-from sedmap.images.band import BandImage
+from sedmap.io.bandimage import BandImage
 
 REAL = Path(__file__).resolve().parents[1].parent / "shared" / "realdata"
 PSF_DIR = REAL / "psf"

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from sedmap.errors import InputError
-from sedmap.images.band import BandImage
+from sedmap.io.bandimage import BandImage
 from sedmap.images.extinction import galactic_transmission
 from sedmap.images.grid import target_grid
 from sedmap.images.region import ellipse_region, find_stars, galaxy_segment_region, star_mask

@@ -15,6 +15,7 @@ from astropy.wcs import WCS
 from scipy import ndimage
 
 from sedmap import mock
+from sedmap.config import load_config
 from sedmap.errors import InputError
 from sedmap.filters import C_AA_PER_S, get_filter
 
@@ -46,6 +47,7 @@ CLUMPS = [
     {"offset_arcsec": [-4.0, -5.0], "sigma_arcsec": 1.0, "mass_frac": 0.01,
      "params": {"log_age": -0.7, "log_tau": -0.5, "dust1": 1.2, "dust2": 0.7}},
 ]
+MODELS = load_config()["models"]
 CFG = {
     "stamp_arcsec": 80.0,
     "fine_pixscale": 0.5,
@@ -70,7 +72,7 @@ def runs(tmp_path_factory):
     out = {}
     for key, cfg in (("a", _with(**IFS)), ("b", _with(**IFS)),
                      ("c", _with(seed=2, cosmic_rays={"enabled": True, "count": 12}))):
-        out[key] = mock.make_mock(cfg, root / key, progress=False)
+        out[key] = mock.make_mock(cfg, root / key, models_config=MODELS, progress=False)
     out["root"] = root
     return out
 
@@ -78,14 +80,14 @@ def runs(tmp_path_factory):
 @pytest.fixture(scope="module")
 def noiseless():
     """Noiseless images as written (stars, extinction), native units."""
-    return mock.noiseless_images(CFG, stars=True, extinction=True)
+    return mock.noiseless_images(CFG, MODELS, stars=True, extinction=True)
 
 
 @pytest.fixture(scope="module")
 def galaxy_only():
     """The galaxy alone: without extinction, and with it."""
-    return (mock.noiseless_images(CFG, stars=False, extinction=False),
-            mock.noiseless_images(CFG, stars=False, extinction=True))
+    return (mock.noiseless_images(CFG, MODELS, stars=False, extinction=False),
+            mock.noiseless_images(CFG, MODELS, stars=False, extinction=True))
 
 
 def _data(path, hdu=0):
@@ -322,7 +324,7 @@ def test_wcs_centres_and_rotations(runs):
     ra0, dec0 = mock.DEFAULT_MOCK["ra"], mock.DEFAULT_MOCK["dec"]
     cfg = copy.deepcopy(CFG)
     cfg["clumps"], cfg["stars"] = [], []
-    images = mock.noiseless_images(cfg, stars=False, extinction=False)
+    images = mock.noiseless_images(cfg, MODELS, stars=False, extinction=False)
     pas = []
     for band in BANDS:
         name = band["filter"]

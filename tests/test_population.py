@@ -8,7 +8,7 @@ from scipy import stats
 
 from sedmap.errors import InputError
 from sedmap.fit.population import log_density, moved_priors, population_estimate, reweight
-from sedmap.fit.priors import Prior
+from sedmap.priors import Prior
 
 
 def synthetic_bins(mu_true, form="student_t", n_bin=300, like_sigma=0.5, n_grid=20000, seed=0,
@@ -146,7 +146,7 @@ def test_population_covariance_is_recovered_and_narrows_calibrated_intervals():
     cov(y) - errors^2; the intervals stay calibrated (68%) but are narrower
     than with the widths alone, which cannot use the correlation (by as much as
     the Gaussian theory says)."""
-    from sedmap.fit.priors import Correlation
+    from sedmap.priors import Correlation
 
     rng = np.random.default_rng(4)
     mu_t, sig_t, rho, err, n_bin = np.array([0.1, -0.1]), 0.15, 0.8, 0.15, 400
@@ -209,7 +209,7 @@ def test_population_covariance_gradient_is_exact():
 
 
 def test_correlated_priors_density_and_draws():
-    from sedmap.fit.priors import Correlation, correlation_from
+    from sedmap.priors import Correlation, correlation_from
 
     pri = [Prior("a", -1.0, 1.0, "gaussian", mu=0.1, sigma=0.3), Prior("u", 0.0, 1.0),
            Prior("b", -2.0, 0.8, "gaussian", mu=-0.2, sigma=0.5)]

@@ -24,7 +24,8 @@ constraint, as it is data, not assumption.
 
 import numpy as np
 
-from .rdsps import derived_columns, weighted_percentiles
+from ..stats import weighted_percentiles
+from .rdsps import derived_columns
 
 __all__ = ["EXTENSIVE", "bin_prior_widths", "constraint", "prior_widths"]
 

@@ -9,15 +9,16 @@ from threadpoolctl import threadpool_limits
 from ..constants import FLAG_BAD_SED
 from ..errors import InputError
 from ..filters import filter_matrix
-from ..io.fitresult import kish_ess
 from ..io import FitResult, read_fit_result, read_ssp_library, write_fit_result
+from ..io.fitresult import kish_ess
 from ..io.jsonfile import read_json, write_json
+from ..models import _mpi_comm, draw_grid, model_from_config
+from ..priors import CORRELATION, Prior, build_priors, correlation_from, param_ranges
 from ..sps.cosmology import get_cosmology
 from ..sps.engine import observed_factor
 from .constraint import bin_prior_widths, prior_widths
 from .mcmc import PhotometryPosterior, initial_walkers, mass_prior_from, run_mcmc_stacked
 from .population import moved_priors, population_estimate
-from .priors import CORRELATION, Prior, build_priors, correlation_from, param_ranges
 from .rdsps import fit_rdsps
 
 log = logging.getLogger(__name__)
@@ -27,8 +28,8 @@ def photometry_response(grid, filters, z):
     """(n_band, n_wave) matrix taking the grid's rest-frame spectra (Lsun/AA per Msun
     formed) to band-averaged observed f_lambda at redshift z (erg/s/cm^2/AA)."""
     mc = grid.model_config
-    cosmo = get_cosmology(**(mc.get("cosmology") or {}))
-    wave_obs, factor = observed_factor(grid.wave, z, cosmo, mc.get("igm", "inoue14"))
+    cosmo = get_cosmology(**(mc["cosmology"] or {}))
+    wave_obs, factor = observed_factor(grid.wave, z, cosmo, mc["igm"])
     return filter_matrix(list(filters), wave_obs) * factor[None, :]
 
 
@@ -57,7 +58,7 @@ def effective_priors(grid, priors=None):
     """The fit's prior config: ``fit.priors`` over the grid's ``models.draw`` (a
     parameter drawn from a prior has that prior unless ``fit.priors`` sets another;
     the rest are uniform within the grid's ranges)."""
-    return {**dict(grid.model_config.get("draw") or {}), **dict(priors or {})}
+    return {**dict(grid.model_config["draw"] or {}), **dict(priors or {})}
 
 
 def grid_log_prior(grid, priors=None):
@@ -68,7 +69,7 @@ def grid_log_prior(grid, priors=None):
     ``models.draw`` prior), up to a constant. Joint-with-mass priors need the
     mass and act in MCMC only.
     """
-    draw = dict(grid.model_config.get("draw") or {})
+    draw = dict(grid.model_config["draw"] or {})
     priors = effective_priors(grid, priors)
     if not priors:
         return None
@@ -101,7 +102,7 @@ def band_sys_err(filters, sys_err=0.0):
 
 def grid_ranges(grid):
     """{name: (lo, hi)} of the grid's parameters (fixed ones get a tiny width)."""
-    return param_ranges(grid.model_config.get("params"), grid.param_names, grid.params)
+    return param_ranges(grid.model_config["params"], grid.param_names, grid.params)
 
 
 #: the stored best-fit spectrum of an RDSPS bin spans the bands' pivots times these
@@ -112,8 +113,8 @@ def _bestfit_spectrum(grid, index, scale, z, fscale, pivots=None):
     """Observed-frame best-fit spectrum (Angstrom, flux in ``fscale``), cut to
     ``BESTFIT_RANGE`` times the bluest and reddest ``pivots`` when given."""
     mc = grid.model_config
-    cosmo = get_cosmology(**(mc.get("cosmology") or {}))
-    wave_obs, factor = observed_factor(grid.wave, z, cosmo, mc.get("igm", "inoue14"))
+    cosmo = get_cosmology(**(mc["cosmology"] or {}))
+    wave_obs, factor = observed_factor(grid.wave, z, cosmo, mc["igm"])
     spec = grid.spectra_rows(int(index)) * factor * scale / fscale
     if pivots is not None:
         keep = ((wave_obs >= BESTFIT_RANGE[0] * np.min(pivots))
@@ -150,8 +151,6 @@ def run_rdsps(binmap, grid, z, out_dir, *, sys_err=0.0, chi2_percentile=10.0,
     -------
     list of Path: every bin's file (all ranks return the full list).
     """
-    from ..models import _mpi_comm
-
     comm = _mpi_comm(comm)
     rank, size = (comm.Get_rank(), comm.Get_size()) if comm else (0, 1)
     filters = list(binmap.filters.name)
@@ -173,15 +172,15 @@ def run_rdsps(binmap, grid, z, out_dir, *, sys_err=0.0, chi2_percentile=10.0,
     widths = prior_widths(grid.params, grid.param_names, grid.derived, phot, log_prior)
     res = fit(grid, phot, log_prior)
     out_dir = Path(out_dir)
-    population = dict(population or {})
-    if population.get("enabled"):
+    population = dict(population or {"enabled": False})  # None: no population prior
+    if population["enabled"]:
         moved = _population_priors(grid, priors, res, mine, np.asarray(binmap.flag), comm,
                                    population)
         if moved["priors"]:  # nothing to move (no Gaussian/Student-t prior): no refit
             fit_priors = {**dict(priors or {}), **moved["priors"]}
-            if population.get("regrid"):
+            if population["regrid"]:
                 grid = population_grid(grid, fit_priors, filters, z,
-                                       n_models=population.get("regrid_models"),
+                                       n_models=population["regrid_models"],
                                        progress=progress,
                                        comm=comm)
                 phot = grid.photometry / binmap.fscale
@@ -250,17 +249,15 @@ def population_grid(grid, priors, filters, z, *, n_models=None, progress=False, 
     (:func:`sedmap.models.draw_grid`). Seeded with the grid's ``seed`` + 1, so a
     config gives the same models on every rank and run; under MPI (``comm``) the
     ranks share the work."""
-    from ..models import draw_grid
-
     mc = dict(grid.model_config)
     ranges = grid_ranges(grid)
-    fixed = {n for n, v in (mc.get("params") or {}).items() if np.isscalar(v)}
+    fixed = {n for n, v in (mc["params"] or {}).items() if np.isscalar(v)}
     eff = effective_priors(grid, priors)
     draw = {n: dict(p) for n, p in eff.items()
             if n in ranges and n not in fixed and p.get("form", "uniform") != "joint_mass"}
     if CORRELATION in eff:
         draw[CORRELATION] = eff[CORRELATION]
-    mc.update(draw=draw, seed=int(mc.get("seed", 42)) + 1,
+    mc.update(draw=draw, seed=int(mc["seed"]) + 1,
               n_models=int(n_models or grid.n_model))
     log.info("population grid: %d models drawn from the population priors", mc["n_models"])
     return draw_grid(mc, photometry_response(grid, filters, z), progress=progress, comm=comm)
@@ -285,11 +282,11 @@ def _population_priors(grid, priors, res, mine, bin_flags, comm, population):
                f"bins; this galaxy has {len(post)}: the configured priors are kept")
         log.warning(why)
         return {"priors": {}, "n_bins": len(post), "skipped": why}
-    opts = {"max_shift": float(population.get("max_shift", 1.0)),
-            "widths": bool(population.get("widths", False)),
-            "min_width": float(population.get("min_width", 0.2)),
-            "covariance": bool(population.get("covariance", False)),
-            "max_iter": int(population.get("max_iter", 200))}
+    opts = {"max_shift": float(population["max_shift"]),
+            "widths": bool(population["widths"]),
+            "min_width": float(population["min_width"]),
+            "covariance": bool(population["covariance"]),
+            "max_iter": int(population["max_iter"])}
     centres, sigmas, n_iter, corr = population_estimate(
         [p[1] for p in post], [p[2] for p in post], pri, grid=grid.params,
         grid_log_weight=grid_log_prior(grid, priors), **opts)
@@ -301,7 +298,7 @@ def _population_priors(grid, priors, res, mine, bin_flags, comm, population):
         log.info("population correlations of %s:\n%s", corr["names"],
                  np.array2string(corr["matrix"], precision=2))
     return {"priors": moved, "n_bins": len(post), "n_iter": int(n_iter), **opts,
-            "regrid": bool(population.get("regrid", False)),
+            "regrid": bool(population["regrid"]),
             "initial": {p.name: {"mu": float(p.kw["mu"]), "sigma": float(p.kw["sigma"])}
                         for p in pri if p.name in moved}}
 
@@ -425,9 +422,7 @@ def prepare_bins(bin_ids, binmap, grid, rdsps_paths, z, out_paths, *, method, nw
         ``post`` (PhotometryPosterior), ``p0`` (nwalkers, ndim), ``rd``, ``sys_b``,
         ``n_spec``, ``k``)
     """
-    from ..models import model_from_config
-
-    spectrum = dict(spectrum or {})
+    spectrum = dict(spectrum or {"enabled": False})  # None: photometry only
     if population_prior is not None:
         priors = {**dict(priors or {}), **read_population_priors(population_prior)}
     eff = effective_priors(grid, priors)
@@ -445,7 +440,7 @@ def prepare_bins(bin_ids, binmap, grid, rdsps_paths, z, out_paths, *, method, nw
                            sfh=grid.sfh)
             write_fit_result(fr, out_paths[i])
             continue
-        spec = bin_spectrum(binmap, k) if spectrum.get("enabled") else None
+        spec = bin_spectrum(binmap, k) if spectrum["enabled"] else None
         key = "spec" if spec is not None else "phot"
         if key not in models:
             if model is not None:
@@ -477,20 +472,20 @@ def _prepare_bin(bin_id, rd, binmap, model, z, ranges, eff, spec, spectrum, sys_
                                binmap.flux_var[k] * binmap.fscale**2, pri, mass_prior,
                                sys_err=sys_b, likelihood=likelihood, nu=nu,
                                correlation=correlation_from(pri, eff))
-    fz = dict(free_redshift or {})
-    if fz.get("enabled"):
-        shift = float(fz.get("max_shift", 0.05))
+    fz = dict(free_redshift or {"enabled": False})  # None: z fixed
+    if fz["enabled"]:
+        shift = float(fz["max_shift"])
         post.free_redshift(Prior("redshift", max(0.0, z - shift), z + shift, form="gaussian",
-                                 mu=float(z), sigma=float(fz.get("sigma", 0.01))))
+                                 mu=float(z), sigma=float(fz["sigma"])))
     rng = np.random.default_rng([seed, int(bin_id)])
     p0 = initial_walkers(post, rd.samples[:, cols], rd.weights, lmf, nwalkers, rng)
     n_spec = 0
     if spec is not None:
         best = int(np.argmax(rd.weights))
         ref = np.append(rd.samples[best, cols][post.free], lmf[best])
-        n_spec = post.add_spectrum(*spec, reference=ref, order=spectrum.get("order", 3),
-                                   del_wave=spectrum.get("del_wave", 10.0),
-                                   clip=spectrum.get("clip", 5.0))
+        n_spec = post.add_spectrum(*spec, reference=ref, order=spectrum["order"],
+                                   del_wave=spectrum["del_wave"],
+                                   clip=spectrum["clip"])
         log.info("bin %d: joint fit with %d spectral pixels", bin_id, n_spec)
     return {"post": post, "p0": p0, "rd": rd, "sys_b": sys_b, "n_spec": n_spec, "k": k}
 

@@ -16,12 +16,14 @@ import emcee
 import numpy as np
 
 from ..errors import InputError
+from ..priors import Prior
 from ..progress import bar_kwargs
+from ..sps.cosmology import luminosity_distance_cm
 from ..sps.engine import DERIVED, observed_factor
 from ..sps.wavelength import resample
+from ..stats import weighted_percentiles
 from .likelihood import legendre_normalise, line_mask, photometry_loglike
-from .priors import Prior
-from .rdsps import derived_columns, weighted_percentiles
+from .rdsps import derived_columns
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +41,7 @@ class PhotometryPosterior:
         One per SPS parameter, in ``model.param_names`` order.
     mass_prior : Prior
         Prior of log_mass_formed.
-    correlation : sedmap.fit.priors.Correlation, optional
+    correlation : sedmap.priors.Correlation, optional
         Correlations between Gaussian priors (their joint density replaces the
         product of theirs).
 
@@ -283,7 +285,6 @@ def initial_walkers(post, rdsps_samples, rdsps_weights, log_mass_formed, nwalker
     if post.z_prior is not None:
         # redshifts drawn from their prior, each walker's mass moved along the
         # distance degeneracy (M ~ d_L^2), so that the walkers span the ridge
-        from ..sps.cosmology import luminosity_distance_cm
 
         pri = pri + [post.z_prior]
         zs = post.z_prior.sample(rng, nwalkers)

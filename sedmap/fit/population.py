@@ -12,7 +12,7 @@ ranges stay as configured), from each bin's weighted posterior samples
 
 With ``covariance``, the Gaussian priors are estimated as one multivariate
 Gaussian (their correlations too), written as the priors' ``correlation``
-entry (:class:`sedmap.fit.priors.Correlation`).
+entry (:class:`sedmap.priors.Correlation`).
 
 The fits then use the priors with the estimated centres and widths
 (``fit.population_prior``): a hierarchical model whose population parameters
@@ -64,7 +64,7 @@ def population_estimate(samples, weights, priors, *, grid=None, grid_log_weight=
         Each bin's posterior samples of the n parameters (same order as ``priors``).
     weights : list of ndarray (k_b,)
         Their normalised posterior weights, computed under ``priors``.
-    priors : list of sedmap.fit.priors.Prior
+    priors : list of sedmap.priors.Prior
         The priors the weights were computed with; only those of ``FORMS`` move
         (the others are returned as NaN).
     grid : ndarray (n_grid, n), optional

@@ -15,29 +15,11 @@ in log), unlike piXedfit, which computes log-parameter errors in linear space.
 """
 
 import numpy as np
+
 from ..constants import FLAG_BAD_SED, FLAG_NO_FIT
 from ..errors import InputError
 from ..progress import progress as progress_bar
-
-LEVELS = (16.0, 50.0, 84.0)
-
-
-def weighted_percentiles(values, weights, levels=LEVELS):
-    """Weighted percentiles of each column of ``values`` (k, p) -> (len(levels), p).
-
-    Uses the midpoint rule on the weighted CDF, interpolated linearly.
-    """
-    values = np.atleast_2d(values)
-    order = np.argsort(values, axis=0)
-    v = np.take_along_axis(values, order, axis=0)
-    w = np.asarray(weights, float)[order]
-    cw = np.cumsum(w, axis=0) - 0.5 * w
-    cw /= w.sum(axis=0)
-    out = np.empty((len(levels), values.shape[1]))
-    for j in range(values.shape[1]):
-        out[:, j] = np.interp(np.asarray(levels) / 100.0, cw[:, j], v[:, j])
-    return out
-
+from ..stats import LEVELS, weighted_percentiles  # noqa: F401 (LEVELS: public here too)
 
 #: the lowest specific SFR a fit reports, 1/yr (log sSFR = -14)
 SSFR_FLOOR = 1e-14

@@ -33,10 +33,10 @@ from dataclasses import dataclass
 
 import numpy as np
 from numpy.polynomial import legendre
-from ..progress import progress as progress_bar
 
 from ..errors import InputError
 from ..filters import filter_matrix, get_filter
+from ..progress import progress as progress_bar
 
 __all__ = ["CorrectionDiagnostics", "correct_spectra", "covered_bands", "legendre_x"]
 

@@ -37,12 +37,12 @@ import warnings
 
 import numpy as np
 from scipy import sparse
-from ..progress import progress as progress_bar
 
-from ..errors import InputError
 from ..constants import FWHM_TO_SIGMA
+from ..errors import InputError
 from ..images.grid import pixel_area_arcsec2
 from ..images.psf import FWHM_TOLERANCE
+from ..progress import progress as progress_bar
 
 __all__ = ["clip_area", "convolution_matrix", "gaussian_kernel", "match_cube",
            "overlap_matrix"]

@@ -125,7 +125,7 @@ _UNIT_FIXES = (
     (re.compile(r"\*\*\(\s*([-+]?\d+)\s*\)"), r"**\1"),  # 10**(-16)
     (re.compile(r"\^\(\s*([-+]?\d+)\s*\)"), r"**\1"),    # 10^(-16)
 )
-
+from ..filters import get_filter
 
 #: "<factor> (<unit>)^<power>", e.g. MaNGA's IVAR '1E+34 (erg/s/cm^2/Ang/spaxel)^-2'
 #: and MUSE's '10**(-40)*(erg/s/cm**2/Angstrom)**2' (after the fixes above)
@@ -459,8 +459,6 @@ def header_psf_fwhm(survey, primary, flux_header, wave, path="", fieldmap=None):
     """
     wave = np.asarray(wave, float)
     if survey == "manga":
-        from ..filters import get_filter
-
         pts = [(get_filter(f"sdss_{b}").pivot_wavelength,
                 _positive_float(primary, [f"{b.upper()}FWHM"])) for b in "griz"]
         pts = [(w, f) for w, f in pts if f is not None]

@@ -17,7 +17,6 @@ from astropy.wcs.utils import proj_plane_pixel_area
 from ..constants import FWHM_TO_SIGMA
 from ..errors import InputError
 
-
 #: Smallest default WCS-offset tolerance of ``align_to_reference``, arcsec.
 MIN_SHIFT_TOLERANCE = 0.5
 

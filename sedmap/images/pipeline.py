@@ -17,9 +17,9 @@ from ..constants import FWHM_TO_SIGMA
 from ..errors import InputError
 from ..filters import pivot_wavelengths
 from ..io import Filters, FluxCube, write_flux_cube
+from ..io.bandimage import BandImage, read_band_image, write_band_image
 from ..io.jsonfile import read_json, write_json
-from ..io.bandimage import read_band_image, write_band_image
-from .band import BandImage
+from ..plots import plot_images
 from .extinction import galactic_transmission
 from .grid import (
     align_to_reference,
@@ -34,7 +34,11 @@ from .outliers import repair_outliers
 from .psf import (
     effective_fwhm,
     gaussian_psf,
+    kernel_negative_fraction,
+    load_psf,
+    match_band,
     matching_kernel,
+    measure_fwhm,
     pad_to,
     psf_for_band,
     reprojection_sigma,
@@ -59,8 +63,6 @@ def _with_psf(band, psf):
     arcsec); a ``psf_fwhm`` given too must agree with it to
     ``PSF_FWHM_AGREEMENT``, else InputError naming both.
     """
-    from .psf import load_psf, measure_fwhm
-
     band.psf_model = psf.get("psf_model", "gaussian")
     band.moffat_beta = float(psf.get("moffat_beta", band.moffat_beta))
     measured = None
@@ -200,7 +202,6 @@ def match(cal_path, psf, grid_path, out_path, *, ra, dec, stamp_arcsec, ref_path
                              name=band.filter)
     factor = noise_correlation_factor(band, wcs, kernel)
     rho = noise_correlation(band, wcs, kernel)
-    from .psf import kernel_negative_fraction, match_band
 
     data, var = match_band(data, var, kernel, mask=mask, var_factor=factor)
     # the sky level's error is one offset shared by every pixel: convolution does
@@ -240,28 +241,28 @@ def build_flux_cube(matched_paths, cal_paths, psfs, galaxy, images_cfg, out_path
     target = bands[0].psf_fwhm
     pix = bands[0].pixscale
 
-    reg_cfg = images_cfg.get("region", {})
-    if reg_cfg.get("method", "segmentation") == "ellipse":
-        region = ellipse_region(flux.shape[1:], (cx, cy), reg_cfg.get("a_arcsec", 30.0) / pix,
-                                reg_cfg.get("axis_ratio", 1.0), reg_cfg.get("pa_deg", 0.0))
+    reg_cfg = images_cfg["region"]
+    if reg_cfg["method"] == "ellipse":
+        region = ellipse_region(flux.shape[1:], (cx, cy), reg_cfg["a_arcsec"] / pix,
+                                reg_cfg["axis_ratio"], reg_cfg["pa_deg"])
     else:
         region = galaxy_segment_region(flux, var, (cx, cy), mask=mask,
-                                       thresh=reg_cfg.get("thresh", 2.0),
-                                       minarea=reg_cfg.get("minarea", 5))
+                                       thresh=reg_cfg["thresh"],
+                                       minarea=reg_cfg["minarea"])
 
-    stars_cfg = images_cfg.get("stars", {})
-    radius = stars_cfg.get("radius_fwhm", 1.0) * target
+    stars_cfg = images_cfg["stars"]
+    radius = stars_cfg["radius_fwhm"] * target
     stars = SkyCoord([], [], unit="deg")
-    if stars_cfg.get("auto", True) and cal_paths:
+    if stars_cfg["auto"] and cal_paths:
         native = [_with_psf(read_band_image(c), p) for c, p in zip(cal_paths, psfs)]
         sharpest = min(native, key=lambda b: b.psf_fwhm)  # the sharpest native image
-        stars, snr = find_stars(sharpest, min_snr=stars_cfg.get("min_snr", 5.0))
+        stars, snr = find_stars(sharpest, min_snr=stars_cfg["min_snr"])
         # the galaxy's own nucleus is not a foreground star
         keep = stars.separation(SkyCoord(galaxy["ra"], galaxy["dec"], unit="deg")).arcsec > target
         stars, snr = stars[keep], snr[keep]
-        radius = star_radius(snr, target, stars_cfg.get("radius_fwhm", 1.0))
+        radius = star_radius(snr, target, stars_cfg["radius_fwhm"])
     smask = star_mask(stars, wcs, flux.shape[1:], radius)
-    for s in stars_cfg.get("list", []):
+    for s in stars_cfg["list"]:
         smask |= star_mask(SkyCoord([s["ra"]], [s["dec"]], unit="deg"), wcs, flux.shape[1:],
                            s.get("radius_arcsec", 2.0 * target))
     region &= ~smask & ~np.any(mask, axis=0)
@@ -270,8 +271,8 @@ def build_flux_cube(matched_paths, cal_paths, psfs, galaxy, images_cfg, out_path
                          fix="check the images, images.region and images.stars")
 
     pivots = pivot_wavelengths(names)
-    trans = galactic_transmission(pivots, galaxy.get("ebv", 0.0))
-    fscale = float(images_cfg.get("flux_scale", 1e-17))
+    trans = galactic_transmission(pivots, galaxy["ebv"])
+    fscale = float(images_cfg["flux_scale"])
     f = flux / trans[:, None, None] / fscale
     e = np.sqrt(var) / trans[:, None, None] / fscale
     e[mask] = 0.0
@@ -286,12 +287,10 @@ def build_flux_cube(matched_paths, cal_paths, psfs, galaxy, images_cfg, out_path
                                               for b in bands], dtype=float),
                                     np.array([b.meta.get("calib_err", 0.0) for b in bands])),
                     ra=galaxy["ra"], dec=galaxy["dec"], z=galaxy["z"], pixsize=pix,
-                    psf_fwhm=target, ebv=galaxy.get("ebv", 0.0), fscale=fscale,
+                    psf_fwhm=target, ebv=galaxy["ebv"], fscale=fscale,
                     config_hash=confhash or "none", noise_corr=noise_corr, sky_err=sky_err)
     path = write_flux_cube(cube, out_path)
     if plot_dir is not None:
-        from ..plots import plot_images
-
         plot_dir = Path(plot_dir)
         plot_images(list(f), names, plot_dir / "fluxmap.png", region=region)
         plot_images([region.astype(float), smask.astype(float)], ["galaxy region", "star mask"],
@@ -327,15 +326,15 @@ def run_all(bands, galaxy, images_cfg, out_dir, *, out_path=None, plot_dir=None)
     cal = [calibrate({k: v for k, v in b.items() if k not in PSF_KEYS},
                      out_dir / "images" / f"{b['filter']}_cal.fits") for b in bands]
     grid = common_grid(cal, psfs, out_dir / "images" / "grid.json",
-                       pixel_scale=images_cfg.get("pixel_scale"),
-                       target_psf_fwhm=images_cfg.get("target_psf_fwhm"))
-    ref = images_cfg.get("reference_band")
+                       pixel_scale=images_cfg["pixel_scale"],
+                       target_psf_fwhm=images_cfg["target_psf_fwhm"])
+    ref = images_cfg["reference_band"]
     ref_path = out_dir / "images" / f"{ref}_cal.fits" if ref else None
     matched = [match(c, p, grid, out_dir / "images" / f"{b['filter']}_matched.fits",
                      ra=galaxy["ra"], dec=galaxy["dec"],
                      stamp_arcsec=images_cfg["stamp_arcsec"], ref_path=ref_path,
-                     realign=images_cfg.get("realign", False),
-                     stamp_center=images_cfg.get("stamp_center"))
+                     realign=images_cfg["realign"],
+                     stamp_center=images_cfg["stamp_center"])
                for c, p, b in zip(cal, psfs, bands)]
     path, _ = build_flux_cube(matched, cal, psfs, galaxy, images_cfg,
                               out_path or out_dir / "fluxmap.fits", plot_dir=plot_dir)

@@ -1,4 +1,4 @@
-"""Read one survey image into a :class:`~sedmap.images.band.BandImage`.
+"""Read one survey image into a :class:`~sedmap.io.bandimage.BandImage`.
 
 ``load_band(spec)`` implements docs/surveys.md: it opens the file, reads the
 science image and its celestial WCS, optionally cleans cosmic rays
@@ -206,9 +206,9 @@ from ..constants import (
 )
 from ..errors import InputError
 from ..filters import C_AA_PER_S, get_filter
+from ..io.bandimage import BandImage
 from ..io.fits_utils import read_wcs, read_whole_fits
 from .background import DEFAULT_BOX, estimate_background
-from .band import BandImage
 from .cosmic import clean_cosmic_rays
 
 __all__ = ["KNOWN_SURVEYS", "PIXSCALE_TOL", "SPEC_KEYS", "ab_flam_factor", "bunit_kind",

@@ -20,6 +20,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from ..errors import InputError
+
 log = logging.getLogger(__name__)
 
 #: A temporary file whose writer cannot be checked (another host, or the former
@@ -198,8 +200,6 @@ def write_error(exc, path, written=0):
     fills; the disk is then taken as full when less than the bytes written (at
     least 1 MB) remain free.
     """
-    from ..errors import InputError
-
     path = Path(path)
     code = getattr(exc, "errno", None)
     where = existing_dir(path)

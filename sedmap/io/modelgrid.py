@@ -81,7 +81,7 @@ def grid_hash(model_config, filters=None, version=__version__):
     """
     mc = dict(model_config)
     what = {"models": mc, "filters": None if filters is None else [str(f) for f in filters],
-            "sedmap_version": str(version), "seed": int(mc.get("seed", 42))}
+            "sedmap_version": str(version), "seed": int(mc["seed"])}
     return hashlib.sha256(canonical_json(what).encode()).hexdigest()
 
 
@@ -263,7 +263,7 @@ def model_grid_writer(path, wave, param_names, derived_names, n_model, *, model_
         if library is not None:
             lib = create_group(f, "ssp_library")
             lib.attrs["name"] = library.name
-            lib.attrs["imf"] = str(model_config.get("imf", "chabrier"))
+            lib.attrs["imf"] = str(model_config["imf"])
             for key in LIBRARY_ARRAYS:
                 _checked(lib, key, np.asarray(getattr(library, key), dtype=float))
         spec = f.create_dataset("spectra", shape=(n_model, wave.size), dtype=np.dtype(dtype),

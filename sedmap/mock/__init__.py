@@ -63,7 +63,7 @@ from ..filters import get_filter
 from ..io.provenance import config_hash
 from ..models import model_from_config
 from ..progress import progress as progress_bar
-from .config import DEFAULT_MOCK, _default_models_config, _mock_models, merge_mock_config
+from .config import DEFAULT_MOCK, _mock_models, merge_mock_config
 from .galaxy import MockGalaxy
 from .geometry import _gnomonic, band_wcs  # noqa: F401 (_gnomonic: the tests use it)
 from .ifs import _ifs_cube
@@ -88,7 +88,7 @@ __all__ = [
 ]
 
 
-def noiseless_images(mock_config=None, models_config=None, *, stars=True, extinction=True):
+def noiseless_images(mock_config, models_config, *, stars=True, extinction=True):
     """The noiseless, sky-subtracted native images of a mock (for tests and checks).
 
     Returns
@@ -99,8 +99,7 @@ def noiseless_images(mock_config=None, models_config=None, *, stars=True, extinc
         (``stars``) as asked.
     """
     cfg = merge_mock_config(mock_config)
-    mc = _mock_models(cfg, models_config if models_config is not None
-                      else _default_models_config())
+    mc = _mock_models(cfg, models_config)
     setup = _BandSetup(cfg, MockGalaxy(cfg, model_from_config(mc), mc))
     out = {}
     for ib, band in enumerate(cfg["bands"]):
@@ -122,7 +121,7 @@ def mock_band_specs(mock_config, out_dir):
             for b in cfg["bands"]]
 
 
-def make_mock(mock_config, out_dir, *, models_config=None, progress=True):
+def make_mock(mock_config, out_dir, *, models_config, progress=True):
     """Write the mock galaxy's raw images, band specs, truth (and IFS cube).
 
     Parameters
@@ -132,9 +131,9 @@ def make_mock(mock_config, out_dir, *, models_config=None, progress=True):
     out_dir : str or os.PathLike
         Destination folder; file paths in ``bands.yaml`` are written as
         ``out_dir/raw/...`` (relative if ``out_dir`` is).
-    models_config : dict, optional
-        The ``models`` section (defaults: ``load_config()['models']``): the SPS
-        model of the mock (SFH form, dust law, wavelength grid, cosmology).
+    models_config : dict
+        The validated ``models`` section: the SPS model of the mock (SFH form, dust
+        law, wavelength grid, cosmology).
     progress : bool
         Show progress bars.
 
@@ -178,8 +177,7 @@ def make_mock(mock_config, out_dir, *, models_config=None, progress=True):
     ``EBVGAL``, ``GFWHM``/``RFWHM``/``IFWHM``/``ZFWHM`` (PSF, arcsec).
     """
     cfg = merge_mock_config(mock_config)
-    mc = _mock_models(cfg, models_config if models_config is not None
-                      else _default_models_config())
+    mc = _mock_models(cfg, models_config)
     out_dir = Path(out_dir)
     out_raw = out_dir / "raw"
     confhash = config_hash({"mock": cfg, "models": mc})

