@@ -48,7 +48,8 @@ the SED test, brightest first: a bin accretes the bordering leftover pixel
 nearest to its centroid, one at a time (round bins, or sectors of a thin
 ring), until it reaches the thresholds with at least ``min_npix`` pixels
 (``leftover_min_npix`` when larger: the binning stage makes every leftover
-bin one PSF area at least, whatever ``d_min``) or has ``max_npix`` pixels. One short of the thresholds keeps the size, between
+bin one PSF area at least, whatever ``d_min``) or has ``max_npix`` pixels. One short
+of the thresholds keeps the size, between
 ``min_npix`` and ``max_npix`` pixels, at which it came closest to them (the
 mean over required bands of min(S/N / threshold, 1): with a shared sky
 error the S/N of faint pixels peaks at some size), and gives the rest back

@@ -25,8 +25,8 @@ import yaml
 
 from .config import deep_merge, galaxy_configs, load_config, validate_config
 from .errors import InputError
-from .io.atomic import atomic_path
 from .fit.methods import get_method
+from .io.atomic import atomic_path
 from .io.paths import PRODUCTS
 
 

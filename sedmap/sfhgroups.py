@@ -384,7 +384,7 @@ def _iterate(cdf, mass, labels, k, spacing, max_iter):
     """The iteration on valid pixels; returns (labels, n_iter) with original ids."""
     n_iter = 0
     weighted = cdf * mass[:, None]
-    for n_iter in range(1, max_iter + 1):
+    for n_iter in range(1, max_iter + 1):  # noqa: B007 (returned)
         active = np.flatnonzero(np.bincount(labels, minlength=k) > 1)
         if active.size == 0:
             raise InputError(f"every group fell to one pixel or fewer ({labels.size} valid "
@@ -747,7 +747,8 @@ def plot_sfh_groups(groups, path):
     npix = groups.n_pix
     for g in range(n):
         ax2.stairs(groups.mean_sfh[g], edges, color=colours[g], lw=1.5,
-                   label=f"{g}: {npix[g]} pix, log M_formed = {np.log10(max(groups.mass[g], 1e-30)):.2f}")
+                   label=f"{g}: {npix[g]} pix, log M_formed = "
+                         f"{np.log10(max(groups.mass[g], 1e-30)):.2f}")
     if edges[0] > 0:
         ax2.set_xscale("log")
     ax2.set_xlabel("lookback time (Gyr)")

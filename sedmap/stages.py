@@ -401,7 +401,7 @@ def map_plots(ms, bm, cube, results, plot_dir, geo, profiles, pixel_kpc):
     show = showcase_bins(bm.binmap, radius_re,
                          sampled if len(sampled) >= 3 else usable or fitted)
     markers = []
-    for b, rr, label in show:  # on the bin's pixel nearest its centroid (a ring's too)
+    for b, _, label in show:  # on the bin's pixel nearest its centroid (a ring's too)
         yy, xx = np.nonzero(bm.binmap == b)
         i = int(np.argmin((xx - xx.mean()) ** 2 + (yy - yy.mean()) ** 2))
         markers.append((xx[i], yy[i], label))

@@ -9,8 +9,8 @@ from scipy import ndimage
 from sedmap.binning import (
     _FOUR,
     FLAG_LOW_SNR,
-    bin_leftovers,
     _chi2_red,
+    bin_leftovers,
     bin_sed_similarity,
     bin_voronoi,
     default_reference_band,

@@ -249,7 +249,7 @@ def test_demo_figures_are_labelled_and_show_snr_complete_bins(demo, tmp_path):
     assert [s[2] for s in show] == ["centre", "R_e", "outskirts"]
     assert show[0][1] < 0.5 and abs(show[1][1] - 1.0) < 0.25 and show[2][1] > 1.2, show
     flags = {r.bin_id: r.flag for r in results}
-    for b, radius, _ in show:
+    for b, _, _ in show:
         assert bm.flag[b - 1] == 0 and flags[b] == 0
     assert all("R$_e$" in t and re.search(r"R = \d", t) for t in drawn["titles"])
 

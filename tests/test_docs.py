@@ -92,7 +92,8 @@ def broken_links(path):
 
 def section(text, heading):
     """The text of a '## heading' section, up to the next '## '."""
-    match = re.search(rf"^## {re.escape(heading)}\s*$(.*?)(?=^## |\Z)", text, re.MULTILINE | re.DOTALL)
+    match = re.search(rf"^## {re.escape(heading)}\s*$(.*?)(?=^## |\Z)", text,
+                      re.MULTILINE | re.DOTALL)
     assert match, f"no '## {heading}' section"
     return match.group(1)
 

@@ -16,10 +16,10 @@ from sedmap.errors import InputError
 from sedmap.filters import pivot_wavelengths
 from sedmap.fit import fit_bin_mcmc, run_rdsps
 from sedmap.fit.likelihood import legendre_normalise, line_mask, photometry_loglike
-from sedmap.priors import Prior, build_priors
 from sedmap.fit.rdsps import chi2_scale, weighted_percentiles
 from sedmap.io import BinMap, Filters, read_fit_result, read_model_grid
 from sedmap.models import build_grid, model_from_config
+from sedmap.priors import Prior, build_priors
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -228,12 +228,12 @@ def test_map_improves_on_the_best_rdsps_model(setup):
 def test_fit_method_registry_drives_the_fit_job(setup, tmp_path):
     """run_fit_job asks fit.method's registry entry: map refits the job's bins (method
     'map'), rdsps copies the RDSPS files; an unknown method is refused by name."""
+    from dataclasses import replace
+
     from sedmap.config import section
     from sedmap.fit.methods import get_method
     from sedmap.io import write_bin_map
     from sedmap.stages import run_fit_job
-
-    from dataclasses import replace
 
     tmp = setup["tmp"]
     wcs = WCS(naxis=2)
@@ -290,8 +290,8 @@ def test_mcmc_derived_columns_are_those_of_the_sampled_models(setup):
     """The derived quantities come back from the sampler (emcee blobs, no second SPS
     pass): every sample's stellar mass, SFR and age are what the model gives for
     that sample's parameters, and the best-fit photometry is the best sample's."""
-    from sedmap.fit.mcmc import PhotometryPosterior, mass_prior_from, run_mcmc
     from sedmap.fit.driver import grid_ranges
+    from sedmap.fit.mcmc import PhotometryPosterior, mass_prior_from, run_mcmc
     from sedmap.fit.rdsps import derived_columns
 
     model, bm = setup["model"], setup["bm"]
@@ -467,7 +467,8 @@ def test_population_widths_and_regrid_raise_the_effective_sample_size(setup, tmp
     for regrid in (False, True):
         out = tmp_path / str(regrid)
         run_rdsps(bm, grid, z, out, priors=priors, progress=False,
-                  population=_section("population_prior", {"enabled": True, "widths": True, "min_width": 0.1,
+                  population=_section("population_prior", {"enabled": True, "widths": True,
+                                                            "min_width": 0.1,
                               "regrid": regrid}))
         res = [read_fit_result(out / f"bin_{k}.h5") for k in range(1, 25)]
         ess[regrid] = np.median([r.effective_sample_size for r in res])
@@ -502,7 +503,8 @@ def test_population_covariance_reaches_the_regrid_and_mcmc(setup, tmp_path):
     priors = {"dust2": {"form": "gaussian", "mu": 0.35, "sigma": 0.6},
               "log_tau": {"form": "gaussian", "mu": 0.2, "sigma": 0.6}}
     run_rdsps(bm, grid, z, tmp_path, priors=priors, progress=False,
-              population=_section("population_prior", {"enabled": True, "widths": True, "covariance": True}))
+              population=_section("population_prior", {"enabled": True, "widths": True,
+                                                        "covariance": True}))
     rec = json.loads((tmp_path / POPULATION_FILE).read_text())
     corr = rec["priors"][CORRELATION]
     names = [n for n in setup["model"].param_names if n in priors]
@@ -569,7 +571,8 @@ def test_joint_fit_with_a_spectrum_narrows_age_and_metallicity(setup, tmp_path):
     kw = {"nwalkers": 40, "nsteps": 400, "burn": 250, "seed": 4}
     fit_bin_mcmc(k, bms, grid, rd, z, tmp_path / "phot.h5", model=setup["model"], **kw)
     fit_bin_mcmc(k, bms, grid, rd, z, tmp_path / "joint.h5", model=model,
-                 spectrum=_section("spectrum", {"enabled": True, "order": 3, "del_wave": 10.0, "clip": 5.0}), **kw)
+                 spectrum=_section("spectrum", {"enabled": True, "order": 3, "del_wave": 10.0,
+                                               "clip": 5.0}), **kw)
     ph, jt = read_fit_result(tmp_path / "phot.h5"), read_fit_result(tmp_path / "joint.h5")
     assert ph.n_spec == 0 and np.isnan(ph.chi2_spec)
     assert jt.n_spec > 0.8 * wave.size
@@ -582,7 +585,8 @@ def test_joint_fit_with_a_spectrum_narrows_age_and_metallicity(setup, tmp_path):
         assert (p[2] - p[0]) < 0.7 * (q[2] - q[0]), (name, p, q)
     # a bin without a spectrum (NaN) is fitted on its photometry alone
     fit_bin_mcmc(k + 1, bms, grid, setup["tmp"] / "rd" / f"bin_{k + 1}.h5", z,
-                 tmp_path / "none.h5", model=setup["model"], spectrum=_section("spectrum", {"enabled": True}),
+                 tmp_path / "none.h5", model=setup["model"],
+                 spectrum=_section("spectrum", {"enabled": True}),
                  nwalkers=16, nsteps=20, burn=10, seed=4)
     assert read_fit_result(tmp_path / "none.h5").n_spec == 0
 
@@ -620,7 +624,8 @@ def test_free_redshift_widens_the_mass_by_the_distance_uncertainty(setup, tmp_pa
     kw = {"nwalkers": 40, "nsteps": 500, "burn": 250, "seed": 6, "model": setup["model"]}
     fit_bin_mcmc(k, setup["bm"], setup["grid"], rd, z, tmp_path / "fixed.h5", **kw)
     fit_bin_mcmc(k, setup["bm"], setup["grid"], rd, z, tmp_path / "free.h5",
-                 free_redshift=_section("free_redshift", {"enabled": True, "sigma": 0.005, "max_shift": 0.015}), **kw)
+                 free_redshift=_section("free_redshift", {"enabled": True, "sigma": 0.005,
+                                                          "max_shift": 0.015}), **kw)
     fixed, free = read_fit_result(tmp_path / "fixed.h5"), read_fit_result(tmp_path / "free.h5")
     assert "redshift" in free.param_names and "redshift" not in fixed.param_names
     pz = free.percentiles["redshift"]
@@ -734,7 +739,8 @@ def test_population_prior_needs_enough_bins_and_says_so(setup, tmp_path, caplog)
     priors = {"log_tau": {"form": "gaussian", "mu": -0.4, "sigma": 0.3}}
     with caplog.at_level(logging.WARNING, logger="sedmap.fit.driver"):
         run_rdsps(bm, setup["grid"], setup["z"], tmp_path / "on", priors=priors,
-                  progress=False, population=_section("population_prior", {"enabled": True, "widths": True}))
+                  progress=False,
+                  population=_section("population_prior", {"enabled": True, "widths": True}))
     assert any("at least" in r.message for r in caplog.records)
     rec = json.loads((tmp_path / "on" / POPULATION_FILE).read_text())
     assert rec["priors"] == {} and rec["n_bins"] == MIN_POPULATION_BINS - 1 and rec["skipped"]

@@ -12,10 +12,9 @@ from astropy.io import fits
 
 from sedmap.images import outliers as O
 from sedmap.images import pipeline as P
-from sedmap.io.bandimage import BandImage
 from sedmap.images.grid import target_grid
 from sedmap.images.surveys import load_band
-from sedmap.io.bandimage import read_band_image, write_band_image
+from sedmap.io.bandimage import BandImage, read_band_image, write_band_image
 
 NIR = Path(__file__).resolve().parents[1].parent / "shared" / "realdata" / "ngc309_nir"
 RA, DEC = 150.0, 2.0

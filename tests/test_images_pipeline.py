@@ -78,9 +78,8 @@ def test_calibrate_bad_inputs_leave_nothing(tmp_path):
 
 
 def test_target_psf_sharper_than_a_band_is_refused(tmp_path):
-    from sedmap.io.bandimage import BandImage
     from sedmap.images.grid import target_grid
-    from sedmap.io.bandimage import write_band_image
+    from sedmap.io.bandimage import BandImage, write_band_image
 
     w, shape = target_grid(150.0, 2.0, 1.0, 40.0)
     band = BandImage("sdss_r", np.ones(shape), np.ones(shape), w, 1.0)
@@ -94,10 +93,9 @@ def test_psf_file_broader_than_target_is_refused(tmp_path):
     """A psf_file of FWHM 10" with images.target_psf_fwhm 6.47": refused with both FWHMs,
     whether or not psf_fwhm is given; a psf_fwhm that disagrees with the image by
     more than 20% is refused naming both."""
-    from sedmap.io.bandimage import BandImage
     from sedmap.images.grid import target_grid
     from sedmap.images.psf import gaussian_psf
-    from sedmap.io.bandimage import write_band_image
+    from sedmap.io.bandimage import BandImage, write_band_image
 
     w, shape = target_grid(150.0, 2.0, 1.0, 40.0)
     cal = write_band_image(BandImage("wise_w1", np.ones(shape), np.ones(shape), w, 1.0),

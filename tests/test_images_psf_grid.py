@@ -300,7 +300,8 @@ def reproject_and_match(noise, var, w, fwhm, side_arcsec):
     k = P.matching_kernel(src, P.gaussian_psf(TARGET, COMMON, 41),
                           fwhm_source=P.effective_fwhm(band), fwhm_target=TARGET)
     d, v, m = grid.reproject_band(band, gw, shape)
-    out, v_pred = P.match_band(d, v, k, mask=m, var_factor=grid.noise_correlation_factor(band, gw, k))
+    out, v_pred = P.match_band(d, v, k, mask=m,
+                               var_factor=grid.noise_correlation_factor(band, gw, k))
     return band, gw, k, out, v_pred, v, m
 
 
@@ -522,8 +523,12 @@ def test_nearly_equal_psfs_ring_harmlessly(fwhm_source):
     conserves its flux to 0.5%, and does not amplify white noise (sum K^2 < 1)."""
     from scipy.signal import fftconvolve
 
-    from sedmap.images.psf import (gaussian_psf, kernel_negative_fraction, match_band,
-                                   matching_kernel)
+    from sedmap.images.psf import (
+        gaussian_psf,
+        kernel_negative_fraction,
+        match_band,
+        matching_kernel,
+    )
 
     pix, n = 0.2, 120
     ps = gaussian_psf(fwhm_source, pix, size=41)

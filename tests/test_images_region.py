@@ -4,11 +4,10 @@ import numpy as np
 import pytest
 
 from sedmap.errors import InputError
-from sedmap.io.bandimage import BandImage
 from sedmap.images.extinction import galactic_transmission
 from sedmap.images.grid import target_grid
 from sedmap.images.region import ellipse_region, find_stars, galaxy_segment_region, star_mask
-from sedmap.io.bandimage import read_band_image, write_band_image
+from sedmap.io.bandimage import BandImage, read_band_image, write_band_image
 
 
 def gauss2d(shape, x0, y0, sigma, flux, q=1.0):

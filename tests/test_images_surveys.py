@@ -24,8 +24,13 @@ from sedmap.errors import InputError
 from sedmap.filters import get_filter, synthetic_photometry
 from sedmap.images.background import estimate_background
 from sedmap.images.cosmic import clean_cosmic_rays
-from sedmap.images.surveys import (DEFAULT_BOX, _default_box, bunit_kind, load_band,
-                                   sdss_gain_darkvar)
+from sedmap.images.surveys import (
+    DEFAULT_BOX,
+    _default_box,
+    bunit_kind,
+    load_band,
+    sdss_gain_darkvar,
+)
 
 C_AA = 2.99792458e18  # Angstrom / s
 REALDATA = Path(__file__).resolve().parents[1].parent / "shared" / "realdata" / "sn2006bh_host"

@@ -20,6 +20,7 @@ from sedmap.io import (
     PropertyMap,
     SFHGroups,
     SpecPhotoCube,
+    atomic,
     read_bin_map,
     read_fit_result,
     read_flux_cube,
@@ -33,7 +34,6 @@ from sedmap.io import (
     write_sfh_groups,
     write_spec_photo,
 )
-from sedmap.io import atomic
 from sedmap.io import fitresult as fitresult_mod
 from sedmap.io.atomic import atomic_path
 

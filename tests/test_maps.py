@@ -33,7 +33,8 @@ def test_pixel_maps_conserve_the_bin_totals(setup, tmp_path):
     from sedmap.images.grid import target_grid
 
     binmap, flux, err, res = setup
-    ms = make_map_set("g", target_grid(10.0, 0.0, 1.5, 9.0)[0], binmap, res, flux, err, ["sdss_z", "galex_nuv"])
+    ms = make_map_set("g", target_grid(10.0, 0.0, 1.5, 9.0)[0], binmap, res, flux, err,
+                      ["sdss_z", "galex_nuv"])
     pix = ms.maps["LOG_MSTAR_PIX_P50"].data
     for k, logm in ((1, 9.0), (2, 8.5)):
         assert np.log10(np.sum(10 ** pix[binmap == k].astype(float))) == pytest.approx(logm,

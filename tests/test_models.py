@@ -187,7 +187,9 @@ def test_draw_from_a_prior(tmp_path, small_config):
     j = model.param_names.index("log_sfr_ratio_2")
     lo, hi = mc["params"]["log_sfr_ratio_2"]
     t = stats.t(2.0, scale=0.3)
-    cdf = lambda x: (t.cdf(x) - t.cdf(lo)) / (t.cdf(hi) - t.cdf(lo))
+    def cdf(x):
+        return (t.cdf(x) - t.cdf(lo)) / (t.cdf(hi) - t.cdf(lo))
+
     assert stats.kstest(drawn[:, j], cdf).pvalue > 0.01
     assert stats.kstest(plain[:, j], cdf).pvalue < 1e-6        # the uniform draw is not it
     others = [i for i in range(drawn.shape[1]) if i != j]

@@ -77,7 +77,7 @@ def loop_reference(cube, mask, pixel_mass, k, init_labels, edges, max_iter=100):
             m[y, x] = pixel_mass[y, x]
             labels[y, x] = int(init_labels[y, x])
     n_iter = 0
-    for n_iter in range(1, max_iter + 1):
+    for n_iter in range(1, max_iter + 1):  # noqa: B007 (returned)
         counts = {}
         for yx in pixels:
             counts[labels[yx]] = counts.get(labels[yx], 0) + 1
@@ -140,7 +140,8 @@ def planted_cube(n_group, edges=UNEVEN, size=40, noise=0.25, seed=0):
     truth = np.argmin((yy[..., None] - points[:, 0]) ** 2 + (xx[..., None] - points[:, 1]) ** 2,
                       axis=-1)
     shapes = planted_shapes(edges)[:n_group]
-    cube = shapes[truth].transpose(2, 0, 1) * rng.lognormal(0, noise, (edges.size - 1,) + truth.shape)
+    cube = shapes[truth].transpose(2, 0, 1) * rng.lognormal(0, noise,
+                                                            (edges.size - 1,) + truth.shape)
     mass = rng.lognormal(np.log(1e6), 0.5, truth.shape)
     cube *= mass / np.tensordot(np.diff(edges) * 1e9, cube, axes=(0, 0))
     mask = np.zeros(truth.shape, bool)

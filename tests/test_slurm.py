@@ -131,7 +131,8 @@ def test_fit_fanout_through_slurm_matches_local(slurm_env, demo, tmp_path):
     (remote / "demo/binmap.fits").unlink()
     binmap = read_bin_map(local / "demo/binmap.fits").binmap
     bin_ids = {str(k) for k in np.unique(binmap[binmap > 0])}  # 0 = not binned
-    assert 10 < len(bin_ids) <= 20, f"{len(bin_ids)} bins: the test wants more than one job's 10 (bins_per_job)"
+    assert 10 < len(bin_ids) <= 20, \
+        f"{len(bin_ids)} bins: the test wants more than one job's 10 (bins_per_job)"
 
     # 2. the reference: the fit fan-out and maps, locally
     _, timings["fits + maps (local)"] = _snakemake(

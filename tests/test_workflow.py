@@ -94,7 +94,8 @@ def test_every_rule_has_log_and_benchmark(rules):
         assert rule["log"], f"rule {rule['name']} declares no log"
         assert rule["benchmark"], f"rule {rule['name']} declares no benchmark"
         assert rule["benchmark"].startswith("results/logs/benchmarks/"), rule
-        assert all(str(x).startswith("results/logs/") for x in rule["log"]), rule  # not the checkout
+        # not the checkout
+        assert all(str(x).startswith("results/logs/") for x in rule["log"]), rule
         assert rule["conda"], f"rule {rule['name']} declares no conda env"
 
 

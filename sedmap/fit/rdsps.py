@@ -31,7 +31,8 @@ def derived_columns(params, names, derived, scale):
     Returns a dict of (k,) arrays: log_mstar (log Msun), log_sfr (log Msun/yr,
     100 Myr; at least ``SSFR_FLOOR`` times the stellar mass: broad bands cannot
     tell a lower SFR from none, and a log of a vanishing SFR would put the
-    posterior's tail tens of dex down), log_ssfr (log 1/yr), age_mw (Gyr), log_mdust (log Msun), av (mag,
+    posterior's tail tens of dex down), log_ssfr (log 1/yr), age_mw (Gyr), log_mdust
+    (log Msun), av (mag,
     diffuse A_V = 1.086 dust2), log_mass_formed.
     """
     with np.errstate(divide="ignore", invalid="ignore"):

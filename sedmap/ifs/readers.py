@@ -37,6 +37,7 @@ from astropy.io import fits
 from astropy.wcs import WCS
 
 from ..errors import InputError
+from ..filters import get_filter
 from ..images.grid import pixel_area_arcsec2
 from ..io.fits_utils import FLUX_UNIT, read_wcs, read_whole_fits
 
@@ -125,7 +126,6 @@ _UNIT_FIXES = (
     (re.compile(r"\*\*\(\s*([-+]?\d+)\s*\)"), r"**\1"),  # 10**(-16)
     (re.compile(r"\^\(\s*([-+]?\d+)\s*\)"), r"**\1"),    # 10^(-16)
 )
-from ..filters import get_filter
 
 #: "<factor> (<unit>)^<power>", e.g. MaNGA's IVAR '1E+34 (erg/s/cm^2/Ang/spaxel)^-2'
 #: and MUSE's '10**(-40)*(erg/s/cm**2/Angstrom)**2' (after the fixes above)

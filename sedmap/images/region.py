@@ -118,7 +118,7 @@ def galaxy_segment_region(cube, var, centre_xy, mask=None, thresh=2.0, minarea=5
 
 
 def ellipse_region(shape, centre_xy, a_pix, axis_ratio, pa_deg):
-    """Elliptical region: semi-major axis ``a_pix`` (pixels), b/a, PA (deg, from +y to +x... 
+    """Elliptical region: semi-major axis ``a_pix`` (pixels), b/a, PA (deg, from +y to +x...
     i.e. north through east on a north-up, east-left grid)."""
     ny, nx = shape
     y, x = np.mgrid[:ny, :nx]

@@ -204,8 +204,8 @@ def write_fit_result(res, path):
                                                             dtype=np.float32),
                                **_pack(np.shape(res.bestfit_spectrum))).attrs["unit"] = bunit
             if res.bestfit_photometry is not None:
-                create_dataset(best, "photometry", np.asarray(res.bestfit_photometry,
-                                                              dtype=np.float64)).attrs["unit"] = bunit
+                phot = np.asarray(res.bestfit_photometry, dtype=np.float64)
+                create_dataset(best, "photometry", phot).attrs["unit"] = bunit
         diag = create_group(f, "diagnostics")
         if res.acceptance_fraction is not None:
             diag.attrs["acceptance_fraction"] = np.asarray(res.acceptance_fraction, dtype=float)

@@ -58,7 +58,8 @@ def parse_unit(bunit, path, where):
         return u.Unit(str(bunit).strip(), parse_strict="raise")
     except (ValueError, TypeError) as exc:
         raise InputError(f"{where}: unit {bunit!r} is not a unit astropy can parse ({exc}).",
-                         path, "write a valid unit string, e.g. '1e-17 erg s-1 cm-2 AA-1'.")
+                         path, "write a valid unit string, e.g. '1e-17 erg s-1 cm-2 AA-1'.",
+                         ) from None
 
 
 def flux_scale(bunit, path, where, power=1):
@@ -76,7 +77,7 @@ def flux_scale(bunit, path, where, power=1):
         raise InputError(
             f"{where}: unit {bunit!r} is not a {what} (physical type {unit.physical_type}).",
             path, "convert the data to erg s-1 cm-2 AA-1 (times a scale) and set the unit "
-            "to match.")
+            "to match.") from None
     return float(scale) ** (1.0 / power)
 
 
@@ -113,7 +114,8 @@ def read_wcs(header, path, where):
             wcs = WCS(header, naxis=2)
         except (ValueError, KeyError, TypeError, MemoryError) as exc:
             raise InputError(f"{where}: the WCS keywords cannot be parsed ({exc}).", path,
-                             "write a valid celestial WCS (CTYPE, CRVAL, CRPIX, CDELT/CD).")
+                             "write a valid celestial WCS (CTYPE, CRVAL, CRPIX, CDELT/CD).",
+                             ) from None
     if not wcs.has_celestial:
         raise InputError(f"{where}: no celestial WCS (CTYPE1/CTYPE2 missing).", path,
                          "write a celestial WCS into every image extension.")
@@ -300,4 +302,4 @@ def header_float(header, key, path):
         return float(header[key])
     except (TypeError, ValueError):
         raise InputError(f"header key {key}={header[key]!r} is not a number.", path,
-                         "rewrite the product with sedmap (see docs/products.md).")
+                         "rewrite the product with sedmap (see docs/products.md).") from None

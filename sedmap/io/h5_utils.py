@@ -56,7 +56,7 @@ def open_h5(path):
         f = h5py.File(path, "r")
     except OSError as exc:
         raise InputError(f"not a readable HDF5 file, corrupt or truncated ({exc}).", path,
-                         "delete it and run the stage that makes it again.")
+                         "delete it and run the stage that makes it again.") from None
     with f:
         yield f
 

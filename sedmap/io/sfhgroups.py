@@ -41,7 +41,8 @@ class SFHGroups:
     """Groups of pixels with similar SFHs.
 
     ``mass`` is the total mass *formed* by each group (Msun): the integral of its SFH,
-    before the mass that stars return to the gas (the stellar mass is 0.55-0.9 of it); ``mean_sfh`` the
+    before the mass that stars return to the gas (the stellar mass is 0.55-0.9 of it);
+    ``mean_sfh`` the
     mean over the group's pixels of the per-pixel SFR (Msun/yr) in each
     lookback-time bin ``[time_edges[j], time_edges[j+1])`` (Gyr).
     """
@@ -127,7 +128,7 @@ def _to(values, unit_string, target, path, where):
         return np.asarray(values, dtype=float) * unit.to(target)
     except u.UnitConversionError:
         raise InputError(f"{where}: unit {unit_string!r} is not convertible to {target}.", path,
-                         f"store {where} in {target}.")
+                         f"store {where} in {target}.") from None
 
 
 def read_sfh_groups(path):

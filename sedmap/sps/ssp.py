@@ -193,7 +193,8 @@ def _load_cached(name, wave_bytes, imf):
                                     [neb_ages[-1] * 10**0.05]])
         col = np.searchsorted(neb_edges, mids) - 1
         # HDU order: logU outer, Z inner (1-based)
-        hdu = 1 + np.arange(LOGU.size)[None, :] * BC03_ZMET.size + np.arange(BC03_ZMET.size)[:, None]
+        nz = BC03_ZMET.size
+        hdu = 1 + np.arange(LOGU.size)[None, :] * nz + np.arange(nz)[:, None]
         c = np.stack([[np.asarray(cont[int(h)].data[1:, 1:], dtype=float)[col] for h in row]
                       for row in hdu])
         ln = np.stack([[np.asarray(lines[int(h)].data[1:, 1:], dtype=float)[col] for h in row]
