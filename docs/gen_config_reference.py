@@ -1,13 +1,14 @@
-"""Write docs/configuration.md from config/schema.yaml.
+"""Write docs/configuration.md and config/config.yaml from config/schema.yaml.
 
     .venv/bin/python docs/gen_config_reference.py
 
-The whole page is generated: edit the schema (its descriptions, defaults and
-limits), then run this script again. tests/test_docs.py fails when the page and
-the schema disagree.
+The schema is the one home of the settings, their defaults and limits; both
+files are generated: edit the schema, then run this script again.
+tests/test_docs.py fails when either file and the schema disagree.
 
-``render(schema)`` turns the loaded schema (a dict) into the page's text;
-``main()`` reads config/schema.yaml and writes docs/configuration.md.
+``render(schema)`` turns the loaded schema (a dict) into the page's text,
+``render_defaults(schema)`` into config/config.yaml (every default, commented);
+``main()`` reads config/schema.yaml and writes both.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 SCHEMA = ROOT / "config" / "schema.yaml"
 PAGE = ROOT / "docs" / "configuration.md"
+DEFAULTS = ROOT / "config" / "config.yaml"
 
 #: JSON Schema keywords this script knows how to show. Any other key in a
 #: schema node is reported by :func:`unknown_keywords` (and by ``main``).
@@ -274,8 +276,8 @@ def render(schema: dict) -> str:
         "",
         ("This page is generated from `config/schema.yaml` (JSON Schema) by"
          " `docs/gen_config_reference.py`."),
-        ("Defaults live in `config/config.yaml`; a galaxy file sets only what differs"
-         " from them."),
+        ("The defaults are the schema's (`config/config.yaml` lists them, generated"
+         " by the same script); a galaxy file sets only what differs from them."),
         "",
     ]
     if schema.get("description"):
@@ -315,6 +317,53 @@ def unknown_keywords(node, root: dict | None = None, where: str = "") -> list[st
     return found
 
 
+def _yaml_value(value) -> str:
+    """A default as one line of YAML (flow style)."""
+    return yaml.safe_dump(value, default_flow_style=True, width=10**6,
+                          sort_keys=False).strip().removesuffix("...").strip()
+
+
+def _comment(node: dict) -> str:
+    """The first sentence of a node's description, for a trailing comment."""
+    words = " ".join(str(node.get("description", "")).split())
+    first = words.split(". ")[0].rstrip(".")
+    return first if len(first) <= 90 else first[:87].rsplit(" ", 1)[0] + " ..."
+
+
+def _defaults_lines(node: dict, root: dict, indent: int) -> list[str]:
+    lines = []
+    for name, child in node.get("properties", {}).items():
+        child = resolve(child, root)
+        pad = "  " * indent
+        note = _comment(child)
+        obj = object_part(child, root)
+        if obj is not None and obj.get("properties") and child.get("default") == {}:
+            lines.append(f"{pad}{name}:" + (f"  # {note}" if note else ""))
+            lines += _defaults_lines(obj, root, indent + 1)
+        elif "default" not in child:  # optional, no default: shown, commented out
+            lines.append(f"{pad}# {name}:" + (f"  {note}" if note else ""))
+        else:
+            value = _yaml_value(child["default"])
+            lines.append(f"{pad}{name}: {value}" + (f"  # {note}" if note else ""))
+    return lines
+
+
+def render_defaults(schema: dict) -> str:
+    """config/config.yaml: every setting with its schema default, commented."""
+    head = ["# sedmap defaults. GENERATED from config/schema.yaml by",
+            "# docs/gen_config_reference.py: do not edit; change the schema and run the script.",
+            "# A galaxy file (config/galaxies/NAME.yaml, passed with --configfile) overrides",
+            "# any key; nested sections merge key by key. docs/configuration.md describes",
+            "# every key with its type and allowed values; unknown keys are an error.", ""]
+    lines = []
+    for name, child in schema["properties"].items():
+        sub = _defaults_lines({"properties": {name: child}}, schema, 0)
+        if len(sub) > 1 and lines:
+            lines.append("")
+        lines += sub
+    return "\n".join(head + lines) + "\n"
+
+
 def load_schema(path: Path = SCHEMA) -> dict:
     with open(path, encoding="utf-8") as f:
         return yaml.safe_load(f)
@@ -326,6 +375,8 @@ def main() -> int:
         print(f"warning: {SCHEMA}: unknown keyword {problem}", file=sys.stderr)
     PAGE.write_text(render(schema), encoding="utf-8")
     print(f"wrote {PAGE}")
+    DEFAULTS.write_text(render_defaults(schema), encoding="utf-8")
+    print(f"wrote {DEFAULTS}")
     return 0
 
 

@@ -324,3 +324,42 @@ def test_demo_says_its_quantities_are_constrained(demo):
     for name, m in ms.maps.items():
         if name.endswith(("_P16", "_P50", "_P84")):
             assert np.all(np.isfinite(m.data[fitted])), name
+
+
+@pytest.mark.slow
+def test_map_method_runs_the_demo_through_fit_method(demo, tmp_path):
+    """fit.method: map on the demo, through the workflow: a copy of the demo's
+    products up to RDSPS (the grid linked, not copied) gets MAP refits of every bin,
+    then maps, SFH groups, the accuracy report and the summary. The best fits are
+    better than the best RDSPS models for most bins (a maximum of the posterior, not
+    of the likelihood: under the demo's population priors a few bins trade chi^2 for
+    prior); the figures and the report name the method."""
+    import shutil
+
+    from sedmap.io import read_fit_result
+
+    out = tmp_path / "results"
+    shutil.copytree(demo, out / "demo", ignore=shutil.ignore_patterns(
+        "fits", "maps.fits", "profiles.fits", "sfh_groups.fits", "accuracy.json",
+        "summary.html", "plots"))
+    (out / "models").symlink_to(demo.parent / "models", target_is_directory=True)
+    shutil.copytree(demo.parent / "logs", out / "logs")
+    run = subprocess.run(
+        [sys.executable, "-m", "sedmap.cli", "run", "config/galaxies/demo.yaml", "--cores",
+         "2", "--config", f"results_dir={out}", "fit.method=map"],
+        cwd=ROOT, capture_output=True, text=True, timeout=900, check=False)
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    jobs = sorted((out / "demo" / "fits").glob("job_*"))
+    files = sorted(f for j in jobs for f in j.glob("bin_*.h5"))
+    n_bin = read_bin_map(out / "demo" / "binmap.fits").n_bin
+    assert len(files) == n_bin and len(jobs) == -(-n_bin // 10)
+    chi2 = np.array([[read_fit_result(f).chi2,
+                      read_fit_result(out / "demo" / "rdsps" / f.name).chi2] for f in files
+                     if read_fit_result(f).method == "map" and not read_fit_result(f).flag])
+    ratio = chi2[:, 0] / chi2[:, 1]
+    assert len(chi2) > 0.3 * n_bin, len(chi2)
+    assert np.mean(ratio <= 1 + 1e-6) > 0.75 and np.median(ratio) < 0.95, ratio
+    rep = json.loads((out / "demo" / "accuracy.json").read_text())
+    assert "map" in rep and len(rep["map_bins"]) == rep["n_bins"] - rep["n_bins_flagged"]
+    assert "MAP" in (out / "demo" / "summary.html").read_text()
+    assert (out / "demo" / "plots" / "sed_fit.png").stat().st_size > 10_000

@@ -168,3 +168,18 @@ def test_every_config_key_is_read_by_some_code():
     # the check itself: a key nobody reads is reported
     fake = {"properties": {"fit": {"properties": {"bins_per_nothing_xyz": {}}}}}
     assert unread_keys(fake, _code()) == ["fit.bins_per_nothing_xyz"]
+
+
+# ------------------------------------------------------------------ registries
+def test_schema_enums_name_the_registries():
+    """The extension points' registries are what the schema offers: fit.method the
+    fit methods, models.sfh the SFHs (a new entry is one class plus its schema name)."""
+    from sedmap.fit.methods import METHODS
+    from sedmap.sps.sfh import FORMS, SFHS
+
+    props = yaml.safe_load((ROOT / "config" / "schema.yaml").read_text())["properties"]
+    assert props["fit"]["properties"]["method"]["enum"] == list(METHODS)
+    assert props["models"]["properties"]["sfh"]["enum"] == list(FORMS) == list(SFHS)
+    for name, cls in SFHS.items():  # every SFH parameter has a range and a default range
+        assert set(cls.params) <= set(cls.param_info), name
+        assert set(cls.params) <= set(props["models"]["properties"]["params"]["properties"])

@@ -26,18 +26,11 @@ SFH_FORMS = sfh.FORMS
 DUST_LAWS = ("calzetti", "charlot_fall")
 IGM_MODELS = ("inoue14", "madau95", "none")
 
-# parameters: (allowed range, unit/meaning)
+# parameters: (allowed range, unit/meaning); the SFHs' own come from their classes
 PARAM_INFO = {
     "logzsol": ((-2.30, 0.69), "log10(Z/Zsun) of the stars"),
     "log_age": ((-3.0, 1.25), "log10(age of the system / Gyr)"),
-    "log_tau": ((-3.0, 2.0), "log10(tau / Gyr), or log10 width in ln t for log_normal"),
-    "log_t0": ((-3.0, 1.25), "log10(t0 / Gyr)"),
-    "log_alpha": ((-3.0, 3.0), "log10 falling slope of the double power law"),
-    "log_beta": ((-3.0, 3.0), "log10 rising slope of the double power law"),
-    "log_fburst": ((-6.0, 0.0), "log10 fraction of the mass formed in the recent burst"),
-    "log_tburst": ((-3.0, 1.0), "log10(burst duration / Gyr), counted back from now"),
-    **{k: ((-5.0, 5.0), f"log10 SFR ratio of continuity bins {k[-1]} and {int(k[-1]) + 1}")
-       for k in sfh.CONTINUITY_PARAMS},
+    **{k: v for cls in sfh.SFHS.values() for k, v in cls.param_info.items()},
     "dust1": ((0.0, 10.0), "V-band optical depth of birth clouds"),
     "dust2": ((0.0, 10.0), "V-band optical depth of diffuse dust (A_V = 1.086 dust2)"),
     "dust_index": ((-3.0, 1.0), "power-law index of the diffuse attenuation curve"),

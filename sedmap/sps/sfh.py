@@ -87,6 +87,9 @@ class SFH:
         ``models.sfh``.
     params : tuple of str
         Its parameters besides ``log_age`` (log10 Gyr), in model order.
+    param_info : dict
+        Each of its parameters -> ((lowest, highest) allowed value, meaning): the
+        SPS engine's table (:data:`sedmap.sps.engine.PARAM_INFO`) collects them.
     hyper_keys : dict
         Hyper-parameter -> the ``models`` key it is read from (:func:`sfh_from_models`).
     normalised : bool
@@ -100,6 +103,7 @@ class SFH:
 
     name = ""
     params = ()
+    param_info = {}
     hyper_keys = {}
     normalised = False
 
@@ -191,6 +195,8 @@ class Tau(SFH):
     """SFR ∝ exp(-t/tau)."""
 
     name, params = "tau", ("log_tau",)
+    param_info = {"log_tau": ((-3.0, 2.0), "log10(tau / Gyr), or log10 width in ln t for "
+                                           "log_normal")}
 
     def shape(self, t, p):
         tau = 10 ** _col(p, "log_tau", t.shape[0])
@@ -208,6 +214,7 @@ class DelayedTau(SFH):
     """SFR ∝ t exp(-t/tau)."""
 
     name, params = "delayed_tau", ("log_tau",)
+    param_info = Tau.param_info
 
     def shape(self, t, p):
         tau = 10 ** _col(p, "log_tau", t.shape[0])
@@ -226,6 +233,7 @@ class LogNormal(SFH):
     """SFR ∝ exp(-(ln t - ln t0)^2 / (2 tau^2)) / t."""
 
     name, params = "log_normal", ("log_tau", "log_t0")
+    param_info = {**Tau.param_info, "log_t0": ((-3.0, 1.25), "log10(t0 / Gyr)")}
 
     def shape(self, t, p):
         tau = 10 ** _col(p, "log_tau", t.shape[0])
@@ -248,6 +256,7 @@ class Gaussian(SFH):
     """SFR ∝ exp(-(t - t0)^2 / (2 tau^2))."""
 
     name, params = "gaussian", ("log_tau", "log_t0")
+    param_info = LogNormal.param_info
 
     def shape(self, t, p):
         tau = 10 ** _col(p, "log_tau", t.shape[0])
@@ -268,6 +277,9 @@ class DoublePowerLaw(SFH):
     """SFR ∝ 1 / ((t/tau)^alpha + (t/tau)^-beta); its mass integral is numerical."""
 
     name, params = "double_power_law", ("log_tau", "log_alpha", "log_beta")
+    param_info = {**Tau.param_info,
+                  "log_alpha": ((-3.0, 3.0), "log10 falling slope of the double power law"),
+                  "log_beta": ((-3.0, 3.0), "log10 rising slope of the double power law")}
 
     def shape(self, t, p):
         tau = 10 ** _col(p, "log_tau", t.shape[0])
@@ -302,6 +314,11 @@ class DelayedTauBurst(SFH):
     from 0 to the age)."""
 
     name, params = "delayed_tau_burst", ("log_tau", "log_fburst", "log_tburst")
+    param_info = {**Tau.param_info,
+                  "log_fburst": ((-6.0, 0.0), "log10 fraction of the mass formed in the recent "
+                                             "burst"),
+                  "log_tburst": ((-3.0, 1.0), "log10(burst duration / Gyr), counted back from "
+                                             "now")}
     _main = DelayedTau()
 
     @staticmethod
@@ -369,6 +386,8 @@ class Continuity(SFH):
     2019); hyper-parameter ``young_gyr``: the fixed young edges (:func:`continuity_bins`)."""
 
     name, params = "continuity", CONTINUITY_PARAMS
+    param_info = {k: ((-5.0, 5.0), f"log10 SFR ratio of continuity bins {k[-1]} and "
+                                   f"{int(k[-1]) + 1}") for k in CONTINUITY_PARAMS}
     hyper_keys = {"young_gyr": "continuity_young_gyr"}
     normalised = True
 
