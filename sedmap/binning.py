@@ -65,12 +65,17 @@ short of the thresholds are flagged ``FLAG_LOW_SNR``; the bin map's ``snr``
 holds what they reach.
 """
 
+import logging
+
 import numpy as np
 from scipy import ndimage
 
 from . import binning_kernels as kern
-from .constants import FLAG_BAD_SED, FLAG_LOW_SNR  # noqa: F401 (public: binning flags)
+from .constants import FLAG_BAD_SED, FLAG_LOW_SNR
 from .errors import InputError
+from .io import BinMap
+
+log = logging.getLogger(__name__)
 
 _FOUR = ndimage.generate_binary_structure(2, 1)
 _EIGHT = ndimage.generate_binary_structure(2, 2)
@@ -742,3 +747,97 @@ def window_signal(wave, spec, spec_var, spec_mask, window, z=0.0):
     signal = np.where(good, np.nan_to_num(s).mean(axis=0), 0.0)
     var = np.where(good, np.nan_to_num(v).sum(axis=0) / n**2, np.inf)
     return signal, var, good
+
+
+def make_bin_map(cube, *, spectra=None, method="sed_similarity", sn_threshold=10.0,
+                 ref_band=None, d_min=1.0, max_area=25.0, redc_chi2_limit=4.0, del_r=2.0,
+                 max_radius=30.0, voronoi_band=None, voronoi_window=None,
+                 voronoi_covariance_alpha=0.0, config_hash=None):
+    """Bin a flux cube: the binning stage's policy (the ``binning`` section's keys as
+    arguments) from flux cube to :class:`sedmap.io.BinMap`.
+
+    The bins are at least ``d_min`` PSF FWHMs across and at most ``max_area`` PSF
+    areas (a leftover bin one PSF area at least, whatever ``d_min``: a pixel or two
+    of sky at the region's edge is no bin a fit can say anything about). ``method``
+    is ``sed_similarity`` (:func:`bin_sed_similarity`: S/N ``sn_threshold`` per
+    band, ``ref_band`` the seed band by name, ``redc_chi2_limit``, ``del_r``,
+    ``max_radius``) or ``voronoi`` (:func:`bin_voronoi` on ``voronoi_band``, or with
+    ``voronoi_window`` (rest-frame Angstrom) on the mean of ``spectra`` over that
+    line-free window). The bins' fluxes and variances follow the cube's noise
+    correlation (:func:`sum_bins`); a bin whose SED is not finite with positive
+    variances is flagged ``FLAG_BAD_SED``. With ``spectra`` (a
+    :class:`sedmap.io.SpecPhoto` on the cube's grid) each bin's spectrum is summed
+    too (:func:`bin_spectra`).
+
+    Returns
+    -------
+    sedmap.io.BinMap
+    """
+    names = list(cube.filters.name)
+    flux = cube.flux.astype(float)
+    var = cube.flux_err.astype(float) ** 2
+    region = cube.region.astype(bool)
+    noise = {"noise_corr": cube.noise_corr, "sky_err": cube.sky_err}
+    psf_px = psf_area_pixels(cube.psf_fwhm, cube.pixsize)
+    size = {"min_npix": float(d_min) ** 2 * psf_px, "max_npix": float(max_area) * psf_px,
+            "leftover_min_npix": psf_px}
+
+    def band_index(name, key):
+        if name is None:
+            return None
+        if name not in names:
+            raise InputError(f"band '{name}' is not in the flux cube", path=f"binning.{key}",
+                             fix=f"use one of {names}")
+        return names.index(name)
+
+    ref = band_index(ref_band, "ref_band")
+    if method == "voronoi" and voronoi_window is not None:
+        if spectra is None:
+            raise InputError("Voronoi binning on a spectral window needs the IFS spectra",
+                             path="binning.voronoi_window", fix="set ifs.enabled: true")
+        # the S/N of the spectra's mean over a line-free window (vorbin's MUSE example);
+        # pixels without a clean spectrum there stay unbinned
+        sig, svar, good = window_signal(spectra.wave, spectra.spec,
+                                        spectra.spec_err.astype(float) ** 2, spectra.spec_mask,
+                                        voronoi_window, z=cube.z)
+        rho = None if spectra.noise_corr is None else spectra.noise_corr[None]
+        binmap, flag = bin_voronoi(sig[None], svar[None], region & good, 0,
+                                   float(np.max(sn_threshold)),
+                                   covariance_alpha=voronoi_covariance_alpha, noise_corr=rho,
+                                   **size)
+    elif method == "voronoi":
+        band = band_index(voronoi_band, "voronoi_band")
+        band = band if band is not None else (ref if ref is not None
+                                             else default_reference_band(flux, var, region))
+        binmap, flag = bin_voronoi(flux, var, region, band, float(np.max(sn_threshold)),
+                                   covariance_alpha=voronoi_covariance_alpha, **noise, **size)
+    else:
+        binmap, flag = bin_sed_similarity(
+            flux, var, region, sn_threshold=sn_threshold, ref_band=ref,
+            redc_chi2_limit=redc_chi2_limit, del_r=del_r,
+            d_min=d_min * cube.psf_fwhm / cube.pixsize, max_radius=max_radius, **noise, **size)
+    fs, vs, snr = sum_bins(binmap, flux, var, NoiseModel(n_band=len(names), **noise))
+    bad = ~np.all(np.isfinite(fs) & np.isfinite(vs) & (vs > 0), axis=1)
+    flag = np.where(bad, flag | FLAG_BAD_SED, flag).astype(np.int32)
+    vs = np.where(np.isfinite(vs) & (vs > 0), vs, 1.0)  # flagged bins: placeholder, skipped
+    extra = {}
+    if spectra is not None:
+        bs, bv = bin_spectra(binmap, spectra.spec, spectra.spec_err.astype(float) ** 2,
+                             spectra.spec_mask, noise_corr=spectra.noise_corr)
+        extra = {"wave": spectra.wave, "bin_spec": bs, "bin_spec_var": bv}
+    bm = BinMap(galaxy=cube.galaxy, binmap=binmap, wcs=cube.wcs, filters=cube.filters,
+                flux=np.nan_to_num(fs), flux_var=vs, snr=np.nan_to_num(snr), flag=flag,
+                fscale=cube.fscale, config_hash=config_hash or "none", **extra)
+    npix = bm.npix
+    log.info("%d bins (%d flagged, %d of them LOW_SNR); %.1f-%.1f PSF areas (median %.1f, "
+             "PSF area %.1f pixels); %.1f%% of the galaxy region in bins of more than 50 PSF "
+             "areas", bm.n_bin, int(np.count_nonzero(flag)),
+             int(np.count_nonzero(flag & FLAG_LOW_SNR)), npix.min() / psf_px,
+             npix.max() / psf_px, np.median(npix) / psf_px, psf_px,
+             100 * large_bin_fraction(binmap, region, psf_px, 50.0))
+    alone = int(np.count_nonzero(region & (binmap == 0)))
+    if alone:
+        log.info("%d pixels of the galaxy region left unbinned: pieces of it under the "
+                 "smallest bin (binning.d_min; one PSF area for leftover pixels) that "
+                 "touch no bin, or invalid", alone)
+    return bm

@@ -12,18 +12,8 @@ from astropy.coordinates import SkyCoord
 from astropy.io import fits
 
 from .accuracy import QUANTITIES, bin_truth, compare, write_report
-from .binning import (
-    NoiseModel,
-    bin_sed_similarity,
-    bin_spectra,
-    bin_voronoi,
-    default_reference_band,
-    large_bin_fraction,
-    psf_area_pixels,
-    sum_bins,
-    window_signal,
-)
-from .constants import FLAG_BAD_SED, FLAG_LOW_SNR, FWHM_TO_SIGMA
+from .binning import make_bin_map
+from .constants import FLAG_LOW_SNR, FWHM_TO_SIGMA
 from .errors import InputError, SedmapError
 from .fit.driver import POPULATION_FILE
 from .fit.driver import run_rdsps as fit_rdsps_bins
@@ -31,7 +21,6 @@ from .fit.methods import fit_bins, get_method
 from .ifs import build_spec_photo
 from .ifs.bands import write_cube_bands
 from .io import (
-    BinMap,
     read_bin_map,
     read_fit_result,
     read_flux_cube,
@@ -104,95 +93,28 @@ def run_cube_bands(cube_path, filters, out_dir, cfg, *, confhash=None):
 
 # ---------------------------------------------------------------- binning
 def run_binning(fluxmap_path, out_path, cfg, *, confhash=None, specphoto_path=None):
-    """Flux cube -> bin map (``binning`` config section); with ``specphoto_path``
-    (the IFS stage's product, same grid) the bin map also holds each bin's summed
-    spectrum (``binning.bin_spectra``), and Voronoi binning may run on the S/N of a
-    line-free window of the spectra (``binning.voronoi_window``)."""
+    """Flux cube -> bin map (the validated ``binning`` section;
+    :func:`sedmap.binning.make_bin_map`); with ``specphoto_path`` (the IFS stage's
+    product, same grid) the bin map also holds each bin's summed spectrum, and
+    Voronoi binning may run on the S/N of a line-free window of the spectra
+    (``binning.voronoi_window``)."""
     cube = read_flux_cube(fluxmap_path)
-    names = list(cube.filters.name)
-    flux = cube.flux.astype(float)
-    var = cube.flux_err.astype(float) ** 2
-    region = cube.region.astype(bool)
-    noise = {"noise_corr": cube.noise_corr, "sky_err": cube.sky_err}
-    # size limits from the target PSF: d_min FWHMs across at least, max_area PSF areas at most
-    psf_px = psf_area_pixels(cube.psf_fwhm, cube.pixsize)
-    d_min = float(cfg["d_min"])
-    # leftover bins cover one PSF area at least, whatever d_min (a pixel or two of sky at
-    # the region's edge is no bin a fit can say anything about)
-    size = {"min_npix": d_min**2 * psf_px, "max_npix": float(cfg["max_area"]) * psf_px,
-            "leftover_min_npix": psf_px}
-
-    def band_index(name, key):
-        if name is None:
-            return None
-        if name not in names:
-            raise InputError(f"band '{name}' is not in the flux cube", path=f"binning.{key}",
-                             fix=f"use one of {names}")
-        return names.index(name)
-
-    ref = band_index(cfg["ref_band"], "ref_band")
     sp = None
     if specphoto_path is not None:
         sp = read_spec_photo(specphoto_path)
-        if sp.photometry.shape != cube.shape or sp.photometry.filters.name != names:
+        if sp.photometry.shape != cube.shape or \
+                sp.photometry.filters.name != list(cube.filters.name):
             raise InputError(f"the spectra's grid {sp.photometry.shape} / bands do not match "
                              f"the flux map's {cube.shape}", path=str(specphoto_path),
                              fix="rebuild specphoto.fits from this flux map (rule specphoto)")
-    window = cfg["voronoi_window"]
-    voronoi = cfg["method"] == "voronoi"
-    if voronoi and window is not None:
-        if sp is None:
-            raise InputError("Voronoi binning on a spectral window needs the IFS spectra",
-                             path="binning.voronoi_window", fix="set ifs.enabled: true")
-        # the S/N of the spectra's mean over a line-free window (vorbin's MUSE example);
-        # pixels without a clean spectrum there stay unbinned
-        sig, svar, good = window_signal(sp.wave, sp.spec, sp.spec_err.astype(float) ** 2,
-                                        sp.spec_mask, window, z=cube.z)
-        rho = None if sp.noise_corr is None else sp.noise_corr[None]
-        binmap, flag = bin_voronoi(sig[None], svar[None], region & good, 0,
-                                   float(np.max(cfg["sn_threshold"])),
-                                   covariance_alpha=cfg["voronoi_covariance_alpha"],
-                                   noise_corr=rho, **size)
-    elif voronoi:
-        band = band_index(cfg["voronoi_band"], "voronoi_band")
-        band = band if band is not None else (ref if ref is not None
-                                             else default_reference_band(flux, var, region))
-        thr = cfg["sn_threshold"]
-        binmap, flag = bin_voronoi(flux, var, region, band, float(np.max(thr)),
-                                   covariance_alpha=cfg["voronoi_covariance_alpha"],
-                                   **noise, **size)
-    else:
-        binmap, flag = bin_sed_similarity(
-            flux, var, region, sn_threshold=cfg["sn_threshold"], ref_band=ref,
-            redc_chi2_limit=cfg["redc_chi2_limit"], del_r=cfg["del_r"],
-            d_min=d_min * cube.psf_fwhm / cube.pixsize, max_radius=cfg["max_radius"],
-            **noise, **size)
-    fs, vs, snr = sum_bins(binmap, flux, var, NoiseModel(n_band=len(names), **noise))
-    bad = ~np.all(np.isfinite(fs) & np.isfinite(vs) & (vs > 0), axis=1)
-    flag = np.where(bad, flag | FLAG_BAD_SED, flag).astype(np.int32)
-    vs = np.where(np.isfinite(vs) & (vs > 0), vs, 1.0)  # flagged bins: placeholder, skipped
-    spectra = {}
-    if sp is not None:
-        bs, bv = bin_spectra(binmap, sp.spec, sp.spec_err.astype(float) ** 2, sp.spec_mask,
-                             noise_corr=sp.noise_corr)
-        spectra = {"wave": sp.wave, "bin_spec": bs, "bin_spec_var": bv}
-    bm = BinMap(galaxy=cube.galaxy, binmap=binmap, wcs=cube.wcs, filters=cube.filters,
-                flux=np.nan_to_num(fs), flux_var=vs, snr=np.nan_to_num(snr), flag=flag,
-                fscale=cube.fscale, config_hash=confhash or "none", **spectra)
-    path = write_bin_map(bm, out_path)
-    npix = bm.npix
-    log.info("%d bins (%d flagged, %d of them LOW_SNR); %.1f-%.1f PSF areas (median %.1f, "
-             "PSF area %.1f pixels); %.1f%% of the galaxy region in bins of more than 50 PSF "
-             "areas", bm.n_bin, int(np.count_nonzero(flag)),
-             int(np.count_nonzero(flag & FLAG_LOW_SNR)), npix.min() / psf_px,
-             npix.max() / psf_px, np.median(npix) / psf_px, psf_px,
-             100 * large_bin_fraction(binmap, region, psf_px, 50.0))
-    alone = int(np.count_nonzero(region & (binmap == 0)))
-    if alone:
-        log.info("%d pixels of the galaxy region left unbinned: pieces of it under the "
-                 "smallest bin (binning.d_min; one PSF area for leftover pixels) that "
-                 "touch no bin, or invalid", alone)
-    return path
+    bm = make_bin_map(cube, spectra=sp, method=cfg["method"], sn_threshold=cfg["sn_threshold"],
+                      ref_band=cfg["ref_band"], d_min=cfg["d_min"], max_area=cfg["max_area"],
+                      redc_chi2_limit=cfg["redc_chi2_limit"], del_r=cfg["del_r"],
+                      max_radius=cfg["max_radius"], voronoi_band=cfg["voronoi_band"],
+                      voronoi_window=cfg["voronoi_window"],
+                      voronoi_covariance_alpha=cfg["voronoi_covariance_alpha"],
+                      config_hash=confhash)
+    return write_bin_map(bm, out_path)
 
 
 def run_binmap_plot(binmap_path, plot_path):

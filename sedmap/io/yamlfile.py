@@ -7,6 +7,7 @@ from pathlib import Path
 import yaml
 
 from ..errors import InputError
+from .atomic import atomic_path
 
 
 def read_yaml(path):
@@ -56,3 +57,10 @@ def deep_merge(base, override):
         else:
             out[key] = copy.deepcopy(value)
     return out
+
+
+def write_yaml(data, path):
+    """Write a mapping to ``path`` as YAML (block style, keys in order), atomically."""
+    with atomic_path(path) as tmp:
+        Path(tmp).write_text(yaml.safe_dump(data, sort_keys=False, default_flow_style=None))
+    return Path(path)
