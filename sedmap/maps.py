@@ -30,15 +30,10 @@ from .errors import InputError
 from .fit.constraint import constraint
 from .fit.methods import get_method
 from .io import MapSet, PropertyMap
+from .quantities import QUANTITIES
 
-UNITS = {
-    "log_mstar": "dex(solMass)", "log_mass_formed": "dex(solMass)",
-    "log_sfr": "dex(solMass / yr)", "log_ssfr": "dex(1 / yr)", "log_mdust": "dex(solMass)",
-    "age_mw": "Gyr", "av": "mag", "logzsol": "dex", "log_age": "dex(Gyr)",
-    "log_tau": "dex(Gyr)", "log_t0": "dex(Gyr)", "dust1": "", "dust2": "", "dust_index": "",
-    "gas_logu": "dex", "gas_logz": "dex", "log_umin": "dex", "log_gamma": "dex",
-    "log_qpah": "dex", "log_alpha": "dex", "log_beta": "dex",
-}
+#: FITS unit of each quantity's map (sedmap.quantities)
+UNITS = {k: q.unit for k, q in QUANTITIES.items()}
 EXTENSIVE = ("log_mstar", "log_sfr", "log_mdust")
 #: a pixel's share of its bin is floored at this fraction of the bin's mean pixel flux
 SHARE_FLOOR = 0.1

@@ -8,6 +8,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from .io.atomic import atomic_path
+from .quantities import QUANTITIES
 from .sps.sfh import common_sfh
 from .stats import weighted_percentiles
 
@@ -143,11 +144,8 @@ def plot_sed(items, pivots, path, fscale=1.0):
 
 #: axis and colour-bar labels, with units, of the quantities the figures draw (the
 #: corner plots, the profiles and the maps look them up here)
-LABELS = {"log_mstar": r"log M$_*$ / M$_\odot$", "log_sfr": r"log SFR / M$_\odot$ yr$^{-1}$",
-          "age_mw": "mass-weighted age / Gyr", "logzsol": r"log Z/Z$_\odot$",
-          "av": r"A$_V$ / mag", "log_ssfr": r"log sSFR / yr$^{-1}$", "dust2": r"$\hat\tau_2$",
-          "log_sigma_mstar": r"log $\Sigma_*$ / M$_\odot$ kpc$^{-2}$",
-          "log_sigma_sfr": r"log $\Sigma_{\rm SFR}$ / M$_\odot$ yr$^{-1}$ kpc$^{-2}$"}
+#: figure label of each quantity (sedmap.quantities)
+LABELS = {k: q.figure_label for k, q in QUANTITIES.items()}
 
 
 def plot_corner(result, path, names=None, title=""):

@@ -13,14 +13,10 @@ from .io import read_map_set
 from .io.atomic import atomic_path
 from .io.jsonfile import read_json
 from .io.profiles import read_profiles
+from .quantities import ALIASES, QUANTITIES, quantity
+
 
 #: quantities in the constraint and accuracy tables: key, label
-QUANTITIES = (("log_mstar", "log M* / Msun"), ("log_mass", "log M* / Msun"),
-              ("log_sfr", "log SFR / (Msun/yr)"), ("log_ssfr", "log sSFR / yr^-1"),
-              ("age_mw", "mass-weighted age / Gyr"), ("logzsol", "log Z/Zsun"),
-              ("logz", "log Z/Zsun"), ("av", "A_V / mag"))
-
-
 def _table(header, rows):
     head = "".join(f"<th>{html.escape(str(h))}</th>" for h in header)
     body = "".join("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in row) + "</tr>"
@@ -39,7 +35,7 @@ def _fmt(value, digits=3):
 def summary_html(galaxy, maps_path, profiles_path, accuracy_path=None, config_hash=None):
     """The summary page of one galaxy's products, as an HTML string."""
     ms = read_map_set(maps_path)
-    label = dict(QUANTITIES)
+    label = {k: quantity(k).label for k in (*QUANTITIES, *ALIASES)}
     parts = [f"<h1>sedmap: {html.escape(galaxy)}</h1>",
              "<h2>Provenance</h2>",
              _table(["item", "value"], [

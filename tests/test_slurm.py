@@ -39,7 +39,7 @@ OVERRIDES = {
     "binning": {"sn_threshold": 10.0, "d_min": 2.0, "max_area": 100.0},
 }
 
-pytestmark = pytest.mark.slurm
+pytestmark = [pytest.mark.slurm, pytest.mark.slow]  # it starts from the demo run
 
 
 def _config_args(results_dir):
