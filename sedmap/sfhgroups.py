@@ -636,9 +636,12 @@ def choose_k(cube, mask, pixel_mass, k_range, seed=0, max_iter=100, n_init=3,
 
     Parameters
     ----------
+    cube, mask, pixel_mass : ndarray
+        The SFH cube, its mask and the pixels' masses, as :func:`group_sfhs` takes them.
     k_range : iterable of int
         Candidates, each >= 2.
-    (others as in :func:`group_sfhs`)
+    seed, max_iter, n_init, time_edges_gyr, init
+        As in :func:`group_sfhs`.
 
     Returns
     -------
