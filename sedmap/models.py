@@ -110,7 +110,9 @@ def draw_parameters(mc, model):
     return params
 
 
-def _mpi_comm(comm):
+def mpi_comm(comm):
+    """``comm``, or MPI's COMM_WORLD when running under mpiexec/srun with more than one
+    rank, else None (serial)."""
     if comm is not None:
         return comm
     try:
@@ -161,7 +163,7 @@ def build_grid(model_config, out_path, *, config_hash=None, progress=True, comm=
     pathlib.Path
     """
     mc = dict(model_config)
-    comm = _mpi_comm(comm)
+    comm = mpi_comm(comm)
     rank, size = (comm.Get_rank(), comm.Get_size()) if comm else (0, 1)
     model = model_from_config(mc)
     params = draw_parameters(mc, model)

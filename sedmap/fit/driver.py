@@ -12,7 +12,7 @@ from ..filters import filter_matrix
 from ..io import FitResult, read_fit_result, read_ssp_library, write_fit_result
 from ..io.fitresult import kish_ess
 from ..io.jsonfile import read_json, write_json
-from ..models import _mpi_comm, draw_grid, model_from_config
+from ..models import draw_grid, model_from_config, mpi_comm
 from ..priors import CORRELATION, Prior, build_priors, correlation_from, param_ranges
 from ..sps.cosmology import get_cosmology
 from ..sps.engine import observed_factor
@@ -151,7 +151,7 @@ def run_rdsps(binmap, grid, z, out_dir, *, sys_err=0.0, chi2_percentile=10.0,
     -------
     list of Path: every bin's file (all ranks return the full list).
     """
-    comm = _mpi_comm(comm)
+    comm = mpi_comm(comm)
     rank, size = (comm.Get_rank(), comm.Get_size()) if comm else (0, 1)
     filters = list(binmap.filters.name)
     phot = grid_photometry(grid, filters, z) / binmap.fscale
