@@ -27,7 +27,7 @@ from .config import deep_merge, galaxy_configs, load_config, validate_config
 from .errors import InputError
 from .fit.methods import get_method
 from .io.atomic import atomic_path
-from .io.paths import PRODUCTS
+from .io.paths import LOGS_DIR, MODELS_DIR, PRODUCTS, product_path
 
 
 def parse_override(text):
@@ -188,7 +188,7 @@ def run(configfiles=(), overrides=(), cores=None, extra=(), workdir="."):
     override_file = None
     if extra_cfg:
         # Snakemake reads the overrides as one more config file, merged last
-        override_file = Path(config["results_dir"]) / "logs" / "run" / "overrides.yaml"
+        override_file = Path(config["results_dir"]) / LOGS_DIR / "run" / "overrides.yaml"
         with atomic_path(override_file) as tmp:
             tmp.write_text(yaml.safe_dump(extra_cfg, sort_keys=True))
     state = stale_lock(workdir)
@@ -250,7 +250,7 @@ def run_summary(config):
     import csv
 
     results = Path(config["results_dir"])
-    bench = results / "logs" / "benchmarks"
+    bench = results / LOGS_DIR / "benchmarks"
     stages = {}
     for tsv in sorted(bench.rglob("*.tsv")):
         try:
@@ -276,7 +276,7 @@ def run_summary(config):
     galaxies = list(galaxy_configs(config))
     for name in sorted(stages, key=lambda k: (order.index(k) if k in order else len(order), k)):
         wall, cpu, n, rss = stages[name]
-        where = [results / "models"] if name == "models" else \
+        where = [results / MODELS_DIR] if name == "models" else \
             [results / g / p for g in galaxies for p in STAGE_PRODUCTS.get(name, [])]
         label = refit if name == "fit (refit)" else name
         lines.append(f"  {label:<12} {n:>3} job{'s' if n > 1 else ' '}  {wall:8.1f} s wall  "
@@ -284,15 +284,15 @@ def run_summary(config):
     from astropy.io import fits
 
     for name in galaxies:
-        gdir = results / name
-        bm = gdir / "binmap.fits"
+        bm = product_path(results, name, "binmap")
         if bm.is_file():
             with fits.open(bm) as h:
                 flags = h["BINS"].data["flag"]
             lines.append(f"  {name}: {flags.size} bins ({int((flags != 0).sum())} flagged)")
-        for what, path in (("maps", gdir / "maps.fits"), ("plots", gdir / "plots"),
-                           ("summary", gdir / "summary.html"),
-                           ("logs", results / "logs" / name)):
+        for what, path in (("maps", product_path(results, name, "maps")),
+                           ("plots", product_path(results, name, "plots")),
+                           ("summary", product_path(results, name, "summary")),
+                           ("logs", results / LOGS_DIR / name)):
             if path.exists():
                 lines.append(f"    {what:<6} {path}")
     lines.append("  report (every figure, the summary page): add '-- --report report.html' to "
