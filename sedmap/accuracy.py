@@ -1,9 +1,13 @@
 """Accuracy report: recovered vs true properties of the mock galaxy, per bin.
 
 The truth per bin comes from the mock's truth maps binned with the same bin
-map: log M* and log SFR are summed in linear units; logZ and A_V are averaged
-with the true stellar mass as weight, and the mass-weighted age with the mass
-formed (``LOG_MASS_FORMED``, as the fits weight it) where the truth has it.
+map: log M*, log SFR and the dust mass are summed in linear units; logZ and A_V
+are averaged with the true stellar mass as weight, the mass-weighted age with the
+mass formed (``LOG_MASS_FORMED``, as the fits weight it) where the truth has it,
+and the DL07 parameters (log U_min, log gamma, log q_PAH) with the dust mass. The
+dust maps are in the truth only where the mock's bands see the dust
+(``sedmap.mock.truth.DUST_TRUTH_MIN_REST_AA``); a quantity the grid holds fixed
+(every bin's posterior of zero width) is left out of the report.
 """
 
 
@@ -17,7 +21,20 @@ QUANTITIES = {  # report name: (truth map, fit quantity)
     "age_mw": ("AGE_MW", "age_mw"),
     "logz": ("LOGZ", "logzsol"),
     "av": ("AV", "av"),
+    "log_mdust": ("LOG_MDUST", "log_mdust"),
+    "log_umin": ("LOG_UMIN", "log_umin"),
+    "log_gamma": ("LOG_GAMMA", "log_gamma"),
+    "log_qpah": ("LOG_QPAH", "log_qpah"),
 }
+#: truth maps summed over a bin (log10 of extensive quantities)
+EXTENSIVE = ("LOG_MASS", "LOG_SFR", "LOG_MDUST")
+#: truth maps averaged over a bin with the stellar mass ("LOG_MASS"), the mass formed
+#: ("LOG_MASS_FORMED", where the truth has it, else the stellar mass) or the dust
+#: mass ("LOG_MDUST") as weight
+WEIGHTED = {"AGE_MW": "LOG_MASS_FORMED", "LOGZ": "LOG_MASS", "AV": "LOG_MASS",
+            "LOG_UMIN": "LOG_MDUST", "LOG_GAMMA": "LOG_MDUST", "LOG_QPAH": "LOG_MDUST"}
+#: every truth map the report reads (the mock's truth.fits has those of its bands)
+TRUTH_MAPS = EXTENSIVE + tuple(WEIGHTED) + ("LOG_MASS_FORMED",)
 
 
 def bin_truth(binmap, truth_maps):
@@ -28,32 +45,32 @@ def bin_truth(binmap, truth_maps):
     binmap : ndarray (ny, nx) of int
     truth_maps : dict of ndarray (ny, nx)
         LOG_MASS (log Msun), LOG_SFR (log Msun/yr), AGE_MW (Gyr), LOGZ, AV;
-        optionally LOG_MASS_FORMED (log Msun), the weight of AGE_MW.
+        optionally LOG_MASS_FORMED (log Msun), the weight of AGE_MW; LOG_MDUST (log
+        Msun) and the dust-mass-weighted LOG_UMIN, LOG_GAMMA, LOG_QPAH (dex).
 
     Returns
     -------
-    dict of ndarray (n_bin,)
+    dict of ndarray (n_bin,), the keys of ``truth_maps`` but LOG_MASS_FORMED
     """
     n_bin = int(binmap.max())
     inside = binmap > 0
     idx = binmap[inside] - 1
 
-    def total(log_map):
-        return np.bincount(idx, weights=np.nan_to_num(10 ** log_map[inside]), minlength=n_bin)
+    def weight(log_map):
+        return np.nan_to_num(10 ** log_map[inside])
 
-    mass = total(truth_maps["LOG_MASS"])
-    out = {"LOG_MASS": np.log10(mass)}
-    with np.errstate(divide="ignore"):
-        out["LOG_SFR"] = np.log10(total(truth_maps["LOG_SFR"]))
-    w = np.nan_to_num(10 ** truth_maps["LOG_MASS"][inside])
-    formed = truth_maps.get("LOG_MASS_FORMED")
-    wf = w if formed is None else np.nan_to_num(10 ** formed[inside])
-    for key in ("AGE_MW", "LOGZ", "AV"):
-        if key in truth_maps:
-            ww = wf if key == "AGE_MW" else w
-            out[key] = np.bincount(idx, weights=ww * truth_maps[key][inside],
-                                   minlength=n_bin) / np.bincount(idx, weights=ww,
-                                                                  minlength=n_bin)
+    out = {}
+    with np.errstate(divide="ignore", invalid="ignore"):
+        for key in (k for k in EXTENSIVE if k in truth_maps):
+            out[key] = np.log10(np.bincount(idx, weights=weight(truth_maps[key]),
+                                            minlength=n_bin))
+        for key, wkey in WEIGHTED.items():
+            if key not in truth_maps:
+                continue
+            w = weight(truth_maps[wkey if wkey in truth_maps else "LOG_MASS"])
+            value = truth_maps[key][inside]
+            out[key] = np.bincount(idx, weights=w * value, minlength=n_bin) / \
+                np.bincount(idx, weights=w, minlength=n_bin)
     return out
 
 
@@ -82,6 +99,8 @@ def compare(truth, results):
             continue
         t = np.array([r[0] for r in rows])
         p = np.array([r[1] for r in rows])
+        if np.all(p[:, 2] <= p[:, 0]):  # held fixed by the grid: nothing was fitted
+            continue
         d = p[:, 1] - t
         half = 0.5 * (p[:, 2] - p[:, 0])
         pull = d[half > 0] / half[half > 0]

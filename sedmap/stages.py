@@ -11,7 +11,7 @@ import numpy as np
 from astropy.coordinates import SkyCoord
 from astropy.io import fits
 
-from .accuracy import QUANTITIES, bin_truth, compare, write_report
+from .accuracy import QUANTITIES, TRUTH_MAPS, bin_truth, compare, write_report
 from .binning import make_bin_map
 from .constants import FLAG_LOW_SNR, FWHM_TO_SIGMA
 from .errors import InputError, SedmapError
@@ -380,9 +380,7 @@ def run_accuracy(truth_path, binmap_path, rdsps_paths, fit_paths, out_json, *, p
     bins (``fit.method``: the entries under its name, on the bins it fitted)."""
     bm = read_bin_map(binmap_path)
     with fits.open(truth_path) as h:
-        maps = {k: np.asarray(h[k].data, float) for k in ("LOG_MASS", "LOG_SFR", "AGE_MW",
-                                                          "LOGZ", "AV", "LOG_MASS_FORMED")
-                if k in h}
+        maps = {k: np.asarray(h[k].data, float) for k in TRUTH_MAPS if k in h}
     truth = bin_truth(bm.binmap, maps)
     flag = np.asarray(bm.flag)
     ok = set((np.flatnonzero(flag == 0) + 1).tolist())  # S/N-complete bins

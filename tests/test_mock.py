@@ -18,6 +18,9 @@ from sedmap import mock
 from sedmap.config import load_config
 from sedmap.errors import InputError
 from sedmap.filters import C_AA_PER_S, get_filter
+from sedmap.images.psf import load_psf, measure_fwhm
+from sedmap.images.surveys import SURVEYS as READERS
+from sedmap.images.surveys import load_band
 
 BANDS = [
     {"filter": "galex_nuv", "survey": "galex", "pixscale": 1.5, "psf_fwhm": 5.3,
@@ -438,3 +441,167 @@ def test_continuity_mock_grows_inside_out():
     assert gal.age_mw[r_out] == pytest.approx(10 ** 1.1 / 2, abs=0.5)  # nearly flat there
     assert gal.sfr[r_in] < gal.sfr[r_out] / 2
     assert gal.sfr[gal.nbin] > 20 * gal.sfr[r_out]  # the clump
+
+
+# --------------------------------------------------------------------------- infrared, wide-field
+
+IRAC_PSF = Path(__file__).resolve().parents[2] / "shared" / "realdata" / "psf" / \
+    "irac_ch1_flight.fits"
+#: one band of each survey the mock writes besides the seven above: Spitzer IRAC (through
+#: its in-flight PSF where ../shared/realdata is present) and MIPS, Herschel PACS and
+#: SPIRE, JWST MIRI, HSC (a Moffat PSF) and the Legacy Surveys
+NEW_BANDS = [
+    {"filter": "spitzer_irac_36", "survey": "spitzer", "pixscale": 0.6, "psf_fwhm": 1.66,
+     "rotation_deg": 14.0, "offset_arcsec": [2.0, 1.0], "sky": 0.1, "skysig": 0.004,
+     "poisson": 1e-3,
+     **({"psf_file": str(IRAC_PSF), "psf_pixscale": 0.30525} if IRAC_PSF.is_file() else {})},
+    {"filter": "spitzer_mips_24", "survey": "spitzer", "pixscale": 1.5, "psf_fwhm": 6.0,
+     "rotation_deg": -20.0, "offset_arcsec": [-2.0, 2.0], "sky": 20.0, "skysig": 0.01},
+    {"filter": "herschel_pacs_100", "survey": "herschel", "pixscale": 1.6, "psf_fwhm": 6.9,
+     "rotation_deg": 30.0, "offset_arcsec": [1.0, -2.0], "sky": 1e-3, "skysig": 5e-5},
+    {"filter": "herschel_spire_250", "survey": "herschel", "pixscale": 6.0, "psf_fwhm": 18.0,
+     "rotation_deg": 12.0, "offset_arcsec": [3.0, 3.0], "sky": 0.05, "skysig": 1e-3},
+    {"filter": "jwst_miri_f770w", "survey": "jwst", "pixscale": 0.11, "psf_fwhm": 0.27,
+     "rotation_deg": -5.0, "offset_arcsec": [0.5, 0.5], "sky": 20.0, "skysig": 0.02,
+     "poisson": 1e-3},
+    {"filter": "hsc_i", "survey": "hsc", "pixscale": 0.168, "psf_fwhm": 0.6,
+     "psf_model": "moffat", "moffat_beta": 3.5, "rotation_deg": 3.0,
+     "offset_arcsec": [-1.0, 0.0], "skysig": 0.05, "gain": 300.0},
+    {"filter": "decam_r", "survey": "legacy", "pixscale": 0.262, "psf_fwhm": 1.3,
+     "rotation_deg": 0.0, "offset_arcsec": [0.0, -1.0], "skysig": 0.002, "gain": 3500.0},
+]
+NEW_CFG = _with(bands=NEW_BANDS, stars=[{"offset_arcsec": [-25.0, 22.0], "mag": 15.0,
+                                         "teff": 5000.0}])
+
+
+@pytest.fixture(scope="module")
+def new_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("mock_new")
+    return mock.make_mock(NEW_CFG, out, models_config=MODELS, progress=False)
+
+
+def test_new_surveys_files_and_specs(new_run):
+    """Each survey's files and band-spec roles: Spitzer's uncertainty map, the Legacy
+    Surveys' inverse-variance map and gain, the PSF keys passed on, HDU layouts."""
+    by = {b["filter"]: b for b in yaml.safe_load(Path(new_run["bands"]).read_text())["bands"]}
+    assert set(by) == {b["filter"] for b in NEW_BANDS}
+    assert Path(by["spitzer_irac_36"]["unc_file"]).is_file()
+    assert Path(by["decam_r"]["weight_file"]).is_file() and by["decam_r"]["gain"] == 3500.0
+    assert by["hsc_i"]["psf_model"] == "moffat" and by["hsc_i"]["moffat_beta"] == 3.5
+    if IRAC_PSF.is_file():
+        assert by["spitzer_irac_36"]["psf_file"] == str(IRAC_PSF)
+        assert by["spitzer_irac_36"]["psf_pixscale"] == 0.30525
+    with fits.open(new_run["raw"]["herschel_spire_250"]) as h:
+        assert [x.name for x in h] == ["PRIMARY", "IMAGE", "ERROR"]
+        assert h["IMAGE"].header["BUNIT"] == "Jy/beam" and h[0].header["DETECTOR"] == "PSW"
+    with fits.open(new_run["raw"]["herschel_pacs_100"]) as h:
+        assert h["IMAGE"].header["BUNIT"] == "Jy/pixel" and h[0].header["WAVELNTH"] == 100.0
+    with fits.open(new_run["raw"]["jwst_miri_f770w"]) as h:
+        assert {"SCI", "ERR", "WHT", "VAR_POISSON", "VAR_RNOISE"} <= {x.name for x in h}
+        assert h["SCI"].header["PIXAR_SR"] == pytest.approx((0.11 / 206264.806) ** 2)
+        assert h[0].header["FILTER"] == "F770W"
+    with fits.open(new_run["raw"]["hsc_i"]) as h:
+        assert [x.name for x in h] == ["PRIMARY", "IMAGE", "MASK", "VARIANCE"]
+        assert h[0].header["FLUXMAG0"] == pytest.approx(10 ** (0.4 * 27.0))
+        assert h["MASK"].header["MP_NO_DATA"] == 8 and not h["MASK"].data.any()
+
+
+def test_new_surveys_read_back_in_physical_units(new_run):
+    """Every band as the imaging stage reads it (load_band on its bands.yaml entry):
+    the galaxy's light (noiseless, as written) comes back in erg/s/cm^2/AA within
+    1% inside 12" of the centre, and the noise has the stated variance."""
+    specs = yaml.safe_load(Path(new_run["bands"]).read_text())["bands"]
+    noiseless = mock.noiseless_images(NEW_CFG, MODELS, stars=True, extinction=True)
+    for band, spec in zip(NEW_BANDS, specs):
+        read = load_band(spec)
+        img, w = noiseless[band["filter"]]
+        truth = img * mock.flam_per_native_unit(band)
+        assert read.meta["flam_per_native"] == pytest.approx(
+            mock.flam_per_native_unit(band), rel=1e-6)
+        x0, y0 = w.wcs_world2pix(mock.DEFAULT_MOCK["ra"], mock.DEFAULT_MOCK["dec"], 0)
+        yy, xx = np.indices(img.shape)
+        core = np.hypot(xx - x0, yy - y0) * band["pixscale"] < 12.0
+        assert np.sum(read.data[core]) == pytest.approx(np.sum(truth[core]), rel=0.01), \
+            band["filter"]
+        sky = ~core & (np.hypot(xx - x0, yy - y0) * band["pixscale"] > 30.0) & ~read.mask
+        z = (read.data - truth)[sky] / np.sqrt(read.var[sky])
+        assert 0.9 < np.std(z) < 1.1, band["filter"]
+
+
+def test_infrared_bands_see_the_models_dust_emission():
+    """The infrared light is the fit's own DL07 dust emission (energy balance): without
+    models.dust_emission the mock's galaxy is > 20x fainter at 24, 100 and 250 um
+    (what is left: the stars' Rayleigh-Jeans tail and the nebular continuum)."""
+    cfg = _with(bands=NEW_BANDS[1:4], stars=[])
+    dusty = mock.noiseless_images(cfg, MODELS, stars=False, extinction=False)
+    bare = mock.noiseless_images(cfg, {**MODELS, "dust_emission": False}, stars=False,
+                                 extinction=False)
+    for name in ("spitzer_mips_24", "herschel_pacs_100", "herschel_spire_250"):
+        assert dusty[name][0].sum() > 20 * bare[name][0].sum(), name
+
+
+def test_truth_has_the_dust_maps_where_bands_see_the_dust(runs, new_run):
+    """LOG_MDUST (its total the populations' dust masses, energy balance) and the
+    dust-mass-weighted DL07 parameters are in the truth of a mock with far-infrared
+    bands; the seven-survey mock (bands to WISE W1, 3.4 um) has none."""
+    with fits.open(runs["a"]["truth"]) as h:
+        assert "LOG_MDUST" not in h and "LOG_UMIN" not in h
+    with fits.open(new_run["truth"]) as h:
+        mdust = 10 ** h["LOG_MDUST_NOPSF"].data.astype(float)
+        mdust_psf = 10 ** h["LOG_MDUST"].data.astype(float)
+        mass = 10 ** h["LOG_MASS_NOPSF"].data.astype(float)
+        umin = h["LOG_UMIN"].data.astype(float)
+        assert h["LOG_MDUST"].header["BUNIT"] == "dex(solMass)"
+        assert {"LOG_GAMMA", "LOG_QPAH"} <= {x.name for x in h}
+    ratio = np.sum(mdust) / np.sum(mass)
+    assert 1e-4 < ratio < 1e-1        # dust-to-stellar mass of a star-forming disc
+    assert np.sum(mdust_psf) == pytest.approx(np.sum(mdust), rel=0.03)
+    assert np.nanmin(umin) >= -1.0 - 1e-6 and np.nanmax(umin) <= np.log10(25.0) + 1e-6
+
+
+def test_psf_file_and_moffat_are_what_the_bands_are_rendered_with(new_run):
+    """A star in the IRAC band has the in-flight PSF's FWHM and in the HSC band the
+    Moffat's, each with the catalogued magnitude (flux conserved)."""
+    noiseless = mock.noiseless_images(NEW_CFG, MODELS, stars=True, extinction=True)
+    galaxy = mock.noiseless_images(NEW_CFG, MODELS, stars=False, extinction=True)
+    with fits.open(new_run["truth"]) as h:
+        mags = dict(zip([n.strip() for n in h["FILTERS"].data["name"]], h["STARS"].data["mag"][0]))
+    for band in (NEW_BANDS[0], NEW_BANDS[5]):
+        name = band["filter"]
+        star = noiseless[name][0] - galaxy[name][0]
+        unit = mock.flam_per_native_unit(band)
+        piv = get_filter(name).pivot_wavelength
+        mag = -2.5 * np.log10(star.sum() * unit * piv**2 / C_AA_PER_S) - 48.60
+        assert mag == pytest.approx(mags[name], abs=0.01), name
+        cy, cx = np.unravel_index(np.argmax(star), star.shape)
+        cut = star[cy - 15:cy + 16, cx - 15:cx + 16]
+        want = band["psf_fwhm"]
+        if "psf_file" in band:
+            want = measure_fwhm(load_psf(band["psf_file"], band["psf_pixscale"],
+                                         to_pixscale=band["pixscale"]), band["pixscale"])
+        assert measure_fwhm(cut, band["pixscale"]) == pytest.approx(want, rel=0.1), name
+
+
+def test_new_band_settings_are_checked():
+    with pytest.raises(InputError, match=r"mock\.bands\[0\]\.filter"):
+        mock.merge_mock_config({"bands": [dict(NEW_BANDS[1], filter="wise_w1")]})
+    with pytest.raises(InputError, match=r"mock\.bands\[0\]\.nmgy"):
+        mock.merge_mock_config({"bands": [dict(NEW_BANDS[1], nmgy=0.005)]})
+    with pytest.raises(InputError, match=r"mock\.bands\[0\]\.psf_file"):
+        mock.merge_mock_config({"bands": [dict(NEW_BANDS[1], psf_file="nosuch.fits",
+                                               psf_pixscale=0.3)]})
+    with pytest.raises(InputError, match=r"mock\.bands\[0\]\.psf_model"):
+        mock.merge_mock_config({"bands": [dict(NEW_BANDS[1], psf_model="airy")]})
+    with pytest.raises(InputError, match=r"mock\.bands\[0\]\.skysig"):
+        mock.merge_mock_config({"bands": [{k: v for k, v in NEW_BANDS[6].items()
+                                           if k != "skysig"}]})
+
+
+def test_every_survey_is_one_object():
+    """The mock's per-survey knowledge is in one registry of MockSurvey objects: each
+    writes what the reader of the same name reads, and names its depth keys."""
+    for name, survey in mock.MOCK_SURVEYS.items():
+        assert isinstance(survey, mock.MockSurvey) and survey.name == name
+        assert survey.sky_in_image == READERS[name].sky_in_image, name
+        assert survey.depth_keys, name
+    assert tuple(mock.MOCK_SURVEYS) == mock.SURVEYS

@@ -8,7 +8,10 @@ HSC AB zero point 27; 1 nanomaggy = 3.631e-6 Jy), not taken from sedmap, and the
 source's total f_lambda and every pixel's variance must come out of ``load_band``.
 Files that are not what a recipe assumes (resampled pixels, another unit, another
 band, a stale PIXAR_SR) are refused with an InputError naming the file and a fix.
-Last, the survey list of config/schema.yaml, docs/surveys.md and ``SURVEYS`` agree.
+The mock's writers of these surveys (``sedmap.mock.MOCK_SURVEYS``) write a source of
+known flux that the readers give back to 0.1%, with the variance the mock drew its
+noise from. Last, the survey list of config/schema.yaml, docs/surveys.md and
+``SURVEYS`` agree.
 """
 
 import re
@@ -23,6 +26,8 @@ from astropy.wcs import WCS
 from sedmap.errors import InputError
 from sedmap.filters import get_filter
 from sedmap.images.surveys import SURVEYS, bunit_kind, default_calib_err, load_band
+from sedmap.mock.geometry import _tan_wcs
+from sedmap.mock.surveys import MOCK_SURVEYS, _band_spec, write_band
 
 ROOT = Path(__file__).resolve().parent.parent
 C_AA = 2.99792458e18                  # Angstrom / s
@@ -522,6 +527,99 @@ def test_other_band_refused(survey, cards, hdu, word, tmp_path):
 def test_filter_the_survey_does_not_observe_refused(survey, filt, tmp_path):
     case = MAKERS[ONE[survey]](tmp_path, "mc", np.random.default_rng(17))
     _raises({**case.spec, "filter": filt}, f"does not observe filter {filt}")
+
+
+# --------------------------------------------------------------------------- the mock's writers
+#
+# The mock (sedmap.mock) writes each survey's files with its MockSurvey object; here
+# each new survey's writer writes a source of known total f_lambda (a Gaussian, on its
+# survey's sky where the images keep it) and load_band reads it back. The truth is the
+# survey documents' conversion (computed above from first principles), not sedmap's.
+
+#: one band per new survey and instrument, as a mock configures it (native pixels, units)
+MOCK_BANDS = {
+    "irac": {"filter": "spitzer_irac_36", "survey": "spitzer", "pixscale": 0.6,
+             "psf_fwhm": 1.66, "sky": 0.1, "skysig": 0.01, "poisson": 1e-3},
+    "mips": {"filter": "spitzer_mips_24", "survey": "spitzer", "pixscale": 1.5,
+             "psf_fwhm": 6.0, "sky": 20.0, "skysig": 0.03},
+    "pacs": {"filter": "herschel_pacs_100", "survey": "herschel", "pixscale": 1.6,
+             "psf_fwhm": 6.9, "sky": 1e-3, "skysig": 2e-4, "poisson": 1e-3},
+    "spire": {"filter": "herschel_spire_350", "survey": "herschel", "pixscale": 10.0,
+              "psf_fwhm": 25.0, "sky": 0.02, "skysig": 0.007},
+    "nircam": {"filter": "jwst_nircam_f200w", "survey": "jwst", "pixscale": 0.031,
+               "psf_fwhm": 0.066, "sky": 0.2, "skysig": 0.01, "poisson": 1e-3},
+    "miri": {"filter": "jwst_miri_f770w", "survey": "jwst", "pixscale": 0.11,
+             "psf_fwhm": 0.27, "sky": 20.0, "skysig": 0.05, "poisson": 2e-3},
+    "hsc": {"filter": "hsc_i", "survey": "hsc", "pixscale": 0.168, "psf_fwhm": 0.6,
+            "skysig": 0.02, "gain": 300.0},
+    "legacy": {"filter": "decam_r", "survey": "legacy", "pixscale": 0.262, "psf_fwhm": 1.3,
+               "skysig": 0.01, "gain": 3500.0},
+}
+
+
+def native_factor(band):
+    """erg/s/cm^2/AA per native unit, from the survey documents (not from sedmap)."""
+    filt, scale = band["filter"], band["pixscale"]
+    if band["survey"] in ("spitzer", "jwst"):                     # MJy/sr
+        return 1e6 * pixel_sr(scale) * flam_per_jy(filt)
+    if filt in SPIRE_BEAM:                                        # Jy/beam
+        return scale**2 / SPIRE_BEAM[filt] * flam_per_jy(filt)
+    if band["survey"] == "herschel":                              # PACS Jy/pixel
+        return flam_per_jy(filt)
+    zp = {"hsc": 27.0, "legacy": 22.5}[band["survey"]]            # AB zero points
+    return 3631e-23 * 10 ** (-0.4 * zp) * C_AA / get_filter(filt).pivot_wavelength ** 2
+
+
+def mock_written(band, tmp, total_flam, noise=None):
+    """The band's file(s) written by the mock's writer, holding a Gaussian source of
+    ``total_flam`` (erg/s/cm^2/AA) on the survey's sky; returns (spec, noiseless source
+    in native units, variance the mock drew its noise from)."""
+    survey = MOCK_SURVEYS[band["survey"]]
+    wcs = _tan_wcs(150.0, 2.0, band["pixscale"], (NY, NX), rotation_deg=12.0)
+    src = gaussian(total_flam / native_factor(band))
+    var = survey.variance(band, src)
+    image = src + (checker(1e-9 * src.sum()) if noise is None else
+                   noise.standard_normal(src.shape) * np.sqrt(var))
+    if survey.sky_in_image:
+        image = image + band["sky"]
+    write_band(band, image, var, wcs, tmp, "test")
+    return _band_spec(band, get_filter(band["filter"]).name, tmp, False), src, var
+
+
+@pytest.mark.parametrize("key", sorted(MOCK_BANDS))
+def test_mock_writer_round_trip(key, tmp_path):
+    """What the mock writes, the reader reads: the source's total flux in physical
+    units within 1% of the truth (to 1e-3 here), every pixel's variance the one the
+    mock drew its noise from, and the f_lambda per native unit of the documents."""
+    band = MOCK_BANDS[key]
+    total = 3e-15 if band["survey"] in ("hsc", "legacy", "jwst") else 3e-16
+    spec, src, var = mock_written(band, tmp_path, total)
+    read = load_band(spec)
+    factor = native_factor(band)
+    assert read.meta["flam_per_native"] == pytest.approx(factor, rel=1e-6)
+    assert np.nansum(read.data) == pytest.approx(total, rel=1e-3)
+    assert read.meta["calib_err"] == 0.0 and not read.mask.any()
+    np.testing.assert_allclose(read.var, var * factor**2, rtol=1e-4)
+    assert MOCK_SURVEYS[band["survey"]].flam_per_unit(band) == pytest.approx(factor, rel=1e-9)
+    assert read.meta["bkg_subtracted"] == ("Background2D map"
+                                           if MOCK_SURVEYS[band["survey"]].sky_in_image
+                                           else "none")
+
+
+@pytest.mark.parametrize("key", sorted(MOCK_BANDS))
+def test_mock_writer_noise(key, tmp_path):
+    """Noise drawn as the mock draws it: (data - truth) / sqrt(var) ~ N(0, 1) after the
+    reader's background subtraction and variance recipe."""
+    band = MOCK_BANDS[key]
+    spec, src, var = mock_written(band, tmp_path, 3e-16, noise=np.random.default_rng(5))
+    read = load_band(spec)
+    z = (read.data - src * native_factor(band)) / np.sqrt(read.var)
+    assert 0.95 < np.std(z) < 1.05 and abs(np.mean(z)) < 0.1
+
+
+def test_mock_writes_every_survey_the_reader_reads():
+    """The mock writes every survey sedmap reads but Pan-STARRS, and nothing else."""
+    assert set(MOCK_SURVEYS) == set(SURVEYS) - {"panstarrs"}
 
 
 # --------------------------------------------------------------------------- survey lists

@@ -321,13 +321,15 @@ def check_coverage(band, ra, dec, wcs, shape, max_uncovered=MAX_UNCOVERED):
     sky = wcs.pixel_to_world_values(xx.ravel(), yy.ravel())
     with np.errstate(invalid="ignore"):
         bx, by = bw.world_to_pixel_values(*sky)
-    ix, iy = np.round(np.nan_to_num(bx, nan=-1)).astype(int), np.round(np.nan_to_num(by, nan=-1)).astype(int)
+    ix = np.round(np.nan_to_num(bx, nan=-1)).astype(int)
+    iy = np.round(np.nan_to_num(by, nan=-1)).astype(int)
     inside = (ix >= 0) & (ix < bnx) & (iy >= 0) & (iy < bny)
     usable = inside.copy()
     bmask = np.asarray(band.mask, bool).reshape((-1, bny, bnx)).any(axis=0)
     usable[inside] = ~bmask[iy[inside], ix[inside]]
     size = f'{ny}x{nx}-pixel stamp ({ny * _pixscale(wcs):.0f}" wide)'
-    corners = bw.pixel_to_world_values([-0.5, bnx - 0.5, bnx - 0.5, -0.5], [-0.5, -0.5, bny - 0.5, bny - 0.5])
+    corners = bw.pixel_to_world_values([-0.5, bnx - 0.5, bnx - 0.5, -0.5],
+                                       [-0.5, -0.5, bny - 0.5, bny - 0.5])
     footprint = (f"RA {np.min(corners[0]):.4f}..{np.max(corners[0]):.4f}, "
                  f"Dec {np.min(corners[1]):+.4f}..{np.max(corners[1]):+.4f}")
     if not inside.any():

@@ -32,14 +32,13 @@ from .grid import (
 )
 from .outliers import repair_outliers
 from .psf import (
+    band_kernel,
     effective_fwhm,
     gaussian_psf,
     kernel_negative_fraction,
     load_psf,
     match_band,
-    matching_kernel,
     measure_fwhm,
-    pad_to,
     psf_for_band,
     reprojection_sigma,
 )
@@ -186,20 +185,16 @@ def match(cal_path, psf, grid_path, out_path, *, ra, dec, stamp_arcsec, ref_path
     wcs, shape = target_grid(c["ra"], c["dec"], pix, stamp_arcsec)
     check_coverage(band, ra, dec, wcs, shape)
     data, var, mask = reproject_band(band, wcs, shape)
-    src = psf_for_band(band, pix)
-    tgt = gaussian_psf(target, pix)
-    n = max(src.shape[0], tgt.shape[0])
+    n = max(psf_for_band(band, pix).shape[0], gaussian_psf(target, pix).shape[0])
     side = min(shape) - (1 - min(shape) % 2)  # the stamp's largest odd side
     if n > side >= MIN_PSF_FWHMS * target / pix:
         # a small stamp (an IFS cube's): the PSFs are cut to it, keeping +-2 FWHM
         # (a Gaussian loses < 2e-5 of its flux there) and renormalised
         log.info("%s: PSF images cut from %d to the %d-pixel stamp", band.filter, n, side)
         n = side
-    src, tgt = pad_to(src, (n, n)), pad_to(tgt, (n, n))
-    src, tgt = src / src.sum(), tgt / tgt.sum()
-    check_psf_fits(tgt, shape, name=f"target PSF ({target:.2f}\")")
-    kernel = matching_kernel(src, tgt, fwhm_source=source_fwhm(band), fwhm_target=target,
-                             name=band.filter)
+    check_psf_fits(np.zeros((n, n)), shape, name=f"target PSF ({target:.2f}\")")
+    # built on sub-pixels where the grid undersamples the band's PSF (psf.band_kernel)
+    kernel = band_kernel(band, pix, target, n, source_fwhm(band))
     factor = noise_correlation_factor(band, wcs, kernel)
     rho = noise_correlation(band, wcs, kernel)
 

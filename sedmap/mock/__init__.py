@@ -4,8 +4,11 @@
 
 * ``{out_dir}/raw/{filter}.fits`` -- one image per band in its survey's own
   delivery format (``docs/surveys.md``): native pixel scale, units, header
-  keys, sky and noise; WISE bands also get ``{filter}_unc.fits``, HST/DES
-  files carry their weight HDU;
+  keys, sky and noise; WISE, Spitzer and generic bands also get
+  ``{filter}_unc.fits``, Legacy Surveys bands ``{filter}_invvar.fits``; HST/DES
+  files carry their weight HDU, Herschel maps their ``error`` extension, JWST
+  ``_i2d`` files ``ERR``/``WHT``/``VAR_*``, HSC ``calexp`` files ``MASK`` and
+  ``VARIANCE``;
 * ``{out_dir}/bands.yaml`` -- the band specs the imaging stage reads;
 * ``{out_dir}/truth.fits`` -- the truth on the common grid (``PRODUCT =
   'MOCKTRUTH'``, layout in :func:`make_mock`);
@@ -24,9 +27,13 @@ population's surface density of *surviving* stellar mass is analytic;
 mass formed = surviving / (surviving fraction of its SPS model). The
 parameters are constant within radial steps of ``gradient_step_arcsec``, so
 every fine pixel's photometry is exactly ``SPSModel.photometry`` of its
-populations (no interpolation). Each band is rendered on a grid aligned with
-its own native pixels (``k x k`` sub-pixels), convolved with the band's
-Gaussian PSF and summed over the sub-pixels, which conserves flux exactly.
+populations (no interpolation), the fit's own SPS model: with
+``models.dust_emission`` its DL07 dust emission (energy balance) is in every
+band, which is what the infrared bands see. Each band is rendered on a grid
+aligned with its own native pixels (``k x k`` sub-pixels), convolved with the
+band's PSF (a Gaussian of ``psf_fwhm``; ``psf_model: moffat``; or an empirical
+``psf_file`` + ``psf_pixscale``, :mod:`~sedmap.mock.psf`) and summed over the
+sub-pixels, which conserves flux exactly.
 The truth maps are sums (mass, SFR) or surviving-mass-weighted means (ages,
 metallicity, A_V, parameters) over the sub-pixels of the common grid, then
 brought to the target PSF like the data (mass and SFR convolved with it,
@@ -43,11 +50,18 @@ Each imports only those above it in this list:
 
 * :mod:`~sedmap.mock.geometry` -- tangent-plane coordinates, native WCS, sub-pixel
   grids, PSF convolution;
-* :mod:`~sedmap.mock.units` -- Milky-Way transmission, native units, noise recipes;
+* :mod:`~sedmap.mock.units` -- Milky-Way transmission;
 * :mod:`~sedmap.mock.writing` -- atomic FITS/YAML writes;
-* :mod:`~sedmap.mock.surveys` -- one native-format writer per survey (``WRITERS``);
+* :mod:`~sedmap.mock.survey_base` -- :class:`MockSurvey`, the base of the survey
+  writers, and the file layouts they share;
+* :mod:`~sedmap.mock.surveys_optical`, :mod:`~sedmap.mock.surveys_ir` -- one
+  :class:`MockSurvey` per survey (depth keys, sky, native unit, variance recipe,
+  files and band-spec roles);
+* :mod:`~sedmap.mock.surveys` -- their registry (``MOCK_SURVEYS``) and the band
+  writer;
 * :mod:`~sedmap.mock.config` -- ``DEFAULT_MOCK``, the merge and its checks;
 * :mod:`~sedmap.mock.galaxy` -- the model galaxy (:class:`MockGalaxy`);
+* :mod:`~sedmap.mock.psf` -- each band's PSF (Gaussian, Moffat or a PSF image);
 * :mod:`~sedmap.mock.render` -- the noiseless band images, stars, cosmic rays;
 * :mod:`~sedmap.mock.truth` -- the truth maps and ``truth.fits``;
 * :mod:`~sedmap.mock.ifs` -- the IFS cube;
@@ -61,6 +75,7 @@ import numpy as np
 
 from ..filters import get_filter
 from ..io.provenance import config_hash
+from ..io.yamlfile import write_yaml
 from ..models import model_from_config
 from ..progress import progress as progress_bar
 from .config import DEFAULT_MOCK, _mock_models, merge_mock_config
@@ -68,16 +83,25 @@ from .galaxy import MockGalaxy
 from .geometry import _gnomonic, band_wcs  # noqa: F401 (_gnomonic: the tests use it)
 from .ifs import _ifs_cube
 from .render import _BandSetup, _cosmic_rays, render_band  # noqa: F401 (render_band: public)
-from .surveys import SKY_IN_IMAGE, SURVEYS, _band_spec, _raw_files
+from .survey_base import MockSurvey
+from .surveys import (
+    MOCK_SURVEYS,
+    SURVEYS,
+    _band_spec,
+    flam_per_native_unit,
+    native_variance,
+    write_band,
+)
 from .truth import _write_truth
-from .units import flam_per_native_unit, milky_way_transmission, native_variance
-from .writing import _write_yaml
+from .units import milky_way_transmission
 
 log = logging.getLogger(__name__)
 
 __all__ = [
     "DEFAULT_MOCK",
+    "MOCK_SURVEYS",
     "SURVEYS",
+    "MockSurvey",
     "band_wcs",
     "flam_per_native_unit",
     "make_mock",
@@ -143,6 +167,8 @@ def make_mock(mock_config, out_dir, *, models_config, progress=True):
         ``{"raw": {filter: path}, "unc": {filter: path}, "bands": path,
         "truth": path, "ifs": path or None}``.
 
+    Notes
+    -----
     Truth file ``truth.fits`` (``PRODUCT = 'MOCKTRUTH'``; every image on the
     common grid ``target_grid(ra, dec, coarsest pixscale, stamp_arcsec)`` with
     its WCS, BUNIT and provenance):
@@ -158,6 +184,11 @@ def make_mock(mock_config, out_dir, *, models_config, progress=True):
     * ``LOGZ`` dex: surviving-mass-weighted logzsol;
     * ``AV`` mag: surviving-mass-weighted diffuse A_V = 1.086 dust2 (no
       birth-cloud term, which only young stars see);
+    * ``LOG_MDUST`` dex(solMass): dust mass in the pixel (energy balance, DL07:
+      ``L_dust / (P0 <U>)``), at the target PSF (``LOG_MDUST_NOPSF``: without it);
+      ``LOG_UMIN``, ``LOG_GAMMA``, ``LOG_QPAH`` dex: the DL07 parameters weighted by
+      dust mass, at the target PSF -- only when the model emits dust and a band lies
+      redward of 5 um rest (:data:`~sedmap.mock.truth.DUST_TRUTH_MIN_REST_AA`);
     * ``PARAMS`` (n_param, ny, nx): surviving-mass-weighted SPS parameters (at
       the target PSF),
       names in ``PARAM1..PARAMn``;
@@ -196,15 +227,16 @@ def make_mock(mock_config, out_dir, *, models_config, progress=True):
         name = filters[ib]
         wcs, shape = band_wcs(cfg, band)
         signal = setup.noiseless(ib, wcs, shape)
-        var = native_variance(band, signal)
+        survey = MOCK_SURVEYS[band["survey"]]
+        var = survey.variance(band, signal)
         rng = np.random.default_rng([int(cfg["seed"]), ib])
         image = signal + rng.standard_normal(shape) * np.sqrt(var)
-        if band["survey"] in SKY_IN_IMAGE:
+        if survey.sky_in_image:
             image += band["sky"]
         with_cr = bool(cr["enabled"]) and band["survey"] in cr["surveys"]
         if with_cr:
             image += _cosmic_rays(rng, shape, np.sqrt(var), int(cr["count"]))
-        files = _raw_files(band, image, var, wcs, out_raw, confhash)
+        files = write_band(band, image, var, wcs, out_raw, confhash)
         manifest["raw"][name] = files["file"]
         spec = _band_spec(band, name, out_raw, with_cr)
         if "unc_file" in files:
@@ -215,7 +247,7 @@ def make_mock(mock_config, out_dir, *, models_config, progress=True):
                           off[0], off[1], -2.5 * np.log10(trans[ib]), setup.units[ib],
                           shape[1], shape[0]))
 
-    manifest["bands"] = _write_yaml(
+    manifest["bands"] = write_yaml(
         {"galaxy": {"ra": float(cfg["ra"]), "dec": float(cfg["dec"]), "z": float(cfg["z"]),
                     "ebv": float(cfg["ebv"])}, "bands": specs}, out_dir / "bands.yaml")
     manifest["truth"] = _write_truth(cfg, galaxy, setup, band_rows, confhash,

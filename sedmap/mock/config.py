@@ -2,16 +2,17 @@
 its checks, and the models config the mock galaxy is made with."""
 
 import copy
+from pathlib import Path
 
 import numpy as np
 
-from ..constants import GALEX_FLAM_PER_CPS, VEGA_F0_JY
 from ..errors import InputError
 from ..filters import get_filter
 from ..io.yamlfile import deep_merge
 from ..sps import PARAM_INFO
 from ..sps.sfh import FORMS
-from .surveys import _DEPTH_KEYS, SURVEYS
+from .survey_base import band_option
+from .surveys import MOCK_SURVEYS, PSF_SPEC_KEYS, SURVEYS
 
 # SDSS camcol-1 gains and dark variances (SDSS DR data model, frame)
 _SDSS = {"u": (1.62, 9.61), "g": (3.32, 15.6025), "r": (4.71, 1.8225), "i": (5.165, 7.84),
@@ -110,13 +111,19 @@ DEFAULT_MOCK = {
         "poisson": 0.005,             # variance per unit flux (1e-17 units)
         "oversample": 2,
     },
-    # one dict per band; depth keys by survey (native units, per native pixel):
+    # one dict per band; depth keys by survey (native units, per native pixel; each
+    # survey's MockSurvey in sedmap.mock.surveys_* names them, docs/surveys.md lists them):
     #   galex: exptime (s), sky (counts/s)
     #   sdss: nmgy (nmgy/count), sky (counts), gain (e-/count), darkvar (counts^2)
     #   2mass: magzp (Vega), sky (DN), skysig (DN); optional gain, nframes
     #   wise: magzp (Vega), sky (DN), skysig (DN), gain (source Poisson, DN^-1)
     #   hst: photflam, exptime, skysig (e-/s); des: magzero (AB), gain, skysig (e-)
+    #   spitzer (MJy/sr), herschel (Jy/pixel PACS, Jy/beam SPIRE), jwst (MJy/sr):
+    #     sky, skysig; optional poisson (variance per unit of signal)
+    #   hsc (counts at AB 27), legacy (nanomaggies): skysig, gain (e- per unit)
     #   generic: bunit, skysig, poisson (variance per unit of signal)
+    # and a PSF: psf_fwhm (Gaussian), psf_model: moffat (+ moffat_beta), or
+    # psf_file + psf_pixscale (an image, e.g. the IRAC in-flight PSFs)
     "bands": [
         {"filter": "galex_fuv", "survey": "galex", "pixscale": 1.5, "psf_fwhm": 4.2,
          "rotation_deg": 11.0, "offset_arcsec": [6.0, -4.0], "exptime": 1500.0, "sky": 1.0e-3},
@@ -180,8 +187,10 @@ def _offset(v, where):
     return off
 
 
-_BAND_KEYS = {"filter", "survey", "pixscale", "psf_fwhm", "rotation_deg", "offset_arcsec",
-              "camcol", "gain", "nframes", "poisson"}.union(*_DEPTH_KEYS.values())
+#: keys of every mock band (each survey adds its own: ``MockSurvey.band_keys``)
+_COMMON_BAND_KEYS = ("filter", "survey", "pixscale", "psf_fwhm", "rotation_deg",
+                     "offset_arcsec") + PSF_SPEC_KEYS
+_BAND_KEYS = set(_COMMON_BAND_KEYS).union(*(s.band_keys for s in MOCK_SURVEYS.values()))
 
 
 def _unknown(given, allowed, where):
@@ -252,16 +261,13 @@ def _check_config(cfg):
         for key in ("pixscale", "psf_fwhm"):
             _positive(b, key, where)
         _offset(b.get("offset_arcsec", [0.0, 0.0]), f"{where}offset_arcsec")
-        for key in _DEPTH_KEYS[b["survey"]]:
+        survey = MOCK_SURVEYS[b["survey"]]
+        _unknown(b, _COMMON_BAND_KEYS + survey.band_keys, where)
+        for key in survey.depth_keys:
             if key not in b:
                 raise _bad(f"{where}{key}", f"survey {b['survey']} needs '{key}'")
-        if b["survey"] == "galex" and name not in GALEX_FLAM_PER_CPS:
-            raise _bad(f"{where}filter", f"galex survey with filter {name}",
-                       "use galex_fuv or galex_nuv")
-        if b["survey"] == "2mass" and name not in VEGA_F0_JY:
-            raise _bad(f"{where}filter", f"2mass survey with filter {name}")
-        if b["survey"] == "wise" and name not in VEGA_F0_JY:
-            raise _bad(f"{where}filter", f"wise survey with filter {name}")
+        survey.check_filter(name, where)
+        _check_psf(b, where)
     if cfg["ifs"]:
         ic = cfg["ifs_cube"]
         for key in ("spaxel_arcsec", "psf_fwhm", "diameter_arcsec", "wave_min", "wave_max",
@@ -269,6 +275,29 @@ def _check_config(cfg):
             _positive(ic, key, "ifs_cube.")
         if ic["wave_max"] <= ic["wave_min"]:
             raise _bad("ifs_cube.wave_max", "wave_max must exceed wave_min")
+
+
+def _check_psf(b, where):
+    """A band's PSF: ``psf_model`` gaussian or moffat (``moffat_beta`` > 1), or a
+    ``psf_file`` that exists with its ``psf_pixscale``."""
+    if band_option(b, "psf_model") not in ("gaussian", "moffat"):
+        raise _bad(f"{where}psf_model", f"psf_model {b['psf_model']!r}",
+                   "use gaussian or moffat (or a psf_file)")
+    beta = band_option(b, "moffat_beta")
+    if isinstance(beta, bool) or not isinstance(beta, (int, float)) or not beta > 1:
+        raise _bad(f"{where}moffat_beta", f"moffat_beta = {beta!r} must be > 1")
+    if "psf_file" in b:
+        if "psf_model" in b:
+            raise _bad(f"{where}psf_model", "both psf_file and psf_model are given",
+                       "give one: the PSF image or the analytic model")
+        _positive(b, "psf_pixscale", where)
+        if not Path(b["psf_file"]).is_file():
+            raise _bad(f"{where}psf_file", f"no PSF file {b['psf_file']}",
+                       "give an existing FITS PSF image (relative paths: to the working "
+                       "directory, the repository root under Snakemake)")
+    elif "psf_pixscale" in b:
+        raise _bad(f"{where}psf_pixscale", "psf_pixscale without psf_file",
+                   "give psf_file too, or remove psf_pixscale")
 
 
 def _mock_models(cfg, mc):

@@ -76,6 +76,8 @@ class MockGalaxy:
         self.surv = der["surviving_mass"]          # per Msun formed
         self.sfr = der["sfr_100myr"] / self.surv    # Msun/yr per Msun surviving
         self.age_mw = der["mass_weighted_age"]      # Gyr
+        self.mdust = der["dust_mass"] / self.surv   # Msun of dust per Msun surviving (NaN
+        #                                             without models.dust_emission)
         self._phot = {}
 
     # ------------------------------------------------------------ parameters

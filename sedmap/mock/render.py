@@ -6,8 +6,10 @@ from scipy.special import erf
 
 from ..constants import FWHM_TO_SIGMA
 from ..filters import C_AA_PER_S, filter_matrix, get_filter
-from .geometry import _block_sum, _fine_coords, _inverse_gnomonic, _psf_convolve, _sub_factor
-from .units import flam_per_native_unit, milky_way_transmission
+from .geometry import _block_sum, _fine_coords, _inverse_gnomonic, _sub_factor
+from .psf import convolve_psf, is_gaussian, point_sources
+from .surveys import flam_per_native_unit
+from .units import milky_way_transmission
 
 
 def render_band(galaxy, band, wcs, shape, phot_col):
@@ -17,7 +19,7 @@ def render_band(galaxy, band, wcs, shape, phot_col):
     sub = band["pixscale"] / k
     xi, eta = _fine_coords(wcs, shape, k, cfg["ra"], cfg["dec"])
     img = galaxy.flux(galaxy.sample(xi, eta, sub * sub), phot_col)
-    return _block_sum(_psf_convolve(img, band["psf_fwhm"], sub), k)
+    return _block_sum(convolve_psf(img, band, sub), k)
 
 
 def _pixel_gaussian(shape, x0, y0, sigma_pix):
@@ -35,7 +37,11 @@ def _pixel_gaussian(shape, x0, y0, sigma_pix):
 def _blackbody_mags(teff, filters, ref_filter, ref_mag):
     """AB magnitudes of a blackbody normalised to ``ref_mag`` in ``ref_filter``."""
     names = [ref_filter] + list(filters)
-    wave = np.geomspace(900.0, 3.0e5, 6000)
+    # 900 AA - 30 um at 6000 points; as densely to the reddest filter's edge beyond it
+    hi = max([3.0e5] + [get_filter(n).wave_max * 1.001 for n in names])
+    npts = 6000 if hi == 3.0e5 else int(np.ceil(6000 * np.log(hi / 900.0)
+                                                  / np.log(3.0e5 / 900.0)))
+    wave = np.geomspace(900.0, hi, npts)
     x = 1.438777e8 / (wave * teff)  # h c / (lambda k T), lambda in AA
     flam = 1.0 / (wave**5 * np.expm1(x))
     band = filter_matrix(names, wave) @ flam
@@ -90,10 +96,16 @@ class _BandSetup:
         if extinction:
             img *= self.trans[ib]
         img /= self.units[ib]
-        if stars:
-            sig = band["psf_fwhm"] * FWHM_TO_SIGMA / band["pixscale"]
-            for ra, dec, _, _, mags in self.stars:
-                x, y = wcs.wcs_world2pix(ra, dec, 0)
-                flam = 10 ** (-0.4 * (mags[ib] + 48.60)) * C_AA_PER_S / self.pivots[ib] ** 2
-                img += flam / self.units[ib] * _pixel_gaussian(shape, float(x), float(y), sig)
+        if stars and self.stars:
+            xy = [tuple(float(v) for v in wcs.wcs_world2pix(ra, dec, 0))
+                  for ra, dec, _, _, _ in self.stars]
+            flux = [10 ** (-0.4 * (mags[ib] + 48.60)) * C_AA_PER_S / self.pivots[ib] ** 2
+                    / self.units[ib] for _, _, _, _, mags in self.stars]
+            k = _sub_factor(band["pixscale"], self.cfg["fine_pixscale"])
+            if is_gaussian(band):  # exact integrals over the pixels
+                sig = band["psf_fwhm"] * FWHM_TO_SIGMA / band["pixscale"]
+                for (x, y), f in zip(xy, flux):
+                    img += f * _pixel_gaussian(shape, x, y, sig)
+            else:
+                img += point_sources(shape, k, xy, flux, band)
         return img

@@ -1,6 +1,7 @@
 """The truth the fits are judged against: mass, SFR, ages, metallicity, A_V and SPS
-parameter maps on the common grid (with and without the target PSF), the noiseless
-flux cube ``FLUX_TRUE``, and the ``truth.fits`` file that holds them."""
+parameter maps on the common grid (with and without the target PSF), the dust mass and
+the DL07 parameters where the bands see the dust, the noiseless flux cube
+``FLUX_TRUE``, and the ``truth.fits`` file that holds them."""
 
 import numpy as np
 from scipy.ndimage import gaussian_filter
@@ -58,9 +59,68 @@ def _truth_maps(galaxy, wcs, shape, pix, k):
     return mass, sfr, quantities, params, formed
 
 
+#: Rest-frame wavelength (AA) redward of which dust emission outshines the stars: the
+#: truth holds its dust maps (``LOG_MDUST``, the DL07 parameters) when the model emits
+#: dust and a band lies there, i.e. when the fits can see the dust (the 12-band demo's
+#: bands end at WISE W2, 4.6 um: its truth file has none).
+DUST_TRUTH_MIN_REST_AA = 5.0e4
+#: the DL07 parameters whose dust-mass-weighted truth maps are written
+DUST_PARAMS = ("log_umin", "log_gamma", "log_qpah")
+
+
+def _has_dust_truth(galaxy, pivots):
+    return bool(galaxy.model.dust_emission) and \
+        bool(np.any(np.asarray(pivots) / (1.0 + galaxy.z) >= DUST_TRUTH_MIN_REST_AA))
+
+
+def _dust_maps(galaxy, wcs, shape, pix, k, fwhm_pix):
+    """Dust mass (Msun) per pixel and the dust-mass-weighted DL07 parameters
+    (:data:`DUST_PARAMS` the model has), at a Gaussian PSF of ``fwhm_pix`` pixels
+    (the mass convolved; the parameters as ratios of convolved maps) and without it.
+
+    Returns ``{name: (map at the PSF, map without it)}`` with names ``LOG_MDUST``
+    (log10 Msun) and ``LOG_UMIN``, ``LOG_GAMMA``, ``LOG_QPAH`` (dex)."""
+    sub = pix / k
+    xi, eta = _fine_coords(wcs, shape, k, galaxy.cfg["ra"], galaxy.cfg["dec"])
+    rbin, m_main, m_clumps = galaxy.sample(xi, eta, sub * sub)
+    del xi, eta
+    pops = [(m_main, rbin)] + [(m, galaxy.nbin + i) for i, m in enumerate(m_clumps)]
+    dust = _block_sum(sum(m * galaxy.mdust[i] for m, i in pops), k)
+    sig = fwhm_pix * FWHM_TO_SIGMA
+
+    def conv(a):
+        return gaussian_filter(np.nan_to_num(a), sig, mode="constant", truncate=5.0)
+
+    dust_psf = conv(dust)
+    out = {"LOG_MDUST": (_safe_log(dust_psf), _safe_log(dust))}
+    for name in (p for p in DUST_PARAMS if p in galaxy.param_names):
+        weighted = _block_sum(sum(m * galaxy.mdust[i] * galaxy.params[name][i]
+                                  for m, i in pops), k)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            out[name.upper()] = (np.where(dust_psf > 0, conv(weighted) / dust_psf, np.nan),
+                                 np.where(dust > 0, weighted / dust, np.nan))
+    return out
+
+
 def _safe_log(x):
     with np.errstate(divide="ignore", invalid="ignore"):
         return np.where(x > 0, np.log10(np.where(x > 0, x, 1.0)), np.nan)
+
+
+def _dust_hdus(galaxy, pivots, wcs, shape, pix, k, psf_t, confhash, card):
+    """The dust truth HDUs (:func:`_dust_maps`; none unless :func:`_has_dust_truth`):
+    ``LOG_MDUST`` and ``LOG_MDUST_NOPSF`` dex(solMass), the dust-mass-weighted
+    ``LOG_UMIN``, ``LOG_GAMMA``, ``LOG_QPAH`` (dex) at the target PSF."""
+    if not _has_dust_truth(galaxy, pivots):
+        return []
+    maps = _dust_maps(galaxy, wcs, shape, pix, k, psf_t / pix)
+    hdus = [image_hdu("LOG_MDUST", maps["LOG_MDUST"][0].astype(np.float32), confhash, wcs,
+                      "dex(solMass)", card),
+            image_hdu("LOG_MDUST_NOPSF", maps["LOG_MDUST"][1].astype(np.float32), confhash,
+                      wcs, "dex(solMass)", card)]
+    hdus += [image_hdu(name, maps[name][0].astype(np.float32), confhash, wcs, "dex", card)
+             for name in maps if name != "LOG_MDUST"]
+    return hdus
 
 
 def _write_truth(cfg, galaxy, setup, band_rows, confhash, path):
@@ -131,6 +191,7 @@ def _write_truth(cfg, galaxy, setup, band_rows, confhash, path):
                       card),
             image_hdu("PARAMS", params.astype(np.float32), h, gwcs, "",
                       {f"PARAM{i + 1}": p for i, p in enumerate(galaxy.param_names)}),
+            *_dust_hdus(galaxy, pivots, gwcs, gshape, pix, k, psf_t, h, card),
             image_hdu("FLUX_TRUE", flux_true.astype(np.float32), h, gwcs,
                       flux_bunit(DEFAULT_FSCALE),
                       {"FSCALE": (DEFAULT_FSCALE, "data * FSCALE = erg/s/cm2/AA")}),

@@ -1,8 +1,8 @@
-"""Atomic writers of the mock's files: FITS HDU lists, YAML, clean WCS headers."""
+"""Atomic writers of the mock's files: FITS HDU lists and clean WCS headers (YAML
+through :func:`sedmap.io.yamlfile.write_yaml`)."""
 
 from pathlib import Path
 
-import yaml
 from astropy.io import fits
 
 from ..io.atomic import atomic_path
@@ -18,10 +18,4 @@ def _clean_wcs_header(wcs):
 def _write_hdul(hdus, path):
     with atomic_path(path) as tmp:
         fits.HDUList(hdus).writeto(tmp, overwrite=True, output_verify="exception")
-    return Path(path)
-
-
-def _write_yaml(data, path):
-    with atomic_path(path) as tmp:
-        Path(tmp).write_text(yaml.safe_dump(data, sort_keys=False, default_flow_style=None))
     return Path(path)
