@@ -12,6 +12,9 @@ entry in :data:`METHODS`, its name in the schema's ``fit.method`` enum (and its
 settings section, ``fit.<name>``), and tests (docs/extending.md).
 """
 
+import abc
+from pathlib import Path
+
 import numpy as np
 
 from ..errors import InputError
@@ -19,7 +22,7 @@ from .driver import fit_bins_mcmc
 from .optimize import fit_bins_map
 
 
-class FitMethod:
+class FitMethod(abc.ABC):
     """Base of the fit methods.
 
     Attributes
@@ -51,12 +54,12 @@ class FitMethod:
         """
         return list(range(1, np.asarray(flags).size + 1))
 
+    @abc.abstractmethod
     def fit(self, bin_ids, binmap, grid, rdsps_paths, z, out_paths, cfg, *, confhash=None,
             population_prior=None, progress=True):
         """Fit ``bin_ids`` (each started from its RDSPS file, ``rdsps_paths``) and write
         their FitResults to ``out_paths``. ``cfg``: the validated ``fit`` section;
         ``population_prior``: path of RDSPS's population_prior.json, or None."""
-        raise NotImplementedError
 
 
 def _posterior_settings(cfg, confhash, population_prior):
@@ -74,6 +77,11 @@ class RDSPS(FitMethod):
 
     def bins(self, flags, cfg):
         return []
+
+    def fit(self, bin_ids, binmap, grid, rdsps_paths, z, out_paths, cfg, *, confhash=None,
+            population_prior=None, progress=True):
+        """Nothing to refit: every bin keeps its RDSPS file."""
+        return [Path(p) for p in out_paths]
 
 
 class MCMC(FitMethod):

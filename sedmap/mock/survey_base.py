@@ -10,6 +10,7 @@ per survey; adding a survey to the mock is a subclass here (or in a sibling modu
 and one entry there.
 """
 
+import abc
 import re
 
 import numpy as np
@@ -30,7 +31,15 @@ def band_option(band, key):
     return band[key] if key in band else BAND_DEFAULTS[key]
 
 
-class MockSurvey:
+def sky_poisson_variance(band, signal, counts_per_unit):
+    """``skysig**2 + max(signal, 0) / counts_per_unit``: a sky-limited image's variance
+    (native units^2) with the source's Poisson term (``counts_per_unit``: detected
+    counts per native unit, e.g. the gain or the exposure time)."""
+    return band["skysig"] ** 2 + np.maximum(np.asarray(signal, dtype=float), 0.0) \
+        / counts_per_unit
+
+
+class MockSurvey(abc.ABC):
     """Base of the mock's survey writers.
 
     Attributes
@@ -73,15 +82,15 @@ class MockSurvey:
                              fix=f"use a filter {self.name} observes ({self.filters})")
 
     # ------------------------------------------------------------ physics
+    @abc.abstractmethod
     def flam_per_unit(self, band):
         """f_lambda (erg/s/cm^2/AA) of one native pixel unit of ``band``."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def variance(self, band, signal):
         """Variance (native units^2) of each pixel, from the noiseless sky-subtracted
         ``signal`` (native units): the survey's recipe of docs/surveys.md, sky
         included where the recipe counts it, no calibration term."""
-        raise NotImplementedError
 
     # ------------------------------------------------------------ files
     def files(self, name, out_raw):
@@ -93,6 +102,7 @@ class MockSurvey:
         """Band-spec keys besides the files, the PSF and ``calib_err`` (e.g. ``hdu``)."""
         return {}
 
+    @abc.abstractmethod
     def write(self, band, name, head, data, var, wcs, files, confhash):
         """Write the band's file(s) at ``files`` (:meth:`files`).
 
@@ -100,7 +110,6 @@ class MockSurvey:
         ``data``: the float32 image in native units (noise, sky, stars in);
         ``var``: its variance (native units^2).
         """
-        raise NotImplementedError
 
 
 # ---------------------------------------------------------------- shared layouts

@@ -22,6 +22,7 @@ from .survey_base import (
     extension,
     primary_header,
     sci_weight_hdus,
+    sky_poisson_variance,
     write_image,
     write_unc,
 )
@@ -156,8 +157,7 @@ class WISE(_Vega):
     filters = r"wise_w[1-4]"
 
     def variance(self, band, signal):
-        pos = np.maximum(np.asarray(signal, dtype=float), 0.0)
-        return band["skysig"] ** 2 + pos / self.option(band, "gain")
+        return sky_poisson_variance(band, signal, self.option(band, "gain"))
 
     def files(self, name, out_raw):
         return {"file": out_raw / f"{name}.fits", "unc_file": out_raw / f"{name}_unc.fits"}
@@ -197,8 +197,7 @@ class HST(_SciWeight):
         return float(band["photflam"])
 
     def variance(self, band, signal):
-        pos = np.maximum(np.asarray(signal, dtype=float), 0.0)
-        return band["skysig"] ** 2 + pos / band["exptime"]
+        return sky_poisson_variance(band, signal, band["exptime"])
 
     def write(self, band, name, head, data, var, wcs, files, confhash):
         head["BUNIT"] = "ELECTRONS/S"
@@ -219,8 +218,7 @@ class DES(_SciWeight):
         return _ab_flam(band["magzero"], band)
 
     def variance(self, band, signal):
-        pos = np.maximum(np.asarray(signal, dtype=float), 0.0)
-        return band["skysig"] ** 2 + pos / band["gain"]
+        return sky_poisson_variance(band, signal, band["gain"])
 
     def write(self, band, name, head, data, var, wcs, files, confhash):
         head["BUNIT"] = "electrons"
@@ -250,8 +248,7 @@ class HSC(MockSurvey):
         return _ab_flam(HSC_ZEROPOINT, band)
 
     def variance(self, band, signal):
-        pos = np.maximum(np.asarray(signal, dtype=float), 0.0)
-        return band["skysig"] ** 2 + pos / band["gain"]
+        return sky_poisson_variance(band, signal, band["gain"])
 
     def write(self, band, name, head, data, var, wcs, files, confhash):
         head["FILTER"] = (HSC_FILTER_CARDS[name], "HSC filter")
@@ -280,8 +277,7 @@ class Legacy(MockSurvey):
         return _ab_flam(NMGY_ZEROPOINT, band)
 
     def variance(self, band, signal):
-        pos = np.maximum(np.asarray(signal, dtype=float), 0.0)
-        return band["skysig"] ** 2 + pos / band["gain"]
+        return sky_poisson_variance(band, signal, band["gain"])
 
     def files(self, name, out_raw):
         return {"file": out_raw / f"{name}.fits",

@@ -52,6 +52,8 @@ form: a subclass with ``name``, ``params``, :meth:`SFH.shape` and
 ``models.sfh`` enum; tests (docs/extending.md).
 """
 
+import abc
+
 import numpy as np
 from scipy.special import erf
 
@@ -78,7 +80,7 @@ def _col(p, name, n):
     return np.broadcast_to(np.asarray(p[name], dtype=float), (n,))[:, None]
 
 
-class SFH:
+class SFH(abc.ABC):
     """Base of the star-formation histories.
 
     Attributes
@@ -128,15 +130,15 @@ class SFH:
         return {"name": self.name,
                 **{k: list(v) if isinstance(v, tuple) else v for k, v in self.hyper.items()}}
 
+    @abc.abstractmethod
     def shape(self, t, p):
         """Un-normalised SFR(t), (n, m), for parameters ``p`` (dict of (n,) arrays) at
         times since onset ``t`` (n, m), Gyr."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def cumulative(self, t, p, age):
         """Un-normalised mass formed between 0 and ``t`` (n, m) Gyr (``age`` (n,) Gyr:
         for numerical integrals)."""
-        raise NotImplementedError
 
     def bin_mass_fractions(self, p, age_edges_yr):
         """Fraction of the formed mass in each lookback-time bin.
