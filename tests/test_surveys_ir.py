@@ -22,6 +22,7 @@ import pytest
 import yaml
 from astropy.io import fits
 from astropy.wcs import WCS
+from test_images_surveys import _rewrite, write  # the same file helpers
 
 from sedmap.errors import InputError
 from sedmap.filters import get_filter
@@ -69,11 +70,6 @@ def ext(data, name, cards=None):
     return fits.ImageHDU(data, header=h, name=name)
 
 
-def write(path, hdus):
-    fits.HDUList(hdus).writeto(path, overwrite=True)
-    return str(path)
-
-
 def gaussian(total, sigma=2.5, ny=NY, nx=NX):
     """A Gaussian source whose pixels sum exactly to ``total``."""
     y, x = np.mgrid[0:ny, 0:nx]
@@ -105,23 +101,6 @@ def _raises(spec, *words, path=None):
     for w in words:
         assert w.lower() in msg.lower(), msg
     return msg
-
-
-def _rewrite(spec, tmp, name, cards=(), hdu=0, scale_by=None, drop=()):
-    """A copy of the band's file with header ``cards`` set in HDU ``hdu``, ``drop``
-    keys removed from every HDU, and every WCS's pixel scale times ``scale_by``."""
-    with fits.open(spec["file"]) as h:
-        hdus = [x.copy() for x in h]
-    for key, value in dict(cards).items():
-        hdus[hdu].header[key] = value
-    for x in hdus:
-        for key in drop:
-            x.header.remove(key, ignore_missing=True)
-        if scale_by:
-            for key in ("CDELT1", "CDELT2"):
-                if key in x.header:
-                    x.header[key] = x.header[key] * scale_by
-    return {**spec, "file": write(tmp / name, hdus)}
 
 
 # --------------------------------------------------------------------------- makers
