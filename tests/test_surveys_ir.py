@@ -21,8 +21,7 @@ import numpy as np
 import pytest
 import yaml
 from astropy.io import fits
-from astropy.wcs import WCS
-from test_images_surveys import _rewrite, write  # the same file helpers
+from test_images_surveys import _rewrite, wcs_header, write  # the same file helpers
 
 from sedmap.errors import InputError
 from sedmap.filters import get_filter
@@ -41,20 +40,9 @@ SPIRE_BEAM = {"herschel_spire_250": 469.35, "herschel_spire_350": 831.27,
 
 # --------------------------------------------------------------------------- helpers
 
-def wcs_header(scale, ny=NY, nx=NX):
-    """A TAN WCS header of ``scale`` arcsec pixels."""
-    w = WCS(naxis=2)
-    w.wcs.ctype = ["RA---TAN", "DEC--TAN"]
-    w.wcs.crval = [150.0, 2.0]
-    w.wcs.crpix = [nx / 2 + 0.5, ny / 2 + 0.5]
-    w.wcs.cdelt = [-scale / 3600.0, scale / 3600.0]
-    w.wcs.cunit = ["deg", "deg"]
-    return w.to_header()
-
-
 def image(data, scale, cards=None, name=None, primary=False):
     """An image HDU with a WCS of ``scale`` arcsec pixels and header ``cards``."""
-    h = wcs_header(scale)
+    h = wcs_header(scale=scale)
     for k, v in (cards or {}).items():
         h[k] = v
     if primary:
