@@ -35,9 +35,12 @@ class _BarStream:
         if self.tty:
             sys.stderr.write(text)
         line = text.replace("\r", "").strip()
-        if not line or line == self.last_line:  # tqdm redraws its last state on close
+        # tqdm redraws its last state on close, with a rate that may have moved
+        # (9.94 it/s, then 9.95): the state is the part before the timing bracket
+        state = line.split("[")[0]
+        if not line or state == self.last_line:
             return
-        self.last_line = line
+        self.last_line = state
         if not self.tty:
             sys.stderr.write(line + "\n")
         now = time.monotonic()
