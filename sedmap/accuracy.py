@@ -7,7 +7,9 @@ mass formed (``LOG_MASS_FORMED``, as the fits weight it) where the truth has it,
 and the DL07 parameters (log U_min, log gamma, log q_PAH) with the dust mass. The
 dust maps are in the truth only where the mock's bands see the dust
 (``sedmap.mock.truth.DUST_TRUTH_MIN_REST_AA``); a quantity the grid holds fixed
-(every bin's posterior of zero width) is left out of the report.
+(every bin's posterior of zero width) is left out of the report, as is the
+redshift of fits that held it at the galaxy's (:func:`redshift_truth` gives every bin
+the mock's one ``Z``).
 """
 
 
@@ -25,6 +27,7 @@ QUANTITIES = {  # report name: (truth map, fit quantity)
     "log_umin": ("LOG_UMIN", "log_umin"),
     "log_gamma": ("LOG_GAMMA", "log_gamma"),
     "log_qpah": ("LOG_QPAH", "log_qpah"),
+    "redshift": ("Z", "redshift"),  # fits with a free redshift; the truth's one Z
 }
 #: truth maps summed over a bin (log10 of extensive quantities)
 EXTENSIVE = ("LOG_MASS", "LOG_SFR", "LOG_MDUST")
@@ -72,6 +75,13 @@ def bin_truth(binmap, truth_maps):
             out[key] = np.bincount(idx, weights=w * value, minlength=n_bin) / \
                 np.bincount(idx, weights=w, minlength=n_bin)
     return out
+
+
+def redshift_truth(n_bin, z):
+    """The truth entry ``Z`` of :func:`compare` for a mock at one redshift ``z``: every
+    one of the ``n_bin`` bins at ``z`` (the fits of a free redshift are judged
+    against it)."""
+    return {"Z": np.full(int(n_bin), float(z))}
 
 
 def compare(truth, results):

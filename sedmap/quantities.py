@@ -46,6 +46,7 @@ QUANTITIES = {
     "log_umin": Quantity("dex", "log U_min"),
     "log_gamma": Quantity("dex", "log gamma"),
     "log_qpah": Quantity("dex", "log q_PAH"),
+    "redshift": Quantity("", "redshift", "$z$"),
     "log_sigma_mstar": Quantity("dex(solMass / kpc2)", "log Sigma* / (Msun/kpc^2)",
                                 r"log $\Sigma_*$ / M$_\odot$ kpc$^{-2}$"),
     "log_sigma_sfr": Quantity("dex(solMass / (yr kpc2))", "log Sigma_SFR / (Msun/yr/kpc^2)",

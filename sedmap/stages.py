@@ -11,7 +11,7 @@ import numpy as np
 from astropy.coordinates import SkyCoord
 from astropy.io import fits
 
-from .accuracy import QUANTITIES, TRUTH_MAPS, bin_truth, compare, write_report
+from .accuracy import QUANTITIES, TRUTH_MAPS, bin_truth, compare, redshift_truth, write_report
 from .binning import make_bin_map
 from .constants import FLAG_LOW_SNR, FWHM_TO_SIGMA
 from .errors import InputError, SedmapError
@@ -381,7 +381,8 @@ def run_accuracy(truth_path, binmap_path, rdsps_paths, fit_paths, out_json, *, p
     bm = read_bin_map(binmap_path)
     with fits.open(truth_path) as h:
         maps = {k: np.asarray(h[k].data, float) for k in TRUTH_MAPS if k in h}
-    truth = bin_truth(bm.binmap, maps)
+        z = float(h[0].header["Z"])
+    truth = {**bin_truth(bm.binmap, maps), **redshift_truth(bm.n_bin, z)}
     flag = np.asarray(bm.flag)
     ok = set((np.flatnonzero(flag == 0) + 1).tolist())  # S/N-complete bins
     low = set((np.flatnonzero(flag == FLAG_LOW_SNR) + 1).tolist())  # LOW_SNR (leftover) only

@@ -106,7 +106,7 @@ def make_fit_result(method="mcmc"):
         bin_id=7, method=method, param_names=names, samples=samples, percentiles=pct,
         flag=0, chi2=12.5, weights=rng.uniform(size=50),
         bestfit_wave=np.linspace(1000.0, 30000.0, 20), bestfit_spectrum=rng.uniform(size=20),
-        bestfit_photometry=np.array([1.0, 2.0, 3.0]), fscale=1e-17,
+        bestfit_photometry=np.array([1.0, 2.0, 3.0]), bestfit_z=0.0123, fscale=1e-17,
         acceptance_fraction=0.31, autocorr_time=np.array([10.0, 12.0, 9.0]), config_hash=HASH,
         prior_width={"log_mass": 0.6, "log_age": 1.5},
     )
@@ -266,6 +266,7 @@ def test_fit_result_round_trip(tmp_path, method):
     for name, value in res.percentiles.items():
         np.testing.assert_array_equal(back.percentiles[name], value)
     np.testing.assert_array_equal(back.bestfit_photometry, res.bestfit_photometry)
+    assert back.bestfit_z == res.bestfit_z == 0.0123
     assert back.config_hash == HASH and back.sedmap_version
     if method == "mcmc":
         assert back.acceptance_fraction == 0.31

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from astropy.wcs import WCS
 
-from sedmap.accuracy import bin_truth, compare
+from sedmap.accuracy import bin_truth, compare, redshift_truth
 from sedmap.io import FitResult, read_map_set, write_map_set
 from sedmap.maps import make_map_set
 
@@ -68,6 +68,22 @@ def test_bin_truth_and_compare(setup):
     assert rep["log_mass"]["bias"] == pytest.approx(-0.25)
     assert rep["log_mass"]["coverage68"] == pytest.approx(0.5)
     assert rep["av"]["scatter"] == pytest.approx(0.0, abs=1e-12)
+
+
+def test_the_report_judges_a_free_redshift_and_leaves_a_held_one_out(setup):
+    """Fits of a free redshift are compared with the mock's one z; fits that held it
+    (no ``redshift`` percentiles, or all at one value) give no redshift entry."""
+    binmap, _, _, res = setup
+    truth = redshift_truth(2, 1.5)
+    np.testing.assert_array_equal(truth["Z"], [1.5, 1.5])
+    assert "redshift" not in compare(truth, {1: res[0], 2: res[1]})
+    res[0].percentiles["redshift"] = np.array([1.44, 1.48, 1.52])
+    res[1].percentiles["redshift"] = np.array([1.51, 1.53, 1.55])
+    rep = compare(truth, {1: res[0]})
+    assert rep["redshift"]["bias"] == pytest.approx(-0.02)
+    assert rep["redshift"]["coverage68"] == 1.0
+    res[0].percentiles["redshift"] = np.array([1.5, 1.5, 1.5])
+    assert "redshift" not in compare(truth, {1: res[0]})
 
 
 def test_bin_sfh_band_integrates_to_the_mass_formed(tmp_path):

@@ -521,6 +521,8 @@ MOCK_BANDS = {
             "skysig": 0.02, "gain": 300.0},
     "legacy": {"filter": "decam_r", "survey": "legacy", "pixscale": 0.262, "psf_fwhm": 1.3,
                "skysig": 0.01, "gain": 3500.0},
+    "panstarrs": {"filter": "panstarrs_i", "survey": "panstarrs", "pixscale": 0.25,
+                  "psf_fwhm": 1.1, "exptime": 800.0, "skysig": 30.0, "gain": 1.1},
 }
 
 
@@ -533,8 +535,9 @@ def native_factor(band):
         return scale**2 / SPIRE_BEAM[filt] * flam_per_jy(filt)
     if band["survey"] == "herschel":                              # PACS Jy/pixel
         return flam_per_jy(filt)
-    zp = {"hsc": 27.0, "legacy": 22.5}[band["survey"]]            # AB zero points
-    return 3631e-23 * 10 ** (-0.4 * zp) * C_AA / get_filter(filt).pivot_wavelength ** 2
+    zp = {"hsc": 27.0, "legacy": 22.5, "panstarrs": 25.0}[band["survey"]]  # AB zero points
+    per_s = band["exptime"] if band["survey"] == "panstarrs" else 1.0  # PS1: counts / s
+    return 3631e-23 * 10 ** (-0.4 * zp) * C_AA / get_filter(filt).pivot_wavelength ** 2 / per_s
 
 
 def mock_written(band, tmp, total_flam, noise=None):
@@ -585,8 +588,8 @@ def test_mock_writer_noise(key, tmp_path):
 
 
 def test_mock_writes_every_survey_the_reader_reads():
-    """The mock writes every survey sedmap reads but Pan-STARRS, and nothing else."""
-    assert set(MOCK_SURVEYS) == set(SURVEYS) - {"panstarrs"}
+    """The mock writes every survey sedmap reads, and nothing else."""
+    assert set(MOCK_SURVEYS) == set(SURVEYS)
 
 
 # --------------------------------------------------------------------------- survey lists

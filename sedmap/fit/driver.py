@@ -203,6 +203,7 @@ def run_rdsps(binmap, grid, z, out_dir, *, sys_err=0.0, chi2_percentile=10.0,
                            percentiles={n: r["percentiles"][:, i]
                                         for i, n in enumerate(r["names"])},
                            chi2=r["chi2_min"], bestfit_wave=wave, bestfit_spectrum=spec,
+                           bestfit_z=float(z),
                            bestfit_photometry=phot[r["best_index"]] * r["best_scale"],
                            fscale=binmap.fscale, config_hash=confhash or "none",
                            prior_width=bin_prior_widths(*widths, flux[k - 1],
@@ -507,7 +508,7 @@ def write_sampled_result(bin_id, m, out, model, binmap, confhash, out_path, meth
     pct = pct if isinstance(pct, dict) else {n: pct[:, i] for i, n in enumerate(out["names"])}
     fr = FitResult(bin_id=bin_id, method=method, param_names=out["names"],
                    samples=out["samples"], weights=out.get("weights"), percentiles=pct,
-                   chi2=chi2, bestfit_wave=wave_obs,
+                   chi2=chi2, bestfit_wave=wave_obs, bestfit_z=float(out["best_z"]),
                    bestfit_spectrum=flam[0] * 10 ** theta[-1] / binmap.fscale,
                    bestfit_photometry=out["best_photometry"] / binmap.fscale,
                    fscale=binmap.fscale, acceptance_fraction=out["acceptance_fraction"],

@@ -14,6 +14,9 @@ Layout (see ``docs/products.md``)::
     /samples            float64 (n_samples, n_params)
     /param_names        utf-8 strings (n_params,), the columns of /samples
     /weights            float64 (n_samples,)             optional
+    /bestfit            group; attr redshift (the best fit's: the galaxy's, or the
+                        sampled one of a free-redshift fit; absent in older
+                        files)
     /bestfit/wave       float64 (n_wave,), attr unit='Angstrom' (observed frame)
     /bestfit/spectrum   float32 (n_wave,), attr unit=flux unit   } optional
     /bestfit/photometry float64 (n_band,), attr unit=flux unit   }
@@ -86,6 +89,7 @@ class FitResult:
     bestfit_wave: np.ndarray | None = None      #: (n_wave,) Å
     bestfit_spectrum: np.ndarray | None = None  #: (n_wave,)
     bestfit_photometry: np.ndarray | None = None  #: (n_band,)
+    bestfit_z: float = float("nan")  #: the best fit's redshift (NaN: not recorded)
     fscale: float = DEFAULT_FSCALE
     acceptance_fraction: float | np.ndarray | None = None
     autocorr_time: np.ndarray | None = None     #: (n_params,)
@@ -197,6 +201,8 @@ def write_fit_result(res, path):
                            **_pack(np.shape(res.weights)))
         if res.bestfit_wave is not None or res.bestfit_photometry is not None:
             best = create_group(f, "bestfit")
+            if np.isfinite(res.bestfit_z):
+                best.attrs["redshift"] = float(res.bestfit_z)
             if res.bestfit_wave is not None:
                 create_dataset(best, "wave", np.asarray(res.bestfit_wave, dtype=np.float32),
                                **_pack(np.shape(res.bestfit_wave))).attrs["unit"] = "Angstrom"
@@ -265,6 +271,8 @@ def read_fit_result(path):
             kwargs["weights"] = np.asarray(f["weights"][()], dtype=np.float64)
         if "bestfit" in f:
             best = f["bestfit"]
+            if "redshift" in best.attrs:
+                kwargs["bestfit_z"] = float(best.attrs["redshift"])
             if "wave" in best or "spectrum" in best:
                 kwargs["bestfit_wave"] = require(best, "wave", path)[()]
                 kwargs["bestfit_spectrum"] = _flux_dataset(best, "spectrum", path, fscale)

@@ -11,11 +11,23 @@ import numpy as np
 
 from ..filters import get_filter
 from .surveys_ir import JWST, Herschel, Spitzer
-from .surveys_optical import DES, HSC, HST, SDSS, WISE, Galex, Generic, Legacy, TwoMass
+from .surveys_optical import (
+    DES,
+    HSC,
+    HST,
+    SDSS,
+    WISE,
+    Galex,
+    Generic,
+    Legacy,
+    PanSTARRS,
+    TwoMass,
+)
 from .writing import _clean_wcs_header
 
 #: the mock's survey writers, by survey name
 MOCK_SURVEYS = {s.name: s for s in (Galex(), SDSS(), TwoMass(), WISE(), HST(), DES(),
+                                    PanSTARRS(),
                                     Spitzer(), Herschel(), JWST(), HSC(), Legacy(),
                                     Generic())}
 #: the surveys the mock writes

@@ -1,5 +1,5 @@
-"""The mock's UV-to-near-infrared surveys: GALEX, SDSS, 2MASS, WISE, HST, DES, HSC,
-the Legacy Surveys and ``generic``, each writing its own delivery format
+"""The mock's UV-to-near-infrared surveys: GALEX, SDSS, 2MASS, WISE, HST, DES,
+Pan-STARRS, HSC, the Legacy Surveys and ``generic``, each writing its own delivery format
 (docs/surveys.md). Depth keys are per native pixel, in the survey's native units."""
 
 import astropy.units as u
@@ -225,6 +225,39 @@ class DES(_SciWeight):
         head["MAGZERO"] = (float(band["magzero"]), "AB zero point")
         head["GAIN"] = (float(band["gain"]), "[e-/DN]")
         self.write_sci(band, head, data, wcs, files, confhash)
+
+
+#: AB zero point of a Pan-STARRS1 stack's counts per second of EXPTIME (``FPA.ZP``)
+PS1_ZEROPOINT = 25.0
+
+
+class PanSTARRS(MockSurvey):
+    """Pan-STARRS1 ``stack`` image: counts (sky subtracted) with ``FPA.ZP`` (AB, 25)
+    for counts per second of ``exptime`` (s), ``FPA.FILTER`` and ``CELL.GAIN``, and
+    its ``.wt`` variance stack as ``var_file``; ``skysig`` (counts) and ``gain``
+    (e- per count: the source's Poisson term, in the variance stack)."""
+
+    name = "panstarrs"
+    depth_keys = ("exptime", "skysig", "gain")
+    filters = r"panstarrs_[grizy]"
+
+    def flam_per_unit(self, band):
+        return _ab_flam(PS1_ZEROPOINT, band) / float(band["exptime"])
+
+    def variance(self, band, signal):
+        return sky_poisson_variance(band, signal, band["gain"])
+
+    def files(self, name, out_raw):
+        return {"file": out_raw / f"{name}.unconv.fits",
+                "var_file": out_raw / f"{name}.unconv.wt.fits"}
+
+    def write(self, band, name, head, data, var, wcs, files, confhash):
+        head["HIERARCH FPA.FILTER"] = (f"{name[-1]}.00000", "Pan-STARRS filter")
+        head["HIERARCH FPA.ZP"] = (PS1_ZEROPOINT, "AB zero point, counts per s")
+        head["HIERARCH CELL.GAIN"] = (float(band["gain"]), "[e-/count]")
+        head["EXPTIME"] = (float(band["exptime"]), "[s]")
+        write_image(head, data, files["file"], confhash)
+        write_image(head.copy(), var.astype(np.float32), files["var_file"], confhash)
 
 
 #: the HSC-SSP coadds' mask planes (LSST stack numbering: the MASK header's MP_* keys)
