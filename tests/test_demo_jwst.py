@@ -1,6 +1,7 @@
 """The JWST + HST demo (config/galaxies/demo_jwst.yaml) end to end: a mock disc at
 z = 1.5 in three HST ACS and six NIRCam bands, in their own formats, pixels (0.03",
-0.031", 0.063") and PSFs, matched to F444W's PSF, fitted with a free redshift.
+0.031", 0.063") and diffraction-limited (Airy) PSFs, matched to F444W's PSF, fitted
+with a free redshift.
 
 The figures the tolerances come from are in docs/validation.md ("The JWST + HST
 demo"); the run takes 2.6 minutes on 2 cores (4 with another run beside it).
@@ -100,7 +101,8 @@ def test_demo_jwst_products_and_every_band_at_the_f444w_psf(jwst, cfg):
 @pytest.mark.slow
 def test_demo_jwst_bins(jwst):
     """S/N 10 in all nine bands, HST's included, in bins of at least one PSF area:
-    measured 102 bins, 71 S/N-complete, the outskirts in 31 LOW_SNR bins."""
+    measured 113 bins, 68 S/N-complete, the outskirts in 45 LOW_SNR bins (102, 71
+    and 31 with the Moffat PSFs the mock had before)."""
     bm = read_bin_map(jwst / "binmap.fits")
     ok = bm.flag == 0
     assert bm.n_bin >= 60 and ok.sum() >= 50, (bm.n_bin, ok.sum())
@@ -114,12 +116,16 @@ def test_demo_jwst_bins(jwst):
 @pytest.mark.slow
 def test_demo_jwst_bin_fluxes_agree_with_truth(jwst, cfg):
     """The binned fluxes against the mock's true PSF-matched fluxes: within 2% in the
-    median of every band (measured 0.1-0.8%: flux kept through three pixel grids
-    and Moffat-to-Gaussian kernels), the noise-limited HST bands within their errors
-    (pull spread measured 1.00-1.09), and every band within the errors the fit uses,
-    which add fit.sys_err (2%; pull spreads measured 0.49-0.97): NIRCam's bins, at
-    S/N 20-550, scatter by up to 1.8% beyond their pixel errors (pull spreads 1.6-3.2
-    from those alone)."""
+    median of every band, or 2.5 times the noise of that median where it is larger
+    (F435W's bins, at S/N 10-16, make it 1.2%: a 3.1% tolerance). Measured 0.0-0.9%,
+    F435W +2.5%; the noiseless images through the same pipeline give +0.02% in
+    F435W's median on the same bins and the Moffat run's images +1.9%: the offset
+    is the noise's on this tessellation, not the Airy-to-Gaussian kernels'. The
+    noise-limited HST bands within their errors (pull spread measured 1.09-1.21;
+    1.21 too for the Moffat images on these bins, 1.00 on the Moffat run's own), and
+    every band within the errors the fit uses, which add fit.sys_err (2%; pull
+    spreads measured 0.51-1.17): NIRCam's bins, at S/N 14-570, scatter by up to ~2%
+    beyond their pixel errors (pull spreads 1.6-3.9 from those alone)."""
     from astropy.io import fits
 
     bm = read_bin_map(jwst / "binmap.fits")
@@ -129,7 +135,10 @@ def test_demo_jwst_bin_fluxes_agree_with_truth(jwst, cfg):
     tb = np.array([np.bincount(idx, weights=t[inside], minlength=bm.n_bin) for t in true]).T
     ok = bm.flag == 0
     f, t, var = bm.flux[ok], tb[ok], bm.flux_var[ok]
-    assert np.all(np.abs(np.median(f / t, axis=0) - 1) < 0.02), np.median(f / t, axis=0)
+    # the standard error of a median of n ratios with noise sigma: 1.2533 sigma / sqrt(n)
+    noise = 1.2533 * np.median(np.sqrt(var) / t, axis=0) / np.sqrt(len(f))
+    tol = np.maximum(0.02, 2.5 * noise)
+    assert np.all(np.abs(np.median(f / t, axis=0) - 1) < tol), (np.median(f / t, axis=0), tol)
     pull = (f - t) / np.sqrt(var)
     assert np.all(np.std(pull[:, :3], axis=0) < 1.4), np.std(pull, axis=0)
     sys_err = cfg["fit"]["sys_err"]
@@ -139,8 +148,8 @@ def test_demo_jwst_bin_fluxes_agree_with_truth(jwst, cfg):
 
 @pytest.mark.slow
 def test_demo_jwst_mass_recovered(jwst):
-    """Stellar mass per bin against the truth. Measured: RDSPS (71 S/N-complete bins)
-    bias -0.043 dex, scatter 0.035; MCMC (20 bins) -0.074 and 0.050. The bias is the
+    """Stellar mass per bin against the truth. Measured: RDSPS (68 S/N-complete bins)
+    bias -0.041 dex, scatter 0.035; MCMC (20 bins) -0.073 and 0.039. The bias is the
     fit's, not the images': fitting the noiseless true fluxes of the same bins gives
     -0.035 (docs/validation.md): under the continuity prior the fits make the stars
     younger (age -0.25 Gyr, prior-dominated), dustier and lower in metallicity than
@@ -164,9 +173,9 @@ def test_demo_jwst_mass_recovered(jwst):
 @pytest.mark.slow
 def test_demo_jwst_redshift_recovered(jwst, cfg):
     """The free redshift: a Gaussian prior of sigma 0.1 around z = 1.5 truncated to
-    1.2-1.8. Measured on the 20 MCMC bins: medians 1.462-1.511 (bias -0.018), 68%
-    intervals +-0.045 (the Balmer break and H-alpha narrow the prior's +-0.1 by half),
-    covering the true z in 20 of 20 bins."""
+    1.2-1.8. Measured on the 20 MCMC bins: medians 1.418-1.507 (bias -0.023), 68%
+    intervals +-0.042 (the Balmer break and H-alpha narrow the prior's +-0.1 by half),
+    covering the true z in 18 of 20 bins (20 of 20 with the Moffat PSFs before)."""
     z = float(cfg["galaxy"]["z"])
     fz = cfg["fit"]["free_redshift"]
     res = _mcmc_results(jwst)
@@ -185,3 +194,11 @@ def test_demo_jwst_redshift_recovered(jwst, cfg):
     for r in res:
         assert np.nanmax(zmap[bm.binmap == r.bin_id]) == pytest.approx(
             r.percentiles["redshift"][1], abs=1e-4)
+    # each fit file keeps its best fit's redshift, inside the prior's range
+    best = np.array([r.bestfit_z for r in res])
+    assert np.all(np.abs(best - z) <= fz["max_shift"]), best
+    # and the accuracy report judges the redshifts against the mock's
+    rep = json.loads((jwst / "accuracy.json").read_text())["mcmc"]["redshift"]
+    assert rep["n_bins"] == 20
+    assert rep["bias"] == pytest.approx(np.mean(p[:, 1] - z), abs=1e-9)
+    assert rep["coverage68"] == pytest.approx(covered.mean())

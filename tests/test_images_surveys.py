@@ -602,6 +602,22 @@ def test_unknown_survey_filter_key(tmp_path):
     _raises({**spec, "survey": "sdss"}, "does not take var_file")
 
 
+def test_psf_model_and_obscuration_are_checked(tmp_path):
+    """psf_model airy with its psf_obscuration (0 <= eps < 1) is read into the band; an
+    obscuration out of range or not a number, or an unknown model, is refused naming
+    the key and what it takes."""
+    spec = _good_generic(tmp_path)
+    band = load_band({**spec, "psf_model": "airy", "psf_obscuration": 0.11})
+    assert band.psf_model == "airy" and band.psf_obscuration == 0.11
+    assert load_band(spec).psf_obscuration == 0.0
+    for eps in (1.0, 1.2, -0.1, float("nan"), True, "0.1"):
+        msg = _raises({**spec, "psf_model": "airy", "psf_obscuration": eps},
+                      "psf_obscuration", "[0, 1)")
+        assert "JWST" in msg, msg
+    msg = _raises({**spec, "psf_model": "kolmogorov"}, "psf_model")
+    assert "'airy'" in msg, msg
+
+
 @pytest.mark.parametrize("bunit", ["km/s", "MJy/sr", "not_a_unit", None])
 def test_bad_units(bunit, tmp_path):
     _raises(_good_generic(tmp_path, bunit=bunit), "BUNIT")

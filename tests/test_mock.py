@@ -582,6 +582,27 @@ def test_psf_file_and_moffat_are_what_the_bands_are_rendered_with(new_run):
         assert measure_fwhm(cut, band["pixscale"]) == pytest.approx(want, rel=0.1), name
 
 
+def test_airy_band_is_rendered_with_its_fwhm():
+    """A NIRCam F444W-like band with psf_model: airy (eps 0.11; 0.03" pixels, so the
+    0.145" FWHM spans ~5 pixels): a star drawn on it has the requested FWHM (within 3%;
+    the pixel box adds 0.5%) and the star's flux, and the band spec passes the model
+    and its obscuration on to the imaging stage."""
+    from sedmap.mock.psf import point_sources, psf_kernel
+
+    band = {"filter": "jwst_nircam_f444w", "survey": "jwst", "pixscale": 0.03,
+            "psf_fwhm": 0.145, "psf_model": "airy", "psf_obscuration": 0.11,
+            "sky": 0.1, "skysig": 0.01}
+    band = mock.merge_mock_config({"bands": [band]})["bands"][0]
+    star = point_sources((241, 241), 1, [(120.0, 120.0)], [1.0], band)  # 7.2" across
+    assert star.sum() == pytest.approx(1.0, abs=1e-3)
+    assert measure_fwhm(star, band["pixscale"]) == pytest.approx(0.145, rel=0.03)
+    # the same pattern convolves the galaxy's sub-pixels: the requested FWHM there too
+    sub = 0.01
+    assert measure_fwhm(psf_kernel(band, sub), sub) == pytest.approx(0.145, rel=0.02)
+    spec = mock.mock_band_specs(_with(bands=[band]), "raw")[0]
+    assert spec["psf_model"] == "airy" and spec["psf_obscuration"] == 0.11
+
+
 def test_new_band_settings_are_checked():
     with pytest.raises(InputError, match=r"mock\.bands\[0\]\.filter"):
         mock.merge_mock_config({"bands": [dict(NEW_BANDS[1], filter="wise_w1")]})
@@ -591,7 +612,11 @@ def test_new_band_settings_are_checked():
         mock.merge_mock_config({"bands": [dict(NEW_BANDS[1], psf_file="nosuch.fits",
                                                psf_pixscale=0.3)]})
     with pytest.raises(InputError, match=r"mock\.bands\[0\]\.psf_model"):
-        mock.merge_mock_config({"bands": [dict(NEW_BANDS[1], psf_model="airy")]})
+        mock.merge_mock_config({"bands": [dict(NEW_BANDS[1], psf_model="kolmogorov")]})
+    for eps in (1.0, -0.05, "0.1", True):
+        with pytest.raises(InputError, match=r"mock\.bands\[0\]\.psf_obscuration.*\[0, 1\)"):
+            mock.merge_mock_config({"bands": [dict(NEW_BANDS[1], psf_model="airy",
+                                                   psf_obscuration=eps)]})
     with pytest.raises(InputError, match=r"mock\.bands\[0\]\.skysig"):
         mock.merge_mock_config({"bands": [{k: v for k, v in NEW_BANDS[6].items()
                                            if k != "skysig"}]})

@@ -47,7 +47,8 @@ from .surveys import load_band
 
 log = logging.getLogger(__name__)
 
-PSF_KEYS = ("psf_fwhm", "psf_file", "psf_pixscale", "psf_model", "moffat_beta")
+PSF_KEYS = ("psf_fwhm", "psf_file", "psf_pixscale", "psf_model", "moffat_beta",
+            "psf_obscuration")
 
 
 #: Largest relative difference between a band's ``psf_fwhm`` and the FWHM measured
@@ -64,6 +65,7 @@ def _with_psf(band, psf):
     """
     band.psf_model = psf.get("psf_model", "gaussian")
     band.moffat_beta = float(psf.get("moffat_beta", band.moffat_beta))
+    band.psf_obscuration = float(psf.get("psf_obscuration", band.psf_obscuration))
     measured = None
     if psf.get("psf_file"):
         band.psf_pixscale = float(psf["psf_pixscale"]) if psf.get("psf_pixscale") else None

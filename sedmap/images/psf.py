@@ -18,8 +18,9 @@ FWHM on 1.5" pixels).
 
 import numpy as np
 from scipy import ndimage
+from scipy.optimize import brentq
 from scipy.signal import fftconvolve
-from scipy.special import erf
+from scipy.special import erf, j1
 
 from ..constants import FWHM_TO_SIGMA
 from ..errors import InputError
@@ -34,8 +35,12 @@ except ImportError:  # photutils 2.x
 __all__ = [
     "SplitCosineBellWindow",
     "TopHatWindow",
+    "airy_lambda_over_d",
+    "airy_profile",
+    "airy_psf",
     "auto_window",
     "band_kernel",
+    "cutoff_window",
     "effective_fwhm",
     "gaussian_psf",
     "kernel_oversampling",
@@ -174,6 +179,119 @@ def moffat_psf(fwhm, beta, pixscale, size=None, oversample=9):
     r2 = x[:, None] ** 2 + x[None, :] ** 2
     fine = (1.0 + r2 / a**2) ** (-beta)
     psf = fine.reshape(size, ov, size, ov).sum(axis=(1, 3))
+    return psf / psf.sum()
+
+
+# ----------------------------------------------------- diffraction-limited PSFs
+
+#: Fraction of an Airy pattern's light that the default stamp of :func:`airy_psf`
+#: leaves outside (the rings fall as r^-3: the light beyond r only as 1/r).
+AIRY_LIGHT_OUTSIDE = 0.01
+
+
+def _jinc(x):
+    """``2 J1(x) / x``, 1 at x = 0 (the amplitude of a uniformly lit disc's pattern)."""
+    x = np.asarray(x, dtype=float)
+    safe = np.where(x == 0.0, 1.0, x)
+    return np.where(x == 0.0, 1.0, 2.0 * j1(safe) / safe)
+
+
+def airy_profile(v, obscuration=0.0):
+    """Intensity of the Airy pattern of an obscured circular aperture, peak 1.
+
+    ``I(v) = [(2 J1(v)/v - eps^2 2 J1(eps v)/(eps v)) / (1 - eps^2)]^2`` with
+    ``v = pi r D / lambda`` (r in radians) and ``eps`` the obscuration's linear
+    fraction of the aperture diameter D.
+
+    Parameters
+    ----------
+    v : float or ndarray
+        Dimensionless radius ``pi r / (lambda / D)``.
+    obscuration : float
+        Central obscuration, linear ratio eps (0 <= eps < 1).
+    """
+    eps = float(obscuration)
+    amp = _jinc(v) - eps**2 * _jinc(eps * np.asarray(v, dtype=float))
+    return (amp / (1.0 - eps**2)) ** 2
+
+
+def _check_obscuration(obscuration):
+    eps = obscuration
+    if isinstance(eps, bool) or not isinstance(eps, (int, float, np.floating, np.integer)) \
+            or not np.isfinite(eps) or not 0.0 <= eps < 1.0:
+        raise InputError(f"psf_obscuration must be a number in [0, 1), got {eps!r}.",
+                         path="psf", fix="give the central obscuration's linear fraction of "
+                                         "the aperture: 0 (none), ~0.11 JWST, ~0.33 HST")
+    return float(eps)
+
+
+def airy_lambda_over_d(fwhm, obscuration=0.0):
+    """``lambda / D`` (same unit as ``fwhm``) of the obscured Airy pattern of FWHM ``fwhm``.
+
+    Solved numerically for the half-maximum radius ``v_h`` of
+    :func:`airy_profile` (``fwhm = 2 v_h / pi * lambda / D``): 1.029 lambda/D
+    for eps = 0, 1.022 for eps = 0.11, 0.972 for eps = 0.33 (an obscuration
+    narrows the core and moves its light into the rings).
+    """
+    _check_positive(psf_fwhm=fwhm)
+    eps = _check_obscuration(obscuration)
+    # the core falls monotonically from 1 at v = 0 to its first zero, beyond
+    # v = 2.405 (J0's first zero, the limit eps -> 1): the half maximum lies inside
+    v_half = brentq(lambda v: float(airy_profile(v, eps)) - 0.5, 1e-3, 2.4, xtol=1e-12)
+    return np.pi * float(fwhm) / (2.0 * v_half)
+
+
+def airy_psf(fwhm, obscuration, pixscale, size=None, oversample=9):
+    """Diffraction-limited PSF of a circular aperture with a central obscuration,
+    integrated over square pixels (a WebbPSF-like core and rings, without spikes).
+
+    The intensity is :func:`airy_profile`, ``[2J1(v)/v - eps^2 2J1(eps v)/(eps v)]^2``
+    with ``v = pi r / (lambda/D)``; ``lambda/D`` is solved from ``fwhm`` for that
+    ``eps`` (:func:`airy_lambda_over_d`; ``fwhm = 1.029 lambda/D`` for eps = 0).
+    It is sampled on an ``oversample`` x ``oversample`` sub-grid of every pixel and
+    summed (midpoint rule, as :func:`moffat_psf`), one quadrant in blocks of rows
+    and mirrored (the pattern is symmetric), then renormalised to sum 1.
+
+    Parameters
+    ----------
+    fwhm : float
+        Full width at half maximum of the pattern (not pixel-integrated), arcsec.
+    obscuration : float
+        Linear central obscuration eps, 0 <= eps < 1 (JWST ~0.11, HST ~0.33).
+    pixscale : float
+        Arcsec per pixel.
+    size : int, optional
+        Side in pixels (odd). Default: the diameter outside which
+        :data:`AIRY_LIGHT_OUTSIDE` (1%) of the infinite pattern's light falls,
+        radius ``2 (lambda/D) / (0.01 pi^2 (1 - eps))`` arcsec (the light beyond
+        ``v`` is ``2 / (pi v (1 - eps))`` for large v): about 20 FWHM for
+        eps = 0, 23 for eps = 0.11, 31 for eps = 0.33; at least 6 FWHM.
+    oversample : int
+        Sub-pixels per pixel along each axis (odd).
+
+    Returns
+    -------
+    psf : ndarray (size, size), sum 1
+    """
+    _check_positive(psf_fwhm=fwhm, pixscale=pixscale)
+    eps = _check_obscuration(obscuration)
+    lod = airy_lambda_over_d(fwhm, eps)  # arcsec
+    r_out = 2.0 * lod / (AIRY_LIGHT_OUTSIDE * np.pi**2 * (1.0 - eps))
+    size = _odd_size(size, np.ceil(max(3.0 * fwhm, r_out) / pixscale))
+    half, ov = size // 2, int(oversample) | 1
+    # sub-pixel centres of the quadrant's pixels 0..half, pixels from the stamp centre
+    u = (np.arange((half + 1) * ov) + 0.5) / ov - 0.5
+    scale = np.pi * pixscale / lod  # v per pixel
+    quad = np.empty((half + 1, half + 1))
+    rows = max(1, 2**21 // (ov * ov * (half + 1)))  # pixel rows per block (~16 MB)
+    for j0 in range(0, half + 1, rows):
+        jend = min(j0 + rows, half + 1)
+        uy = u[j0 * ov: jend * ov]
+        v = scale * np.hypot(uy[:, None], u[None, :])
+        fine = airy_profile(v, eps).reshape(jend - j0, ov, half + 1, ov)
+        quad[j0:jend] = fine.sum(axis=(1, 3))
+    psf = np.concatenate([quad[:0:-1], quad], axis=0)
+    psf = np.concatenate([psf[:, :0:-1], psf], axis=1)
     return psf / psf.sum()
 
 
@@ -387,8 +505,8 @@ def psf_for_band(band, pixscale, size=None, reprojected=True):
     ----------
     band : BandImage
         Uses ``psf`` + ``psf_pixscale`` when an image is given, else the
-        analytic ``psf_model`` (``gaussian`` / ``moffat``, ``moffat_beta``) of
-        ``psf_fwhm``.
+        analytic ``psf_model`` (``gaussian``; ``moffat``, ``moffat_beta``;
+        ``airy``, ``psf_obscuration``) of ``psf_fwhm``.
     pixscale : float
         Arcsec per pixel of the common grid.
     size : int, optional
@@ -418,10 +536,13 @@ def psf_for_band(band, pixscale, size=None, reprojected=True):
         if band.psf_model == "moffat":
             psf = moffat_psf(band.psf_fwhm, band.moffat_beta, pixscale, size)
             return _gaussian_blur(psf, blur / pixscale)
+        if band.psf_model == "airy":
+            psf = airy_psf(band.psf_fwhm, band.psf_obscuration, pixscale, size)
+            return _gaussian_blur(psf, blur / pixscale)
     except InputError as exc:
         raise InputError(f"band {band.filter}: {exc.problem}", path=where, fix=exc.fix) from None
     raise InputError(f"band {band.filter}: unknown psf_model {band.psf_model!r}.", path=where,
-                     fix="use 'gaussian' or 'moffat', or give a PSF image")
+                     fix="use 'gaussian', 'moffat' or 'airy', or give a PSF image")
 
 
 def measure_fwhm(psf, pixscale=1.0):
@@ -472,6 +593,63 @@ def auto_window(psf_target, high=1e-3, low=1e-5):
     beta = r_hi / max_r
     alpha = min((r_lo - r_hi) / max_r, 1.0 - beta)
     return SplitCosineBellWindow(alpha=alpha, beta=beta)
+
+
+#: Largest factor by which the kernel of a band whose PSF has a hard cut-off in spatial
+#: frequency (an ``airy`` band, :func:`cutoff_window`) may amplify a frequency, |T/S|.
+MAX_KERNEL_GAIN = 10.0
+
+
+def cutoff_window(psf_source, psf_target, max_gain=MAX_KERNEL_GAIN, taper=0.1, low=1e-5):
+    """:func:`auto_window` of the target, ending before the frequencies where the kernel
+    would amplify by more than ``max_gain`` (``|T| > max_gain |S|``).
+
+    A diffraction-limited PSF (:func:`airy_psf`) transmits no frequency beyond
+    ``D / lambda``, while a Gaussian target keeps some there (1.8% of its peak OTF for
+    F444W's own FWHM). The Fourier ratio ``T / S`` then grows without bound towards
+    the cut-off, up to where photutils' regularisation drops it: F444W's kernel to a
+    Gaussian of its own FWHM had sum|K| = 613 and sum K^2 = 70 (the matched noise
+    variance per unit input variance; 1.9 for a Moffat of the same FWHM), for a match
+    no better than this window's. Here the window is 1 out to ``1 - taper`` of the
+    first frequency radius where ``|T| > max_gain |S|`` (both OTFs normalised to 1,
+    ``|T| >= low``) and tapers to 0 there: the matched PSF then lacks the target's
+    light beyond the cut-off (``~ T(D/lambda)`` of its peak) and nothing is amplified
+    by more than ``max_gain``. Where no frequency has that gain, it is
+    :func:`auto_window` itself.
+
+    Parameters
+    ----------
+    psf_source, psf_target : ndarray, same odd shape
+        The band's PSF and the target on the kernel's grid.
+    max_gain : float
+        Largest |T/S| kept.
+    taper : float
+        Width of the cosine taper, as a fraction of the cut-off radius.
+    low : float
+        Target OTF level below which frequencies are ignored (auto_window's taper end).
+
+    Returns
+    -------
+    SplitCosineBellWindow, or None (no taper at all: auto_window's None, no cut-off).
+    """
+    ps = np.asarray(psf_source, dtype=float)
+    pt = np.asarray(psf_target, dtype=float)
+    window = auto_window(pt, low=low)
+    n = min(pt.shape)
+    otf_s, otf_t = (np.abs(np.fft.fftshift(np.fft.fft2(pad_to(p / p.sum(), (n, n)))))
+                    for p in (ps, pt))
+    c = (n - 1) / 2.0
+    yy, xx = np.indices(otf_t.shape)
+    r = np.hypot(yy - c, xx - c) / c  # fraction of the largest radius, as the windows
+    strained = (otf_t >= low) & (otf_t > max_gain * otf_s)
+    if not strained.any():
+        return window
+    cut = float(r[strained].min())
+    beta, end = (1.0, 1.0) if window is None else (window.beta, window.beta + window.alpha)
+    if cut >= end:
+        return window
+    start = min(beta, (1.0 - taper) * cut)
+    return SplitCosineBellWindow(alpha=cut - start, beta=start)
 
 
 def matching_kernel(psf_source, psf_target, window="auto", *, fwhm_source=None,
@@ -592,6 +770,14 @@ def kernel_oversampling(fwhm_source, fwhm_target, pixscale):
     return max(1, n + 1 - n % 2)
 
 
+def _band_window(band, src, tgt):
+    """The Fourier taper of a band's kernel: :func:`cutoff_window` for an analytic
+    ``airy`` PSF (its OTF ends at D / lambda), else ``"auto"``."""
+    if band.psf is None and band.psf_model == "airy":
+        return cutoff_window(src, tgt)
+    return "auto"
+
+
 def band_kernel(band, pixscale, target_fwhm, size, fwhm_source, regularization=1e-4):
     """Matching kernel (``size`` x ``size``, odd, sum 1) of a band to a Gaussian target
     on the common grid, built at the sampling :func:`kernel_oversampling` asks for.
@@ -602,7 +788,8 @@ def band_kernel(band, pixscale, target_fwhm, size, fwhm_source, regularization=1
     sub-pixels of ``pixscale / n`` over the same ``size * pixscale`` arcsec, divided
     there, and the continuous kernel is sampled at the common pixels' centres
     (every n-th sub-pixel: ``n`` and ``size`` are odd, so the centres coincide) and
-    renormalised. Either way the kernel sums to 1: flux is conserved.
+    renormalised. Either way the kernel sums to 1: flux is conserved. An ``airy``
+    band's kernel is tapered before its PSF's frequency cut-off (:func:`cutoff_window`).
 
     Parameters
     ----------
@@ -620,14 +807,16 @@ def band_kernel(band, pixscale, target_fwhm, size, fwhm_source, regularization=1
     if n == 1:
         src = pad_to(psf_for_band(band, pixscale), (size, size))
         tgt = pad_to(gaussian_psf(target_fwhm, pixscale), (size, size))
-        return matching_kernel(src / src.sum(), tgt / tgt.sum(), fwhm_source=fwhm_source,
-                               fwhm_target=target_fwhm, name=band.filter,
-                               regularization=regularization)
+        src, tgt = src / src.sum(), tgt / tgt.sum()
+        return matching_kernel(src, tgt, _band_window(band, src, tgt),
+                               fwhm_source=fwhm_source, fwhm_target=target_fwhm,
+                               name=band.filter, regularization=regularization)
     sub = pixscale / n
     src = psf_for_band(band, sub, size=size * n)
     tgt = gaussian_psf(target_fwhm, sub, size=size * n)
-    fine = matching_kernel(src, tgt, fwhm_source=fwhm_source, fwhm_target=target_fwhm,
-                           name=band.filter, regularization=regularization)
+    fine = matching_kernel(src, tgt, _band_window(band, src, tgt), fwhm_source=fwhm_source,
+                           fwhm_target=target_fwhm, name=band.filter,
+                           regularization=regularization)
     idx = (size * n) // 2 + n * (np.arange(size) - size // 2)
     kernel = fine[np.ix_(idx, idx)]
     return kernel / kernel.sum()

@@ -12,7 +12,8 @@ Band spec keys (``images.bands`` entries)
 science image; default: the survey's science extension, else the first 2-D
 image); ``psf_fwhm`` (arcsec) or ``psf_file`` + ``psf_pixscale`` (arcsec/px;
 the FWHM is then measured from the PSF image unless ``psf_fwhm`` is given);
-``psf_model`` (``gaussian`` | ``moffat``) and ``moffat_beta``; one of
+``psf_model`` (``gaussian`` | ``moffat`` | ``airy``), ``moffat_beta`` and
+``psf_obscuration`` (the Airy pattern's central obscuration, 0 <= eps < 1); one of
 ``unc_file`` / ``weight_file`` / ``var_file`` where the survey takes one;
 ``cosmic_rays`` (bool); ``calib_err`` (fractional 1-sigma calibration error of
 the band's zero point; default: the survey's documented value, see below);
@@ -217,10 +218,12 @@ __all__ = ["KNOWN_SURVEYS", "PIXSCALE_TOL", "SPEC_KEYS", "ab_flam_factor", "buni
 #: Keys a band spec may have.
 SPEC_KEYS = frozenset({
     "filter", "survey", "file", "hdu", "psf_fwhm", "psf_file", "psf_pixscale", "psf_model",
-    "moffat_beta", "unc_file", "weight_file", "var_file", "cosmic_rays", "calib_err", "gain",
-    "zeropoint", "sky", "bkg_box", "noise_hdu",
+    "moffat_beta", "psf_obscuration", "unc_file", "weight_file", "var_file", "cosmic_rays",
+    "calib_err", "gain", "zeropoint", "sky", "bkg_box", "noise_hdu",
 })
 NOISE_KEYS = ("unc_file", "weight_file", "var_file")
+#: Analytic PSF shapes a band spec's ``psf_model`` may name (sedmap.images.psf).
+PSF_MODELS = ("gaussian", "moffat", "airy")
 
 #: Largest fraction of the image whose variance may be NaN/<= 0 (else InputError).
 MAX_BAD_VAR_FRACTION = 0.5
@@ -1320,8 +1323,15 @@ def _check_spec(spec):
                          f"{'hold' if SURVEYS[survey].sky_in_image else 'not hold'} the sky.",
                          path, "remove 'sky'.")
     model = spec.get("psf_model", "gaussian")
-    if model not in ("gaussian", "moffat"):
-        raise InputError(f"psf_model={model!r}.", path, "use 'gaussian' or 'moffat'.")
+    if model not in PSF_MODELS:
+        raise InputError(f"psf_model={model!r}.", path,
+                         f"use one of {', '.join(repr(m) for m in PSF_MODELS)}.")
+    eps = spec.get("psf_obscuration")
+    if eps is not None and (isinstance(eps, bool) or not isinstance(eps, (int, float))
+                            or not np.isfinite(eps) or not 0 <= eps < 1):
+        raise InputError(f"psf_obscuration={eps!r} must be a number in [0, 1) (the central "
+                         "obscuration's linear fraction of the aperture).", path,
+                         "fix psf_obscuration: 0 for none, ~0.11 for JWST, ~0.33 for HST.")
     return path, survey, filt
 
 
@@ -1390,7 +1400,7 @@ def load_band(spec):
     ----------
     spec : dict
         ``{filter, survey, file, [hdu], [psf_fwhm | psf_file + psf_pixscale],
-        [psf_model], [moffat_beta], [unc_file | weight_file | var_file],
+        [psf_model], [moffat_beta], [psf_obscuration], [unc_file | weight_file | var_file],
         [cosmic_rays], [calib_err], [gain], [zeropoint], [sky], [bkg_box]}``
         (see the module docstring and docs/surveys.md).
 
@@ -1487,5 +1497,6 @@ def load_band(spec):
     return BandImage(filter=filt.name, data=data, var=var, wcs=wcs, psf_fwhm=fwhm, mask=mask,
                      psf=psf, psf_pixscale=psf_pixscale,
                      psf_model=spec.get("psf_model", "gaussian"),
-                     moffat_beta=float(spec.get("moffat_beta", 4.765)), survey=survey,
+                     moffat_beta=float(spec.get("moffat_beta", 4.765)),
+                     psf_obscuration=float(spec.get("psf_obscuration", 0.0)), survey=survey,
                      path=str(path), meta=meta)

@@ -65,7 +65,7 @@ class BandImage:
     psf_pixscale : float or None
         Arcsec per PSF pixel.
     psf_model : str
-        ``gaussian`` or ``moffat`` (analytic PSFs).
+        ``gaussian``, ``moffat`` or ``airy`` (analytic PSFs).
     moffat_beta : float
     survey : str
     path : str
@@ -76,6 +76,8 @@ class BandImage:
         Correlation coefficient of the noise of two pixels by their offset
         (``grid.noise_correlation``; set on matched bands), None for
         independent pixels.
+    psf_obscuration : float
+        Central obscuration of an ``airy`` PSF's aperture, linear ratio (0 <= eps < 1).
     """
 
     filter: str
@@ -92,6 +94,7 @@ class BandImage:
     path: str = ""
     meta: dict = field(default_factory=dict)
     noise_corr: np.ndarray = None
+    psf_obscuration: float = 0.0
 
     def __post_init__(self):
         if self.mask is None:
@@ -110,6 +113,7 @@ def write_band_image(band, path, *, step, confhash=None):
     if band.psf_fwhm is not None:  # unknown in a calibrated image (set when matching)
         cards["PSFFWHM"] = (float(band.psf_fwhm), "PSF FWHM, arcsec")
     cards.update({"PSFMODEL": band.psf_model, "MOFFBETA": float(band.moffat_beta),
+             "PSFOBSC": (float(band.psf_obscuration), "Airy PSF: central obscuration ratio"),
              "STEP": step, "SOURCE": str(band.path)[-60:],
              "BKGERR": (float(band.meta.get("bkg_err", 0.0)),
                         "sky-level error, erg/s/cm2/AA"),
@@ -159,6 +163,7 @@ def read_band_image(path):
                      psf_pixscale=float(head["PSFPIX"]) if psf is not None else None,
                      psf_model=str(head.get("PSFMODEL", "gaussian")),
                      moffat_beta=float(head.get("MOFFBETA", 4.765)),
+                     psf_obscuration=float(head.get("PSFOBSC", 0.0)),
                      survey=str(head.get("SURVEY", "generic")), path=str(path),
                      meta={"step": head.get("STEP"), "source": head.get("SOURCE"),
                            "bkg_err": float(head.get("BKGERR", 0.0)),

@@ -31,7 +31,7 @@ populations (no interpolation), the fit's own SPS model: with
 ``models.dust_emission`` its DL07 dust emission (energy balance) is in every
 band, which is what the infrared bands see. Each band is rendered on a grid
 aligned with its own native pixels (``k x k`` sub-pixels), convolved with the
-band's PSF (a Gaussian of ``psf_fwhm``; ``psf_model: moffat``; or an empirical
+band's PSF (a Gaussian of ``psf_fwhm``; ``psf_model: moffat`` or ``airy``; or an empirical
 ``psf_file`` + ``psf_pixscale``, :mod:`~sedmap.mock.psf`) and summed over the
 sub-pixels, which conserves flux exactly.
 The truth maps are sums (mass, SFR) or surviving-mass-weighted means (ages,

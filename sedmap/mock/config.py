@@ -122,7 +122,8 @@ DEFAULT_MOCK = {
     #     sky, skysig; optional poisson (variance per unit of signal)
     #   hsc (counts at AB 27), legacy (nanomaggies): skysig, gain (e- per unit)
     #   generic: bunit, skysig, poisson (variance per unit of signal)
-    # and a PSF: psf_fwhm (Gaussian), psf_model: moffat (+ moffat_beta), or
+    # and a PSF: psf_fwhm (Gaussian), psf_model: moffat (+ moffat_beta), psf_model:
+    # airy (+ psf_obscuration: a diffraction-limited telescope's Airy pattern), or
     # psf_file + psf_pixscale (an image, e.g. the IRAC in-flight PSFs)
     "bands": [
         {"filter": "galex_fuv", "survey": "galex", "pixscale": 1.5, "psf_fwhm": 4.2,
@@ -278,14 +279,21 @@ def _check_config(cfg):
 
 
 def _check_psf(b, where):
-    """A band's PSF: ``psf_model`` gaussian or moffat (``moffat_beta`` > 1), or a
-    ``psf_file`` that exists with its ``psf_pixscale``."""
-    if band_option(b, "psf_model") not in ("gaussian", "moffat"):
+    """A band's PSF: ``psf_model`` gaussian, moffat (``moffat_beta`` > 1) or airy
+    (``psf_obscuration`` in [0, 1)), or a ``psf_file`` that exists with its
+    ``psf_pixscale``."""
+    if band_option(b, "psf_model") not in ("gaussian", "moffat", "airy"):
         raise _bad(f"{where}psf_model", f"psf_model {b['psf_model']!r}",
-                   "use gaussian or moffat (or a psf_file)")
+                   "use gaussian, moffat or airy (or a psf_file)")
     beta = band_option(b, "moffat_beta")
     if isinstance(beta, bool) or not isinstance(beta, (int, float)) or not beta > 1:
         raise _bad(f"{where}moffat_beta", f"moffat_beta = {beta!r} must be > 1")
+    eps = band_option(b, "psf_obscuration")
+    if isinstance(eps, bool) or not isinstance(eps, (int, float)) or not 0 <= eps < 1:
+        raise _bad(f"{where}psf_obscuration",
+                   f"psf_obscuration = {eps!r} must be in [0, 1) (the central obscuration's "
+                   "linear fraction of the aperture)",
+                   "give 0 for none, ~0.11 for JWST, ~0.33 for HST")
     if "psf_file" in b:
         if "psf_model" in b:
             raise _bad(f"{where}psf_model", "both psf_file and psf_model are given",

@@ -1,5 +1,7 @@
 """The PSF each mock band is rendered with: a circular Gaussian of ``psf_fwhm`` (the
-default), a Moffat (``psf_model: moffat``, ``moffat_beta``), or an empirical PSF image
+default), a Moffat (``psf_model: moffat``, ``moffat_beta``), the Airy pattern of an
+obscured circular aperture (``psf_model: airy``, ``psf_obscuration``: a WebbPSF-like
+core and rings, without the spikes), or an empirical PSF image
 (``psf_file`` + ``psf_pixscale``, e.g. the IRAC in-flight PSFs), resampled to the
 band's sub-pixels with :func:`sedmap.images.psf.load_psf`, as the imaging stage
 reads the same file."""
@@ -7,7 +9,7 @@ reads the same file."""
 import numpy as np
 from scipy.signal import fftconvolve
 
-from ..images.psf import load_psf, moffat_psf
+from ..images.psf import airy_psf, load_psf, moffat_psf
 from .geometry import _block_sum, _psf_convolve
 from .survey_base import band_option
 
@@ -25,9 +27,12 @@ def psf_kernel(band, sub):
         return None
     if "psf_file" in band:
         return load_psf(band["psf_file"], float(band["psf_pixscale"]), to_pixscale=sub)
-    fwhm = float(band["psf_fwhm"])  # a Moffat
+    fwhm = float(band["psf_fwhm"])  # a Moffat or an Airy pattern
     # sub-pixels far smaller than the core need no sub-sampling of their own
     over = 1 if fwhm / sub > 20 else 9
+    if band_option(band, "psf_model") == "airy":
+        return airy_psf(fwhm, float(band_option(band, "psf_obscuration")), sub,
+                        oversample=over)
     return moffat_psf(fwhm, float(band_option(band, "moffat_beta")), sub, oversample=over)
 
 
@@ -47,7 +52,7 @@ STAR_SUBSAMPLE = 5
 
 def point_sources(shape, k, xy, flux, band):
     """Point sources at native pixel positions ``xy`` [(x, y), 0-based] with ``flux``
-    each, seen through the band's Moffat or PSF image, on the native pixels ``shape``
+    each, seen through the band's Moffat, Airy or PSF image, on the native pixels ``shape``
     (Gaussian bands: :func:`sedmap.mock.render._pixel_gaussian`, exact integrals).
 
     Each source is rendered in a cutout of sub-pixels (``max(k, STAR_SUBSAMPLE)`` per
@@ -58,7 +63,7 @@ def point_sources(shape, k, xy, flux, band):
     """
     ny, nx = shape
     kk = max(int(k), STAR_SUBSAMPLE)
-    kernel = psf_kernel(band, band["pixscale"] / kk)  # a Moffat or a PSF image
+    kernel = psf_kernel(band, band["pixscale"] / kk)  # a Moffat, Airy or PSF image
     h = int(np.ceil(kernel.shape[0] / kk / 2.0)) + 1   # cutout half-side, native pixels
     m = 2 * h + 1
     out = np.zeros(shape)

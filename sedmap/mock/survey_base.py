@@ -23,7 +23,7 @@ from .writing import _clean_wcs_header, _write_hdul
 
 #: values of the optional keys every mock band may have, when it leaves them out
 BAND_DEFAULTS = {"rotation_deg": 0.0, "offset_arcsec": [0.0, 0.0], "psf_model": "gaussian",
-                 "moffat_beta": 4.765}
+                 "moffat_beta": 4.765, "psf_obscuration": 0.0}
 
 
 def band_option(band, key):

@@ -34,7 +34,7 @@ MOCK_SURVEYS = {s.name: s for s in (Galex(), SDSS(), TwoMass(), WISE(), HST(), D
 SURVEYS = tuple(MOCK_SURVEYS)
 
 #: PSF keys of a mock band that go to its band spec as they are
-PSF_SPEC_KEYS = ("psf_file", "psf_pixscale", "psf_model", "moffat_beta")
+PSF_SPEC_KEYS = ("psf_file", "psf_pixscale", "psf_model", "moffat_beta", "psf_obscuration")
 
 
 def flam_per_native_unit(band):
