@@ -14,7 +14,7 @@ from sedmap.stages import run_mock, run_script
 
 def body(p, i, o, w):
     run_mock(p.settings, p.galaxy, Path(o.bands).parent,
-             models_config=p.models)
+             models_config=p.models, grid=p.grid)
 
 
 run_script(snakemake, body)

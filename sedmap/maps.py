@@ -5,8 +5,10 @@
 * ``NAME_CONSTRAINT`` (bin space): how much the data narrowed each quantity
   relative to its prior, ``1 - posterior 68% width / prior 68% width``
   (:mod:`sedmap.fit.constraint`); a bin is *constrained* in a quantity when
-  this is at least ``maps.constraint_min``. ``BIN_ID`` and ``FIT_FLAG`` (NaN
-  outside the bins).
+  this is at least ``maps.constraint_min``. NaN where the bin's percentiles rest
+  on fewer than :data:`MIN_ESS` independent samples (an RDSPS grid too coarse for
+  the bin's S/N: the interval is the grid's spacing, not what the data allow).
+  ``BIN_ID`` and ``FIT_FLAG`` (NaN outside the bins).
 * Pixel-space maps (``MAPSPACE='PIXEL'``) of the extensive quantities (log
   stellar mass, log SFR, log dust mass): the bin's total is shared among its
   pixels in proportion to their flux in a chosen band (``maps.split``). The
@@ -39,6 +41,9 @@ EXTENSIVE = ("log_mstar", "log_sfr", "log_mdust")
 SHARE_FLOOR = 0.1
 #: default least constraint (1 - posterior / prior 68% width) of a constrained bin
 CONSTRAINT_MIN = 0.5
+#: fewest independent samples (``FitResult.effective_sample_size``) whose 68% interval
+#: measures how much the data narrowed a quantity; below it ``NAME_CONSTRAINT`` is NaN
+MIN_ESS = 5.0
 #: quantities the constraint summary reports (a user's first maps)
 SUMMARY = ("log_mstar", "log_sfr", "age_mw", "logzsol", "av", "log_ssfr")
 
@@ -79,7 +84,9 @@ def bin_space_maps(binmap, results):
     for name in names:  # how much the data narrowed each quantity (fit.constraint)
         table = np.full(n_bin, np.nan)
         for k, r in enumerate(results):
-            c = constraint(r.percentiles, r.prior_width) if not r.flag else {}
+            # an ESS of NaN (unknown: MCMC without autocorrelation times) is let pass
+            few = r.effective_sample_size < MIN_ESS
+            c = constraint(r.percentiles, r.prior_width) if not (r.flag or few) else {}
             if name in c:
                 table[k] = c[name]
         if np.isfinite(table).any():

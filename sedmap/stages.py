@@ -60,8 +60,10 @@ log = logging.getLogger(__name__)
 
 
 # ------------------------------------------------------------------ mock
-def run_mock(settings, galaxy, out_dir, *, models_config, progress=False):
-    """The mock galaxy at the configured position -> raw images, truth, bands.yaml."""
+def run_mock(settings, galaxy, out_dir, *, models_config, grid=None, progress=False):
+    """The mock galaxy at the configured position -> raw images, truth, bands.yaml;
+    ``grid``: the ``images`` section's ``pixel_scale`` and ``target_psf_fwhm`` (the
+    truth maps' grid and PSF)."""
     cfg = dict(settings or {})
     for key in ("ra", "dec", "z", "ebv"):
         cfg.setdefault(key, galaxy[key])
@@ -69,7 +71,7 @@ def run_mock(settings, galaxy, out_dir, *, models_config, progress=False):
     if mismatch:
         raise InputError(f"mock.settings {mismatch} differ from the galaxy section",
                          path="mock.settings", fix="set them in galaxy: only")
-    return make_mock(cfg, out_dir, models_config=models_config, progress=progress)
+    return make_mock(cfg, out_dir, models_config=models_config, grid=grid, progress=progress)
 
 
 # -------------------------------------------------------------------- ifs

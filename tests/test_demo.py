@@ -36,6 +36,20 @@ def test_demo_products(demo):
 
 
 @pytest.mark.slow
+def test_truth_is_on_the_data_grid_at_the_data_psf(demo):
+    """The truth maps the fits are judged against have the flux map's pixel and
+    target PSF (the widest band PSF with its native pixels' box: WISE W2's 6.4" on
+    1.375" pixels makes 6.47")."""
+    from astropy.io import fits
+
+    cube = read_flux_cube(demo / "fluxmap.fits")
+    head = fits.getheader(demo.parent / "demo" / "mock" / "truth.fits")
+    assert head["PSFFWHM"] == pytest.approx(cube.psf_fwhm, rel=1e-9)
+    assert head["PIXSIZE"] == pytest.approx(cube.pixsize, rel=1e-9)
+    assert cube.psf_fwhm > 1.005 * max(cube.filters.psf_fwhm_arcsec)
+
+
+@pytest.mark.slow
 def test_demo_bin_fluxes_agree_with_truth_within_their_errors(demo):
     """The bins' fluxes against the mock's true (noiseless, PSF-matched) fluxes
     summed over the same pixels: the residuals in units of the stated errors

@@ -184,6 +184,15 @@ def test_constraint_maps_and_summary(setup, tmp_path):
     binmap[1:3, 1:2] = 0    # bin 1: 6 pixels, bin 2: 8
     ms2 = make_map_set("g", WCS(naxis=2), binmap, res, flux, err, ["sdss_z", "galex_nuv"])
     assert ms2.summary["log_mstar"]["fraction"] == pytest.approx(6 / 14)
+    # a posterior resting on ~1 grid model: its width measures nothing, the bin is not
+    # counted as constrained (NaN), whatever its interval says
+    res[1].prior_width = {"log_mstar": 1.0}
+    res[1].weights, res[1].samples = np.array([1.0, 1e-6]), np.zeros((2, 1))
+    assert res[1].effective_sample_size < 1.01
+    ms3 = make_map_set("g", WCS(naxis=2), binmap, res, flux, err, ["sdss_z", "galex_nuv"])
+    assert np.all(np.isnan(ms3.maps["LOG_MSTAR_CONSTRAINT"].data[binmap == 2]))
+    assert ms3.maps["LOG_MSTAR_P50"].data[binmap == 2] == pytest.approx(8.5)
+    assert ms3.summary["log_mstar"]["fraction"] == pytest.approx(6 / 14)
     back = read_map_set(write_map_set(ms, tmp_path / "maps.fits"))
     assert back.constraint_min == 0.5 and list(back.summary) == list(ms.summary)
     for name, value in ms.summary.items():

@@ -630,3 +630,20 @@ def test_every_survey_is_one_object():
         assert survey.sky_in_image == READERS[name].sky_in_image, name
         assert survey.depth_keys, name
     assert tuple(mock.MOCK_SURVEYS) == mock.SURVEYS
+
+
+def test_truth_grid_is_the_imaging_stages():
+    """The truth maps' pixel and PSF: the coarsest native pixel and the widest band
+    PSF after reprojection (FWHM widened in quadrature by one native pixel box,
+    sigma^2 += p^2 / 12), or the images section's settings where given."""
+    from sedmap.mock.truth import truth_grid
+
+    bands = [{"pixscale": 0.4, "psf_fwhm": 1.3}, {"pixscale": 1.5, "psf_fwhm": 5.3},
+             {"pixscale": 2.75, "psf_fwhm": 5.25}]
+    box = [np.sqrt(p**2 / 12.0) * 2.0 * np.sqrt(2.0 * np.log(2.0)) for p in (1.5, 2.75)]
+    pix, fwhm = truth_grid(bands)
+    assert pix == 2.75
+    # the 2.75" pixels' box makes the 5.25" band the widest on the grid
+    assert fwhm == pytest.approx(np.hypot(5.25, box[1]), rel=1e-12)
+    assert fwhm > np.hypot(5.3, box[0])
+    assert truth_grid(bands, pixel_scale=2.0, target_psf_fwhm=7.0) == (2.0, 7.0)

@@ -51,6 +51,7 @@ __all__ = [
     "moffat_psf",
     "pad_to",
     "psf_for_band",
+    "reprojected_fwhm",
     "reprojection_sigma",
     "resample_psf",
     "target_psf_fwhm",
@@ -474,6 +475,13 @@ def reprojection_sigma(band):
     return band.pixscale / np.sqrt(12.0)
 
 
+def reprojected_fwhm(fwhm, native_pixscale):
+    """FWHM (arcsec) of a PSF of ``fwhm`` arcsec on the common grid after reprojection
+    from native pixels of ``native_pixscale`` arcsec: widened in quadrature by one
+    native pixel box (:func:`reprojection_sigma`)."""
+    return float(np.hypot(fwhm, native_pixscale / np.sqrt(12.0) / FWHM_TO_SIGMA))
+
+
 def effective_fwhm(band, reprojected=True):
     """The band's PSF FWHM on the common grid, arcsec: ``psf_fwhm`` widened in
     quadrature by the reprojection blur (``reprojection_sigma``) when
@@ -482,9 +490,7 @@ def effective_fwhm(band, reprojected=True):
     if f is None or not np.isfinite(f) or f <= 0:
         raise InputError(f"band {band.filter}: psf_fwhm is missing or not positive ({f!r}).",
                          path=band.path or band.filter, fix="set psf_fwhm (arcsec) for this band")
-    if not reprojected:
-        return float(f)
-    return float(np.hypot(f, reprojection_sigma(band) / FWHM_TO_SIGMA))
+    return reprojected_fwhm(f, band.pixscale) if reprojected else float(f)
 
 
 def _gaussian_blur(psf, sigma_pix):

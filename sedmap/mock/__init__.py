@@ -145,7 +145,7 @@ def mock_band_specs(mock_config, out_dir):
             for b in cfg["bands"]]
 
 
-def make_mock(mock_config, out_dir, *, models_config, progress=True):
+def make_mock(mock_config, out_dir, *, models_config, grid=None, progress=True):
     """Write the mock galaxy's raw images, band specs, truth (and IFS cube).
 
     Parameters
@@ -158,6 +158,10 @@ def make_mock(mock_config, out_dir, *, models_config, progress=True):
     models_config : dict
         The validated ``models`` section: the SPS model of the mock (SFH form, dust
         law, wavelength grid, cosmology).
+    grid : dict, optional
+        ``pixel_scale`` and ``target_psf_fwhm`` of the ``images`` section (None or
+        absent: the imaging stage's defaults), the grid and PSF of the truth maps
+        (:func:`sedmap.mock.truth.truth_grid`).
     progress : bool
         Show progress bars.
 
@@ -170,8 +174,9 @@ def make_mock(mock_config, out_dir, *, models_config, progress=True):
     Notes
     -----
     Truth file ``truth.fits`` (``PRODUCT = 'MOCKTRUTH'``; every image on the
-    common grid ``target_grid(ra, dec, coarsest pixscale, stamp_arcsec)`` with
-    its WCS, BUNIT and provenance):
+    common grid ``target_grid(ra, dec, pixel, stamp_arcsec)`` with its WCS, BUNIT
+    and provenance, at the imaging stage's target PSF; pixel and PSF from
+    :func:`~sedmap.mock.truth.truth_grid`):
 
     * ``LOG_MASS`` dex(solMass): surviving stellar mass in the pixel, at the
       target PSF (``LOG_MASS_NOPSF``: without it);
@@ -193,7 +198,8 @@ def make_mock(mock_config, out_dir, *, models_config, progress=True):
       the target PSF),
       names in ``PARAM1..PARAMn``;
     * ``FLUX_TRUE`` (n_band, ny, nx), 1e-17 erg/s/cm^2/AA per pixel: galaxy
-      light only, at the target PSF (the worst band PSF, Gaussian), without
+      light only, at the target PSF (Gaussian; by default the widest band PSF
+      on the common grid, its native pixels' box included), without
       Milky-Way extinction;
     * ``FILTERS`` (as in the flux cube), ``BANDS`` (per band: survey, native
       pixel scale, rotation, centre offset, shape, Milky-Way ``a_lambda`` and
@@ -211,7 +217,8 @@ def make_mock(mock_config, out_dir, *, models_config, progress=True):
     mc = _mock_models(cfg, models_config)
     out_dir = Path(out_dir)
     out_raw = out_dir / "raw"
-    confhash = config_hash({"mock": cfg, "models": mc})
+    grid = {k: v for k, v in (grid or {}).items() if v is not None}
+    confhash = config_hash({"mock": cfg, "models": mc, **({"grid": grid} if grid else {})})
     model = model_from_config(mc)
     galaxy = MockGalaxy(cfg, model, mc)
 
@@ -251,7 +258,7 @@ def make_mock(mock_config, out_dir, *, models_config, progress=True):
         {"galaxy": {"ra": float(cfg["ra"]), "dec": float(cfg["dec"]), "z": float(cfg["z"]),
                     "ebv": float(cfg["ebv"])}, "bands": specs}, out_dir / "bands.yaml")
     manifest["truth"] = _write_truth(cfg, galaxy, setup, band_rows, confhash,
-                                     out_dir / "truth.fits")
+                                     out_dir / "truth.fits", grid)
 
     if cfg["ifs"]:
         rng = np.random.default_rng([int(cfg["seed"]), len(bands)])

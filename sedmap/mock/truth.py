@@ -8,6 +8,7 @@ from scipy.ndimage import gaussian_filter
 
 from ..constants import FWHM_TO_SIGMA
 from ..images.grid import target_grid
+from ..images.psf import reprojected_fwhm
 from ..io.fits_utils import DEFAULT_FSCALE, flux_bunit, image_hdu, primary_hdu, table_hdu
 from ..io.fluxcube import Filters, filters_hdu
 from .geometry import _block_sum, _fine_coords, _psf_convolve, _sub_factor
@@ -123,8 +124,24 @@ def _dust_hdus(galaxy, pivots, wcs, shape, pix, k, psf_t, confhash, card):
     return hdus
 
 
-def _write_truth(cfg, galaxy, setup, band_rows, confhash, path):
+def truth_grid(bands, pixel_scale=None, target_psf_fwhm=None):
+    """The common grid's pixel and target PSF FWHM (arcsec) that the imaging stage
+    gives the mock's ``bands``, and the truth maps are brought to: ``pixel_scale``
+    and ``target_psf_fwhm`` (``images.pixel_scale``, ``images.target_psf_fwhm``)
+    where set, else the coarsest native pixel and the widest band PSF as reprojected
+    onto the grid (:func:`sedmap.images.psf.reprojected_fwhm`), as
+    :func:`sedmap.images.pipeline.common_grid` chooses them."""
+    pix = float(pixel_scale or max(b["pixscale"] for b in bands))
+    psf_t = float(target_psf_fwhm or max(reprojected_fwhm(b["psf_fwhm"], b["pixscale"])
+                                         for b in bands))
+    return pix, psf_t
+
+
+def _write_truth(cfg, galaxy, setup, band_rows, confhash, path, grid):
     """Write ``truth.fits`` (layout in :func:`sedmap.mock.make_mock`); returns its path.
+
+    ``grid``: the imaging stage's ``pixel_scale`` and ``target_psf_fwhm`` settings
+    (:func:`truth_grid`).
 
     ``setup`` is the mock's :class:`~sedmap.mock.render._BandSetup` (filters, pivots,
     photometry, stars), ``band_rows`` the rows of the ``BANDS`` table.
@@ -133,8 +150,7 @@ def _write_truth(cfg, galaxy, setup, band_rows, confhash, path):
     model = galaxy.model
     filters, pivots, phot = setup.filters, setup.pivots, setup.phot
     stars = setup.stars
-    pix = max(b["pixscale"] for b in bands)
-    psf_t = max(b["psf_fwhm"] for b in bands)
+    pix, psf_t = truth_grid(bands, **grid)
     gwcs, gshape = target_grid(cfg["ra"], cfg["dec"], pix, cfg["stamp_arcsec"])
     k = _sub_factor(pix, cfg["fine_pixscale"])
     mass0, sfr0, quant0, params, formed0 = _truth_maps(galaxy, gwcs, gshape, pix, k)

@@ -16,6 +16,8 @@ rule mock:
                           if k not in ("seed", "n_models", "chunk_size", "draw")
                           and not (k in ("sfh", "params")
                                    and gcfg(w)["mock"]["settings"].get("sfh"))},
+        # the truth maps' grid and PSF: those the imaging stage will give the data
+        grid=lambda w: {k: gcfg(w)["images"][k] for k in ("pixel_scale", "target_psf_fwhm")},
         confhash=stage_hash("galaxy", "mock"),
     log:
         f"{LOGS}/mock.log",
