@@ -149,7 +149,7 @@ def test_demo_jwst_bin_fluxes_agree_with_truth(jwst, cfg):
 @pytest.mark.slow
 def test_demo_jwst_mass_recovered(jwst):
     """Stellar mass per bin against the truth. Measured: RDSPS (68 S/N-complete bins)
-    bias -0.041 dex, scatter 0.035; MCMC (20 bins) -0.073 and 0.039. The bias is the
+    bias -0.043 dex, scatter 0.035; MCMC (20 bins) -0.075 and 0.039. The bias is the
     fit's, not the images': fitting the noiseless true fluxes of the same bins gives
     -0.035 (docs/validation.md): under the continuity prior the fits make the stars
     younger (age -0.25 Gyr, prior-dominated), dustier and lower in metallicity than
