@@ -349,6 +349,13 @@ def test_airy_kernel_to_its_own_fwhm_does_not_amplify_noise():
     window = P.cutoff_window(P.psf_for_band(moffat, pix / 3, size=3 * n), sub)
     auto = P.auto_window(sub)
     assert (window.alpha, window.beta) == (auto.alpha, auto.beta)
+    # the same pattern given as a PSF file (as WebbPSF writes one, 4x oversampled)
+    # gets the same taper: sum K^2 < 1 where the plain ratio gave > 10
+    filed = airy_band()
+    filed.psf = P.airy_psf(0.145, 0.11, pix / 4)
+    filed.psf_pixscale, filed.psf_model = pix / 4, "gaussian"
+    kf = P.band_kernel(filed, pix, target, n, target)
+    assert abs(kf.sum() - 1) < 1e-12 and np.sum(kf**2) < 1.0
 
 
 def test_airy_psf_of_a_band_and_its_header_round_trip(tmp_path):

@@ -602,7 +602,8 @@ def auto_window(psf_target, high=1e-3, low=1e-5):
 
 
 #: Largest factor by which the kernel of a band whose PSF has a hard cut-off in spatial
-#: frequency (an ``airy`` band, :func:`cutoff_window`) may amplify a frequency, |T/S|.
+#: frequency (a diffraction-limited band, :func:`cutoff_window`) may amplify a frequency,
+#: |T/S|.
 MAX_KERNEL_GAIN = 10.0
 
 
@@ -776,14 +777,6 @@ def kernel_oversampling(fwhm_source, fwhm_target, pixscale):
     return max(1, n + 1 - n % 2)
 
 
-def _band_window(band, src, tgt):
-    """The Fourier taper of a band's kernel: :func:`cutoff_window` for an analytic
-    ``airy`` PSF (its OTF ends at D / lambda), else ``"auto"``."""
-    if band.psf is None and band.psf_model == "airy":
-        return cutoff_window(src, tgt)
-    return "auto"
-
-
 def band_kernel(band, pixscale, target_fwhm, size, fwhm_source, regularization=1e-4):
     """Matching kernel (``size`` x ``size``, odd, sum 1) of a band to a Gaussian target
     on the common grid, built at the sampling :func:`kernel_oversampling` asks for.
@@ -794,8 +787,12 @@ def band_kernel(band, pixscale, target_fwhm, size, fwhm_source, regularization=1
     sub-pixels of ``pixscale / n`` over the same ``size * pixscale`` arcsec, divided
     there, and the continuous kernel is sampled at the common pixels' centres
     (every n-th sub-pixel: ``n`` and ``size`` are odd, so the centres coincide) and
-    renormalised. Either way the kernel sums to 1: flux is conserved. An ``airy``
-    band's kernel is tapered before its PSF's frequency cut-off (:func:`cutoff_window`).
+    renormalised. Either way the kernel sums to 1: flux is conserved. The kernel is
+    tapered before any frequency it would amplify more than :data:`MAX_KERNEL_GAIN`
+    times (:func:`cutoff_window`): a diffraction-limited PSF's cut-off, analytic
+    (``airy``) or in a PSF file (WebbPSF, TinyTim); for the Gaussian, Moffat and
+    empirical ground-based and IRAC PSFs of the demos and real examples this is
+    photutils' window as it was.
 
     Parameters
     ----------
@@ -814,13 +811,13 @@ def band_kernel(band, pixscale, target_fwhm, size, fwhm_source, regularization=1
         src = pad_to(psf_for_band(band, pixscale), (size, size))
         tgt = pad_to(gaussian_psf(target_fwhm, pixscale), (size, size))
         src, tgt = src / src.sum(), tgt / tgt.sum()
-        return matching_kernel(src, tgt, _band_window(band, src, tgt),
+        return matching_kernel(src, tgt, cutoff_window(src, tgt),
                                fwhm_source=fwhm_source, fwhm_target=target_fwhm,
                                name=band.filter, regularization=regularization)
     sub = pixscale / n
     src = psf_for_band(band, sub, size=size * n)
     tgt = gaussian_psf(target_fwhm, sub, size=size * n)
-    fine = matching_kernel(src, tgt, _band_window(band, src, tgt), fwhm_source=fwhm_source,
+    fine = matching_kernel(src, tgt, cutoff_window(src, tgt), fwhm_source=fwhm_source,
                            fwhm_target=target_fwhm, name=band.filter,
                            regularization=regularization)
     idx = (size * n) // 2 + n * (np.arange(size) - size // 2)
