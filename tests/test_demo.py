@@ -289,14 +289,15 @@ def test_model_edit_rebuilds_the_shared_grid_once_then_every_galaxys_fits(demo):
 
 @pytest.fixture(scope="module")
 def observed(demo, tmp_path_factory):
-    """The demo's raw mock images as an observed (non-mock) galaxy, through the images
-    stage: a galaxy whose band settings name real files and PSFs."""
+    """Three of the demo's raw mock images (GALEX FUV, NUV, SDSS u) as an observed
+    (non-mock) galaxy, through the images stage: a galaxy whose band settings name
+    real files and PSFs."""
     import yaml
 
     bands = yaml.safe_load((demo / "mock" / "bands.yaml").read_text())
     out = tmp_path_factory.mktemp("observed")
     cfg = {"galaxy": dict(bands["galaxy"], name="obs"), "mock": {"enabled": False},
-           "images": {"bands": bands["bands"], "stamp_arcsec": 150.0}}
+           "images": {"bands": bands["bands"][:3], "stamp_arcsec": 150.0}}
     path = out / "obs.yaml"
     path.write_text(yaml.safe_dump(cfg))
     run = subprocess.run(
@@ -314,13 +315,14 @@ def test_one_band_psf_change_reruns_from_psf_matching(observed, tmp_path):
     out, path, cfg = observed
     target = [f"{out}/obs/fluxmap.fits"]
     assert dry_run(out, configfile=str(path), targets=target)[0] == {}
-    cfg["images"]["bands"][4]["psf_fwhm"] += 0.2  # sdss_r
+    cfg["images"]["bands"][2]["psf_fwhm"] += 0.2  # sdss_u, still sharper than GALEX
     changed = tmp_path / "obs.yaml"
     changed.write_text(yaml.safe_dump(cfg))
     counts, outputs = dry_run(out, configfile=str(changed), targets=target)
     assert {"match_band", "fluxmap"} <= set(counts)
     assert "calibrate_band" not in counts and "mock" not in counts
-    assert any(o.endswith("sdss_r_matched.fits") for o in outputs)
+    assert any(o.endswith("sdss_u_matched.fits") for o in outputs)
+    assert not any(o.endswith("galex_nuv_matched.fits") for o in outputs)
 
 
 @pytest.mark.slow
@@ -338,6 +340,9 @@ def test_demo_says_its_quantities_are_constrained(demo):
     for name, m in ms.maps.items():
         if name.endswith(("_P16", "_P50", "_P84")):
             assert np.all(np.isfinite(m.data[fitted])), name
+
+
+MAP_BINS_PER_JOB = 120
 
 
 @pytest.mark.slow
@@ -360,13 +365,15 @@ def test_map_method_runs_the_demo_through_fit_method(demo, tmp_path):
     shutil.copytree(demo.parent / "logs", out / "logs")
     run = subprocess.run(
         [sys.executable, "-m", "sedmap.cli", "run", "config/galaxies/demo.yaml", "--cores",
-         "2", "--config", f"results_dir={out}", "fit.method=map"],
+         "2", "--config", f"results_dir={out}", "fit.method=map",
+         # two jobs: a MAP fit takes 0.4 s a bin, starting a job 3-5 s
+         f"fit.bins_per_job={MAP_BINS_PER_JOB}"],
         cwd=ROOT, capture_output=True, text=True, timeout=900, check=False)
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
     jobs = sorted((out / "demo" / "fits").glob("job_*"))
     files = sorted(f for j in jobs for f in j.glob("bin_*.h5"))
     n_bin = read_bin_map(out / "demo" / "binmap.fits").n_bin
-    assert len(files) == n_bin and len(jobs) == -(-n_bin // 10)
+    assert len(files) == n_bin and len(jobs) == -(-n_bin // MAP_BINS_PER_JOB)
     chi2 = np.array([[read_fit_result(f).chi2,
                       read_fit_result(out / "demo" / "rdsps" / f.name).chi2] for f in files
                      if read_fit_result(f).method == "map" and not read_fit_result(f).flag])
