@@ -322,7 +322,7 @@ def plot_maps(panels, wcs, path, pixel_kpc=None, markers=None):
     notes = []
     if any(p.get("prior") is not None and np.any(p["prior"]) for p in panels):
         notes.append("hatched: prior-dominated (the data narrow the prior's 68% width by "
-                     "less than maps.constraint_min)")
+                     "less than maps.constraint_min, or too few posterior samples to tell)")
     if any(p.get("low") is not None and np.any(p["low"]) for p in panels):
         notes.append("grey: low-S/N bins (BIN_FLAG = 1)")
     if notes:
