@@ -873,7 +873,10 @@ def match_band(data, var, kernel, mask=None, max_lost=0.01, var_factor=1.0):
     ``|1 - c|``, exceeds ``max_lost`` (so a ring of about the kernel's
     half-width at the edges and around masked pixels is masked; the signed
     weight is used because kernels of nearly equal PSFs oscillate, and their
-    oscillations cancel on the smooth, PSF-convolved signal); elsewhere the
+    oscillations cancel on the smooth, PSF-convolved signal). Where that signed
+    weight is near 1 only by chance inside the ring (isolated pixels, lines one or
+    two pixels wide), the pixels are masked too: the unmasked area is opened with
+    a 3 x 3 square (``scipy.ndimage.binary_opening``). Elsewhere the
     missing weight is restored by dividing by ``c``: ``data' = (d*K) / c``
     and ``var' = (v*K^2) / c^2``, the exact variance of the renormalised
     weighted sum.
@@ -897,6 +900,11 @@ def match_band(data, var, kernel, mask=None, max_lost=0.01, var_factor=1.0):
     out_d = fftconvolve(d0, kernel[None], mode="same", axes=(-2, -1))
     out_v = fftconvolve(v0, kernel**2, mode="same") * float(var_factor)
     bad = (np.abs(1.0 - cover) > max_lost) | ~valid | (cover <= 0)
+    # where an oscillating kernel reaches masked pixels, its signed weight there can
+    # cancel by chance: lone pixels and 1-2 pixel lines pass inside the masked ring
+    # (a lattice along the edges of JWST's Airy-to-Gaussian kernels); only areas at
+    # least 3 pixels across are kept
+    bad = ~ndimage.binary_opening(~bad, structure=np.ones((3, 3), bool))
     with np.errstate(divide="ignore", invalid="ignore"):
         out_d = np.where(bad, np.nan, out_d / cover)
         out_v = np.where(bad, np.nan, out_v / cover**2)
