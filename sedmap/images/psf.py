@@ -33,6 +33,7 @@ except ImportError:  # photutils 2.x
     from photutils.psf.matching import create_matching_kernel as _make_kernel
 
 __all__ = [
+    "PSF_MODELS",
     "SplitCosineBellWindow",
     "TopHatWindow",
     "airy_lambda_over_d",
@@ -107,6 +108,9 @@ def pad_to(image, shape):
 
 
 # ------------------------------------------------------------- analytic PSFs
+
+#: the analytic PSF shapes a band's ``psf_model`` may name (:func:`psf_for_band`)
+PSF_MODELS = ("gaussian", "moffat", "airy")
 
 
 def gaussian_psf(fwhm_arcsec, pixscale, size=None):

@@ -211,6 +211,7 @@ from ..io.bandimage import BandImage
 from ..io.fits_utils import read_wcs, read_whole_fits
 from .background import DEFAULT_BOX, estimate_background
 from .cosmic import clean_cosmic_rays
+from .psf import PSF_MODELS
 
 __all__ = ["KNOWN_SURVEYS", "PIXSCALE_TOL", "SPEC_KEYS", "ab_flam_factor", "bunit_kind",
            "default_calib_err", "load_band", "sdss_gain_darkvar", "vega_flam_factor"]
@@ -222,8 +223,6 @@ SPEC_KEYS = frozenset({
     "calib_err", "gain", "zeropoint", "sky", "bkg_box", "noise_hdu",
 })
 NOISE_KEYS = ("unc_file", "weight_file", "var_file")
-#: Analytic PSF shapes a band spec's ``psf_model`` may name (sedmap.images.psf).
-PSF_MODELS = ("gaussian", "moffat", "airy")
 
 #: Largest fraction of the image whose variance may be NaN/<= 0 (else InputError).
 MAX_BAD_VAR_FRACTION = 0.5

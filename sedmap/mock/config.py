@@ -8,6 +8,7 @@ import numpy as np
 
 from ..errors import InputError
 from ..filters import get_filter
+from ..images.psf import PSF_MODELS
 from ..io.yamlfile import deep_merge
 from ..sps import PARAM_INFO
 from ..sps.sfh import FORMS
@@ -282,7 +283,7 @@ def _check_psf(b, where):
     """A band's PSF: ``psf_model`` gaussian, moffat (``moffat_beta`` > 1) or airy
     (``psf_obscuration`` in [0, 1)), or a ``psf_file`` that exists with its
     ``psf_pixscale``."""
-    if band_option(b, "psf_model") not in ("gaussian", "moffat", "airy"):
+    if band_option(b, "psf_model") not in PSF_MODELS:
         raise _bad(f"{where}psf_model", f"psf_model {b['psf_model']!r}",
                    "use gaussian, moffat or airy (or a psf_file)")
     beta = band_option(b, "moffat_beta")
