@@ -180,6 +180,10 @@ def test_schema_enums_name_the_registries():
     props = yaml.safe_load((ROOT / "config" / "schema.yaml").read_text())["properties"]
     assert props["fit"]["properties"]["method"]["enum"] == list(METHODS)
     assert props["models"]["properties"]["sfh"]["enum"] == list(FORMS) == list(SFHS)
+    from sedmap.images.psf import PSF_MODELS
+
+    band = props["images"]["properties"]["bands"]["items"]["properties"]
+    assert band["psf_model"]["enum"] == list(PSF_MODELS)
     for name, cls in SFHS.items():  # every SFH parameter has a range and a default range
         assert set(cls.params) <= set(cls.param_info), name
         assert set(cls.params) <= set(props["models"]["properties"]["params"]["properties"])
