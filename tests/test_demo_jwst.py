@@ -101,7 +101,7 @@ def test_demo_jwst_products_and_every_band_at_the_f444w_psf(jwst, cfg):
 @pytest.mark.slow
 def test_demo_jwst_bins(jwst):
     """S/N 10 in all nine bands, HST's included, in bins of at least one PSF area:
-    measured 113 bins, 68 S/N-complete, the outskirts in 45 LOW_SNR bins (102, 71
+    measured 94 bins, 68 S/N-complete, the outskirts in 26 LOW_SNR bins (102, 71
     and 31 with the Moffat PSFs the mock had before)."""
     bm = read_bin_map(jwst / "binmap.fits")
     ok = bm.flag == 0
