@@ -124,17 +124,17 @@ class Prior:
         return np.interp(rng.uniform(0, cdf[-1], n), cdf, grid)
 
 
-def param_ranges(params_config, names, values=None):
+def param_ranges(params_section, names, values=None):
     """{name: (lo, hi)} of the model parameters ``names`` from the ``models.params``
     section: a [min, max] pair, or a held value given a tiny width (1e-6); a name the
     section leaves out takes the range of its column of ``values`` (n_model, n_name)."""
     out = {}
     for i, name in enumerate(names):
-        cfg = (params_config or {}).get(name)
-        if isinstance(cfg, (list, tuple)):
-            lo, hi = float(cfg[0]), float(cfg[1])
-        elif cfg is not None:
-            lo = hi = float(cfg)
+        given = (params_section or {}).get(name)
+        if isinstance(given, (list, tuple)):
+            lo, hi = float(given[0]), float(given[1])
+        elif given is not None:
+            lo = hi = float(given)
         elif values is not None:
             lo, hi = float(np.min(values[:, i])), float(np.max(values[:, i]))
         else:
@@ -146,24 +146,25 @@ def param_ranges(params_config, names, values=None):
     return out
 
 
-def build_priors(names, ranges, prior_config=None):
+def build_priors(names, ranges, priors_section=None):
     """Priors for ``names`` with grid ``ranges`` {name: (lo, hi)} and the config overrides."""
-    prior_config = dict(prior_config or {})
-    prior_config.pop(CORRELATION, None)
-    unknown = sorted(set(prior_config) - set(names))
+    priors_section = dict(priors_section or {})
+    priors_section.pop(CORRELATION, None)
+    unknown = sorted(set(priors_section) - set(names))
     if unknown:
         raise InputError(f"priors given for parameters the model does not have: {unknown}",
                          path="fit.priors", fix=f"use names from {list(names)}")
     out = []
     for name in names:
         lo, hi = ranges[name]
-        cfg = dict(prior_config.get(name, {}))
-        cmin, cmax = cfg.pop("min", lo), cfg.pop("max", hi)
+        # a parameter the section leaves out keeps the grid's range, uniform
+        kw = dict(priors_section[name]) if name in priors_section else {}
+        cmin, cmax = kw.pop("min", lo), kw.pop("max", hi)
         if cmin < lo - 1e-12 or cmax > hi + 1e-12:
             raise InputError(f"prior range of {name} [{cmin}, {cmax}] is outside the model "
                              f"grid's [{lo}, {hi}]", path=f"fit.priors.{name}",
                              fix="keep priors inside models.params, or rebuild the grid")
-        out.append(Prior(name, cmin, cmax, **cfg))
+        out.append(Prior(name, cmin, cmax, **kw))
     return out
 
 
@@ -231,9 +232,9 @@ class Correlation:
                          path=f"fit.priors.{CORRELATION}", fix="move them into the ranges")
 
 
-def correlation_from(priors, prior_config):
+def correlation_from(priors, priors_section):
     """The :class:`Correlation` a priors dict sets (its ``correlation`` key), or None."""
-    spec = dict(prior_config or {}).get(CORRELATION)
+    spec = dict(priors_section or {}).get(CORRELATION)
     if not spec:
         return None
     return Correlation(priors, list(spec["names"]), spec["matrix"])

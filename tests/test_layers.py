@@ -184,6 +184,10 @@ def test_schema_enums_name_the_registries():
 
     band = props["images"]["properties"]["bands"]["items"]["properties"]
     assert band["psf_model"]["enum"] == list(PSF_MODELS)
+    from sedmap.io.bandimage import PSF_OPTIONS
+
+    # the band PSF options' defaults: the schema shows the library's one table
+    assert {k: band[k]["default"] for k in PSF_OPTIONS} == PSF_OPTIONS
     for name, cls in SFHS.items():  # every SFH parameter has a range and a default range
         assert set(cls.params) <= set(cls.param_info), name
         assert set(cls.params) <= set(props["models"]["properties"]["params"]["properties"])

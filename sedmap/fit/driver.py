@@ -255,7 +255,7 @@ def population_grid(grid, priors, filters, z, *, n_models=None, progress=False, 
     fixed = {n for n, v in (mc["params"] or {}).items() if np.isscalar(v)}
     eff = effective_priors(grid, priors)
     draw = {n: dict(p) for n, p in eff.items()
-            if n in ranges and n not in fixed and p.get("form", "uniform") != "joint_mass"}
+            if n in ranges and n not in fixed and p.get("form") != "joint_mass"}
     if CORRELATION in eff:
         draw[CORRELATION] = eff[CORRELATION]
     mc.update(draw=draw, seed=int(mc["seed"]) + 1,

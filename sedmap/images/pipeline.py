@@ -17,7 +17,7 @@ from ..constants import FWHM_TO_SIGMA
 from ..errors import InputError
 from ..filters import pivot_wavelengths
 from ..io import Filters, FluxCube, write_flux_cube
-from ..io.bandimage import BandImage, read_band_image, write_band_image
+from ..io.bandimage import BandImage, psf_options, read_band_image, write_band_image
 from ..io.jsonfile import read_json, write_json
 from ..plots import plot_images
 from .extinction import galactic_transmission
@@ -63,9 +63,10 @@ def _with_psf(band, psf):
     arcsec); a ``psf_fwhm`` given too must agree with it to
     ``PSF_FWHM_AGREEMENT``, else InputError naming both.
     """
-    band.psf_model = psf.get("psf_model", "gaussian")
-    band.moffat_beta = float(psf.get("moffat_beta", band.moffat_beta))
-    band.psf_obscuration = float(psf.get("psf_obscuration", band.psf_obscuration))
+    opts = psf_options(psf)
+    band.psf_model = opts["psf_model"]
+    band.moffat_beta = opts["moffat_beta"]
+    band.psf_obscuration = opts["psf_obscuration"]
     measured = None
     if psf.get("psf_file"):
         band.psf_pixscale = float(psf["psf_pixscale"]) if psf.get("psf_pixscale") else None

@@ -207,7 +207,7 @@ from ..constants import (
 )
 from ..errors import InputError
 from ..filters import C_AA_PER_S, get_filter
-from ..io.bandimage import BandImage
+from ..io.bandimage import BandImage, psf_options
 from ..io.fits_utils import read_wcs, read_whole_fits
 from .background import DEFAULT_BOX, estimate_background
 from .cosmic import clean_cosmic_rays
@@ -1321,7 +1321,7 @@ def _check_spec(spec):
         raise InputError(f"'sky' is for survey generic; {survey} is known to "
                          f"{'hold' if SURVEYS[survey].sky_in_image else 'not hold'} the sky.",
                          path, "remove 'sky'.")
-    model = spec.get("psf_model", "gaussian")
+    model = psf_options(spec)["psf_model"]
     if model not in PSF_MODELS:
         raise InputError(f"psf_model={model!r}.", path,
                          f"use one of {', '.join(repr(m) for m in PSF_MODELS)}.")
@@ -1494,8 +1494,5 @@ def load_band(spec):
     meta.update(res.meta)
     meta.update({"flam_per_native": factor, "n_masked": int(mask.sum())})
     return BandImage(filter=filt.name, data=data, var=var, wcs=wcs, psf_fwhm=fwhm, mask=mask,
-                     psf=psf, psf_pixscale=psf_pixscale,
-                     psf_model=spec.get("psf_model", "gaussian"),
-                     moffat_beta=float(spec.get("moffat_beta", 4.765)),
-                     psf_obscuration=float(spec.get("psf_obscuration", 0.0)), survey=survey,
+                     psf=psf, psf_pixscale=psf_pixscale, **psf_options(spec), survey=survey,
                      path=str(path), meta=meta)

@@ -39,6 +39,20 @@ from .fits_utils import (
 
 PRODUCT = "BANDIMAGE"
 
+#: A band's optional PSF settings and their values where a band spec leaves them out:
+#: the one home of these defaults (the schema's ``images.bands`` items show them,
+#: checked equal by tests/test_layers.py; the mock's bands use them too).
+PSF_OPTIONS = {"psf_model": "gaussian", "moffat_beta": 4.765, "psf_obscuration": 0.0}
+
+
+def psf_options(spec):
+    """``{psf_model, moffat_beta, psf_obscuration}`` of a band spec or header dict:
+    its own values, :data:`PSF_OPTIONS`'s where it leaves one out (or gives None)."""
+    out = dict(PSF_OPTIONS)
+    out.update({k: spec[k] for k in PSF_OPTIONS if spec.get(k) is not None})
+    return {"psf_model": str(out["psf_model"]), "moffat_beta": float(out["moffat_beta"]),
+            "psf_obscuration": float(out["psf_obscuration"])}
+
 
 
 @dataclass(eq=False)
@@ -88,13 +102,13 @@ class BandImage:
     mask: np.ndarray = None
     psf: np.ndarray = None
     psf_pixscale: float = None
-    psf_model: str = "gaussian"
-    moffat_beta: float = 4.765
+    psf_model: str = PSF_OPTIONS["psf_model"]
+    moffat_beta: float = PSF_OPTIONS["moffat_beta"]
     survey: str = "generic"
     path: str = ""
     meta: dict = field(default_factory=dict)
     noise_corr: np.ndarray = None
-    psf_obscuration: float = 0.0
+    psf_obscuration: float = PSF_OPTIONS["psf_obscuration"]
 
     def __post_init__(self):
         if self.mask is None:
@@ -161,9 +175,9 @@ def read_band_image(path):
                      psf_fwhm=header_float(head, "PSFFWHM", path) if "PSFFWHM" in head else None,
                      mask=mask, psf=psf,
                      psf_pixscale=float(head["PSFPIX"]) if psf is not None else None,
-                     psf_model=str(head.get("PSFMODEL", "gaussian")),
-                     moffat_beta=float(head.get("MOFFBETA", 4.765)),
-                     psf_obscuration=float(head.get("PSFOBSC", 0.0)),
+                     **psf_options({"psf_model": head.get("PSFMODEL"),
+                                    "moffat_beta": head.get("MOFFBETA"),
+                                    "psf_obscuration": head.get("PSFOBSC")}),
                      survey=str(head.get("SURVEY", "generic")), path=str(path),
                      meta={"step": head.get("STEP"), "source": head.get("SOURCE"),
                            "bkg_err": float(head.get("BKGERR", 0.0)),

@@ -128,7 +128,7 @@ def check_grid_hash(attrs, path, expected_hash=None):
                     "recorded them): it cannot be verified. Fix: %s", path, REBUILD)
         return None
     try:
-        cfg = json.loads(get.get("model_config", "null"))
+        cfg = json.loads(get["model_config"]) if "model_config" in get else None
         filters = json.loads(get["filters"]) if "filters" in get else None
         own = grid_hash(cfg or {}, filters, get.get("sedmap_version", ""))
     except (json.JSONDecodeError, TypeError, ValueError):

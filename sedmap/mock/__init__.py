@@ -59,7 +59,7 @@ Each imports only those above it in this list:
   files and band-spec roles);
 * :mod:`~sedmap.mock.surveys` -- their registry (``MOCK_SURVEYS``) and the band
   writer;
-* :mod:`~sedmap.mock.config` -- ``DEFAULT_MOCK``, the merge and its checks;
+* :mod:`~sedmap.mock.settings` -- ``DEFAULT_MOCK``, the merge and its checks;
 * :mod:`~sedmap.mock.galaxy` -- the model galaxy (:class:`MockGalaxy`);
 * :mod:`~sedmap.mock.psf` -- each band's PSF (Gaussian, Moffat or a PSF image);
 * :mod:`~sedmap.mock.render` -- the noiseless band images, stars, cosmic rays;
@@ -78,12 +78,12 @@ from ..io.provenance import config_hash
 from ..io.yamlfile import write_yaml
 from ..models import model_from_config
 from ..progress import progress as progress_bar
-from .config import DEFAULT_MOCK, _mock_models, merge_mock_config
 from .galaxy import MockGalaxy
 from .geometry import _gnomonic, band_wcs  # noqa: F401 (_gnomonic: the tests use it)
 from .ifs import _ifs_cube
 from .render import _BandSetup, _cosmic_rays, render_band  # noqa: F401 (render_band: public)
-from .survey_base import MockSurvey
+from .settings import DEFAULT_MOCK, _mock_models, merge_mock_config
+from .survey_base import MockSurvey, band_option
 from .surveys import (
     MOCK_SURVEYS,
     SURVEYS,
@@ -249,8 +249,8 @@ def make_mock(mock_config, out_dir, *, models_config, grid=None, progress=True):
         if "unc_file" in files:
             manifest["unc"][name] = files["unc_file"]
         specs.append(spec)
-        off = band.get("offset_arcsec", [0.0, 0.0])
-        band_rows.append((name, band["survey"], band["pixscale"], band.get("rotation_deg", 0.0),
+        off = band_option(band, "offset_arcsec")
+        band_rows.append((name, band["survey"], band["pixscale"], band_option(band, "rotation_deg"),
                           off[0], off[1], -2.5 * np.log10(trans[ib]), setup.units[ib],
                           shape[1], shape[0]))
 

@@ -9,7 +9,7 @@ from scipy.integrate import quad
 from scipy.special import gammaincinv
 
 from ..sps import PARAM_INFO
-from .config import _bad
+from .settings import _bad
 
 
 def _sersic_norm(n, re, rc):

@@ -6,6 +6,7 @@ from astropy.wcs import WCS
 from scipy.ndimage import gaussian_filter
 
 from ..constants import ARCSEC_PER_RAD, FWHM_TO_SIGMA
+from .survey_base import band_option
 
 
 def _gnomonic(ra, dec, ra0, dec0):
@@ -50,15 +51,15 @@ def band_wcs(cfg, band):
     its +y axis at position angle ``rotation_deg``, and large enough to
     contain the whole common stamp with a margin.
     """
-    off = np.asarray(band.get("offset_arcsec", [0.0, 0.0]), dtype=float)
-    th = np.radians(band.get("rotation_deg", 0.0))
+    off = np.asarray(band_option(band, "offset_arcsec"), dtype=float)
+    th = np.radians(band_option(band, "rotation_deg"))
     side = (cfg["stamp_arcsec"] * (abs(np.cos(th)) + abs(np.sin(th)))
             + 2 * np.hypot(*off) + 2 * max(6.0, 2 * band["psf_fwhm"]))
     n = int(np.ceil(side / band["pixscale"]))
     n += 1 - n % 2
     ra, dec = _inverse_gnomonic(off[0], off[1], cfg["ra"], cfg["dec"])
     return _tan_wcs(float(ra), float(dec), band["pixscale"], (n, n),
-                    band.get("rotation_deg", 0.0)), (n, n)
+                    band_option(band, "rotation_deg")), (n, n)
 
 
 def _fine_coords(wcs, shape, k, ra0, dec0):

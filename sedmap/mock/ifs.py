@@ -38,7 +38,7 @@ def _ifs_cube(cfg, models_config, confhash, path, rng, progress):
     off = np.asarray(ic["offset_arcsec"], dtype=float)
     ra_c, dec_c = _inverse_gnomonic(off[0], off[1], cfg["ra"], cfg["dec"])
     wcs = _tan_wcs(float(ra_c), float(dec_c), pix, (n, n))
-    k = int(ic.get("oversample", 2))
+    k = int(ic["oversample"])
     sub = pix / k
     xi, eta = _fine_coords(wcs, (n, n), k, cfg["ra"], cfg["dec"])
     rbin, m_main, m_clumps = gal.sample(xi, eta, sub * sub)
@@ -68,7 +68,7 @@ def _ifs_cube(cfg, models_config, confhash, path, rng, progress):
     for ang in (0.0, 60.0, 120.0):
         a = np.radians(ang)
         inside &= np.abs(xx * np.cos(a) + yy * np.sin(a)) <= rad * np.sqrt(3) / 2
-    var = ic["sky_sigma"] ** 2 + np.maximum(cube, 0.0) * ic.get("poisson", 0.0)
+    var = ic["sky_sigma"] ** 2 + np.maximum(cube, 0.0) * ic["poisson"]
     noisy = cube + rng.standard_normal(cube.shape) * np.sqrt(var)
     flux = np.where(inside[None], noisy, 0.0).astype(np.float32)
     ivar = np.where(inside[None], 1.0 / var, 0.0).astype(np.float32)

@@ -18,12 +18,12 @@ from astropy.io import fits
 
 from ..errors import InputError
 from ..filters import C_AA_PER_S, get_filter
+from ..io.bandimage import PSF_OPTIONS
 from ..io.provenance import provenance_header
 from .writing import _clean_wcs_header, _write_hdul
 
 #: values of the optional keys every mock band may have, when it leaves them out
-BAND_DEFAULTS = {"rotation_deg": 0.0, "offset_arcsec": [0.0, 0.0], "psf_model": "gaussian",
-                 "moffat_beta": 4.765, "psf_obscuration": 0.0}
+BAND_DEFAULTS = {"rotation_deg": 0.0, "offset_arcsec": [0.0, 0.0], **PSF_OPTIONS}
 
 
 def band_option(band, key):

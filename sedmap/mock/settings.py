@@ -253,7 +253,9 @@ def _check_config(cfg):
     seen = set()
     for i, b in enumerate(cfg["bands"]):
         where = f"bands[{i}]."
-        name = get_filter(b.get("filter", "?")).name
+        if "filter" not in b:
+            raise _bad(f"{where}filter", "the band has no filter", "give its sedmap filter name")
+        name = get_filter(b["filter"]).name
         if name in seen:
             raise _bad(f"{where}filter", f"filter {name} appears twice")
         seen.add(name)
@@ -262,7 +264,7 @@ def _check_config(cfg):
                        "writes", f"use one of {', '.join(SURVEYS)}")
         for key in ("pixscale", "psf_fwhm"):
             _positive(b, key, where)
-        _offset(b.get("offset_arcsec", [0.0, 0.0]), f"{where}offset_arcsec")
+        _offset(band_option(b, "offset_arcsec"), f"{where}offset_arcsec")
         survey = MOCK_SURVEYS[b["survey"]]
         _unknown(b, _COMMON_BAND_KEYS + survey.band_keys, where)
         for key in survey.depth_keys:
