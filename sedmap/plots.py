@@ -7,15 +7,14 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 
-from .io.atomic import atomic_path
+from .io.figure import save_figure
 from .quantities import QUANTITIES
 from .sps.sfh import common_sfh
 from .stats import weighted_percentiles
 
 
 def _save(fig, path):
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=90, format="png", metadata={"Software": None})
+    save_figure(fig, path)
     plt.close(fig)
     return path
 

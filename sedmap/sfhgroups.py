@@ -59,7 +59,7 @@ from scipy.ndimage import gaussian_filter
 from scipy.spatial.distance import cdist
 
 from .errors import InputError
-from .io.atomic import atomic_path
+from .io.figure import save_figure
 from .io.sfhgroups import SFHGroups, validate_sfh_groups
 from .sps.sfh import common_sfh
 
@@ -726,7 +726,7 @@ def make_sfh_groups(binmap, results, time_edges_gyr, k, *, galaxy=None, wcs=None
 def plot_sfh_groups(groups, path):
     """PNG of the group map and each group's mean SFH (Msun/yr vs lookback Gyr).
 
-    Written atomically (:func:`sedmap.io.atomic_path`); returns ``path``. Uses
+    Written atomically (:func:`sedmap.io.figure.save_figure`); returns ``path``. Uses
     a bare ``matplotlib.figure.Figure`` (Agg canvas), so it neither needs nor
     changes the pyplot backend.
     """
@@ -758,6 +758,4 @@ def plot_sfh_groups(groups, path):
     ax2.set_ylabel("mean SFR per pixel (Msun/yr)")
     ax2.legend(fontsize=7)
     fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=90, format="png", metadata={"Software": None})
-    return path
+    return save_figure(fig, path)
