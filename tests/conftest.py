@@ -8,6 +8,19 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 
+#: test files that use the session's ``demo`` run: under pytest-xdist they share a
+#: worker, so the demo runs once
+DEMO_USERS = {"test_demo", "test_slurm"}
+
+
+def pytest_collection_modifyitems(config, items):
+    """Under pytest-xdist (``--dist loadgroup``, pyproject.toml) a test file runs on one
+    worker, so its module fixtures (a demo run, a mock) are made once; the files that
+    use the session's ``demo`` run share one group."""
+    for item in items:
+        name = item.path.stem
+        item.add_marker(pytest.mark.xdist_group("demo" if name in DEMO_USERS else name))
+
 
 @pytest.fixture(scope="session")
 def demo(tmp_path_factory):
