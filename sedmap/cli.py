@@ -124,7 +124,7 @@ def _cmd_ifs(args):
     from .stages import run_ifs
 
     cfg = _load(args)
-    cube = resolve_input(cfg, cfg["ifs"]["cube"]) or _path(cfg, "mock") / "ifs.fits"
+    cube = resolve_input(cfg, cfg["ifs"]["cube"]) or _path(cfg, "mock_cube")
     print(run_ifs(cube, _path(cfg, "fluxmap"), args.out or _path(cfg, "specphoto"), cfg["ifs"]))
 
 
@@ -157,9 +157,9 @@ def _cmd_fit(args):
     from tqdm.auto import tqdm
 
     from .config import grid_key
-    from .fit.methods import fit_bins
+    from .fit.methods import fit_jobs
     from .io import grid_hash, read_bin_map
-    from .io.paths import grid_path
+    from .io.paths import bin_file, grid_path
     from .stages import run_fit_job, run_rdsps
 
     cfg = _load(args)
@@ -168,11 +168,10 @@ def _cmd_fit(args):
     z = cfg["galaxy"]["z"]
     binmap, rdsps, fits = _path(cfg, "binmap"), _path(cfg, "rdsps"), _path(cfg, "fits")
     run_rdsps(binmap, grid, z, rdsps, cfg["fit"], grid_hash=expected)
-    bins = args.bins or fit_bins(read_bin_map(binmap).flag, cfg["fit"])
-    n = int(cfg["fit"]["bins_per_job"])  # the workflow's jobs: stacked ensembles
-    for s in tqdm(range(0, len(bins), n), desc="fit", unit="job", disable=args.quiet):
-        job = bins[s:s + n]
-        run_fit_job(job, binmap, grid, rdsps, z, [fits / f"bin_{k}.h5" for k in job],
+    # the workflow's jobs (stacked ensembles), of the bins asked for or fit.method's
+    jobs = fit_jobs(read_bin_map(binmap).flag, cfg["fit"], bins=args.bins or None)
+    for job in tqdm(jobs, desc="fit", unit="job", disable=args.quiet):
+        run_fit_job(job, binmap, grid, rdsps, z, [bin_file(fits, k) for k in job],
                     cfg["fit"], grid_hash=expected)
 
 
@@ -180,10 +179,11 @@ def _result_paths(cfg):
     """Every bin's fit file (:func:`sedmap.stages.bin_result_paths`): the refits under
     ``fits/`` (the workflow's job folders and the files ``sedmap fit`` writes), else
     RDSPS's."""
+    from .io.paths import BIN_FILE, JOB_DIR
     from .stages import bin_result_paths
 
     fits = _path(cfg, "fits")
-    refits = sorted(fits.glob("job_*")) + sorted(fits.glob("bin_*.h5"))
+    refits = sorted(fits.glob(JOB_DIR.format("*"))) + sorted(fits.glob(BIN_FILE.format("*")))
     return bin_result_paths(_path(cfg, "binmap"), _path(cfg, "rdsps"), refits)
 
 

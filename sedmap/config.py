@@ -15,6 +15,7 @@ from pathlib import Path
 
 from .errors import InputError
 from .filters import get_filter
+from .fit.methods import get_method
 from .ifs.bands import cube_band_specs
 from .io.provenance import config_hash
 from .io.yamlfile import deep_merge, read_yaml  # noqa: F401 (part of this module's API)
@@ -306,8 +307,9 @@ def _cross_checks(config):
                              "voronoi, or leave it null.", path="binning.voronoi_window")
     fit = config["fit"]
     fz = fit["free_redshift"]
+    refits = get_method(fit["method"]).refits
     if fz["enabled"]:
-        if fit["method"] == "rdsps" or fit["spectrum"]["enabled"]:
+        if not refits or fit["spectrum"]["enabled"]:
             raise InputError("true is not allowed with RDSPS alone (its grid is at galaxy.z) "
                              "or with fit.spectrum; set fit.method: mcmc (or map) and "
                              "fit.spectrum.enabled: false, or leave it false.",
@@ -318,7 +320,7 @@ def _cross_checks(config):
                              f"{_num(top)} is above models.redshift ({_num(models['redshift'])});"
                              " lower it or raise models.redshift.",
                              path="fit.free_redshift.max_shift")
-    if fit["spectrum"]["enabled"] and not (config["ifs"]["enabled"] and fit["method"] != "rdsps"):
+    if fit["spectrum"]["enabled"] and not (config["ifs"]["enabled"] and refits):
         raise InputError(
             "true is not allowed without IFS spectra and a refit; set ifs.enabled: true "
             "and fit.method: mcmc or map (RDSPS fits the photometry only), or leave it false.",
@@ -503,18 +505,5 @@ def _check_priors_and_chains(config):
             raise InputError(f"not a valid prior ({err}).", path=key,
                              fix="see config/schema.yaml for the prior forms and their "
                                  "keys.") from None
-    m = fit["mcmc"]
-    if fit["method"] == "mcmc":
-        if m["burn"] >= m["nsteps"]:
-            raise InputError(f"{m['burn']} burn-in steps leave none of the {m['nsteps']} "
-                             "steps.", path="fit.mcmc.burn",
-                             fix="keep fit.mcmc.burn below fit.mcmc.nsteps.")
-        if m["max_steps"] < m["nsteps"]:
-            raise InputError(f"the longest chain ({m['max_steps']} steps) is shorter than the "
-                             f"shortest ({m['nsteps']})", path="fit.mcmc.max_steps",
-                             fix="set fit.mcmc.max_steps >= fit.mcmc.nsteps.")
-        n_free = sum(1 for n in names if ranges[n][1] - ranges[n][0] > 1e-5) + 1  # + mass
-        if m["nwalkers"] < 2 * n_free:
-            raise InputError(f"{m['nwalkers']} walkers for {n_free} free parameters (with the "
-                             "mass); emcee's stretch move needs at least twice as many.",
-                             path="fit.mcmc.nwalkers", fix=f"set it to {2 * n_free} or more.")
+    n_free = sum(1 for n in names if ranges[n][1] - ranges[n][0] > 1e-5) + 1  # + mass
+    get_method(fit["method"]).check(fit, n_free)

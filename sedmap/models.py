@@ -34,8 +34,7 @@ def model_from_config(mc, library=None):
     """
     wl = mc["wavelength"]
     wave = make_wavelength_grid(
-        wl["min_aa"], wl["max_aa"], wl.get("R", 150.0),
-        wl["spec_min_aa"], wl["spec_max_aa"], wl.get("spec_R", 0.0))
+        wl["min_aa"], wl["max_aa"], wl["R"], wl["spec_min_aa"], wl["spec_max_aa"], wl["spec_R"])
     return SPSModel(sfh=sfh_from_models(mc), dust_law=mc["dust_law"],
                     nebular=mc["nebular"], dust_emission=mc["dust_emission"],
                     igm=mc["igm"], backend=mc["backend"],

@@ -228,7 +228,7 @@ def plot_bin_sfh(results, path, labels=None, title=""):
     return plot_sfh(curves, path, title=title)
 
 
-def plot_truth_comparison(pairs, path, overlay=None, labels=("RDSPS", "MCMC")):
+def plot_truth_comparison(pairs, path, overlay=None, *, labels):
     """Recovered (p16/p50/p84) vs true values per quantity; ``pairs`` =
     {name: (truth (n,), percentiles (n, 3))}; ``overlay``, the same for a second
     method (e.g. MCMC on its subset of bins), drawn on top in colour."""

@@ -10,7 +10,7 @@ import numpy as np
 from . import __version__
 from .fit.methods import METHODS
 from .io import read_map_set
-from .io.atomic import atomic_path
+from .io.atomic import write_text
 from .io.jsonfile import read_json
 from .io.profiles import read_profiles
 from .quantities import ALIASES, QUANTITIES, quantity
@@ -92,7 +92,5 @@ def summary_html(galaxy, maps_path, profiles_path, accuracy_path=None, config_ha
 def write_summary(path, galaxy, maps_path, profiles_path, accuracy_path=None,
                   config_hash=None):
     """Write :func:`summary_html` to ``path`` atomically; return the path."""
-    text = summary_html(galaxy, maps_path, profiles_path, accuracy_path, config_hash)
-    with atomic_path(path) as tmp:
-        Path(tmp).write_text(text)
-    return Path(path)
+    return write_text(summary_html(galaxy, maps_path, profiles_path, accuracy_path,
+                                   config_hash), path)

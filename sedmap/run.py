@@ -26,8 +26,8 @@ import yaml
 from .config import deep_merge, galaxy_configs, load_config, validate_config
 from .errors import InputError
 from .fit.methods import get_method
-from .io.atomic import atomic_path
 from .io.paths import LOGS_DIR, MODELS_DIR, PRODUCTS, product_path
+from .io.yamlfile import write_yaml
 
 
 def parse_override(text):
@@ -189,8 +189,7 @@ def run(configfiles=(), overrides=(), cores=None, extra=(), workdir="."):
     if extra_cfg:
         # Snakemake reads the overrides as one more config file, merged last
         override_file = Path(config["results_dir"]) / LOGS_DIR / "run" / "overrides.yaml"
-        with atomic_path(override_file) as tmp:
-            tmp.write_text(yaml.safe_dump(extra_cfg, sort_keys=True))
+        write_yaml(extra_cfg, override_file)
     state = stale_lock(workdir)
     if state:
         print("sedmap run: a killed run left its lock on this folder and no Snakemake "

@@ -3,7 +3,6 @@ Snakemake scripts (which only unpack ``snakemake.params`` and call these)."""
 
 import logging
 import os
-import shutil
 import sys
 from pathlib import Path
 
@@ -30,7 +29,8 @@ from .io import (
     write_map_set,
     write_sfh_groups,
 )
-from .io.atomic import atomic_path
+from .io.atomic import copy_file
+from .io.paths import bin_file
 from .io.profiles import write_profiles
 from .maps import make_map_set
 from .mock import make_mock
@@ -163,7 +163,7 @@ def bin_result_paths(binmap_path, rdsps_dir, job_paths):
     that hold them), else its RDSPS file (``rdsps/bin_K.h5``)."""
     n_bin = int(fits.getheader(binmap_path, 0)["NBIN"])
     refit = {p.name: p for p in job_files(job_paths)}
-    return [refit.get(f"bin_{k}.h5", Path(rdsps_dir) / f"bin_{k}.h5")
+    return [refit.get(bin_file(".", k).name, bin_file(rdsps_dir, k))
             for k in range(1, n_bin + 1)]
 
 
@@ -175,12 +175,10 @@ def run_fit_job(bin_ids, binmap_path, grid_path, rdsps_dir, z, out_paths, cfg, *
     ``grid_hash``: as in :func:`run_rdsps`."""
     bm = read_bin_map(binmap_path)
     chosen = set(fit_bins(bm.flag, cfg))
-    rd = [Path(rdsps_dir) / f"bin_{int(k)}.h5" for k in bin_ids]
+    rd = [bin_file(rdsps_dir, k) for k in bin_ids]
     for k, src, out in zip(bin_ids, rd, out_paths):
         if int(k) not in chosen:
-            Path(out).parent.mkdir(parents=True, exist_ok=True)
-            with atomic_path(out) as tmp:
-                shutil.copyfile(src, tmp)
+            copy_file(src, out)
     run = [i for i, k in enumerate(bin_ids) if int(k) in chosen]
     if not run:
         return [Path(p) for p in out_paths]
@@ -389,7 +387,8 @@ def run_accuracy(truth_path, binmap_path, rdsps_paths, fit_paths, out_json, *, p
     ok = set((np.flatnonzero(flag == 0) + 1).tolist())  # S/N-complete bins
     low = set((np.flatnonzero(flag == FLAG_LOW_SNR) + 1).tolist())  # LOW_SNR (leftover) only
     rd_all = {r.bin_id: r for r in map(read_fit_result, rdsps_paths)}
-    refit = [r for r in map(read_fit_result, fit_paths) if r.method != "rdsps"]
+    fitted = [(read_fit_result(p), p) for p in fit_paths]
+    refit = [r for r, p in fitted if get_method(r.method, p).refits]
     methods = sorted({r.method for r in refit})
     if len(methods) > 1:
         raise InputError(f"the fit files hold results of several methods ({methods})",

@@ -188,6 +188,14 @@ def test_schema_enums_name_the_registries():
 
     # the band PSF options' defaults: the schema shows the library's one table
     assert {k: band[k]["default"] for k in PSF_OPTIONS} == PSF_OPTIONS
+    # so do the generic cube reader's and the continuity SFH's young edges
+    from sedmap.ifs.readers import WCS_READER_DEFAULTS
+    from sedmap.sps.sfh import CONTINUITY_YOUNG_GYR
+
+    reader = props["ifs"]["properties"]["reader"]["properties"]
+    assert {k: reader[k]["default"] for k in WCS_READER_DEFAULTS} == WCS_READER_DEFAULTS
+    assert tuple(props["models"]["properties"]["continuity_young_gyr"]["default"]) \
+        == CONTINUITY_YOUNG_GYR
     for name, cls in SFHS.items():  # every SFH parameter has a range and a default range
         assert set(cls.params) <= set(cls.param_info), name
         assert set(cls.params) <= set(props["models"]["properties"]["params"]["properties"])

@@ -12,6 +12,7 @@ from ..filters import filter_matrix
 from ..io import FitResult, read_fit_result, read_ssp_library, write_fit_result
 from ..io.fitresult import kish_ess
 from ..io.jsonfile import read_json, write_json
+from ..io.paths import bin_file
 from ..models import draw_grid, model_from_config, mpi_comm
 from ..priors import CORRELATION, Prior, build_priors, correlation_from, param_ranges
 from ..sps.cosmology import get_cosmology
@@ -189,7 +190,7 @@ def run_rdsps(binmap, grid, z, out_dir, *, sys_err=0.0, chi2_percentile=10.0,
             write_json(moved, out_dir / POPULATION_FILE, indent=1)
     for k, r in zip(mine + 1, res):
         k = int(k)
-        path = out_dir / f"bin_{k}.h5"
+        path = bin_file(out_dir, k)
         if r["flag"]:
             fr = FitResult(bin_id=k, method="rdsps", param_names=[], samples=np.zeros((0, 0)),
                            percentiles={}, flag=int(r["flag"]), fscale=binmap.fscale,
@@ -211,7 +212,7 @@ def run_rdsps(binmap, grid, z, out_dir, *, sys_err=0.0, chi2_percentile=10.0,
         write_fit_result(fr, path)
     if comm is not None:
         comm.Barrier()  # every rank's files are in place
-    return [out_dir / f"bin_{k}.h5" for k in range(1, flux.shape[0] + 1)]
+    return [bin_file(out_dir, k) for k in range(1, flux.shape[0] + 1)]
 
 
 #: posterior draws an RDSPS result stores (sedmap.fit.driver.resample_posterior)

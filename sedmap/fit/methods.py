@@ -37,12 +37,27 @@ class FitMethod(abc.ABC):
     samples_own_posterior : bool
         Its percentiles rest on draws of its own posterior (not the grid's): the
         showcase figures prefer its bins.
+    refits : bool
+        It refits bins on the continuous posterior (after RDSPS's grid search), so a
+        free redshift and the IFS spectra can enter the fit.
     """
 
     name = ""
     label = ""
     chains = False
     samples_own_posterior = False
+    refits = True
+
+    def check(self, cfg, n_free):
+        """Refuse settings of its ``fit.<name>`` section that cannot work, before any
+        job runs (InputError naming the key): nothing to check by default.
+
+        Parameters
+        ----------
+        cfg : dict, the validated ``fit`` section
+        n_free : int, the free parameters of the fit, the mass included
+        """
+        return None
 
     def bins(self, flags, cfg):
         """Bin ids (1-based) this method refits after RDSPS, in order: every bin.
@@ -74,6 +89,7 @@ class RDSPS(FitMethod):
     """The grid search alone: every bin keeps its RDSPS result (no refit)."""
 
     name, label = "rdsps", "RDSPS"
+    refits = False
 
     def bins(self, flags, cfg):
         return []
@@ -91,6 +107,23 @@ class MCMC(FitMethod):
 
     name, label = "mcmc", "MCMC"
     chains = samples_own_posterior = True
+
+    def check(self, cfg, n_free):
+        """Burn-in shorter than the chains, ``max_steps`` >= ``nsteps``, and at least
+        twice as many walkers as free parameters (emcee's stretch move)."""
+        m = cfg["mcmc"]
+        if m["burn"] >= m["nsteps"]:
+            raise InputError(f"{m['burn']} burn-in steps leave none of the {m['nsteps']} "
+                             "steps.", path="fit.mcmc.burn",
+                             fix="keep fit.mcmc.burn below fit.mcmc.nsteps.")
+        if m["max_steps"] < m["nsteps"]:
+            raise InputError(f"the longest chain ({m['max_steps']} steps) is shorter than the "
+                             f"shortest ({m['nsteps']})", path="fit.mcmc.max_steps",
+                             fix="set fit.mcmc.max_steps >= fit.mcmc.nsteps.")
+        if m["nwalkers"] < 2 * n_free:
+            raise InputError(f"{m['nwalkers']} walkers for {n_free} free parameters (with the "
+                             "mass); emcee's stretch move needs at least twice as many.",
+                             path="fit.mcmc.nwalkers", fix=f"set it to {2 * n_free} or more.")
 
     def bins(self, flags, cfg):
         flags = np.asarray(flags)
@@ -149,9 +182,9 @@ def fit_bins(flags, cfg):
     return get_method(cfg["method"]).bins(flags, cfg)
 
 
-def fit_jobs(flags, cfg):
-    """The bins of :func:`fit_bins` in jobs of ``fit.bins_per_job``, in order: a list of
-    lists of bin ids (an MCMC job's bins share one stacked ensemble)."""
-    bins = fit_bins(flags, cfg)
+def fit_jobs(flags, cfg, bins=None):
+    """``bins`` (default: those of :func:`fit_bins`) in jobs of ``fit.bins_per_job``, in
+    order: a list of lists of bin ids (an MCMC job's bins share one stacked ensemble)."""
+    bins = fit_bins(flags, cfg) if bins is None else list(bins)
     n = int(cfg["bins_per_job"])
     return [bins[i:i + n] for i in range(0, len(bins), n)]

@@ -482,8 +482,11 @@ def header_psf_fwhm(survey, primary, flux_header, wave, path="", fieldmap=None):
 
 
 def _flux_ext(survey, reader=None):
-    """The flux extension of a cube: the survey's, or ``ifs.reader.flux_ext`` (wcs)."""
-    return (reader or {}).get("flux_ext", "SCI") if survey == "wcs" else FLUX_EXT[survey]
+    """The flux extension of a cube: the survey's, or ``ifs.reader.flux_ext`` (wcs; the
+    generic reader's own default where no reader section is given)."""
+    if survey != "wcs":
+        return FLUX_EXT[survey]
+    return reader["flux_ext"] if reader else WCS_READER_DEFAULTS["flux_ext"]
 
 
 def cube_psf_fwhm(path, survey, wave, reader=None):
@@ -613,8 +616,15 @@ def _sky_wcs(shape, sky, path, where, header):
     return w
 
 
-def read_wcs_cube(path, *, flux_ext="SCI", noise_ext="ERR", noise="auto", mask_ext=None,
-                  air=None, sky=None):
+#: the generic reader's settings where a caller leaves them out (the schema's
+#: ``ifs.reader`` defaults, checked equal by tests/test_layers.py)
+WCS_READER_DEFAULTS = {"flux_ext": "SCI", "noise_ext": "ERR", "noise": "auto", "mask_ext": None,
+                       "air": None, "sky": None}
+
+
+def read_wcs_cube(path, *, flux_ext=WCS_READER_DEFAULTS["flux_ext"],
+                  noise_ext=WCS_READER_DEFAULTS["noise_ext"], noise=WCS_READER_DEFAULTS["noise"],
+                  mask_ext=None, air=None, sky=None):
     """Read any cube with a spectral axis: the generic reader (``ifs.survey: wcs``).
 
     Parameters

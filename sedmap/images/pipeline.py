@@ -19,6 +19,7 @@ from ..filters import pivot_wavelengths
 from ..io import Filters, FluxCube, write_flux_cube
 from ..io.bandimage import BandImage, psf_options, read_band_image, write_band_image
 from ..io.jsonfile import read_json, write_json
+from ..io.paths import PRODUCTS
 from ..plots import plot_images
 from .extinction import galactic_transmission
 from .grid import (
@@ -323,7 +324,7 @@ def run_all(bands, galaxy, images_cfg, out_dir, *, out_path=None, plot_dir=None)
     psfs = [{k: b[k] for k in PSF_KEYS if k in b} for b in bands]
     cal = [calibrate({k: v for k, v in b.items() if k not in PSF_KEYS},
                      out_dir / "images" / f"{b['filter']}_cal.fits") for b in bands]
-    grid = common_grid(cal, psfs, out_dir / "images" / "grid.json",
+    grid = common_grid(cal, psfs, Path(out_dir) / PRODUCTS["image_grid"],
                        pixel_scale=images_cfg["pixel_scale"],
                        target_psf_fwhm=images_cfg["target_psf_fwhm"])
     ref = images_cfg["reference_band"]
@@ -335,5 +336,5 @@ def run_all(bands, galaxy, images_cfg, out_dir, *, out_path=None, plot_dir=None)
                      stamp_center=images_cfg["stamp_center"])
                for c, p, b in zip(cal, psfs, bands)]
     path, _ = build_flux_cube(matched, cal, psfs, galaxy, images_cfg,
-                              out_path or out_dir / "fluxmap.fits", plot_dir=plot_dir)
+                              out_path or Path(out_dir) / PRODUCTS["fluxmap"], plot_dir=plot_dir)
     return Path(path)

@@ -219,3 +219,19 @@ def write_error(exc, path, written=0):
                           fix="set results_dir to a folder you can write, or fix its "
                               "permissions")
     return None
+
+
+def write_text(text, path):
+    """Write ``text`` (UTF-8) to ``path`` atomically; return the path."""
+    with atomic_path(path) as tmp:
+        Path(tmp).write_text(text, encoding="utf-8")
+    return Path(path)
+
+
+def copy_file(src, path):
+    """Copy the file ``src`` to ``path`` atomically (its folder made if missing), as a
+    bin that its method does not refit keeps its RDSPS fit file; return the path."""
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(path) as tmp:
+        shutil.copyfile(src, tmp)
+    return Path(path)

@@ -9,11 +9,17 @@ summary share.
 
 from pathlib import Path
 
+#: the mock's files, under its folder (``PRODUCTS["mock"]``)
+MOCK_FILES = {"truth": "truth.fits", "bands": "bands.yaml", "cube": "ifs.fits"}
+
 #: product name -> path under results_dir/GALAXY (docs/products.md)
 PRODUCTS = {
     "mock": "mock",                    # the mock's raw images, truth, bands.yaml
-    "truth": "mock/truth.fits",
+    "truth": f"mock/{MOCK_FILES['truth']}",
+    "mock_bands": f"mock/{MOCK_FILES['bands']}",  # the band specs of its raw images
+    "mock_cube": f"mock/{MOCK_FILES['cube']}",    # its IFS cube
     "images": "images",                # calibrated and matched band images, grid.json
+    "image_grid": "images/grid.json",  # the common grid and the target PSF
     "cube_bands": "cube_bands",        # synthetic bands of the IFS cube
     "fluxmap": "fluxmap.fits",
     "specphoto": "specphoto.fits",
@@ -29,6 +35,8 @@ PRODUCTS = {
 }
 #: folders under results_dir shared by the galaxies
 MODELS_DIR, LOGS_DIR = "models", "logs"
+#: a bin's fit file (``rdsps/`` and ``fits/job_J/``) and a refit job's folder, by number
+BIN_FILE, JOB_DIR = "bin_{}.h5", "job_{}"
 
 
 def galaxy_dir(results_dir, galaxy):
@@ -39,6 +47,16 @@ def galaxy_dir(results_dir, galaxy):
 def product_path(results_dir, galaxy, name):
     """The path of product ``name`` (a key of :data:`PRODUCTS`) of ``galaxy``."""
     return galaxy_dir(results_dir, galaxy) / PRODUCTS[name]
+
+
+def bin_file(folder, bin_id):
+    """``folder/bin_K.h5``: the fit file of bin ``bin_id`` (1-based) in ``folder``."""
+    return Path(folder) / BIN_FILE.format(int(bin_id))
+
+
+def job_dir(fits_dir, job):
+    """``fits_dir/job_J``: the folder of refit job ``job``."""
+    return Path(fits_dir) / JOB_DIR.format(job)
 
 
 def grid_path(results_dir, key):

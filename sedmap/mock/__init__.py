@@ -74,6 +74,7 @@ from pathlib import Path
 import numpy as np
 
 from ..filters import get_filter
+from ..io.paths import MOCK_FILES
 from ..io.provenance import config_hash
 from ..io.yamlfile import write_yaml
 from ..models import model_from_config
@@ -256,13 +257,13 @@ def make_mock(mock_config, out_dir, *, models_config, grid=None, progress=True):
 
     manifest["bands"] = write_yaml(
         {"galaxy": {"ra": float(cfg["ra"]), "dec": float(cfg["dec"]), "z": float(cfg["z"]),
-                    "ebv": float(cfg["ebv"])}, "bands": specs}, out_dir / "bands.yaml")
+                    "ebv": float(cfg["ebv"])}, "bands": specs}, out_dir / MOCK_FILES["bands"])
     manifest["truth"] = _write_truth(cfg, galaxy, setup, band_rows, confhash,
-                                     out_dir / "truth.fits", grid)
+                                     out_dir / MOCK_FILES["truth"], grid)
 
     if cfg["ifs"]:
         rng = np.random.default_rng([int(cfg["seed"]), len(bands)])
-        manifest["ifs"] = _ifs_cube(cfg, mc, confhash, out_dir / "ifs.fits", rng,
+        manifest["ifs"] = _ifs_cube(cfg, mc, confhash, out_dir / MOCK_FILES["cube"], rng,
                                     progress)
     log.info("mock galaxy written to %s", out_dir)
     return manifest

@@ -1,11 +1,7 @@
-"""Atomic writers of the mock's files: FITS HDU lists and clean WCS headers (YAML
-through :func:`sedmap.io.yamlfile.write_yaml`)."""
+"""The mock's files: clean WCS headers; FITS written atomically through
+:func:`sedmap.io.fits_utils.write_fits` (YAML through :func:`sedmap.io.yamlfile.write_yaml`)."""
 
-from pathlib import Path
-
-from astropy.io import fits
-
-from ..io.atomic import atomic_path
+from ..io.fits_utils import write_fits as _write_hdul  # noqa: F401 (the mock's writers use it)
 
 
 def _clean_wcs_header(wcs):
@@ -14,8 +10,3 @@ def _clean_wcs_header(wcs):
         h.remove(key, ignore_missing=True, remove_all=True)
     return h
 
-
-def _write_hdul(hdus, path):
-    with atomic_path(path) as tmp:
-        fits.HDUList(hdus).writeto(tmp, overwrite=True, output_verify="exception")
-    return Path(path)

@@ -59,5 +59,5 @@ def refit_jobs(wildcards):
 
     path = checkpoints.binning.get(galaxy=wildcards.galaxy).output.binmap
     flags = fits.getdata(path, "BINS")["flag"]
-    return [f"{P('fits', wildcards.galaxy)}/job_{j}"
+    return [job_dir(P("fits", wildcards.galaxy), j).as_posix()
             for j in range(len(fit_jobs(flags, gcfg(wildcards)["fit"])))]

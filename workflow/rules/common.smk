@@ -14,7 +14,7 @@ from sedmap import __version__ as SEDMAP_VERSION  # noqa: E402
 from sedmap.config import band_specs, galaxy_configs, grid_key, resolve_input, validate_config  # noqa: E402
 from sedmap.errors import InputError  # noqa: E402
 from sedmap.images.pipeline import PSF_KEYS  # noqa: E402
-from sedmap.io.paths import LOGS_DIR, PRODUCTS, grid_path  # noqa: E402
+from sedmap.io.paths import LOGS_DIR, PRODUCTS, grid_path, job_dir  # noqa: E402
 from sedmap.io.provenance import config_hash  # noqa: E402
 
 try:

@@ -54,7 +54,7 @@ rule fit_job:
         grid=grid_file,
         rdsps=P("rdsps"),
     output:
-        directory(f"{P('fits')}/job_{{job}}"),
+        directory(job_dir(P("fits"), "{job}").as_posix()),
     params:
         bins=job_bins,
         z=lambda w: gcfg(w)["galaxy"]["z"],

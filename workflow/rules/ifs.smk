@@ -12,7 +12,7 @@ def ifs_cube(wildcards):
     if not is_mock(wildcards.galaxy):
         raise ValueError(f"galaxy {wildcards.galaxy}: ifs.enabled needs ifs.cube "
                          "(or mock.enabled with mock.settings.ifs: true)")
-    return f"{P('mock', wildcards.galaxy)}/ifs.fits"
+    return P("mock_cube", wildcards.galaxy)
 
 
 def ifs_inputs(wildcards):

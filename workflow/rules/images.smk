@@ -34,7 +34,7 @@ rule image_grid:
         cal=lambda w: band_files(w, "cal"),
         psf=lambda w: [f for n in filters(w.galaxy) for f in psf_files(w.galaxy, n)],
     output:
-        f"{P('images')}/grid.json",
+        P("image_grid"),
     params:
         psfs=lambda w: [band_psf(w.galaxy, n) for n in filters(w.galaxy)],
         pixel_scale=lambda w: gcfg(w)["images"]["pixel_scale"],
@@ -59,7 +59,7 @@ rule match_band:
     input:
         unpack(_ref_input),
         cal=f"{P('images')}/{{band}}_cal.fits",
-        grid=f"{P('images')}/grid.json",
+        grid=P("image_grid"),
         psf=lambda w: psf_files(w.galaxy, w.band),
     output:
         f"{P('images')}/{{band}}_matched.fits",

@@ -6,7 +6,7 @@ rule mock:
     output:
         raw=directory(f"{P('mock')}/raw"),
         truth=P("truth"),
-        bands=f"{P('mock')}/bands.yaml",
+        bands=P("mock_bands"),
     params:
         settings=lambda w: gcfg(w)["mock"]["settings"],
         galaxy=lambda w: gcfg(w)["galaxy"],
