@@ -15,6 +15,7 @@ the mock's one ``Z``).
 
 import numpy as np
 
+from .constants import MAD_TO_SIGMA
 from .io.jsonfile import write_json
 
 QUANTITIES = {  # report name: (truth map, fit quantity)
@@ -116,7 +117,7 @@ def compare(truth, results):
         pull = d[half > 0] / half[half > 0]
         out[qname] = {"bias": float(np.mean(d)), "scatter": float(np.std(d)),
                       "coverage68": float(np.mean((t >= p[:, 0]) & (t <= p[:, 2]))),
-                      "pull_spread": float(1.4826 * np.median(np.abs(pull - np.median(pull))))
+                      "pull_spread": float(MAD_TO_SIGMA * np.median(np.abs(pull - np.median(pull))))
                       if pull.size else float("nan"),
                       "pull_median": float(np.median(pull)) if pull.size else float("nan"),
                       "n_bins": len(rows)}

@@ -5,16 +5,39 @@ mock galaxy that writes files in the surveys' formats, the fits and the maps).
 """
 
 import numpy as np
+from astropy import constants as _astropy_constants
 
 # ---------------------------------------------------------------- physics and units
 #: Gaussian sigma per FWHM, 1 / (2 sqrt(2 ln 2)).
 FWHM_TO_SIGMA = 1.0 / (2.0 * np.sqrt(2.0 * np.log(2.0)))
+#: Gaussian sigma per median absolute deviation, 1 / Phi^-1(3/4) rounded to 1.4826 (the
+#: exact 1.482602... of ``scipy.stats.median_abs_deviation(scale="normal")`` would change
+#: the products in the sixth digit).
+MAD_TO_SIGMA = 1.4826
+#: speed of light, Angstrom/s (astropy's CODATA value, converted: 2.9979245799999995e18).
+C_AA_PER_S = _astropy_constants.c.to_value("Angstrom / s")
+#: second radiation constant h c / k, Angstrom K (Planck's law: x = h c / (lambda k T)).
+HC_OVER_K_AA_K = 1.438777e8
+#: nominal solar luminosity, erg/s (IAU 2015 Resolution B3).
+LSUN_ERG_S = 3.828e33
+#: magnitudes of extinction per unit optical depth, 2.5 log10(e) = 2.5 / ln 10 to five
+#: digits: A_V = AV_PER_TAU_V * dust2 (the fits' ``av``).
+AV_PER_TAU_V = 1.0857
+#: the mock truth's ``AV`` per unit ``dust2``: AV_PER_TAU_V to four digits. Kept apart so
+#: that the truth files stay the same; the two differ by 3e-4 (relative).
+AV_PER_TAU_V_MOCK = 1.086
 #: arcseconds per radian.
 ARCSEC_PER_RAD = 180.0 / np.pi * 3600.0
 #: one jansky in erg/s/cm^2/Hz.
 JY_CGS = 1e-23
 #: the AB magnitude system's zero point, Jy (Oke & Gunn 1983).
 AB_JY = 3631.0
+#: the AB zero point, 3631 Jy, in erg/s/cm^2/Hz (``AB_JY * JY_CGS``, the same float as
+#: 3631.0e-23).
+AB_ZEROPOINT_FNU = AB_JY * JY_CGS
+#: the AB zero point as a magnitude offset in cgs, m_AB = -2.5 log10(f_nu) - 48.60 for
+#: f_nu in erg/s/cm^2/Hz; rounded (-2.5 log10(AB_ZEROPOINT_FNU) = 48.59993...).
+AB_MAG_CGS = 48.60
 #: one nanomaggy (AB mag 22.5) in erg/s/cm^2/Hz.
 NMGY_CGS = 3.631e-6 * JY_CGS
 
@@ -37,6 +60,15 @@ FLAG_BAD_SED = 2
 #: no model reaches the bin with a positive mass
 FLAG_NO_FIT = 4
 
+# The spectro-photometric correction's own per-pixel bits
+# (sedmap.ifs.CorrectionDiagnostics.flag), not the bin/fit bits above.
+#: fewer usable bands than order + 1: a constant ratio was fitted
+SPECPHOTO_FLAG_CONSTANT = 1
+#: no usable band: the pixel is dropped
+SPECPHOTO_FLAG_NO_BAND = 2
+#: P(lambda) <= 0 somewhere in the spectrum's range: the pixel is dropped
+SPECPHOTO_FLAG_NONPOSITIVE = 4
+
 # ------------------------- infrared and wide-field survey calibration (docs/surveys.md)
 #: Herschel-SPIRE beam solid angles, arcsec^2, of the 250/350/500 um bands for a source
 #: with nu F_nu = const (alpha = -1, SPIRE's point-source convention): Jy/beam -> Jy per
@@ -53,3 +85,5 @@ HSC_ZEROPOINT = 27.0
 HSC_MASK_PLANES = ("BAD", "SAT", "NO_DATA", "EDGE", "CR", "INTRP")
 #: AB zero point of an image in nanomaggies (SDSS, Legacy Surveys): 1 nmgy is AB 22.5.
 NMGY_ZEROPOINT = 22.5
+#: AB zero point of a Pan-STARRS1 stack's counts per second of EXPTIME (``FPA.ZP``).
+PS1_ZEROPOINT = 25.0

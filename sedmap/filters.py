@@ -59,8 +59,8 @@ import sysconfig
 from pathlib import Path
 
 import numpy as np
-from astropy import constants
 
+from .constants import AB_ZEROPOINT_FNU, C_AA_PER_S
 from .errors import InputError
 from .io import atomic_path
 
@@ -84,12 +84,6 @@ __all__ = [
     "synthetic_photometry",
     "user_filter_dir",
 ]
-
-#: Speed of light in Angstrom/s.
-C_AA_PER_S = constants.c.to_value("Angstrom / s")
-
-#: AB zero point, 3631 Jy, in erg/s/cm^2/Hz.
-AB_ZEROPOINT_FNU = 3631.0e-23
 
 _USER_SUFFIX = ".dat"
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]{0,99}$")

@@ -46,12 +46,27 @@ which is exactly ``scipy.stats.wasserstein_distance(c, c, p, q)`` (the
 integral of ``|CDF_p - CDF_q|`` between consecutive centres), on equal and on
 uneven bins.
 
-Typical use::
+Typical use (the workflow's ``sfh_groups`` rule does the same through
+:func:`sedmap.stages.run_sfh_groups`)::
 
+    from pathlib import Path
+
+    import numpy as np
+
+    from sedmap.io import read_bin_map, read_fit_result, write_sfh_groups
     from sedmap.sfhgroups import make_sfh_groups, plot_sfh_groups
-    groups = make_sfh_groups(binmap, results, "delayed_tau", edges_gyr, k=range(2, 7))
-    write_sfh_groups(groups, "results/NGC0000/sfh_groups.fits")
-    plot_sfh_groups(groups, "results/NGC0000/sfh_groups.png")
+
+    gdir = Path("results/NGC0000")
+    binmap = read_bin_map(gdir / "binmap.fits")
+    fits = {r.bin_id: r for r in map(read_fit_result, gdir.glob("rdsps/bin_*.h5"))}
+    results = [fits.get(b) for b in range(1, binmap.n_bin + 1)]  # results[k - 1]: bin k
+    edges_gyr = np.geomspace(0.01, 13.0, 21)  # lookback-time bin edges, Gyr
+    edges_gyr[0] = 0.0
+    groups = make_sfh_groups(binmap, results, edges_gyr, range(2, 7))  # k chosen in 2..6
+    write_sfh_groups(groups, gdir / "sfh_groups.fits")
+    plot_sfh_groups(groups, gdir / "sfh_groups.png")
+
+The SFH form is the one the fit results record (``FitResult.sfh``).
 """
 
 import numpy as np

@@ -16,8 +16,9 @@ from scipy import ndimage
 
 from sedmap import mock
 from sedmap.config import load_config
+from sedmap.constants import C_AA_PER_S
 from sedmap.errors import InputError
-from sedmap.filters import C_AA_PER_S, get_filter
+from sedmap.filters import get_filter
 from sedmap.images.psf import load_psf, measure_fwhm
 from sedmap.images.surveys import SURVEYS as READERS
 from sedmap.images.surveys import load_band

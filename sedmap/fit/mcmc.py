@@ -15,6 +15,7 @@ import warnings
 import emcee
 import numpy as np
 
+from ..constants import MAD_TO_SIGMA
 from ..errors import InputError
 from ..priors import Prior
 from ..progress import bar_kwargs
@@ -139,7 +140,7 @@ class PhotometryPosterior:
         # broad residuals, and those are the fit's to explain, not the clip's
         r = self._spec_resid(self.photometry(self.full(reference), return_spectrum=True)[2])[0]
         med = np.median(r)
-        spread = max(1.4826 * np.median(np.abs(r - med)), 1.0)
+        spread = max(MAD_TO_SIGMA * np.median(np.abs(r - med)), 1.0)
         inside = np.abs(r - med) < clip * spread
         self.spec.update({k: self.spec[k][inside] for k in ("sel", "wave", "flux", "ivar")})
         return int(inside.sum())

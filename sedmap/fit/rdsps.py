@@ -16,7 +16,7 @@ in log), unlike piXedfit, which computes log-parameter errors in linear space.
 
 import numpy as np
 
-from ..constants import FLAG_BAD_SED, FLAG_NO_FIT
+from ..constants import AV_PER_TAU_V, FLAG_BAD_SED, FLAG_NO_FIT
 from ..errors import InputError
 from ..progress import progress as progress_bar
 from ..stats import LEVELS, weighted_percentiles  # noqa: F401 (LEVELS: public here too)
@@ -46,7 +46,7 @@ def derived_columns(params, names, derived, scale):
         }
         out["log_ssfr"] = out["log_sfr"] - out["log_mstar"]
     if "dust2" in names:
-        out["av"] = 1.0857 * params[:, names.index("dust2")]
+        out["av"] = AV_PER_TAU_V * params[:, names.index("dust2")]
     return out
 
 

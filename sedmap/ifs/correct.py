@@ -34,16 +34,17 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.polynomial import legendre
 
+from ..constants import SPECPHOTO_FLAG_CONSTANT as FLAG_CONSTANT
+from ..constants import SPECPHOTO_FLAG_NO_BAND as FLAG_NO_BAND
+from ..constants import SPECPHOTO_FLAG_NONPOSITIVE as FLAG_NONPOSITIVE
 from ..errors import InputError
 from ..filters import filter_matrix, get_filter
 from ..progress import progress as progress_bar
 
 __all__ = ["CorrectionDiagnostics", "correct_spectra", "covered_bands", "legendre_x"]
 
-#: ``CorrectionDiagnostics.flag`` bits
-FLAG_CONSTANT = 1      #: fewer usable bands than order + 1: constant ratio fitted
-FLAG_NO_BAND = 2       #: no usable band: pixel dropped
-FLAG_NONPOSITIVE = 4   #: P(λ) <= 0 somewhere: pixel dropped
+# ``CorrectionDiagnostics.flag`` bits: FLAG_CONSTANT, FLAG_NO_BAND, FLAG_NONPOSITIVE
+# (sedmap.constants.SPECPHOTO_FLAG_*)
 
 
 @dataclass(eq=False)

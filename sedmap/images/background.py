@@ -29,6 +29,8 @@ from astropy.stats import SigmaClip, sigma_clipped_stats
 from photutils.background import Background2D, MeanBackground, MedianBackground, StdBackgroundRMS
 from scipy import ndimage
 
+from ..constants import MAD_TO_SIGMA
+
 __all__ = ["estimate_background", "source_mask"]
 
 #: Default box size, pixels (cut-outs of a few arcmin hold only a few such boxes).
@@ -97,7 +99,7 @@ def _plane(clean, mask, sigma, step=4):
     for _ in range(2):
         coef = np.linalg.lstsq(design[keep], z[keep], rcond=None)[0]
         res = z - design @ coef
-        mad = 1.4826 * np.median(np.abs(res[keep] - np.median(res[keep])))
+        mad = MAD_TO_SIGMA * np.median(np.abs(res[keep] - np.median(res[keep])))
         if not mad > 0:
             break
         keep = np.abs(res) < sigma * mad

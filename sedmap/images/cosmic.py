@@ -36,6 +36,8 @@ from astropy.stats import sigma_clipped_stats
 from numpy.lib.stride_tricks import sliding_window_view
 from scipy import ndimage
 
+from ..constants import MAD_TO_SIGMA
+
 __all__ = ["clean_cosmic_rays", "noise_model"]
 
 _SAMPLE = 40_000  # pixels used to fit the noise model
@@ -160,7 +162,7 @@ def clean_cosmic_rays(data, var=None, nsigma=5.0, size=5, niter=2, sharp=0.35):
         med = np.median(win, axis=1)
         excess = work[rows, cols] - med
         if v is None:
-            spread = 1.4826 * np.median(np.abs(win - med[:, None]), axis=1)
+            spread = MAD_TO_SIGMA * np.median(np.abs(win - med[:, None]), axis=1)
             noise2 = np.maximum(np.maximum(a + b * med, a), spread**2)
         else:
             noise2 = np.median(_windows(v, rows, cols, 3), axis=1)

@@ -44,11 +44,12 @@ import warnings
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
+from ..constants import MAD_TO_SIGMA
+
 __all__ = ["find_outliers", "repair_outliers"]
 
 log = logging.getLogger(__name__)
 
-MAD_TO_SIGMA = 1.4826
 _BATCH = 1 << 16  # candidate pixels per batch of box medians
 
 

@@ -197,6 +197,7 @@ from scipy import ndimage
 from ..constants import (
     AB_JY,
     ARCSEC_PER_RAD,
+    C_AA_PER_S,
     GALEX_FLAM_PER_CPS,
     HSC_MASK_PLANES,
     HSC_ZEROPOINT,
@@ -206,7 +207,7 @@ from ..constants import (
     VEGA_F0_JY,
 )
 from ..errors import InputError
-from ..filters import C_AA_PER_S, get_filter
+from ..filters import get_filter
 from ..io.bandimage import BandImage, psf_options
 from ..io.fits_utils import read_wcs, read_whole_fits
 from .background import DEFAULT_BOX, estimate_background
@@ -593,10 +594,10 @@ def _sdss(b):
         mode.append("sky from rms_bkg (no HDU2)")
         sky_level = None
     meta = {"gain": gain, "dark_variance": dark, "sdss_mode": ", ".join(mode),
-            "native_unit": "nanomaggy", "zeropoint": 22.5, "sky_dn": sky_level,
+            "native_unit": "nanomaggy", "zeropoint": NMGY_ZEROPOINT, "sky_dn": sky_level,
             "nmgy_per_count": float(np.median(calib))}
     _sdss_wcs_check(b, meta)
-    return _Native(var, ab_flam_factor(22.5, b.pivot()), meta=meta)
+    return _Native(var, ab_flam_factor(NMGY_ZEROPOINT, b.pivot()), meta=meta)
 
 
 def _sdss_wcs_check(b, meta):

@@ -16,8 +16,6 @@ import numpy as np
 from ..errors import InputError
 from .atomic import atomic_path
 
-STR_DTYPE = h5py.string_dtype("utf-8")
-
 
 @contextlib.contextmanager
 def write_h5(path):

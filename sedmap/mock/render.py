@@ -4,8 +4,8 @@ pixels, Milky-Way extinction, foreground stars (blackbodies) and cosmic-ray hits
 import numpy as np
 from scipy.special import erf
 
-from ..constants import FWHM_TO_SIGMA
-from ..filters import C_AA_PER_S, filter_matrix, get_filter
+from ..constants import AB_MAG_CGS, C_AA_PER_S, FWHM_TO_SIGMA, HC_OVER_K_AA_K
+from ..filters import filter_matrix, get_filter
 from .geometry import _block_sum, _fine_coords, _inverse_gnomonic, _sub_factor
 from .psf import convolve_psf, is_gaussian, point_sources
 from .surveys import flam_per_native_unit
@@ -42,12 +42,12 @@ def _blackbody_mags(teff, filters, ref_filter, ref_mag):
     npts = 6000 if hi == 3.0e5 else int(np.ceil(6000 * np.log(hi / 900.0)
                                                   / np.log(3.0e5 / 900.0)))
     wave = np.geomspace(900.0, hi, npts)
-    x = 1.438777e8 / (wave * teff)  # h c / (lambda k T), lambda in AA
+    x = HC_OVER_K_AA_K / (wave * teff)  # h c / (lambda k T), lambda in AA
     flam = 1.0 / (wave**5 * np.expm1(x))
     band = filter_matrix(names, wave) @ flam
     piv = np.array([get_filter(n).pivot_wavelength for n in names])
     fnu = band * piv**2 / C_AA_PER_S
-    mags = -2.5 * np.log10(fnu) - 48.60
+    mags = -2.5 * np.log10(fnu) - AB_MAG_CGS
     return mags[1:] - mags[0] + ref_mag
 
 
@@ -99,7 +99,7 @@ class _BandSetup:
         if stars and self.stars:
             xy = [tuple(float(v) for v in wcs.wcs_world2pix(ra, dec, 0))
                   for ra, dec, _, _, _ in self.stars]
-            flux = [10 ** (-0.4 * (mags[ib] + 48.60)) * C_AA_PER_S / self.pivots[ib] ** 2
+            flux = [10 ** (-0.4 * (mags[ib] + AB_MAG_CGS)) * C_AA_PER_S / self.pivots[ib] ** 2
                     / self.units[ib] for _, _, _, _, mags in self.stars]
             k = _sub_factor(band["pixscale"], self.cfg["fine_pixscale"])
             if is_gaussian(band):  # exact integrals over the pixels

@@ -16,8 +16,9 @@ import re
 import numpy as np
 from astropy.io import fits
 
+from ..constants import C_AA_PER_S, JY_CGS
 from ..errors import InputError
-from ..filters import C_AA_PER_S, get_filter
+from ..filters import get_filter
 from ..io.bandimage import PSF_OPTIONS
 from ..io.provenance import provenance_header
 from .writing import _clean_wcs_header, _write_hdul
@@ -117,7 +118,7 @@ class MockSurvey(abc.ABC):
 
 def flam_per_jy(name):
     """erg/s/cm^2/AA per Jy (f_nu) at the pivot wavelength of filter ``name``."""
-    return 1e-23 * C_AA_PER_S / get_filter(name).pivot_wavelength ** 2
+    return JY_CGS * C_AA_PER_S / get_filter(name).pivot_wavelength ** 2
 
 
 def write_image(head, data, path, confhash):

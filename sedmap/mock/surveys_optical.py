@@ -8,14 +8,16 @@ from astropy.io import fits
 
 from ..constants import (
     AB_JY,
+    C_AA_PER_S,
     GALEX_FLAM_PER_CPS,
     HSC_ZEROPOINT,
     JY_CGS,
     NMGY_CGS,
     NMGY_ZEROPOINT,
+    PS1_ZEROPOINT,
     VEGA_F0_JY,
 )
-from ..filters import C_AA_PER_S, get_filter
+from ..filters import get_filter
 from ..io.provenance import provenance_header
 from .survey_base import (
     MockSurvey,
@@ -225,10 +227,6 @@ class DES(_SciWeight):
         head["MAGZERO"] = (float(band["magzero"]), "AB zero point")
         head["GAIN"] = (float(band["gain"]), "[e-/DN]")
         self.write_sci(band, head, data, wcs, files, confhash)
-
-
-#: AB zero point of a Pan-STARRS1 stack's counts per second of EXPTIME (``FPA.ZP``)
-PS1_ZEROPOINT = 25.0
 
 
 class PanSTARRS(MockSurvey):

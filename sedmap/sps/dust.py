@@ -39,14 +39,3 @@ def calzetti_k(wave_aa):
     slope_ir = (red(x_ir + dx) - red(x_ir)) / dx
     k = np.where(lam > 2.2, red(x_ir) + slope_ir * (x - x_ir), k)
     return np.clip(k, 0.0, None)
-
-
-def calzetti_tau(wave_aa, dust2):
-    """Optical depth τ(λ) = dust2 k(λ)/R_V for dust2 (n,) -> (n, n_wave)."""
-    return np.asarray(dust2, dtype=float)[:, None] * (calzetti_k(wave_aa) / RV_CALZETTI)[None, :]
-
-
-def power_law_tau(wave_aa, tau_v, index):
-    """τ(λ) = tau_v (λ/5500 AA)^index, vectorised: tau_v, index (n,) -> (n, n_wave)."""
-    lnx = np.log(np.asarray(wave_aa, dtype=float) / 5500.0)[None, :]
-    return np.asarray(tau_v, dtype=float)[:, None] * np.exp(np.asarray(index)[:, None] * lnx)

@@ -11,6 +11,7 @@ observed fluxes are erg/s/cm^2/AA per Msun formed.
 
 import numpy as np
 
+from ..constants import LSUN_ERG_S
 from ..errors import InputError
 from ..filters import filter_matrix
 from . import dust, sfh
@@ -21,7 +22,6 @@ from .sfh import get_sfh
 from .ssp import T_BC_YR, SSPLibrary, load_library
 from .wavelength import make_wavelength_grid
 
-LSUN_ERG_S = 3.828e33  # IAU 2015 nominal solar luminosity, erg/s
 SFH_FORMS = sfh.FORMS
 DUST_LAWS = ("calzetti", "charlot_fall")
 IGM_MODELS = ("inoue14", "madau95", "none")
