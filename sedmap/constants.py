@@ -20,12 +20,9 @@ C_AA_PER_S = _astropy_constants.c.to_value("Angstrom / s")
 HC_OVER_K_AA_K = 1.438777e8
 #: nominal solar luminosity, erg/s (IAU 2015 Resolution B3).
 LSUN_ERG_S = 3.828e33
-#: magnitudes of extinction per unit optical depth, 2.5 log10(e) = 2.5 / ln 10 to five
-#: digits: A_V = AV_PER_TAU_V * dust2 (the fits' ``av``).
-AV_PER_TAU_V = 1.0857
-#: the mock truth's ``AV`` per unit ``dust2``: AV_PER_TAU_V to four digits. Kept apart so
-#: that the truth files stay the same; the two differ by 3e-4 (relative).
-AV_PER_TAU_V_MOCK = 1.086
+#: magnitudes of extinction per unit optical depth, 2.5 log10(e) = 2.5 / ln 10:
+#: A_V = AV_PER_TAU_V * dust2 (the fits' ``av`` and the mock truth's ``AV``).
+AV_PER_TAU_V = 2.5 / np.log(10.0)
 #: arcseconds per radian.
 ARCSEC_PER_RAD = 180.0 / np.pi * 3600.0
 #: one jansky in erg/s/cm^2/Hz.

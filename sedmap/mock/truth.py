@@ -6,7 +6,7 @@ the DL07 parameters where the bands see the dust, the noiseless flux cube
 import numpy as np
 from scipy.ndimage import gaussian_filter
 
-from ..constants import AV_PER_TAU_V_MOCK, FWHM_TO_SIGMA
+from ..constants import AV_PER_TAU_V, FWHM_TO_SIGMA
 from ..images.grid import target_grid
 from ..images.psf import reprojected_fwhm
 from ..io.fits_utils import DEFAULT_FSCALE, flux_bunit, image_hdu, primary_hdu, table_hdu
@@ -54,7 +54,7 @@ def _truth_maps(galaxy, wcs, shape, pix, k):
     formed = _block_sum(sum(m / galaxy.surv[i] for m, i in pops), k)
     with np.errstate(invalid="ignore", divide="ignore"):
         age = _block_sum(sum(m / galaxy.surv[i] * galaxy.age_mw[i] for m, i in pops), k) / formed
-    av = AV_PER_TAU_V_MOCK * galaxy.params["dust2"]
+    av = AV_PER_TAU_V * galaxy.params["dust2"]
     quantities = {"AGE_MW": age, "LOGZ": mean(galaxy.params["logzsol"]), "AV": mean(av)}
     params = np.stack([mean(galaxy.params[p]) for p in galaxy.param_names])
     return mass, sfr, quantities, params, formed
