@@ -8,18 +8,26 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 
-#: test files that use the session's ``demo`` run: under pytest-xdist they share a
+#: test files that use the session's ``demo`` run: under pytest-xdist they run on one
 #: worker, so the demo runs once
 DEMO_USERS = {"test_demo", "test_slurm"}
 
 
-def pytest_collection_modifyitems(config, items):
-    """Under pytest-xdist (``--dist loadgroup``, pyproject.toml) a test file runs on one
-    worker, so its module fixtures (a demo run, a mock) are made once; the files that
-    use the session's ``demo`` run share one group."""
-    for item in items:
-        name = item.path.stem
-        item.add_marker(pytest.mark.xdist_group("demo" if name in DEMO_USERS else name))
+def pytest_xdist_make_scheduler(config, log):
+    """Under pytest-xdist (``--dist loadfile``, pyproject.toml) a test file runs whole on
+    one worker, so its module fixtures (a demo run, a mock) are made once; the files
+    that use the session's ``demo`` run count as one file. (``loadgroup`` marks do not
+    reach xdist 3.8's scheduler under pytest 9.2.)"""
+    from xdist.scheduler import LoadFileScheduling
+
+    class DemoTogether(LoadFileScheduling):
+        def _split_scope(self, nodeid):
+            scope = super()._split_scope(nodeid)
+            return "demo" if Path(scope).stem in DEMO_USERS else scope
+
+    if config.getoption("dist") == "loadfile":
+        return DemoTogether(config, log)
+    return None
 
 
 @pytest.fixture(scope="session")
