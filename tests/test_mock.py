@@ -420,6 +420,21 @@ def test_mock_sfh_is_independent_of_the_fit_models():
         mock.merge_mock_config({"sfh": "boxy"})
 
 
+def test_mock_rule_depends_on_the_models_keys_the_mock_uses():
+    """The mock rule's models param (what re-makes the mock when it changes) leaves
+    out the grid's draws and chunking, and the fit's SFH and ranges when the mock
+    has its own SFH."""
+    from sedmap.mock.settings import mock_models_section
+
+    models = {"sfh": "continuity", "params": {"log_age": 1.1}, "draw": {"x": {}}, "seed": 3,
+              "n_models": 1000, "chunk_size": 100, "wavelength": {"R": 100}, "imf": "chabrier"}
+    own = mock_models_section(models, {})
+    assert own == {"sfh": "continuity", "params": {"log_age": 1.1},
+                   "wavelength": {"R": 100}, "imf": "chabrier"}
+    assert mock_models_section(models, {"sfh": "delayed_tau"}) == {"wavelength": {"R": 100},
+                                                                   "imf": "chabrier"}
+
+
 def test_continuity_mock_grows_inside_out():
     """A mock made in the continuity family (the demo's): with every SFR ratio 0 the
     history is constant from the start, so the mass-weighted age is half of it;

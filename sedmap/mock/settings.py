@@ -311,6 +311,22 @@ def _check_psf(b, where):
                    "give psf_file too, or remove psf_pixscale")
 
 
+#: ``models`` keys that only the model grid uses (its draws and chunking): the mock
+#: galaxy does not depend on them
+GRID_ONLY_KEYS = ("seed", "n_models", "chunk_size", "draw")
+
+
+def mock_models_section(models, mock_settings):
+    """The part of a validated ``models`` section that the mock galaxy depends on, which
+    its rule passes (so that a grid-only change re-makes no mock): all but
+    :data:`GRID_ONLY_KEYS`, and without ``sfh`` and ``params`` where the mock's
+    settings (``mock.settings``) give their own ``sfh``."""
+    drop = set(GRID_ONLY_KEYS)
+    if merge_mock_config(mock_settings)["sfh"]:
+        drop |= {"sfh", "params"}
+    return {k: v for k, v in models.items() if k not in drop}
+
+
 def _mock_models(cfg, mc):
     """The models config the mock galaxy is made with: ``mc``, or with ``sfh`` set,
     that form with the library's full parameter ranges (the fit's ranges and draw

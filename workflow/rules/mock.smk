@@ -1,6 +1,8 @@
 # The mock galaxy with known truth (the demo): raw survey images, truth maps.
 # Used by the galaxies whose config sets mock.enabled.
 
+from sedmap.mock.settings import mock_models_section
+
 
 rule mock:
     output:
@@ -12,10 +14,7 @@ rule mock:
         galaxy=lambda w: gcfg(w)["galaxy"],
         # the mock's SPS physics; the grid's draw settings do not change it, nor
         # do the fit's SFH and ranges when the mock sets its own sfh
-        models=lambda w: {k: v for k, v in gcfg(w)["models"].items()
-                          if k not in ("seed", "n_models", "chunk_size", "draw")
-                          and not (k in ("sfh", "params")
-                                   and gcfg(w)["mock"]["settings"].get("sfh"))},
+        models=lambda w: mock_models_section(gcfg(w)["models"], gcfg(w)["mock"]["settings"]),
         # the truth maps' grid and PSF: those the imaging stage will give the data
         grid=lambda w: {k: gcfg(w)["images"][k] for k in ("pixel_scale", "target_psf_fwhm")},
         confhash=stage_hash("galaxy", "mock"),
