@@ -30,7 +30,7 @@ from .io import (
     write_sfh_groups,
 )
 from .io.atomic import copy_file
-from .io.paths import bin_file
+from .io.paths import BIN_FILE, bin_file
 from .io.profiles import write_profiles
 from .maps import make_map_set
 from .mock import make_mock
@@ -163,7 +163,7 @@ def bin_result_paths(binmap_path, rdsps_dir, job_paths):
     that hold them), else its RDSPS file (``rdsps/bin_K.h5``)."""
     n_bin = int(fits.getheader(binmap_path, 0)["NBIN"])
     refit = {p.name: p for p in job_files(job_paths)}
-    return [refit.get(bin_file(".", k).name, bin_file(rdsps_dir, k))
+    return [refit.get(BIN_FILE.format(k), bin_file(rdsps_dir, k))
             for k in range(1, n_bin + 1)]
 
 
