@@ -21,12 +21,14 @@ from .io.provenance import config_hash
 from .io.yamlfile import deep_merge, read_yaml  # noqa: F401 (part of this module's API)
 from .mock import merge_mock_config
 from .priors import build_priors, correlation_from, param_ranges
-from .schema import coerce_strings as _coerce_strings
-from .schema import format_number as _num
-from .schema import kind_words as _kind
-from .schema import normalise_numbers as _normalise_numbers
-from .schema import show_value as _show
-from .schema import to_input_error as _to_input_error
+from .schema import (
+    coerce_strings,
+    format_number,
+    kind_words,
+    normalise_numbers,
+    show_value,
+    to_input_error,
+)
 from .sps.cosmology import age_of_universe_gyr, get_cosmology
 from .sps.engine import model_param_names
 
@@ -199,23 +201,23 @@ def validate_config(config, cross_checks=True):
     from jsonschema.exceptions import relevance
 
     if not isinstance(config, dict):
-        raise InputError(f"expected 'key: value' settings, found {_kind(config)}.",
+        raise InputError(f"expected 'key: value' settings, found {kind_words(config)}.",
                          path="config")
     schema = load_schema()
     root = schema
-    _coerce_strings(config, schema, root)
+    coerce_strings(config, schema, root)
 
     validator = jsonschema.Draft202012Validator(schema)
     errors = list(validator.iter_errors(config))
     if errors:
-        raise _to_input_error(max(errors, key=relevance), root)
+        raise to_input_error(max(errors, key=relevance), root)
 
     _fill_defaults(config)
-    _normalise_numbers(config, schema, root)
+    normalise_numbers(config, schema, root)
     # The defaults themselves must be valid too.
     errors = list(validator.iter_errors(config))
     if errors:
-        raise _to_input_error(max(errors, key=relevance), root)
+        raise to_input_error(max(errors, key=relevance), root)
     _check_finite(config, "")
     if cross_checks:
         _cross_checks(config)
@@ -233,7 +235,7 @@ def _fill_defaults(config):
     except WorkflowError as exc:
         for arg in exc.args:
             if isinstance(arg, jsonschema.ValidationError):
-                raise _to_input_error(arg, load_schema()) from None
+                raise to_input_error(arg, load_schema()) from None
         raise InputError(str(exc).replace("\n", " "), path="config") from None
 
 
@@ -251,7 +253,7 @@ def grid_key(model_config):
 
 def _check_finite(value, where):
     if isinstance(value, float) and not math.isfinite(value):
-        raise InputError(f"{_show(value)} is not allowed; expected a finite number.",
+        raise InputError(f"{show_value(value)} is not allowed; expected a finite number.",
                          path=where or "config")
     if isinstance(value, dict):
         for key, child in value.items():
@@ -266,14 +268,14 @@ def _cross_checks(config):
     models = config["models"]
     if models["backend"] == "bc03" and models["imf"] != "chabrier":
         raise InputError(
-            f"{_show(models['imf'])} is not allowed with models.backend bc03; "
+            f"{show_value(models['imf'])} is not allowed with models.backend bc03; "
             "allowed values with bc03: chabrier (set models.backend: fsps for other IMFs).",
             path="models.imf",
         )
     for name, value in models["params"].items():
         if isinstance(value, list) and value[0] > value[1]:
             raise InputError(
-                f"{_show(value)} is not allowed; expected [min, max] with min <= max.",
+                f"{show_value(value)} is not allowed; expected [min, max] with min <= max.",
                 path=f"models.params.{name}",
             )
     wave = models["wavelength"]
@@ -283,26 +285,26 @@ def _cross_checks(config):
     for lo, hi in pairs:
         if wave[lo] >= wave[hi]:
             raise InputError(
-                f"{_num(wave[lo])} is not allowed; must be below "
-                f"models.wavelength.{hi} ({_num(wave[hi])}).",
+                f"{format_number(wave[lo])} is not allowed; must be below "
+                f"models.wavelength.{hi} ({format_number(wave[hi])}).",
                 path=f"models.wavelength.{lo}",
             )
     for key, outside in (("spec_min_aa", wave["spec_min_aa"] < wave["min_aa"]),
                          ("spec_max_aa", wave["spec_max_aa"] > wave["max_aa"])):
         if outside and wave["spec_R"] > 0:
             raise InputError(
-                f"{_num(wave[key])} is outside the stored spectra; allowed range: "
-                f"models.wavelength.min_aa to max_aa ({_num(wave['min_aa'])} to "
-                f"{_num(wave['max_aa'])}).",
+                f"{format_number(wave[key])} is outside the stored spectra; allowed range: "
+                f"models.wavelength.min_aa to max_aa ({format_number(wave['min_aa'])} to "
+                f"{format_number(wave['max_aa'])}).",
                 path=f"models.wavelength.{key}",
             )
     window = config["binning"]["voronoi_window"]
     if window is not None:
         if window[0] >= window[1]:
-            raise InputError(f"{_show(window)} is not allowed; expected [min, max] with "
+            raise InputError(f"{show_value(window)} is not allowed; expected [min, max] with "
                              "min < max.", path="binning.voronoi_window")
         if not config["ifs"]["enabled"] or config["binning"]["method"] != "voronoi":
-            raise InputError(f"{_show(window)} is not allowed without IFS spectra and "
+            raise InputError(f"{show_value(window)} is not allowed without IFS spectra and "
                              "Voronoi binning; set ifs.enabled: true and binning.method: "
                              "voronoi, or leave it null.", path="binning.voronoi_window")
     fit = config["fit"]
@@ -316,9 +318,10 @@ def _cross_checks(config):
                              path="fit.free_redshift.enabled")
         top = config["galaxy"]["z"] + fz["max_shift"]
         if top > models["redshift"] + 1e-12:
-            raise InputError(f"{_num(fz['max_shift'])} is not allowed: galaxy.z + max_shift = "
-                             f"{_num(top)} is above models.redshift ({_num(models['redshift'])});"
-                             " lower it or raise models.redshift.",
+            raise InputError(f"{format_number(fz['max_shift'])} is not allowed: galaxy.z + "
+                             f"max_shift = {format_number(top)} is above models.redshift "
+                             f"({format_number(models['redshift'])}); lower it or raise "
+                             "models.redshift.",
                              path="fit.free_redshift.max_shift")
     if fit["spectrum"]["enabled"] and not (config["ifs"]["enabled"] and refits):
         raise InputError(
@@ -329,9 +332,9 @@ def _cross_checks(config):
     z, zmax = config["galaxy"]["z"], models["redshift"]
     if z > zmax:
         raise InputError(
-            f"{_num(z)} is above models.redshift ({_num(zmax)}), the highest redshift "
-            f"the model grid is made for; allowed range: 0 <= z <= {_num(zmax)} "
-            f"(or raise models.redshift to at least {_num(z)}).",
+            f"{format_number(z)} is above models.redshift ({format_number(zmax)}), the highest "
+            f"redshift the model grid is made for; allowed range: 0 <= z <= {format_number(zmax)} "
+            f"(or raise models.redshift to at least {format_number(z)}).",
             path="galaxy.z",
         )
     _check_ages(config)
@@ -477,9 +480,9 @@ def _check_ages(config):
     cosmo = get_cosmology(**models["cosmology"])
     tmax = age_of_universe_gyr(models["redshift"], cosmo)
     if top > math.log10(tmax) + 1e-9:
-        raise InputError(f"{_num(top)} is older than the universe at models.redshift "
-                         f"{_num(models['redshift'])} ({tmax:.2f} Gyr, log {math.log10(tmax):.3f}"
-                         ").", path="models.params.log_age",
+        raise InputError(f"{format_number(top)} is older than the universe at models.redshift "
+                         f"{format_number(models['redshift'])} ({tmax:.2f} Gyr, log "
+                         f"{math.log10(tmax):.3f}).", path="models.params.log_age",
                          fix=f"keep log_age <= {math.log10(tmax):.3f} (or lower "
                              "models.redshift).")
 
